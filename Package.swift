@@ -1,0 +1,138 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "wpwithind",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "wpwithind", targets: ["wpwithind"]),
+        .executable(name: "wpwctl", targets: ["wpwctl"]),
+        .executable(name: "wpw-sandbox-gateway", targets: ["wpw-sandbox-gateway"]),
+        .library(name: "WPWithinClient", targets: ["WPWithinClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // C system libraries.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // Pure domain: money, errors, JSON values, JSON-RPC message types. No I/O.
+        .target(name: "WPWithinCore", swiftSettings: swiftSettings),
+        // HMAC, digests, CSPRNG over the system libcrypto.
+        .target(name: "WPWithinCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // Newline-delimited JSON-RPC 2.0 over a Unix socket: codec, dispatcher, server.
+        .target(
+            name: "WPWithinRPC",
+            dependencies: [
+                "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A small HTTP/1 server on NIO, shared by the sandbox gateway and the producer's HTE server.
+        .target(
+            name: "WPWithinHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The payment gateway seam and the Worldpay Online client; credentials.
+        .target(
+            name: "WPWithinPayments",
+            dependencies: [
+                "WPWithinCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The sandbox gateway (Worldpay Online API on loopback) as a library; the executable is thin.
+        .target(
+            name: "WPWithinSandbox",
+            dependencies: [
+                "WPWithinCore", "WPWithinHTTP", "WPWithinCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Configuration, systemd integration, wiring, ServiceGroup.
+        .target(
+            name: "WPWithinDaemon",
+            dependencies: [
+                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Swift client for the daemon's socket (wpwctl and tests use it).
+        .target(name: "WPWithinClient", dependencies: ["WPWithinCore"], swiftSettings: swiftSettings),
+
+        .executableTarget(
+            name: "wpwithind",
+            dependencies: [
+                "WPWithinDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "wpwctl",
+            dependencies: [
+                "WPWithinClient", "WPWithinCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "wpw-sandbox-gateway",
+            dependencies: [
+                "WPWithinSandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "WPWithinCoreTests", dependencies: ["WPWithinCore", "WPWithinCrypto"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WPWithinPaymentsTests",
+            dependencies: ["WPWithinPayments", "WPWithinCore", "WPWithinTestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinDaemonTests",
+            dependencies: ["WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Helpers shared by the integration tests: locate built executables, temp dirs, run processes.
+        .target(name: "WPWithinTestSupport", dependencies: ["WPWithinCore"], path: "Tests/WPWithinTestSupport", swiftSettings: swiftSettings),
+    ]
+)

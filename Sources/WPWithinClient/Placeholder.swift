@@ -1,0 +1,1 @@
+// WPWithinClient: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// WPWithinCrypto: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// WPWithinDaemon: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// WPWithinHTTP: placeholder, replaced by its owner.

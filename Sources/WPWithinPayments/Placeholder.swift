@@ -1,0 +1,1 @@
+// WPWithinPayments: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+// WPWithinRPC: placeholder, replaced by its owner.

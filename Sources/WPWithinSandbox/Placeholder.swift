@@ -1,0 +1,1 @@
+// WPWithinSandbox: placeholder, replaced by its owner.

@@ -1,0 +1,1 @@
+print("wpw-sandbox-gateway placeholder")
