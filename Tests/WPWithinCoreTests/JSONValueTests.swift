@@ -16,3 +16,23 @@ import WPWithinCore
         #expect(JSONRPC.decodeError(object) == error)
     }
 }
+
+@Suite struct MoneyTests {
+    @Test func formatsWithTheCurrencyExponent() throws {
+        let gbp = try #require(Currency(code: "GBP"))
+        let jpy = try #require(Currency(code: "JPY"))
+        let bhd = try #require(Currency(code: "BHD"))
+        #expect(Money(minorUnits: 500, currency: gbp).description == "GBP 5.00")
+        #expect(Money(minorUnits: 5, currency: gbp).description == "GBP 0.05")
+        #expect(Money(minorUnits: 500, currency: jpy).description == "JPY 500")
+        #expect(Money(minorUnits: 1250, currency: bhd).description == "BHD 1.250")
+        #expect(Currency(code: "XXX") == nil)
+        #expect(Currency(code: "gbp") == nil)
+    }
+
+    @Test func multiplicationDetectsOverflow() throws {
+        let gbp = try #require(Currency(code: "GBP"))
+        #expect(Money(minorUnits: 500, currency: gbp).multiplied(by: 10)?.minorUnits == 5000)
+        #expect(Money(minorUnits: Int64.max / 2, currency: gbp).multiplied(by: 3) == nil)
+    }
+}
