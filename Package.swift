@@ -91,7 +91,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Swift client for the daemon's socket (wpwctl and tests use it).
-        .target(name: "WPWithinClient", dependencies: ["WPWithinCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "WPWithinClient",
+            dependencies: [
+                "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         .executableTarget(
             name: "wpwithind",
@@ -125,6 +135,15 @@ let package = Package(
             name: "WPWithinPaymentsTests",
             dependencies: ["WPWithinPayments", "WPWithinCore", "WPWithinTestSupport"],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinClientTests",
+            dependencies: [
+                "WPWithinClient", "WPWithinCore", "wpwctl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
