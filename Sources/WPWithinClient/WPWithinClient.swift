@@ -276,7 +276,9 @@ public actor WPWithinClient {
     /// Sends `subscribe` with `types` (nil: all types) and `resumeFrom` (replay events after that sequence
     /// number), and yields every `event` notification from then on, in `seq` order (duplicates and older
     /// sequence numbers are dropped). One stream per client: calling `events` again replaces (finishes) the
-    /// previous stream. Ending the iteration unsubscribes. The stream fails with `.connectionClosed` when the
+    /// previous stream. The subscription ends (`unsubscribe` is sent) when the stream is dropped, when the
+    /// iterating task is cancelled, or on `unsubscribe()`; merely breaking out of a `for await` loop while
+    /// keeping the stream does not end it. The stream fails with `.connectionClosed` when the
     /// daemon goes away, `.eventBufferOverflow` when the consumer falls `eventBufferLimit` events behind, and
     /// finishes normally on `close()`.
     public func events(types: [String]? = nil, resumeFrom: Int64? = nil) async throws -> AsyncThrowingStream<Event, any Error> {
@@ -302,6 +304,15 @@ public actor WPWithinClient {
             throw error
         }
         return stream
+    }
+
+    /// Ends the current event stream (it finishes normally) and tells the daemon to stop sending events.
+    public func unsubscribe() async throws {
+        if let subscriber {
+            self.subscriber = nil
+            subscriber.continuation.finish()
+        }
+        _ = try await call("unsubscribe")
     }
 
     private func subscriberTerminated(_ generation: Int) async {
