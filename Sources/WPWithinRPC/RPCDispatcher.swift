@@ -42,8 +42,8 @@ public final class RPCDispatcher: Sendable {
     public static let parseErrorReply = JSONRPC.response(id: .null, error: WPWError(.parseError, "Parse error: not valid JSON"))
 
     /// Parses one line (without its newline); nil when it is not valid JSON.
-    public static func parse(_ line: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: line)
+    public static func parse<Bytes: Collection<UInt8>>(_ line: Bytes) -> JSONValue? {
+        try? JSONValue.parse(line)
     }
 
     /// Handles one line (without its newline).

@@ -192,10 +192,10 @@ public actor RPCServer: Service, CustomStringConvertible {
                         try await group.next()
                         running -= 1
                     }
-                    let data = Data(line.readableBytesView)
-                    if Self.isBlank(data) { continue }
+                    let bytes = line.readableBytesView
+                    if Self.isBlank(bytes) { continue }
                     // A parse error closes the connection: answer it after the calls already in flight.
-                    guard let message = RPCDispatcher.parse(data) else {
+                    guard let message = RPCDispatcher.parse(bytes) else {
                         try await group.waitForAll()
                         try? await writer.write(RPCDispatcher.parseErrorReply)
                         logger.debug("Closing connection after a parse error")
@@ -226,8 +226,8 @@ public actor RPCServer: Service, CustomStringConvertible {
         }
     }
 
-    private static func isBlank(_ data: Data) -> Bool {
-        data.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+    private static func isBlank(_ bytes: ByteBufferView) -> Bool {
+        bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
     }
 
     private static func peerCredentials(_ channel: any Channel) async -> PeerCredentials? {
@@ -256,10 +256,8 @@ struct LineWriter: Sendable {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
     func write(_ value: JSONValue) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        var data = try encoder.encode(value)
-        data.append(0x0A)
-        try await outbound.write(ByteBuffer(bytes: data))
+        var bytes = value.serialized()
+        bytes.append(0x0A)
+        try await outbound.write(ByteBuffer(bytes: bytes))
     }
 }
