@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "WPWithinCore", swiftSettings: swiftSettings),
         // HMAC, digests, CSPRNG over the system libcrypto.
         .target(name: "WPWithinCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // HTE and discovery wire types with the Go SDK's key spellings and order; Go-compatible times. No I/O.
+        .target(name: "WPWithinWire", dependencies: ["WPWithinCore"], swiftSettings: swiftSettings),
         // Newline-delimited JSON-RPC 2.0 over a Unix socket: codec, dispatcher, server.
         .target(
             name: "WPWithinRPC",
@@ -131,6 +133,13 @@ let package = Package(
         ),
 
         .testTarget(name: "WPWithinCoreTests", dependencies: ["WPWithinCore", "WPWithinCrypto"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WPWithinWireTests",
+            dependencies: ["WPWithinWire", "WPWithinCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WPWithinPaymentsTests",
             dependencies: ["WPWithinPayments", "WPWithinCore", "WPWithinTestSupport"],

@@ -1,0 +1,56 @@
+# wpwithind — build, run, test and install.
+# `make run` and `make test` install the C packages they need when run as root (apt-get).
+
+SWIFT    ?= swift
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   := $(DESTDIR)$(PREFIX)/bin
+UNITDIR  ?= $(DESTDIR)$(PREFIX)/lib/systemd/system
+SYSUSERS ?= $(DESTDIR)$(PREFIX)/lib/sysusers.d
+CONFDIR  ?= $(DESTDIR)/etc/wpwithind
+DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
+RELEASE_SCRATCH := .build-release
+EXECUTABLES := wpwithind wpwctl wpw-sandbox-gateway
+
+.PHONY: all deps test-deps build release run test install uninstall clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+test-deps:
+	@scripts/deps.sh test
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
+
+run: build
+	@scripts/run-local.sh
+
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+install: release
+	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(CONFDIR) $(DOCDIR)
+	for exe in $(EXECUTABLES); do \
+	  install -m 0755 $$($(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH) --show-bin-path)/$$exe $(BINDIR)/$$exe; \
+	done
+	sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' systemd/wpwithind.service > $(UNITDIR)/wpwithind.service
+	chmod 0644 $(UNITDIR)/wpwithind.service
+	install -m 0644 systemd/wpwithind.socket $(UNITDIR)/wpwithind.socket
+	install -m 0644 systemd/wpwithind.sysusers $(SYSUSERS)/wpwithind.conf
+	[ -e $(CONFDIR)/wpwithind.json ] || install -m 0644 config/wpwithind.json $(CONFDIR)/wpwithind.json
+	install -m 0644 docs/*.md $(DOCDIR)/
+
+uninstall:
+	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
+	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf
+	rm -rf $(DOCDIR)
+
+clean:
+	rm -rf .build $(RELEASE_SCRATCH) .wpw

@@ -1,0 +1,84 @@
+/// Unit accounting for one paid order (producer) or one purchase (consumer).
+///
+/// Invariants, kept by every transition: `0 ≤ delivered`, `0 ≤ inFlight`, `delivered + inFlight ≤ purchased`,
+/// so `remaining ≥ 0`; `delivered` never decreases, so no sequence of calls (replays included) restores a
+/// delivered unit. A transition returns a new value or throws a `WPWError`; the receiver never changes.
+public struct UnitLedger: Sendable, Hashable {
+    public let purchased: Int
+    /// Units committed by `end`.
+    public let delivered: Int
+    /// Units reserved by `begin` and not yet ended.
+    public let inFlight: Int
+
+    /// Units that can still be begun.
+    public var remaining: Int { purchased - delivered - inFlight }
+    /// Units paid for and not yet committed (what the HTE `unitsRemaining` reports after an end).
+    public var undelivered: Int { purchased - delivered }
+
+    /// What happens to in-flight units the `end` report does not cover.
+    public enum EndPolicy: Sendable, Hashable {
+        /// They go back to `remaining` (the Go counters: `unitsRemaining = purchased − received`).
+        case releaseUnreported
+        /// They count as delivered (a producer that does not trust consumer reports).
+        case commitUnreported
+    }
+
+    public init(purchased: Int) throws {
+        guard purchased > 0 else { throw WPWError.invalidParams(field: "units", "units must be greater than zero") }
+        self.init(unchecked: purchased, delivered: 0, inFlight: 0)
+    }
+
+    /// Restores a ledger from storage, checking the invariants.
+    public init(purchased: Int, delivered: Int, inFlight: Int) throws {
+        guard purchased > 0, delivered >= 0, inFlight >= 0, delivered <= purchased, inFlight <= purchased - delivered else {
+            throw WPWError(.conflict, "inconsistent unit ledger \(delivered)+\(inFlight)/\(purchased)")
+        }
+        self.init(unchecked: purchased, delivered: delivered, inFlight: inFlight)
+    }
+
+    private init(unchecked purchased: Int, delivered: Int, inFlight: Int) {
+        self.purchased = purchased
+        self.delivered = delivered
+        self.inFlight = inFlight
+    }
+
+    /// Reserves `min(requested, remaining)` units (the Go producer's clamp). Throws `invalidParams` for
+    /// `requested ≤ 0` and `insufficientUnits` when nothing remains.
+    public func begin(requested: Int) throws -> (ledger: UnitLedger, granted: Int) {
+        guard requested > 0 else {
+            throw WPWError.invalidParams(field: "unitsToSupply", "units must be greater than zero")
+        }
+        guard remaining > 0 else {
+            throw WPWError(.insufficientUnits, "Too many units requested", data: ["remaining": 0])
+        }
+        let granted = min(requested, remaining)
+        return (UnitLedger(unchecked: purchased, delivered: delivered, inFlight: inFlight + granted), granted)
+    }
+
+    /// Commits `min(reported, inFlight)` units and closes every open delivery (the wire has no delivery id).
+    /// Throws `invalidParams` for `reported < 0` and `conflict` when nothing was begun (an end without a
+    /// begin, or a replayed end).
+    public func end(reported: Int, policy: EndPolicy = .releaseUnreported) throws -> (ledger: UnitLedger, committed: Int) {
+        guard reported >= 0 else {
+            throw WPWError.invalidParams(field: "unitsReceived", "units must not be negative")
+        }
+        guard inFlight > 0 else {
+            throw WPWError(.conflict, "no delivery in progress: end without begin")
+        }
+        let committed: Int
+        switch policy {
+        case .releaseUnreported: committed = min(reported, inFlight)
+        case .commitUnreported: committed = inFlight
+        }
+        return (UnitLedger(unchecked: purchased, delivered: delivered + committed, inFlight: 0), committed)
+    }
+
+    /// Gives back `units` in-flight units without delivering them (a peer granted fewer than reserved).
+    public func release(units: Int) throws -> UnitLedger {
+        guard units >= 0 else { throw WPWError.invalidParams(field: "units", "units must not be negative") }
+        guard units <= inFlight else {
+            throw WPWError(.conflict, "cannot release \(units) units, only \(inFlight) in flight")
+        }
+        return UnitLedger(unchecked: purchased, delivered: delivered, inFlight: inFlight - units)
+    }
+}

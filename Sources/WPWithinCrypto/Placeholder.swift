@@ -1,1 +1,0 @@
-// WPWithinCrypto: placeholder, replaced by its owner.

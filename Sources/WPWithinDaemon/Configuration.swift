@@ -1,0 +1,255 @@
+import Foundation
+import Logging
+import WPWithinCore
+import WPWithinRPC
+
+/// The daemon's configuration: built-in defaults, then a JSON file, then `WPWITHIND_*` environment
+/// variables, then command-line flags. Every key is documented in `docs/configuration.md`.
+public struct DaemonConfiguration: Sendable, Equatable {
+    public enum Role: String, Sendable, CaseIterable {
+        case producer
+        case consumer
+    }
+
+    public var deviceName = "wpwithind"
+    public var deviceDescription = "A Worldpay Within Thing"
+    public var roles: [Role] = [.producer, .consumer]
+    public var stateDirectory = "/var/lib/wpwithind"
+    public var logLevel: Logger.Level = .info
+    public var socketPath = "/run/wpwithin.sock"
+    public var socketMode: UInt32 = 0o660
+    public var socketGroup: String?
+    public var maxLineBytes = 1 << 20
+    public var maxConnections = 256
+    public var maxInFlightPerConnection = 64
+    public var eventBufferPerSubscriber = 1024
+    public var eventJournalCapacity = 10_000
+    public var shutdownTimeoutSeconds = 10.0
+
+    public init() {}
+
+    /// The default configuration file, read when it exists and no other is named.
+    public static let defaultPath = "/etc/wpwithind/wpwithind.json"
+
+    /// Command-line values; nil means "not given".
+    public struct Overrides: Sendable, Equatable {
+        public var socketPath: String?
+        public var stateDirectory: String?
+        public var logLevel: Logger.Level?
+
+        public init(socketPath: String? = nil, stateDirectory: String? = nil, logLevel: Logger.Level? = nil) {
+            self.socketPath = socketPath
+            self.stateDirectory = stateDirectory
+            self.logLevel = logLevel
+        }
+    }
+
+    /// Builds the configuration from every source.
+    /// - Parameter path: a file named by `--config` or `WPWITHIND_CONFIG` (must exist); nil reads
+    ///   `defaultPath` when it exists, otherwise only the built-in defaults.
+    public static func load(
+        path: String?,
+        environment: [String: String],
+        overrides: Overrides = Overrides()
+    ) throws(ConfigurationError) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        let filePath = path ?? environment["WPWITHIND_CONFIG"]
+        if let filePath {
+            try configuration.apply(file: filePath)
+        } else if FileManager.default.fileExists(atPath: defaultPath) {
+            try configuration.apply(file: defaultPath)
+        }
+        try configuration.apply(environment: environment)
+        if let value = overrides.socketPath { configuration.socketPath = value }
+        if let value = overrides.stateDirectory { configuration.stateDirectory = value }
+        if let value = overrides.logLevel { configuration.logLevel = value }
+        try configuration.validate()
+        return configuration
+    }
+
+    mutating func apply(file path: String) throws(ConfigurationError) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError(path: path, key: nil, "cannot read the configuration file")
+        }
+        guard let root = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            throw ConfigurationError(path: path, key: nil, "not valid JSON")
+        }
+        try apply(json: root, source: path)
+    }
+
+    /// Applies a parsed configuration document; unknown keys are refused so that typos are caught.
+    public mutating func apply(json root: JSONValue, source: String) throws(ConfigurationError) {
+        let reader = ConfigReader(source: source)
+        let top = try reader.object(root, at: nil)
+        try reader.allow(top, keys: ["device", "roles", "stateDir", "logLevel", "rpc", "shutdownTimeoutSeconds"], at: nil)
+        if let device = top["device"] {
+            let object = try reader.object(device, at: "device")
+            try reader.allow(object, keys: ["name", "description"], at: "device")
+            if let value = object["name"] { deviceName = try reader.string(value, at: "device.name") }
+            if let value = object["description"] { deviceDescription = try reader.string(value, at: "device.description") }
+        }
+        if let value = top["roles"] {
+            guard let array = value.arrayValue else { throw reader.error("roles", "must be an array of \"producer\"/\"consumer\"") }
+            roles = try array.map { element throws(ConfigurationError) in
+                guard let name = element.stringValue, let role = Role(rawValue: name) else {
+                    throw reader.error("roles", "must contain only \"producer\" and \"consumer\"")
+                }
+                return role
+            }
+        }
+        if let value = top["stateDir"] { stateDirectory = try reader.string(value, at: "stateDir") }
+        if let value = top["logLevel"] { logLevel = try Self.parseLogLevel(try reader.string(value, at: "logLevel"), key: "logLevel", source: source) }
+        if let value = top["shutdownTimeoutSeconds"] {
+            guard let seconds = value.doubleValue else { throw reader.error("shutdownTimeoutSeconds", "must be a number") }
+            shutdownTimeoutSeconds = seconds
+        }
+        if let rpc = top["rpc"] {
+            let object = try reader.object(rpc, at: "rpc")
+            try reader.allow(object, keys: [
+                "socketPath", "socketMode", "socketGroup", "maxLineBytes", "maxConnections",
+                "maxInFlightPerConnection", "eventBufferPerSubscriber", "eventJournalCapacity",
+            ], at: "rpc")
+            if let value = object["socketPath"] { socketPath = try reader.string(value, at: "rpc.socketPath") }
+            if let value = object["socketMode"] {
+                socketMode = try Self.parseMode(try reader.string(value, at: "rpc.socketMode"), key: "rpc.socketMode", source: source)
+            }
+            if let value = object["socketGroup"] { socketGroup = value.isNull ? nil : try reader.string(value, at: "rpc.socketGroup") }
+            if let value = object["maxLineBytes"] { maxLineBytes = try reader.int(value, at: "rpc.maxLineBytes") }
+            if let value = object["maxConnections"] { maxConnections = try reader.int(value, at: "rpc.maxConnections") }
+            if let value = object["maxInFlightPerConnection"] {
+                maxInFlightPerConnection = try reader.int(value, at: "rpc.maxInFlightPerConnection")
+            }
+            if let value = object["eventBufferPerSubscriber"] {
+                eventBufferPerSubscriber = try reader.int(value, at: "rpc.eventBufferPerSubscriber")
+            }
+            if let value = object["eventJournalCapacity"] { eventJournalCapacity = try reader.int(value, at: "rpc.eventJournalCapacity") }
+        }
+    }
+
+    /// The `WPWITHIND_*` variables (see docs/configuration.md).
+    public mutating func apply(environment: [String: String]) throws(ConfigurationError) {
+        let source = "environment"
+        func int(_ name: String) throws(ConfigurationError) -> Int? {
+            guard let raw = environment[name] else { return nil }
+            guard let value = Int(raw) else { throw ConfigurationError(path: source, key: name, "must be an integer") }
+            return value
+        }
+        if let value = environment["WPWITHIND_DEVICE_NAME"] { deviceName = value }
+        if let value = environment["WPWITHIND_DEVICE_DESCRIPTION"] { deviceDescription = value }
+        if let value = environment["WPWITHIND_ROLES"] {
+            roles = try value.split(separator: ",").map { part throws(ConfigurationError) in
+                guard let role = Role(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError(path: source, key: "WPWITHIND_ROLES", "must list producer and/or consumer, comma-separated")
+                }
+                return role
+            }
+        }
+        if let value = environment["WPWITHIND_STATE_DIR"] { stateDirectory = value }
+        if let value = environment["WPWITHIND_LOG_LEVEL"] {
+            logLevel = try Self.parseLogLevel(value, key: "WPWITHIND_LOG_LEVEL", source: source)
+        }
+        if let value = environment["WPWITHIND_SOCKET"] { socketPath = value }
+        if let value = environment["WPWITHIND_SOCKET_MODE"] {
+            socketMode = try Self.parseMode(value, key: "WPWITHIND_SOCKET_MODE", source: source)
+        }
+        if let value = environment["WPWITHIND_SOCKET_GROUP"] { socketGroup = value.isEmpty ? nil : value }
+        if let value = try int("WPWITHIND_MAX_LINE_BYTES") { maxLineBytes = value }
+        if let value = try int("WPWITHIND_MAX_CONNECTIONS") { maxConnections = value }
+    }
+
+    func validate() throws(ConfigurationError) {
+        let source = "configuration"
+        guard !deviceName.isEmpty else { throw ConfigurationError(path: source, key: "device.name", "must not be empty") }
+        guard !roles.isEmpty else { throw ConfigurationError(path: source, key: "roles", "must name at least one role") }
+        guard !stateDirectory.isEmpty else { throw ConfigurationError(path: source, key: "stateDir", "must not be empty") }
+        guard !socketPath.isEmpty, socketPath.utf8.count < 108 else {
+            throw ConfigurationError(path: source, key: "rpc.socketPath", "must be a path of 1 to 107 bytes")
+        }
+        guard (1024...(64 << 20)).contains(maxLineBytes) else {
+            throw ConfigurationError(path: source, key: "rpc.maxLineBytes", "must be between 1024 and 67108864")
+        }
+        guard (1...65_536).contains(maxConnections) else {
+            throw ConfigurationError(path: source, key: "rpc.maxConnections", "must be between 1 and 65536")
+        }
+        guard (1...4096).contains(maxInFlightPerConnection) else {
+            throw ConfigurationError(path: source, key: "rpc.maxInFlightPerConnection", "must be between 1 and 4096")
+        }
+        guard (16...1_000_000).contains(eventBufferPerSubscriber) else {
+            throw ConfigurationError(path: source, key: "rpc.eventBufferPerSubscriber", "must be between 16 and 1000000")
+        }
+        guard (1...10_000_000).contains(eventJournalCapacity) else {
+            throw ConfigurationError(path: source, key: "rpc.eventJournalCapacity", "must be between 1 and 10000000")
+        }
+        guard shutdownTimeoutSeconds > 0, shutdownTimeoutSeconds <= 3600 else {
+            throw ConfigurationError(path: source, key: "shutdownTimeoutSeconds", "must be between 0 and 3600")
+        }
+        if let socketGroup, UnixSocketPath.groupID(socketGroup) == nil {
+            throw ConfigurationError(path: source, key: "rpc.socketGroup", "no such group \(socketGroup)")
+        }
+    }
+
+    static func parseLogLevel(_ raw: String, key: String, source: String) throws(ConfigurationError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: raw.lowercased()) else {
+            throw ConfigurationError(path: source, key: key, "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        return level
+    }
+
+    static func parseMode(_ raw: String, key: String, source: String) throws(ConfigurationError) -> UInt32 {
+        guard let mode = UInt32(raw, radix: 8), mode <= 0o777 else {
+            throw ConfigurationError(path: source, key: key, "must be an octal mode such as \"0660\"")
+        }
+        return mode
+    }
+}
+
+/// A configuration problem: where, which key, and what is wrong.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var key: String?
+    public var message: String
+
+    public init(path: String, key: String?, _ message: String) {
+        self.path = path
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        if let key { return "\(path): \(key): \(message)" }
+        return "\(path): \(message)"
+    }
+}
+
+/// Reads typed values from a parsed document, naming the key in every error.
+struct ConfigReader {
+    let source: String
+
+    func error(_ key: String?, _ message: String) -> ConfigurationError {
+        ConfigurationError(path: source, key: key, message)
+    }
+
+    func object(_ value: JSONValue, at key: String?) throws(ConfigurationError) -> [String: JSONValue] {
+        guard let object = value.objectValue else { throw error(key, "must be an object") }
+        return object
+    }
+
+    func allow(_ object: [String: JSONValue], keys: Set<String>, at key: String?) throws(ConfigurationError) {
+        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw error(key.map { "\($0).\(unknown)" } ?? unknown, "unknown key")
+        }
+    }
+
+    func string(_ value: JSONValue, at key: String) throws(ConfigurationError) -> String {
+        guard let string = value.stringValue else { throw error(key, "must be a string") }
+        return string
+    }
+
+    func int(_ value: JSONValue, at key: String) throws(ConfigurationError) -> Int {
+        guard let int = value.int64Value, let result = Int(exactly: int) else { throw error(key, "must be an integer") }
+        return result
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+import WPWithinCore
+import WPWithinRPC
+
+/// Live settings that a SIGHUP reload may change.
+final class LiveSettings: Sendable {
+    private let box: NIOLockedValueBox<DaemonConfiguration>
+
+    init(_ configuration: DaemonConfiguration) {
+        box = NIOLockedValueBox(configuration)
+    }
+
+    var current: DaemonConfiguration { box.withLockedValue { $0 } }
+
+    func replace(_ configuration: DaemonConfiguration) {
+        box.withLockedValue { $0 = configuration }
+    }
+}
+
+/// Tracks readiness for `getStatus`.
+final class Readiness: Sendable {
+    private let box = NIOLockedValueBox(false)
+    var isReady: Bool { box.withLockedValue { $0 } }
+    func markReady() { box.withLockedValue { $0 = true } }
+}
+
+/// The assembled daemon: every service, ready to run inside one `ServiceGroup`.
+public struct Daemon: Sendable {
+    public let configuration: DaemonConfiguration
+    public let identity: DeviceIdentity
+    public let bus: EventBus
+    public let dispatcher: RPCDispatcher
+    let services: [any Service]
+    let logger: Logger
+
+    /// The event types the daemon publishes (the `subscribe` filter accepts these).
+    public static let eventTypes = ["daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error"]
+
+    /// Runs every service until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
+    public func run() async throws {
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.shutdownTimeoutSeconds * 1000))
+        let group = ServiceGroup(configuration: groupConfiguration)
+        try await group.run()
+    }
+}
+
+/// Wires the daemon from its configuration. Tests call this directly.
+///
+/// - Parameters:
+///   - reload: re-reads the configuration on SIGHUP; nil disables reloading.
+///   - logLevel: the process's log level control, updated on reload.
+public func buildDaemon(
+    configuration: DaemonConfiguration,
+    notifier: any ServiceNotifier = SystemdNotifier(),
+    activatedSockets: [SocketActivation.Socket] = [],
+    reload: (@Sendable () throws -> DaemonConfiguration)? = nil,
+    logLevel: LogLevelControl? = nil,
+    logger: Logger
+) throws -> Daemon {
+    let startedAt = ContinuousClock.now
+    let identity = try DeviceIdentity.loadOrCreate(stateDirectory: configuration.stateDirectory)
+    var deviceLogger = logger
+    deviceLogger[metadataKey: "device.server_id"] = "\(identity.serverId)"
+    let logger = deviceLogger
+    logger.info("State opened", metadata: ["state.dir": "\(configuration.stateDirectory)"])
+
+    let settings = LiveSettings(configuration)
+    let readiness = Readiness()
+    let bus = EventBus(capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber)
+
+    let listen: RPCServer.Configuration.Listen
+    if let socket = SocketActivation.rpcSocket(in: activatedSockets) {
+        listen = .fileDescriptor(socket.fd, path: configuration.socketPath)
+        logger.info("Using the socket passed by systemd", metadata: ["rpc.fd": "\(socket.fd)", "rpc.fd_name": "\(socket.name)"])
+    } else {
+        listen = .path(
+            configuration.socketPath,
+            mode: configuration.socketMode,
+            group: configuration.socketGroup.flatMap(UnixSocketPath.groupID)
+        )
+    }
+    let serverBox = NIOLockedValueBox<RPCServer?>(nil)
+    let methods = DaemonMethods.make(
+        identity: identity,
+        settings: settings,
+        readiness: readiness,
+        startedAt: startedAt,
+        connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
+    ) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
+    let dispatcher = RPCDispatcher(
+        methods: methods,
+        info: .init(
+            title: "wpwithind",
+            version: WPWithinVersion.current,
+            description: "Worldpay Within daemon: newline-delimited JSON-RPC 2.0 over a Unix socket."
+        ),
+        logger: logger
+    )
+    let server = RPCServer(
+        configuration: .init(
+            listen: listen,
+            maxLineBytes: configuration.maxLineBytes,
+            maxConnections: configuration.maxConnections,
+            maxInFlightPerConnection: configuration.maxInFlightPerConnection
+        ),
+        dispatcher: dispatcher,
+        bus: bus,
+        logger: logger,
+        onListening: {
+            readiness.markReady()
+            let status = "Serving JSON-RPC on \(configuration.socketPath)"
+            notifier.ready(status: status)
+            await bus.publish("daemon.started", ["version": .string(WPWithinVersion.current), "serverId": .string(identity.serverId)])
+            logger.info("Daemon ready", metadata: [
+                "rpc.socket": "\(configuration.socketPath)",
+                "startup.ms": "\((ContinuousClock.now - startedAt).components.attoseconds / 1_000_000_000_000_000)",
+            ])
+        }
+    )
+    serverBox.withLockedValue { $0 = server }
+
+    var services: [any Service] = [server]
+    if let reload {
+        services.append(ReloadService(reload: reload, settings: settings, bus: bus, notifier: notifier, logLevel: logLevel, logger: logger))
+    }
+    if let interval = SystemdNotifier.watchdogInterval() {
+        services.append(WatchdogService(notifier: notifier, interval: interval, logger: logger))
+    }
+    // Last in the list, so the first to hear of a graceful shutdown.
+    services.append(ShutdownAnnouncer(notifier: notifier, bus: bus, logger: logger))
+    return Daemon(configuration: configuration, identity: identity, bus: bus, dispatcher: dispatcher, services: services, logger: logger)
+}
+
+/// Sends STOPPING=1 and a last event as soon as a graceful shutdown starts.
+struct ShutdownAnnouncer: Service, CustomStringConvertible {
+    var description: String { "ShutdownAnnouncer" }
+
+    let notifier: any ServiceNotifier
+    let bus: EventBus
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("Shutting down: finishing calls in flight")
+        notifier.stopping(status: "Shutting down")
+        await bus.publish("daemon.stopping")
+    }
+}
+
+/// Re-reads the configuration on SIGHUP and applies what can change while running.
+struct ReloadService: Service, CustomStringConvertible {
+    var description: String { "ReloadService" }
+
+    let reload: @Sendable () throws -> DaemonConfiguration
+    let settings: LiveSettings
+    let bus: EventBus
+    let notifier: any ServiceNotifier
+    let logLevel: LogLevelControl?
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            notifier.reloading(status: "Reloading configuration")
+            do {
+                let old = settings.current
+                var new = try reload()
+                let restartOnly = Self.restartOnlyChanges(old: old, new: new)
+                if !restartOnly.isEmpty {
+                    logger.warning("Some settings change only at restart; keeping the running values", metadata: [
+                        "config.keys": "\(restartOnly.joined(separator: ","))",
+                    ])
+                    new = Self.keepingRestartOnly(new: new, old: old)
+                }
+                settings.replace(new)
+                logLevel?.set(new.logLevel)
+                logger.notice("Configuration reloaded", metadata: ["log.level": "\(new.logLevel)"])
+                await bus.publish("daemon.reloaded", ["restartRequiredFor": .array(restartOnly.map { .string($0) })])
+            } catch {
+                logger.error("Configuration reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+                await bus.publish("daemon.error", ["source": "reload", "message": .string("\(error)")])
+            }
+            notifier.ready(status: "Serving JSON-RPC on \(settings.current.socketPath)")
+        }
+    }
+
+    static func restartOnlyChanges(old: DaemonConfiguration, new: DaemonConfiguration) -> [String] {
+        var keys: [String] = []
+        if old.socketPath != new.socketPath { keys.append("rpc.socketPath") }
+        if old.socketMode != new.socketMode { keys.append("rpc.socketMode") }
+        if old.socketGroup != new.socketGroup { keys.append("rpc.socketGroup") }
+        if old.stateDirectory != new.stateDirectory { keys.append("stateDir") }
+        if old.roles != new.roles { keys.append("roles") }
+        if old.maxLineBytes != new.maxLineBytes { keys.append("rpc.maxLineBytes") }
+        if old.maxConnections != new.maxConnections { keys.append("rpc.maxConnections") }
+        if old.maxInFlightPerConnection != new.maxInFlightPerConnection { keys.append("rpc.maxInFlightPerConnection") }
+        if old.eventBufferPerSubscriber != new.eventBufferPerSubscriber { keys.append("rpc.eventBufferPerSubscriber") }
+        if old.eventJournalCapacity != new.eventJournalCapacity { keys.append("rpc.eventJournalCapacity") }
+        return keys
+    }
+
+    static func keepingRestartOnly(new: DaemonConfiguration, old: DaemonConfiguration) -> DaemonConfiguration {
+        var merged = old
+        merged.deviceName = new.deviceName
+        merged.deviceDescription = new.deviceDescription
+        merged.logLevel = new.logLevel
+        merged.shutdownTimeoutSeconds = new.shutdownTimeoutSeconds
+        return merged
+    }
+}

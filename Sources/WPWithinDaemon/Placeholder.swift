@@ -1,1 +1,0 @@
-// WPWithinDaemon: placeholder, replaced by its owner.

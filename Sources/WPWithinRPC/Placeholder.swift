@@ -1,1 +1,0 @@
-// WPWithinRPC: placeholder, replaced by its owner.

@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+import WPWithinCore
+
+/// Turns one received line into the reply to write, per JSON-RPC 2.0.
+///
+/// The dispatcher knows nothing of sockets: the server hands it a line and writes back what it returns.
+public final class RPCDispatcher: Sendable {
+    public let methods: [String: RPCMethod]
+    /// Method names in table order (the OpenRPC document lists them in this order).
+    public let methodNames: [String]
+    public let maxBatchSize: Int
+    private let logger: Logger
+
+    /// What to do with one line.
+    public struct Outcome: Sendable {
+        /// The reply to write (nil for notifications and all-notification batches).
+        public var reply: JSONValue?
+        /// Close the connection after writing the reply (parse errors).
+        public var close: Bool
+    }
+
+    public init(methods: [RPCMethod], info: OpenRPC.Info, maxBatchSize: Int = 1000, logger: Logger) {
+        var table: [String: RPCMethod] = [:]
+        var names: [String] = []
+        for method in methods {
+            precondition(table[method.name] == nil, "duplicate RPC method \(method.name)")
+            table[method.name] = method
+            names.append(method.name)
+        }
+        let described = names.map { table[$0]! }
+        let discover = OpenRPC.discoverMethod(info: info, methods: described)
+        table[discover.name] = discover
+        names.insert(discover.name, at: 0)
+        self.methods = table
+        self.methodNames = names
+        self.maxBatchSize = maxBatchSize
+        self.logger = logger
+    }
+
+    /// The reply to a line that is not valid JSON (UTF-8); the connection closes after it.
+    public static let parseErrorReply = JSONRPC.response(id: .null, error: WPWError(.parseError, "Parse error: not valid JSON"))
+
+    /// Parses one line (without its newline); nil when it is not valid JSON.
+    public static func parse<Bytes: Collection<UInt8>>(_ line: Bytes) -> JSONValue? {
+        try? JSONValue.parse(line)
+    }
+
+    /// Handles one line (without its newline).
+    public func handle(line: Data, connection: RPCConnection) async -> Outcome {
+        guard let message = Self.parse(line) else { return Outcome(reply: Self.parseErrorReply, close: true) }
+        let hooks = ReplyHooks()
+        defer { hooks.run() }
+        return Outcome(reply: await handle(message: message, connection: connection, hooks: hooks), close: false)
+    }
+
+    /// Handles one parsed message: a request, a notification or a batch. Nil when no reply is due.
+    /// Run `hooks` after the reply is written.
+    public func handle(message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) async -> JSONValue? {
+        switch message {
+        case .array(let items):
+            guard !items.isEmpty else { return invalidRequest(.null, "Invalid Request: empty batch") }
+            guard items.count <= maxBatchSize else {
+                return invalidRequest(.null, "Invalid Request: batch larger than \(maxBatchSize)")
+            }
+            var replies: [JSONValue] = []
+            for item in items {
+                if let reply = await handleSingle(item, connection: connection, hooks: hooks) { replies.append(reply) }
+            }
+            return replies.isEmpty ? nil : .array(replies)
+        default:
+            return await handleSingle(message, connection: connection, hooks: hooks)
+        }
+    }
+
+    private func invalidRequest(_ id: JSONRPC.ID, _ message: String, data: JSONValue? = nil) -> JSONValue {
+        JSONRPC.response(id: id, error: WPWError(.invalidRequest, message, data: data))
+    }
+
+    /// One request or notification; nil when no reply is due.
+    func handleSingle(_ message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) async -> JSONValue? {
+        guard let object = message.objectValue else {
+            return invalidRequest(.null, "Invalid Request: expected an object")
+        }
+        let idValue = object["id"]
+        let id: JSONRPC.ID?
+        if let idValue {
+            guard let parsed = JSONRPC.ID(json: idValue) else {
+                return invalidRequest(.null, "Invalid Request: id must be a string, a number or null")
+            }
+            id = parsed
+        } else {
+            id = nil
+        }
+        guard object["jsonrpc"] == .string(JSONRPC.version) else {
+            return invalidRequest(id ?? .null, "Invalid Request: jsonrpc must be \"2.0\"")
+        }
+        guard case .string(let name)? = object["method"] else {
+            return invalidRequest(id ?? .null, "Invalid Request: method must be a string")
+        }
+        for key in object.keys where !["jsonrpc", "id", "method", "params"].contains(key) {
+            return invalidRequest(id ?? .null, "Invalid Request: unknown member \(key)", data: ["member": .string(key)])
+        }
+        let result = await call(name, params: object["params"], context: RPCContext(connection: connection, expectsReply: id != nil, hooks: hooks))
+        guard let id else { return nil }
+        switch result {
+        case .success(let value): return JSONRPC.response(id: id, result: value)
+        case .failure(let error): return JSONRPC.response(id: id, error: error)
+        }
+    }
+
+    private func call(
+        _ name: String,
+        params rawParams: JSONValue?,
+        context: RPCContext
+    ) async -> Result<JSONValue, WPWError> {
+        guard let method = methods[name] else {
+            return .failure(WPWError(.methodNotFound, "Method not found: \(name)", data: ["method": .string(name)]))
+        }
+        let params: RPCParams
+        switch rawParams {
+        case nil, .null?:
+            params = RPCParams()
+        case .object(let values)?:
+            params = RPCParams(values)
+        case .array?:
+            return .failure(WPWError.invalidParams(field: "params", "params must be an object (by name)"))
+        default:
+            return .failure(WPWError(.invalidRequest, "Invalid Request: params must be an object"))
+        }
+        if let error = Self.validate(params, against: method.params) { return .failure(error) }
+        do {
+            return .success(try await method.handler(params, context))
+        } catch let error as WPWError {
+            return .failure(error)
+        } catch {
+            let errorID = UInt64.random(in: 1...UInt64(UInt32.max))
+            logger.error(
+                "RPC method failed with an unexpected error",
+                metadata: ["rpc.method": "\(name)", "rpc.error_id": "\(errorID)", "error": "\(error)"]
+            )
+            return .failure(WPWError(.internalError, "Internal error", data: ["errorId": .int(Int64(errorID))]))
+        }
+    }
+
+    /// Checks names, presence and JSON types against the published parameter list.
+    static func validate(_ params: RPCParams, against specs: [RPCParam]) -> WPWError? {
+        for key in params.values.keys.sorted() where !specs.contains(where: { $0.name == key }) {
+            return WPWError.invalidParams(field: key, "unknown parameter \(key)")
+        }
+        for spec in specs {
+            guard let value = params[spec.name] else {
+                if spec.required { return WPWError.invalidParams(field: spec.name, "missing required parameter \(spec.name)") }
+                continue
+            }
+            guard let type = spec.schema["type"]?.stringValue else { continue }
+            let matches: Bool
+            switch type {
+            case "string": matches = value.stringValue != nil
+            case "integer": matches = value.int64Value != nil
+            case "number": matches = value.doubleValue != nil
+            case "boolean": matches = value.boolValue != nil
+            case "array": matches = value.arrayValue != nil
+            case "object": matches = value.objectValue != nil
+            default: matches = true
+            }
+            if !matches {
+                return WPWError.invalidParams(field: spec.name, "\(spec.name) must be \(type == "integer" ? "an" : "a") \(type), not \(value.typeName)")
+            }
+            if let minimum = spec.schema["minimum"]?.int64Value, let int = value.int64Value, int < minimum {
+                return WPWError.invalidParams(field: spec.name, "\(spec.name) must be at least \(minimum)")
+            }
+            if let maximum = spec.schema["maximum"]?.int64Value, let int = value.int64Value, int > maximum {
+                return WPWError.invalidParams(field: spec.name, "\(spec.name) must be at most \(maximum)")
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,84 @@
+import WPWithinCore
+
+/// One parameter of a method, as published in the OpenRPC document and checked before the handler runs.
+public struct RPCParam: Sendable {
+    public var name: String
+    public var summary: String
+    public var required: Bool
+    /// A JSON Schema fragment. Its `type` (`string`, `integer`, `number`, `boolean`, `array`, `object`)
+    /// is enforced by the dispatcher; handlers check ranges and formats.
+    public var schema: JSONValue
+
+    public init(_ name: String, _ schema: JSONValue, required: Bool = false, summary: String = "") {
+        self.name = name
+        self.summary = summary
+        self.required = required
+        self.schema = schema
+    }
+}
+
+/// What a handler learns about the call it serves.
+public struct RPCContext: Sendable {
+    /// The connection the call came in on.
+    public let connection: RPCConnection
+    /// Whether the caller expects an answer (false for notifications).
+    public let expectsReply: Bool
+    let hooks: ReplyHooks
+
+    public init(connection: RPCConnection, expectsReply: Bool, hooks: ReplyHooks = ReplyHooks()) {
+        self.connection = connection
+        self.expectsReply = expectsReply
+        self.hooks = hooks
+    }
+
+    /// Runs `action` once the reply to this call has been written (at once for notifications).
+    public func afterReply(_ action: @escaping @Sendable () -> Void) {
+        hooks.add(action)
+    }
+}
+
+public typealias RPCHandler = @Sendable (RPCParams, RPCContext) async throws -> JSONValue
+
+/// A method the daemon serves: its published description and its handler.
+public struct RPCMethod: Sendable {
+    public var name: String
+    public var summary: String
+    public var params: [RPCParam]
+    public var resultName: String
+    public var resultSchema: JSONValue
+    /// Application error codes the method may return (published in the OpenRPC document).
+    public var errors: [WPWError.Code]
+    public var handler: RPCHandler
+
+    public init(
+        _ name: String,
+        summary: String,
+        params: [RPCParam] = [],
+        result resultName: String,
+        _ resultSchema: JSONValue,
+        errors: [WPWError.Code] = [],
+        handler: @escaping RPCHandler
+    ) {
+        self.name = name
+        self.summary = summary
+        self.params = params
+        self.resultName = resultName
+        self.resultSchema = resultSchema
+        self.errors = errors
+        self.handler = handler
+    }
+}
+
+/// Schema shorthands for method tables.
+public enum Schema {
+    public static let string: JSONValue = ["type": "string"]
+    public static let integer: JSONValue = ["type": "integer"]
+    public static let number: JSONValue = ["type": "number"]
+    public static let boolean: JSONValue = ["type": "boolean"]
+    public static let anyObject: JSONValue = ["type": "object"]
+    public static func array(of items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
+    public static func object(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
+        ["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) })]
+    }
+    public static func integer(minimum: Int64) -> JSONValue { ["type": "integer", "minimum": .int(minimum)] }
+}

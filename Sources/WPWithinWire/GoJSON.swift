@@ -1,0 +1,308 @@
+internal import Foundation
+
+/// JSON the way the Go SDK writes and reads it.
+///
+/// `encode` runs a value's `encode(to:)` through an encoder that keeps keys in the order they are
+/// encoded (the wire types encode in Go struct-field order) and writes compact JSON with Go's escaping
+/// (`<`, `>`, `&`, U+2028, U+2029 as `\u003c`…, other control characters as `\u00XX`, `/` unescaped).
+/// `decode` uses `JSONDecoder`; the wire types match keys case-insensitively, as Go does.
+public enum GoJSON {
+    /// Compact JSON bytes, keys in encoding order.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let root = Slot()
+        try root.store(value, codingPath: [])
+        var out: [UInt8] = []
+        try write(root, into: &out)
+        return out
+    }
+
+    /// What Go's `json.Encoder.Encode` sends as an HTTP body: the compact JSON plus `\n`.
+    public static func encodeLine<T: Encodable>(_ value: T) throws -> [UInt8] {
+        var bytes = try encode(value)
+        bytes.append(0x0A)
+        return bytes
+    }
+
+    public static func encodeString<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encode(value), as: UTF8.self)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Sequence<UInt8>) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {
+        try decode(type, from: Array(string.utf8))
+    }
+
+    // MARK: Writer
+
+    private static func write(_ slot: Slot, into out: inout [UInt8]) throws {
+        switch slot.content {
+        case .empty:
+            out += Array("{}".utf8)  // a value that asked for a container and wrote nothing
+        case .null:
+            out += Array("null".utf8)
+        case .bool(let b):
+            out += Array((b ? "true" : "false").utf8)
+        case .number(let text):
+            out += Array(text.utf8)
+        case .string(let s):
+            writeString(s, into: &out)
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            for (index, entry) in object.entries.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(entry.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                try write(entry.slot, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .array(let array):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in array.elements.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                try write(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for scalar in s.unicodeScalars {
+            switch scalar.value {
+            case 0x22: out += [0x5C, 0x22]
+            case 0x5C: out += [0x5C, 0x5C]
+            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+            case 0x09: out += [0x5C, UInt8(ascii: "t")]
+            case 0x00..<0x20, 0x3C, 0x3E, 0x26:
+                out += Array("\\u00".utf8) + [hex[Int(scalar.value >> 4)], hex[Int(scalar.value & 0xF)]]
+            case 0x2028: out += Array("\\u2028".utf8)
+            case 0x2029: out += Array("\\u2029".utf8)
+            default: out += Array(String(scalar).utf8)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+// MARK: - Ordered encoder
+
+final class Slot {
+    enum Content {
+        case empty, null
+        case bool(Bool)
+        case number(String)
+        case string(String)
+        case object(ObjectStorage)
+        case array(ArrayStorage)
+    }
+    var content: Content = .empty
+
+    func store<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
+        switch value {
+        case let v as String: content = .string(v)
+        case let v as Bool: content = .bool(v)
+        case let v as Int: content = .number(String(v))
+        case let v as Int64: content = .number(String(v))
+        case let v as Int32: content = .number(String(v))
+        case let v as UInt64: content = .number(String(v))
+        case let v as UInt32: content = .number(String(v))
+        case let v as Double: content = .number(try Slot.format(v, codingPath))
+        default: try value.encode(to: OrderedEncoder(slot: self, codingPath: codingPath))
+        }
+    }
+
+    /// Go formats float64 with the shortest representation; integral values have no `.0`.
+    static func format(_ v: Double, _ codingPath: [any CodingKey]) throws -> String {
+        guard v.isFinite else {
+            throw EncodingError.invalidValue(v, .init(codingPath: codingPath, debugDescription: "non-finite number"))
+        }
+        if v == v.rounded(), abs(v) < 1e21 { return String(Int64(v)) }
+        return "\(v)"
+    }
+}
+
+final class ObjectStorage {
+    var entries: [(key: String, slot: Slot)] = []
+    /// The slot for `key`; a key encoded twice keeps its first position (last value wins).
+    func slot(for key: String) -> Slot {
+        if let existing = entries.first(where: { $0.key == key }) { return existing.slot }
+        let slot = Slot()
+        entries.append((key, slot))
+        return slot
+    }
+}
+
+final class ArrayStorage {
+    var elements: [Slot] = []
+    func append() -> Slot {
+        let slot = Slot()
+        elements.append(slot)
+        return slot
+    }
+}
+
+struct IndexKey: CodingKey {
+    var stringValue: String { String(index) }
+    var intValue: Int? { index }
+    let index: Int
+    init(_ index: Int) { self.index = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.index = intValue }
+}
+
+struct OrderedEncoder: Encoder {
+    let slot: Slot
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        let storage: ObjectStorage
+        if case .object(let existing) = slot.content {
+            storage = existing
+        } else {
+            storage = ObjectStorage()
+            slot.content = .object(storage)
+        }
+        return KeyedEncodingContainer(OrderedKeyedContainer<Key>(storage: storage, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        let storage: ArrayStorage
+        if case .array(let existing) = slot.content {
+            storage = existing
+        } else {
+            storage = ArrayStorage()
+            slot.content = .array(storage)
+        }
+        return OrderedUnkeyedContainer(storage: storage, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        OrderedSingleValueContainer(slot: slot, codingPath: codingPath)
+    }
+}
+
+struct OrderedKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let storage: ObjectStorage
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil(forKey key: Key) throws { storage.slot(for: key.stringValue).content = .null }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        try storage.slot(for: key.stringValue).store(value, codingPath: codingPath + [key])
+    }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        OrderedEncoder(slot: storage.slot(for: key.stringValue), codingPath: codingPath + [key]).container(keyedBy: keyType)
+    }
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        OrderedEncoder(slot: storage.slot(for: key.stringValue), codingPath: codingPath + [key]).unkeyedContainer()
+    }
+    mutating func superEncoder() -> any Encoder {
+        OrderedEncoder(slot: storage.slot(for: "super"), codingPath: codingPath)
+    }
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        OrderedEncoder(slot: storage.slot(for: key.stringValue), codingPath: codingPath + [key])
+    }
+}
+
+struct OrderedUnkeyedContainer: UnkeyedEncodingContainer {
+    let storage: ArrayStorage
+    let codingPath: [any CodingKey]
+    var count: Int { storage.elements.count }
+
+    mutating func encodeNil() throws { storage.append().content = .null }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        let key = IndexKey(count)
+        try storage.append().store(value, codingPath: codingPath + [key])
+    }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let key = IndexKey(count)
+        return OrderedEncoder(slot: storage.append(), codingPath: codingPath + [key]).container(keyedBy: keyType)
+    }
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let key = IndexKey(count)
+        return OrderedEncoder(slot: storage.append(), codingPath: codingPath + [key]).unkeyedContainer()
+    }
+    mutating func superEncoder() -> any Encoder {
+        let key = IndexKey(count)
+        return OrderedEncoder(slot: storage.append(), codingPath: codingPath + [key])
+    }
+}
+
+struct OrderedSingleValueContainer: SingleValueEncodingContainer {
+    let slot: Slot
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil() throws { slot.content = .null }
+    mutating func encode(_ value: Bool) throws { slot.content = .bool(value) }
+    mutating func encode(_ value: String) throws { slot.content = .string(value) }
+    mutating func encode(_ value: Double) throws { slot.content = .number(try Slot.format(value, codingPath)) }
+    mutating func encode(_ value: Float) throws { slot.content = .number(try Slot.format(Double(value), codingPath)) }
+    mutating func encode(_ value: Int) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: Int8) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: Int16) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: Int32) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: Int64) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: UInt) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: UInt8) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: UInt16) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: UInt32) throws { slot.content = .number(String(value)) }
+    mutating func encode(_ value: UInt64) throws { slot.content = .number(String(value)) }
+    mutating func encode<T: Encodable>(_ value: T) throws { try slot.store(value, codingPath: codingPath) }
+}
+
+// MARK: - Case-insensitive decoding (Go's encoding/json rule)
+
+/// Any JSON object key.
+struct GoKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// A JSON object read the way Go fills a struct: an exact key match wins, otherwise the first key equal
+/// ignoring case; missing keys and `null` give nil (the caller substitutes Go's zero value); a top-level
+/// `null` is an empty object; unknown keys are ignored.
+struct GoObject {
+    private let container: KeyedDecodingContainer<GoKey>?
+    private let keysByFolded: [String: GoKey]
+
+    init(_ decoder: any Decoder) throws {
+        if let single = try? decoder.singleValueContainer(), single.decodeNil() {
+            container = nil
+            keysByFolded = [:]
+            return
+        }
+        let container = try decoder.container(keyedBy: GoKey.self)
+        var folded: [String: GoKey] = [:]
+        for key in container.allKeys where folded[key.stringValue.lowercased()] == nil {
+            folded[key.stringValue.lowercased()] = key
+        }
+        self.container = container
+        self.keysByFolded = folded
+    }
+
+    private func key(_ name: String) -> GoKey? {
+        guard let container else { return nil }
+        let exact = GoKey(name)
+        if container.contains(exact) { return exact }
+        return keysByFolded[name.lowercased()]
+    }
+
+    func decode<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T? {
+        guard let container, let key = key(name) else { return nil }
+        if try container.decodeNil(forKey: key) { return nil }
+        return try container.decode(type, forKey: key)
+    }
+
+    func int(_ name: String) throws -> Int { try decode(name, as: Int.self) ?? 0 }
+    func string(_ name: String) throws -> String { try decode(name, as: String.self) ?? "" }
+    func bool(_ name: String) throws -> Bool { try decode(name, as: Bool.self) ?? false }
+}

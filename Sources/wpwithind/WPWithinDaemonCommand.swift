@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WPWithinDaemon
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+@main
+struct WPWithinDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wpwithind",
+        abstract: "The Worldpay Within daemon: JSON-RPC 2.0 over a Unix socket for local apps.",
+        version: WPWithinVersion.current
+    )
+
+    @Option(name: .long, help: "Configuration file (JSON). Default: $WPWITHIND_CONFIG, else /etc/wpwithind/wpwithind.json when present.")
+    var config: String?
+
+    @Option(name: .long, help: "Unix socket path for the JSON-RPC API (overrides the config file and $WPWITHIND_SOCKET).")
+    var socket: String?
+
+    @Option(name: .long, help: "Directory for durable state (overrides the config file and $WPWITHIND_STATE_DIR).")
+    var stateDir: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let overrides = DaemonConfiguration.Overrides(socketPath: socket, stateDirectory: stateDir, logLevel: logLevel)
+        let configPath = config
+        let configuration: DaemonConfiguration
+        do {
+            configuration = try DaemonConfiguration.load(path: configPath, environment: environment, overrides: overrides)
+        } catch {
+            FileHandle.standardError.write(Data("wpwithind: configuration error: \(error)\n".utf8))
+            throw ExitCode(78)  // EX_CONFIG
+        }
+
+        let levelControl = LogLevelControl(configuration.logLevel)
+        LoggingSystem.bootstrap { label in levelControl.makeHandler(label: label) }
+        let logger = Logger(label: "wpwithind")
+        let notifier = SystemdNotifier()
+
+        do {
+            let daemon = try buildDaemon(
+                configuration: configuration,
+                notifier: notifier,
+                activatedSockets: SocketActivation.take(),
+                reload: {
+                    try DaemonConfiguration.load(
+                        path: configPath,
+                        environment: ProcessInfo.processInfo.environment,
+                        overrides: overrides
+                    )
+                },
+                logLevel: levelControl,
+                logger: logger
+            )
+            try await daemon.run()
+            logger.info("Daemon stopped")
+        } catch {
+            logger.critical("Daemon failed", metadata: ["error": "\(error)"])
+            notifier.status("Failed: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Testing
+import WPWithinCore
+import WPWithinDaemon
+import WPWithinRPC
+
+@Suite struct ConfigurationTests {
+    @Test func defaultsNeedNoFile() throws {
+        let configuration = try DaemonConfiguration.load(path: nil, environment: [:])
+        #expect(configuration.socketPath == "/run/wpwithin.sock")
+        #expect(configuration.socketMode == 0o660)
+        #expect(configuration.maxLineBytes == 1 << 20)
+        #expect(configuration.roles == [.producer, .consumer])
+    }
+
+    @Test func fileThenEnvironmentThenFlags() throws {
+        let dir = try TempDir()
+        let path = dir.file("c.json")
+        try Data(#"{"stateDir":"/from/file","logLevel":"debug","device":{"name":"file"},"rpc":{"socketPath":"/file.sock","socketMode":"0600"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        let configuration = try DaemonConfiguration.load(
+            path: path,
+            environment: ["WPWITHIND_STATE_DIR": "/from/env", "WPWITHIND_SOCKET": "/env.sock", "WPWITHIND_DEVICE_NAME": "env"],
+            overrides: .init(socketPath: "/flag.sock")
+        )
+        #expect(configuration.stateDirectory == "/from/env")
+        #expect(configuration.socketPath == "/flag.sock")
+        #expect(configuration.deviceName == "env")
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.socketMode == 0o600)
+    }
+
+    @Test(arguments: [
+        (#"{"nope":1}"#, "nope: unknown key"),
+        (#"{"rpc":{"maxLineBytes":"big"}}"#, "rpc.maxLineBytes: must be an integer"),
+        (#"{"rpc":{"maxLineBytes":10}}"#, "rpc.maxLineBytes: must be between"),
+        (#"{"rpc":{"socketMode":"999"}}"#, "rpc.socketMode: must be an octal mode"),
+        (#"{"roles":["seller"]}"#, "roles: must contain only"),
+        (#"{"logLevel":"loud"}"#, "logLevel: must be one of"),
+        (#"[1]"#, "must be an object"),
+    ])
+    func badFilesAreRefusedNamingTheKey(json: String, expected: String) throws {
+        var configuration = DaemonConfiguration()
+        let root = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
+        do {
+            try configuration.apply(json: root, source: "test.json")
+            _ = try DaemonConfiguration.load(path: nil, environment: [:])
+            var copy = configuration
+            try copy.apply(environment: [:])
+            // Range checks happen in load(); run them through a file.
+            let dir = try TempDir()
+            try Data(json.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+            _ = try DaemonConfiguration.load(path: dir.file("c.json"), environment: [:])
+            Issue.record("accepted \(json)")
+        } catch {
+            #expect("\(error)".contains(expected), "\(error)")
+        }
+    }
+
+    @Test func theShippedConfigFileParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("config/wpwithind.json").path
+        let configuration = try DaemonConfiguration.load(path: path, environment: [:])
+        #expect(configuration.socketPath == "/run/wpwithin.sock")
+    }
+
+    @Test func theOpenRPCDocumentMatchesTheMethodTable() async throws {
+        let dir = try TempDir()
+        var configuration = DaemonConfiguration()
+        configuration.stateDirectory = dir.file("state")
+        configuration.socketPath = dir.file("rpc.sock")
+        let daemon = try buildDaemon(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let connection = RPCConnection(id: 1, peer: nil, send: { _ in })
+        let reply = await daemon.dispatcher.handle(
+            message: ["jsonrpc": "2.0", "id": 1, "method": "rpc.discover"], connection: connection, hooks: ReplyHooks()
+        )
+        let documented = try #require(reply?["result"]?["methods"]?.arrayValue).compactMap { $0["name"]?.stringValue }
+        #expect(documented == daemon.dispatcher.methodNames)
+        #expect(Set(documented) == Set(daemon.dispatcher.methods.keys))
+    }
+}

@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import WPWithinCore
+
+/// `subscribe` / `unsubscribe`: seq order, filters and resume, on a real daemon.
+@Suite struct EventStreamTests {
+    @Test func eventsArriveInSeqOrderAndResumeReplaysWhatWasMissed() async throws {
+        let dir = try TempDir()
+        let daemon = try DaemonProcess(dir: dir)
+        try await daemon.waitUntilListening()
+        let watcher = try RawClient(path: daemon.socketPath)
+        let subscribed = try watcher.result("subscribe")
+        let start = try #require(subscribed["lastSeq"]?.int64Value)
+        #expect(start >= 1)  // daemon.started
+
+        for _ in 0..<3 { daemon.signal(SIGHUP); try await Task.sleep(for: .milliseconds(150)) }
+        var seqs: [Int64] = []
+        while seqs.count < 3 {
+            let message = try watcher.readJSON()
+            #expect(message["method"] == "event")
+            #expect(message["params"]?["time"]?.stringValue != nil)
+            if let seq = message["params"]?["seq"]?.int64Value { seqs.append(seq) }
+        }
+        #expect(seqs == seqs.sorted())
+        #expect(Set(seqs).count == 3)
+        #expect(seqs.allSatisfy { $0 > start })
+
+        // A second client resumes from the first event it "missed".
+        let late = try RawClient(path: daemon.socketPath)
+        let resumed = try late.result("subscribe", ["resumeFrom": .int(start)])
+        #expect(resumed["replayed"] == 3)
+        var replayed: [Int64] = []
+        while replayed.count < 3 {
+            if let seq = try late.readJSON()["params"]?["seq"]?.int64Value { replayed.append(seq) }
+        }
+        #expect(replayed == seqs)
+
+        // Unsubscribed: no more events on that connection.
+        #expect(try late.result("unsubscribe")["subscribed"] == false)
+        daemon.signal(SIGHUP)
+        _ = try watcher.readJSON()  // the watcher still gets it
+        let next = try late.call("getStatus")
+        #expect(next["result"] != nil)
+        #expect(try await daemon.stop() == 0)
+    }
+
+    @Test func typeFiltersApply() async throws {
+        let dir = try TempDir()
+        let daemon = try DaemonProcess(dir: dir)
+        try await daemon.waitUntilListening()
+        let client = try RawClient(path: daemon.socketPath)
+        _ = try client.result("subscribe", ["types": ["daemon.stopping"], "resumeFrom": 0])
+        daemon.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(200))
+        daemon.signal(SIGTERM)
+        let event = try client.readJSON()
+        // Neither daemon.started (replayed) nor daemon.reloaded pass the filter.
+        #expect(event["params"]?["type"] == "daemon.stopping")
+        _ = try await daemon.waitForExit()
+    }
+}

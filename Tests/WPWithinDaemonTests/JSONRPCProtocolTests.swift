@@ -1,0 +1,259 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import WPWithinCore
+
+/// The JSON-RPC 2.0 contract of a real daemon process on a real socket.
+@Suite(.serialized) final class JSONRPCProtocolTests {
+    let dir: TempDir
+    let daemon: DaemonProcess
+
+    init() async throws {
+        dir = try TempDir()
+        daemon = try DaemonProcess(dir: dir)
+        try await daemon.waitUntilListening()
+    }
+
+    deinit { daemon.signal(SIGKILL) }
+
+    func errorCode(_ response: JSONValue) -> Int64? { response["error"]?["code"]?.int64Value }
+
+    @Test func getDeviceReturnsALowercaseServerId() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        let device = try client.result("getDevice")
+        let serverId = try #require(device["serverId"]?.stringValue)
+        #expect(UUID(uuidString: serverId) != nil)
+        #expect(serverId == serverId.lowercased())
+        #expect(device["roles"] == ["producer", "consumer"])
+        #expect(device["version"]?.stringValue?.isEmpty == false)
+    }
+
+    @Test func getStatusReportsReadinessAndConnections() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        let other = try RawClient(path: daemon.socketPath)
+        _ = try other.result("getDevice")
+        let status = try client.result("getStatus")
+        #expect(status["ready"] == true)
+        #expect(status["socketPath"]?.stringValue == daemon.socketPath)
+        #expect(status["stateDir"]?.stringValue == daemon.stateDir)
+        #expect((status["connections"]?.int64Value ?? 0) >= 2)
+        #expect((status["uptimeSeconds"]?.doubleValue ?? -1) >= 0)
+    }
+
+    @Test func invalidJSONIsAParseErrorAndClosesTheConnection() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\"\n")
+        let response = try client.readJSON()
+        #expect(errorCode(response) == -32700)
+        #expect(response["id"] == .null)
+        #expect(try client.isClosed())
+    }
+
+    @Test func invalidUTF8IsAParseError() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send(Array("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"".utf8) + [0xFF, 0xFE] + Array("\"}\n".utf8))
+        #expect(errorCode(try client.readJSON()) == -32700)
+        #expect(try client.isClosed())
+    }
+
+    @Test(arguments: ["5", "\"getDevice\"", "null", "true"])
+    func aNonObjectIsAnInvalidRequest(line: String) throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send(line + "\n")
+        let response = try client.readJSON()
+        #expect(errorCode(response) == -32600)
+        #expect(response["id"] == .null)
+        // The connection stays usable.
+        #expect(try client.result("getDevice")["serverId"] != nil)
+    }
+
+    @Test func wrongVersionIsAnInvalidRequestWithTheId() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.sendLine(["jsonrpc": "1.0", "id": 7, "method": "getDevice"])
+        let response = try client.readJSON()
+        #expect(errorCode(response) == -32600)
+        #expect(response["id"] == 7)
+        try client.sendLine(["id": 8, "method": "getDevice"])
+        #expect(errorCode(try client.readJSON()) == -32600)
+    }
+
+    @Test func badIdsAndMethodsAreInvalidRequests() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.sendLine(["jsonrpc": "2.0", "id": ["x"], "method": "getDevice"])
+        #expect(errorCode(try client.readJSON()) == -32600)
+        try client.sendLine(["jsonrpc": "2.0", "id": 2, "method": 5])
+        #expect(errorCode(try client.readJSON()) == -32600)
+        try client.sendLine(["jsonrpc": "2.0", "id": 3, "method": "getDevice", "params": 5])
+        #expect(errorCode(try client.readJSON()) == -32600)
+    }
+
+    @Test func anEmptyBatchIsOneInvalidRequest() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send("[]\n")
+        let response = try client.readJSON()
+        #expect(response.objectValue != nil)
+        #expect(errorCode(response) == -32600)
+    }
+
+    @Test func aBatchOfJunkGetsOneErrorPerElement() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send("[1,2,3]\n")
+        let response = try #require(try client.readJSON().arrayValue)
+        #expect(response.count == 3)
+        #expect(response.allSatisfy { errorCode($0) == -32600 })
+    }
+
+    @Test func aMixedBatchAnswersOnlyTheRequests() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.sendLine([
+            ["jsonrpc": "2.0", "id": 1, "method": "getDevice"],
+            ["jsonrpc": "2.0", "method": "getStatus"],
+            ["jsonrpc": "2.0", "id": "two", "method": "nope"],
+            ["jsonrpc": "2.0", "method": "nope"],
+            ["jsonrpc": "2.0", "id": 3, "method": "getStatus", "params": ["bogus": 1]],
+        ])
+        let response = try #require(try client.readJSON().arrayValue)
+        #expect(response.count == 3)
+        let byID = Dictionary(uniqueKeysWithValues: response.map { ($0["id"]!, $0) })
+        #expect(byID[1]?["result"]?["serverId"] != nil)
+        #expect(errorCode(byID["two"]!) == -32601)
+        #expect(errorCode(byID[3]!) == -32602)
+        #expect(byID[3]?["error"]?["data"]?["field"] == "bogus")
+    }
+
+    @Test func anAllNotificationBatchGetsNoReply() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.sendLine([["jsonrpc": "2.0", "method": "getStatus"], ["jsonrpc": "2.0", "method": "getDevice"]])
+        // The next reply on the connection is for the following request, not for the batch.
+        let response = try client.call("getStatus")
+        #expect(response["id"] == 1)
+    }
+
+    @Test func unknownMethodAndBadParams() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        let unknown = try client.call("noSuchMethod")
+        #expect(errorCode(unknown) == -32601)
+        #expect(unknown["error"]?["data"]?["method"] == "noSuchMethod")
+        let positional = try client.call("getDevice", [1, 2])
+        #expect(errorCode(positional) == -32602)
+        #expect(positional["error"]?["data"]?["field"] == "params")
+        let wrongType = try client.call("subscribe", ["resumeFrom": "yesterday"])
+        #expect(errorCode(wrongType) == -32602)
+        #expect(wrongType["error"]?["data"]?["field"] == "resumeFrom")
+        let badType = try client.call("subscribe", ["types": ["no.such.event"]])
+        #expect(errorCode(badType) == -32602)
+        #expect(badType["error"]?["data"]?["field"] == "types")
+    }
+
+    @Test func crlfLinesAndBlankLinesAreAccepted() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send("\r\n\n{\"jsonrpc\":\"2.0\",\"id\":41,\"method\":\"getDevice\"}\r\n")
+        let response = try client.readJSON()
+        #expect(response["id"] == 41)
+        #expect(response["result"]?["serverId"] != nil)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredWithTheirIds() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        var text = ""
+        for id in 1...200 {
+            text += "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"\(id % 2 == 0 ? "getDevice" : "getStatus")\"}\n"
+        }
+        try client.send(text)
+        var seen = Set<Int64>()
+        for _ in 1...200 {
+            let response = try client.readJSON()
+            let id = try #require(response["id"]?.int64Value)
+            #expect(response["result"] != nil)
+            #expect(id % 2 == 0 ? response["result"]?["serverId"] != nil : response["result"]?["ready"] != nil)
+            seen.insert(id)
+        }
+        #expect(seen == Set(1...200))
+    }
+
+    @Test func anOverLongLineGetsAnErrorAndTheConnectionCloses() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        let huge = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getDevice\",\"params\":{\"pad\":\"" + String(repeating: "x", count: 1 << 21)
+        try? client.send(huge)
+        let response = try client.readJSON()
+        #expect(errorCode(response) == -32001)
+        #expect(response["error"]?["data"]?["maxLineBytes"] == .int(1 << 20))
+        #expect(try client.isClosed())
+        // The daemon is unharmed.
+        #expect(try RawClient(path: daemon.socketPath).result("getDevice")["serverId"] != nil)
+    }
+
+    @Test func clientsThatVanishMidLineOrMidResponseHarmNoOne() throws {
+        do {
+            let client = try RawClient(path: daemon.socketPath)
+            try client.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"met")
+        }
+        do {
+            let client = try RawClient(path: daemon.socketPath)
+            var text = ""
+            for id in 1...500 { text += "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"rpc.discover\"}\n" }
+            try client.send(text)
+        }
+        let survivor = try RawClient(path: daemon.socketPath)
+        #expect(try survivor.result("getDevice")["serverId"] != nil)
+        #expect(daemon.isRunning)
+    }
+
+    @Test func aHundredConcurrentClients() async throws {
+        let path = daemon.socketPath
+        let serverIds = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    let client = try RawClient(path: path)
+                    var ids: [String] = []
+                    for _ in 0..<5 {
+                        ids.append(try client.result("getDevice")["serverId"]?.stringValue ?? "")
+                        _ = try client.result("getStatus")
+                    }
+                    return ids
+                }
+            }
+            var all: [String] = []
+            for try await ids in group { all += ids }
+            return all
+        }
+        #expect(serverIds.count == 500)
+        #expect(Set(serverIds).count == 1)
+        #expect(serverIds.first?.isEmpty == false)
+    }
+
+    @Test func aClientThatNeverReadsDoesNotBlockOthers() throws {
+        let stuck = try RawClient(path: daemon.socketPath)
+        var text = ""
+        for id in 1...3000 { text += "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"rpc.discover\"}\n" }
+        // Sent from a background thread: the daemon may stop reading this client once its replies back up.
+        let payload = text
+        let sender = Thread { try? stuck.send(payload) }
+        sender.start()
+        let other = try RawClient(path: daemon.socketPath)
+        for _ in 0..<20 { #expect(try other.result("getDevice")["serverId"] != nil) }
+        _ = stuck
+    }
+
+    @Test func rpcDiscoverListsEveryMethodAndEachIsServed() throws {
+        let client = try RawClient(path: daemon.socketPath)
+        let document = try client.result("rpc.discover")
+        #expect(document["openrpc"]?.stringValue?.hasPrefix("1.") == true)
+        let methods = try #require(document["methods"]?.arrayValue)
+        let names = methods.compactMap { $0["name"]?.stringValue }
+        for name in ["rpc.discover", "getDevice", "getStatus", "subscribe", "unsubscribe"] {
+            #expect(names.contains(name))
+        }
+        for method in methods {
+            let name = try #require(method["name"]?.stringValue)
+            #expect(method["params"]?.arrayValue != nil)
+            #expect(method["result"]?["schema"] != nil)
+            let response = try client.call(name)
+            #expect(errorCode(response) != -32601, "\(name) is published but not served")
+        }
+        // And nothing is served that is not published.
+        #expect(errorCode(try client.call("getDevices")) == -32601)
+    }
+}

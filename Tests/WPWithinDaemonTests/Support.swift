@@ -1,0 +1,306 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import WPWithinCore
+
+/// Errors from the test harness itself.
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Where `swift build` put the executables: next to the test binary.
+enum BuiltProducts {
+    static var directory: URL {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        // The test binary may sit inside an .xctest bundle folder.
+        while directory.path.hasSuffix(".xctest") || directory.lastPathComponent == "MacOS" || directory.lastPathComponent == "Contents" {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory
+    }
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
+
+/// A temporary directory removed at deinit. Kept short: Unix socket paths hold at most 107 bytes.
+final class TempDir: @unchecked Sendable {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/wpw-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
+        path = String(cString: made)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A running `wpwithind` (or any executable) started with posix_spawn, stderr captured to a file.
+final class DaemonProcess: @unchecked Sendable {
+    let dir: TempDir
+    let socketPath: String
+    let stateDir: String
+    let logPath: String
+    let pid: pid_t
+    private var exitStatus: Int32?
+
+    init(
+        dir: TempDir,
+        socketPath: String? = nil,
+        extraArguments: [String] = [],
+        environment: [String: String] = [:],
+        executablePath: String = BuiltProducts.path("wpwithind"),
+        useDefaultArguments: Bool = true
+    ) throws {
+        self.dir = dir
+        self.socketPath = socketPath ?? dir.file("rpc.sock")
+        self.stateDir = dir.file("state")
+        self.logPath = dir.file("daemon-\(UUID().uuidString.prefix(8)).log")
+        var arguments = useDefaultArguments
+            ? ["--socket", self.socketPath, "--state-dir", stateDir, "--log-level", "debug"] : []
+        arguments += extraArguments
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("WPWITHIND_") || key == "NOTIFY_SOCKET" || key.hasPrefix("LISTEN_") || key.hasPrefix("WATCHDOG_") {
+            env[key] = nil
+        }
+        for (key, value) in environment { env[key] = value }
+        pid = try spawn(executablePath, arguments: arguments, environment: env, stderrPath: logPath)
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// True while the process has not exited (reaps it when it has).
+    var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid else { return result == 0 }
+        // WIFEXITED: low 7 bits zero; exit code in bits 8-15. Killed by a signal: 128 + signal.
+        exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return false
+    }
+
+    /// Waits until the socket accepts connections (or the process dies).
+    func waitUntilListening(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !isRunning { throw HarnessError("daemon exited with \(exitStatus ?? -1):\n\(log)") }
+            if probe(socketPath) == 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("daemon did not listen on \(socketPath):\n\(log)")
+    }
+
+    func signal(_ sig: Int32) { kill(pid, sig) }
+
+    /// Waits for exit and returns the exit status (128 + n when killed by signal n).
+    func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while isRunning {
+            if ContinuousClock.now > deadline {
+                kill(pid, SIGKILL)
+                throw HarnessError("process did not exit:\n\(log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return exitStatus ?? -1
+    }
+
+    func stop() async throws -> Int32 {
+        signal(SIGTERM)
+        return try await waitForExit()
+    }
+
+    deinit {
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+    }
+}
+
+/// posix_spawn with stdin and stdout on /dev/null and stderr appended to a file.
+func spawn(_ path: String, arguments: [String], environment: [String: String], stderrPath: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    guard result == 0 else { throw HarnessError("posix_spawn \(path) failed: \(String(cString: strerror(result)))") }
+    return pid
+}
+
+/// 0 when something accepts connections at `path`, else errno.
+func probe(_ path: String) -> Int32 {
+    guard let fd = try? connectUnix(path) else { return errno == 0 ? ECONNREFUSED : errno }
+    close(fd)
+    return 0
+}
+
+func connectUnix(_ path: String) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+        buffer.copyBytes(from: bytes)
+        buffer[bytes.count] = 0
+    }
+    let result = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
+    }
+    guard result == 0 else {
+        let code = errno
+        close(fd)
+        errno = code
+        throw HarnessError("connect(\(path)) failed: \(String(cString: strerror(code)))")
+    }
+    return fd
+}
+
+/// A deliberately raw line client: it can send anything, including bytes that are not JSON.
+final class RawClient: @unchecked Sendable {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private var nextID: Int64 = 1
+
+    init(path: String) throws {
+        fd = try connectUnix(path)
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard written > 0 else { throw HarnessError("send failed: \(String(cString: strerror(errno)))") }
+            offset += written
+        }
+    }
+
+    func sendLine(_ value: JSONValue) throws {
+        let data = try JSONEncoder().encode(value)
+        try send(Array(data) + [0x0A])
+    }
+
+    /// Next line, or nil at end of stream. Throws on timeout.
+    func readLine(timeout: Duration = .seconds(20)) throws -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                return String(decoding: line, as: UTF8.self)
+            }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { throw HarnessError("timed out waiting for a line") }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+            guard poll(&pfd, 1, max(ms, 1)) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count <= 0 {
+                if buffer.isEmpty { return nil }
+                let line = buffer
+                buffer = []
+                return String(decoding: line, as: UTF8.self)
+            }
+            buffer += chunk[..<count]
+        }
+    }
+
+    func readJSON(timeout: Duration = .seconds(20)) throws -> JSONValue {
+        guard let line = try readLine(timeout: timeout) else { throw HarnessError("connection closed") }
+        return try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+    }
+
+    /// True when the daemon closed the connection (after any pending lines are consumed).
+    func isClosed(timeout: Duration = .seconds(20)) throws -> Bool {
+        try readLine(timeout: timeout) == nil
+    }
+
+    /// Sends a request and returns its response (skipping notifications).
+    func call(_ method: String, _ params: JSONValue? = nil) throws -> JSONValue {
+        let id = nextID
+        nextID += 1
+        var request: [String: JSONValue] = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
+        if let params { request["params"] = params }
+        try sendLine(.object(request))
+        while true {
+            let message = try readJSON()
+            if message["id"] == .int(id) { return message }
+        }
+    }
+
+    /// The result of a call, or a failure naming the error.
+    func result(_ method: String, _ params: JSONValue? = nil) throws -> JSONValue {
+        let response = try call(method, params)
+        guard let result = response["result"] else { throw HarnessError("\(method) failed: \(response)") }
+        return result
+    }
+}
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+final class NotifyListener: @unchecked Sendable {
+    let path: String
+    let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else { throw HarnessError("bind notify socket failed") }
+    }
+
+    deinit { close(fd) }
+
+    /// Collects datagrams until one contains `needle` (returns every message seen so far).
+    func waitFor(_ needle: String, timeout: Duration = .seconds(30)) throws -> [String] {
+        var seen: [String] = []
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 100) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { continue }
+            let message = String(decoding: chunk[..<count], as: UTF8.self)
+            seen.append(message)
+            if message.contains(needle) { return seen }
+        }
+        throw HarnessError("no notify message containing \(needle); saw \(seen)")
+    }
+}

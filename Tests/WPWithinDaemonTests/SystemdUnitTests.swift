@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+/// The shipped units pass `systemd-analyze verify` with no complaint at all.
+@Suite struct SystemdUnitTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func unitsVerify() throws {
+        let dir = try TempDir()
+        let service = try String(contentsOf: Self.root.appendingPathComponent("systemd/wpwithind.service"), encoding: .utf8)
+        let socket = try String(contentsOf: Self.root.appendingPathComponent("systemd/wpwithind.socket"), encoding: .utf8)
+        #expect(service.contains("Type=notify"))
+        #expect(socket.contains("ListenStream=/run/wpwithin.sock"))
+        #expect(socket.contains("SocketMode=0660"))
+        // verify checks that ExecStart exists: point it at the binary this build made.
+        try service.replacingOccurrences(of: "/usr/local/bin/wpwithind", with: BuiltProducts.path("wpwithind"))
+            .write(toFile: dir.file("wpwithind.service"), atomically: true, encoding: .utf8)
+        try socket.write(toFile: dir.file("wpwithind.socket"), atomically: true, encoding: .utf8)
+
+        let stderrPath = dir.file("verify.err")
+        let pid = try spawn(
+            "/usr/bin/systemd-analyze",
+            arguments: ["verify", dir.file("wpwithind.service"), dir.file("wpwithind.socket")],
+            environment: ProcessInfo.processInfo.environment,
+            stderrPath: stderrPath
+        )
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let complaints = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(complaints)")
+        #expect(complaints.isEmpty, "\(complaints)")
+    }
+}
