@@ -60,7 +60,7 @@ public actor WPWithinClient {
 
     /// Longest line accepted from the daemon; a longer one ends the connection with `.lineTooLong`.
     public nonisolated let maxLineLength: Int
-    /// Events buffered for a slow consumer before the event stream fails with `.eventBufferOverflow`.
+    /// Events buffered for a slow consumer before the event stream fails with `.subscriptionLost`.
     public nonisolated let eventBufferLimit: Int
     private nonisolated let group: any EventLoopGroup
 
@@ -82,6 +82,9 @@ public actor WPWithinClient {
         let continuation: AsyncThrowingStream<Event, any Error>.Continuation
         var lastSeq: Int64?
     }
+
+    /// The daemon's answer to the latest `subscribe` sent by `events` (`lastSeq`, `replayed`, `truncated`).
+    public private(set) var lastSubscription: Subscription?
 
     private var state: State = .idle
     private var connectionTask: Task<Void, Never>?
@@ -279,7 +282,7 @@ public actor WPWithinClient {
     /// previous stream. The subscription ends (`unsubscribe` is sent) when the stream is dropped, when the
     /// iterating task is cancelled, or on `unsubscribe()`; merely breaking out of a `for await` loop while
     /// keeping the stream does not end it. The stream fails with `.connectionClosed` when the
-    /// daemon goes away, `.eventBufferOverflow` when the consumer falls `eventBufferLimit` events behind, and
+    /// daemon goes away, `.subscriptionLost` when the consumer falls `eventBufferLimit` events behind, and
     /// finishes normally on `close()`.
     public func events(types: [String]? = nil, resumeFrom: Int64? = nil) async throws -> AsyncThrowingStream<Event, any Error> {
         guard case .connected = state else { throw notConnectedError() }
@@ -297,7 +300,8 @@ public actor WPWithinClient {
         if let types { params["types"] = .array(types.map { .string($0) }) }
         if let resumeFrom { params["resumeFrom"] = .int(resumeFrom) }
         do {
-            _ = try await call("subscribe", params: params)
+            let answer = try await call("subscribe", params: params)
+            lastSubscription = try? answer.decode(Subscription.self)
         } catch {
             if subscriber?.generation == generation { subscriber = nil }
             continuation.finish()
@@ -340,6 +344,17 @@ public actor WPWithinClient {
         if let method = object["method"]?.stringValue, object["id"] == nil {
             if method == "event", let params = object["params"], let event = Event(params: params) {
                 deliver(event)
+            } else if method == "subscriptionLost", let current = subscriber {
+                subscriber = nil
+                let params = object["params"] ?? [:]
+                let last = params["lastDeliveredSeq"]?.int64Value ?? current.lastSeq ?? 0
+                let reason = params["reason"]?.stringValue ?? "unknown"
+                current.continuation.finish(
+                    throwing: WPWithinClientError(
+                        .subscriptionLost, socketPath: socketPath,
+                        "the daemon dropped the event subscription (\(reason)); resubscribe with resumeFrom: \(last)"
+                    )
+                )
             }
             return
         }
@@ -375,7 +390,7 @@ public actor WPWithinClient {
             subscriber = nil
             current.continuation.finish(
                 throwing: WPWithinClientError(
-                    .eventBufferOverflow, socketPath: socketPath,
+                    .subscriptionLost, socketPath: socketPath,
                     "the event consumer fell \(eventBufferLimit) events behind; resubscribe with resumeFrom: \(event.seq - 1)"
                 )
             )

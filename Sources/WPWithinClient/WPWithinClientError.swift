@@ -35,8 +35,10 @@ public struct WPWithinClientError: Error, Sendable, Hashable, CustomStringConver
         public static let lineTooLong = Code(rawValue: "lineTooLong")
         /// The daemon sent something that is not a JSON-RPC 2.0 message, or a result of the wrong shape.
         public static let invalidResponse = Code(rawValue: "invalidResponse")
-        /// The consumer of an event stream fell too far behind; the stream was ended.
-        public static let eventBufferOverflow = Code(rawValue: "eventBufferOverflow")
+        /// The event stream ended because events were lost: the daemon dropped the subscription
+        /// (`subscriptionLost`), or the consumer fell `eventBufferLimit` events behind. Resubscribe with
+        /// `resumeFrom` set to the last `seq` handled.
+        public static let subscriptionLost = Code(rawValue: "subscriptionLost")
         /// `connect` on a client that is already connected (or was closed).
         public static let alreadyConnected = Code(rawValue: "alreadyConnected")
         /// The request could not be encoded as JSON (for example a NaN double).

@@ -54,7 +54,7 @@ enum Output {
     static let deviceOrder = ["serverId", "name", "description", "version", "roles"]
 
     /// One line per event: `--json` gives the notification's params; otherwise `seq time type key=value…`.
-    static func event(_ event: Event, json asJSON: Bool) -> String {
+    static func event(_ event: WPWithinClient.Event, json asJSON: Bool) -> String {
         if asJSON { return json(event.params) }
         var line = "\(event.seq)  \(event.time)  \(event.type)"
         if let object = event.params.objectValue {

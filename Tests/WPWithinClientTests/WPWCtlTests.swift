@@ -32,7 +32,7 @@ import WPWithinCore
     }
 
     @Test func eventLines() {
-        let event = Event(seq: 7, type: "payment", time: "2026-11-25T04:00:00Z",
+        let event = WPWithinClient.Event(seq: 7, type: "payment", time: "2026-11-25T04:00:00Z",
                           params: ["seq": 7, "type": "payment", "time": "2026-11-25T04:00:00Z", "amount": 250, "note": "two words"])
         #expect(Output.event(event, json: false) == #"7  2026-11-25T04:00:00Z  payment  amount=250  note="two words""#)
         #expect(Output.event(event, json: true)

@@ -12,11 +12,12 @@ import Musl
 /// Runs `body` with a fake daemon and a client connected to it, then tears both down.
 func withFakeDaemon(
     maxLineLength: Int = WPWithinClient.defaultMaxLineLength,
+    eventBufferLimit: Int = WPWithinClient.defaultEventBufferLimit,
     _ handler: @escaping FakeDaemon.Handler = FakeDaemon.standard,
     _ body: (FakeDaemon, WPWithinClient) async throws -> Void
 ) async throws {
     let daemon = try await FakeDaemon.start(handler)
-    let client = WPWithinClient(maxLineLength: maxLineLength)
+    let client = WPWithinClient(maxLineLength: maxLineLength, eventBufferLimit: eventBufferLimit)
     do {
         try await client.connect(socketPath: daemon.socketPath)
         try await body(daemon, client)
@@ -106,7 +107,7 @@ struct WPWithinClientCallTests {
     @Test func aResultOfTheWrongShapeIsAnInvalidResponse() async throws {
         try await withFakeDaemon { _, client in
             let error = await #expect(throws: WPWithinClientError.self) {
-                try await client.call("echo", params: ["x": 1], as: Device.self)
+                try await client.call("echo", params: ["x": 1], as: WPWithinClient.Device.self)
             }
             #expect(error?.code == .invalidResponse)
         }
@@ -278,7 +279,7 @@ struct WPWithinClientConnectionTests {
 struct WPWithinClientEventTests {
     @Test func eventsStreamSubscribesAndYieldsNotifications() async throws {
         try await withFakeDaemon { daemon, client in
-            var events: [Event] = []
+            var events: [WPWithinClient.Event] = []
             do {
                 // The stream is dropped at the end of this scope, which ends the subscription.
                 let stream = try await client.events(types: ["payment"], resumeFrom: 10)
@@ -364,6 +365,41 @@ struct WPWithinClientEventTests {
             while try await iterator.next() != nil {}
             let requests = await daemon.received.values
             #expect(requests.map { $0["method"] } == ["subscribe", "unsubscribe"])
+        }
+    }
+
+    @Test func theDaemonDroppingTheSubscriptionEndsTheStream() async throws {
+        let handler: FakeDaemon.Handler = { peer, request in
+            guard request["method"] == "subscribe" else { return }
+            try await peer.send(JSONRPC.response(id: .init(json: request["id"]!)!, result: ["subscribed": true, "lastSeq": 0]))
+            try await peer.send(FakeDaemon.event(seq: 1, type: "t"))
+            try await peer.send(JSONRPC.notification(method: "subscriptionLost", params: ["reason": "overflow", "lastDeliveredSeq": 1]))
+        }
+        try await withFakeDaemon(handler) { _, client in
+            let stream = try await client.events()
+            var seqs: [Int64] = []
+            let error = await #expect(throws: WPWithinClientError.self) {
+                for try await event in stream { seqs.append(event.seq) }
+            }
+            #expect(seqs == [1])
+            #expect(error?.code == .subscriptionLost)
+            #expect(error?.message.contains("resumeFrom: 1") == true)
+            #expect(await client.isConnected)
+        }
+    }
+
+    @Test func aConsumerFallingBehindTheBufferLimitLosesTheStream() async throws {
+        try await withFakeDaemon(eventBufferLimit: 2) { _, client in
+            let stream = try await client.events()
+            #expect(await client.lastSubscription?.lastSeq == 3)
+            // Answers come in line order: once echo is answered, all three events were received.
+            _ = try await client.call("echo")
+            var seqs: [Int64] = []
+            let error = await #expect(throws: WPWithinClientError.self) {
+                for try await event in stream { seqs.append(event.seq) }
+            }
+            #expect(seqs == [1, 2])
+            #expect(error?.code == .subscriptionLost)
         }
     }
 
