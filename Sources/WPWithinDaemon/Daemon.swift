@@ -36,7 +36,7 @@ public struct Daemon: Sendable {
     public let identity: DeviceIdentity
     public let bus: EventBus
     public let dispatcher: RPCDispatcher
-    let services: [any Service]
+    let services: [any ServiceLifecycle.Service]
     let logger: Logger
 
     /// The event types the daemon publishes (the `subscribe` filter accepts these).
@@ -130,7 +130,7 @@ public func buildDaemon(
     )
     serverBox.withLockedValue { $0 = server }
 
-    var services: [any Service] = [server]
+    var services: [any ServiceLifecycle.Service] = [server]
     if let reload {
         services.append(ReloadService(reload: reload, settings: settings, bus: bus, notifier: notifier, logLevel: logLevel, logger: logger))
     }
@@ -143,7 +143,7 @@ public func buildDaemon(
 }
 
 /// Sends STOPPING=1 and a last event as soon as a graceful shutdown starts.
-struct ShutdownAnnouncer: Service, CustomStringConvertible {
+struct ShutdownAnnouncer: ServiceLifecycle.Service, CustomStringConvertible {
     var description: String { "ShutdownAnnouncer" }
 
     let notifier: any ServiceNotifier
@@ -159,7 +159,7 @@ struct ShutdownAnnouncer: Service, CustomStringConvertible {
 }
 
 /// Re-reads the configuration on SIGHUP and applies what can change while running.
-struct ReloadService: Service, CustomStringConvertible {
+struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
     var description: String { "ReloadService" }
 
     let reload: @Sendable () throws -> DaemonConfiguration

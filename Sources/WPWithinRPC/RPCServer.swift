@@ -13,7 +13,7 @@ import ServiceLifecycle
 import WPWithinCore
 
 /// The JSON-RPC server on a Unix domain socket: one JSON value per line, many concurrent connections.
-public actor RPCServer: Service, CustomStringConvertible {
+public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
     public nonisolated var description: String { "RPCServer" }
 
     public struct Configuration: Sendable {
