@@ -136,6 +136,23 @@ struct WPWithinClientCallTests {
         }
     }
 
+    @Test func closeAndDroppingTheClientHangUp() async throws {
+        let daemon = try await FakeDaemon.start()
+        let closed = try await WPWithinClient.connected(socketPath: daemon.socketPath)
+        _ = try await closed.getStatus()
+        await closed.close()
+        await closed.close()  // twice is fine
+        _ = await daemon.disconnections.waitForCount(1)
+        do {
+            let dropped = try await WPWithinClient.connected(socketPath: daemon.socketPath)
+            _ = try await dropped.getStatus()
+        }
+        // The last reference is gone: the connection ends without close().
+        let ended = await daemon.disconnections.waitForCount(2)
+        #expect(ended.count == 2)
+        await daemon.stop()
+    }
+
     @Test func cancellingACallThrowsCancellationError() async throws {
         try await withFakeDaemon { daemon, client in
             let task = Task { try await client.call("hang") }

@@ -22,12 +22,18 @@ final class FakeDaemon: Sendable {
     let socketPath: String
     /// Every request received, in order, across connections.
     let received: Recorder<JSONValue>
+    /// One entry per connection that ended (the client hung up or a script closed it).
+    let disconnections: Recorder<Int>
     private let task: Task<Void, Never>
 
-    private init(directory: String, socketPath: String, received: Recorder<JSONValue>, task: Task<Void, Never>) {
+    private init(
+        directory: String, socketPath: String, received: Recorder<JSONValue>, disconnections: Recorder<Int>,
+        task: Task<Void, Never>
+    ) {
         self.directory = directory
         self.socketPath = socketPath
         self.received = received
+        self.disconnections = disconnections
         self.task = task
     }
 
@@ -42,6 +48,7 @@ final class FakeDaemon: Sendable {
                 }
             }
         let received = Recorder<JSONValue>()
+        let disconnections = Recorder<Int>()
         let task = Task {
             _ = try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
@@ -55,12 +62,15 @@ final class FakeDaemon: Sendable {
                                     try await handler(peer, request)
                                 }
                             }
+                            await disconnections.append(1)
                         }
                     }
                 }
             }
         }
-        return FakeDaemon(directory: directory, socketPath: socketPath, received: received, task: task)
+        return FakeDaemon(
+            directory: directory, socketPath: socketPath, received: received, disconnections: disconnections, task: task
+        )
     }
 
     /// Stops listening, drops every connection and removes the temp dir.
