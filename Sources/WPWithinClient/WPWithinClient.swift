@@ -52,7 +52,7 @@ public actor WPWithinClient {
     public static func connected(
         socketPath: String? = nil,
         maxLineLength: Int = defaultMaxLineLength
-    ) async throws -> WPWithinClient {
+    ) async throws(WPWithinClientError) -> WPWithinClient {
         let client = WPWithinClient(maxLineLength: maxLineLength)
         try await client.connect(socketPath: socketPath)
         return client
@@ -133,7 +133,7 @@ public actor WPWithinClient {
     /// - Throws: `WPWithinClientError` naming the path and the reason: `.noSuchSocket` (ENOENT),
     ///   `.connectionRefused` (a stale socket file, daemon not running), `.permissionDenied` (EACCES),
     ///   `.notASocket`, `.pathTooLong`, `.connectFailed`; `.alreadyConnected` if this client was used before.
-    public func connect(socketPath: String? = nil) async throws {
+    public func connect(socketPath: String? = nil) async throws(WPWithinClientError) {
         guard case .idle = state else {
             throw WPWithinClientError(.alreadyConnected, "this client is already connected or was closed; create a new one")
         }
@@ -153,8 +153,13 @@ public actor WPWithinClient {
                     }
                 }
         } catch {
-            state = .idle
+            if case .connecting = state { state = .idle }
             throw Self.connectError(error, path: path)
+        }
+        guard case .connecting = state else {
+            // close() was called while connecting.
+            channel.channel.close(promise: nil)
+            throw notConnectedError()
         }
 
         let (outgoing, outgoingContinuation) = AsyncStream<ByteBuffer>.makeStream()

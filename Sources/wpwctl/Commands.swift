@@ -121,7 +121,7 @@ func withDaemon(_ global: GlobalOptions, _ body: (WPWithinClient) async throws -
     let client: WPWithinClient
     do {
         client = try await WPWithinClient.connected(socketPath: global.socket)
-    } catch let error as WPWithinClientError {
+    } catch {
         Console.error(Output.clientError(error))
         throw ExitCode(ExitStatus.cannotConnect)
     }

@@ -21,6 +21,11 @@ struct WPWCtl: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    /// `wpwctl` without a subcommand is a usage error (exit 2), not help.
+    func run() async throws {
+        throw ValidationError("missing subcommand: status, device, call or events (see 'wpwctl --help')")
+    }
+
     /// Runs wpwctl with argument-parser's handling, except that usage errors exit 2 (not 64).
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())

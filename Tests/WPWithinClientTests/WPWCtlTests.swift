@@ -192,6 +192,9 @@ struct WPWCtlProcessTests {
         #expect(badOption.status == 2)
         let missing = try await runProcess(wpwctl, ["call"])
         #expect(missing.status == 2)
+        let noSubcommand = try await runProcess(wpwctl, ["--socket", "/x.sock"])
+        #expect(noSubcommand.status == 2)
+        #expect(noSubcommand.stderr.contains("missing subcommand"))
     }
 
     @Test func cannotConnectExitsThreeAndNamesThePath() async throws {
