@@ -121,7 +121,7 @@ public func buildDaemon(
             readiness.markReady()
             let status = "Serving JSON-RPC on \(configuration.socketPath)"
             notifier.ready(status: status)
-            await bus.publish("daemon.started", ["version": .string(WPWithinVersion.current), "serverId": .string(identity.serverId)])
+            _ = try? await bus.publish("daemon.started", ["version": .string(WPWithinVersion.current), "serverId": .string(identity.serverId)])
             logger.info("Daemon ready", metadata: [
                 "rpc.socket": "\(configuration.socketPath)",
                 "startup.ms": "\((ContinuousClock.now - startedAt).components.attoseconds / 1_000_000_000_000_000)",
@@ -154,7 +154,7 @@ struct ShutdownAnnouncer: ServiceLifecycle.Service, CustomStringConvertible {
         try? await gracefulShutdown()
         logger.info("Shutting down: finishing calls in flight")
         notifier.stopping(status: "Shutting down")
-        await bus.publish("daemon.stopping")
+        _ = try? await bus.publish("daemon.stopping")
     }
 }
 
@@ -185,10 +185,10 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
                 settings.replace(new)
                 logLevel?.set(new.logLevel)
                 logger.notice("Configuration reloaded", metadata: ["log.level": "\(new.logLevel)"])
-                await bus.publish("daemon.reloaded", ["restartRequiredFor": .array(restartOnly.map { .string($0) })])
+                _ = try? await bus.publish("daemon.reloaded", ["restartRequiredFor": .array(restartOnly.map { .string($0) })])
             } catch {
                 logger.error("Configuration reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
-                await bus.publish("daemon.error", ["source": "reload", "message": .string("\(error)")])
+                _ = try? await bus.publish("daemon.error", ["source": "reload", "message": .string("\(error)")])
             }
             notifier.ready(status: "Serving JSON-RPC on \(settings.current.socketPath)")
         }
