@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "WPWithinPaymentsTests",
             dependencies: [
-                "WPWithinPayments", "WPWithinCore", "WPWithinTestSupport",
+                "WPWithinPayments", "WPWithinCore", "WPWithinHTTP", "WPWithinTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")],
