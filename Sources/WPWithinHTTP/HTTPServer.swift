@@ -125,6 +125,8 @@ public actor HTTPServer: Service {
                             }
                         }
                     }
+                } catch is CancellationError {
+                    logger.debug("HTTP server cancelled")
                 } catch {
                     logger.error("HTTP server stopped accepting", metadata: ["error": "\(error)"])
                 }
