@@ -36,6 +36,7 @@ public struct Daemon: Sendable {
     public let identity: DeviceIdentity
     public let bus: EventBus
     public let dispatcher: RPCDispatcher
+    public let payments: PaymentsContext
     let services: [any ServiceLifecycle.Service]
     let logger: Logger
 
@@ -75,6 +76,7 @@ public func buildDaemon(
     let logger = deviceLogger
     logger.info("State opened", metadata: ["state.dir": "\(configuration.stateDirectory)"])
 
+    let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
     let settings = LiveSettings(configuration)
     let readiness = Readiness()
     let bus = EventBus(capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber)
@@ -95,6 +97,7 @@ public func buildDaemon(
         identity: identity,
         settings: settings,
         readiness: readiness,
+        payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
     ) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
@@ -139,7 +142,10 @@ public func buildDaemon(
     }
     // Last in the list, so the first to hear of a graceful shutdown.
     services.append(ShutdownAnnouncer(notifier: notifier, bus: bus, logger: logger))
-    return Daemon(configuration: configuration, identity: identity, bus: bus, dispatcher: dispatcher, services: services, logger: logger)
+    return Daemon(
+        configuration: configuration, identity: identity, bus: bus, dispatcher: dispatcher, payments: payments,
+        services: services, logger: logger
+    )
 }
 
 /// Sends STOPPING=1 and a last event as soon as a graceful shutdown starts.
