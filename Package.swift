@@ -128,6 +128,18 @@ let package = Package(
                 "WPWithinSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmarks: one subcommand per file (`wpw-bench gateway`, …).
+        .executableTarget(
+            name: "wpw-bench",
+            dependencies: [
+                "WPWithinPayments", "WPWithinCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -142,7 +154,10 @@ let package = Package(
         .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WPWithinPaymentsTests",
-            dependencies: ["WPWithinPayments", "WPWithinCore", "WPWithinTestSupport"],
+            dependencies: [
+                "WPWithinPayments", "WPWithinCore", "WPWithinHTTP", "WPWithinTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

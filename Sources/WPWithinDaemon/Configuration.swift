@@ -25,6 +25,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var eventBufferPerSubscriber = 1024
     public var eventJournalCapacity = 10_000
     public var shutdownTimeoutSeconds = 10.0
+    /// The Worldpay Online API base URL. The default is the sandbox on loopback, so nothing is charged
+    /// until a real endpoint (`https://api.worldpay.com/v1`) is configured on purpose.
+    public var gatewayEndpoint = "http://127.0.0.1:18080"
+    public var gatewayConnectTimeoutMs = 5000
+    public var gatewayTotalTimeoutMs = 30000
+    /// The consumer's card (HCECard JSON, mode 0600). Default: `$CREDENTIALS_DIRECTORY/card.json` when present.
+    public var cardFile: String?
+    /// The producer's merchant keys (JSON, mode 0600). Default: `$CREDENTIALS_DIRECTORY/merchant.json` when present.
+    public var merchantFile: String?
 
     public init() {}
 
@@ -84,7 +93,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public mutating func apply(json root: JSONValue, source: String) throws(ConfigurationError) {
         let reader = ConfigReader(source: source)
         let top = try reader.object(root, at: nil)
-        try reader.allow(top, keys: ["device", "roles", "stateDir", "logLevel", "rpc", "shutdownTimeoutSeconds"], at: nil)
+        try reader.allow(top, keys: ["device", "roles", "stateDir", "logLevel", "rpc", "payments", "shutdownTimeoutSeconds"], at: nil)
+        if let payments = top["payments"] {
+            let object = try reader.object(payments, at: "payments")
+            try reader.allow(object, keys: ["gatewayEndpoint", "connectTimeoutMs", "totalTimeoutMs", "cardFile", "merchantFile"], at: "payments")
+            if let value = object["gatewayEndpoint"] { gatewayEndpoint = try reader.string(value, at: "payments.gatewayEndpoint") }
+            if let value = object["connectTimeoutMs"] { gatewayConnectTimeoutMs = try reader.int(value, at: "payments.connectTimeoutMs") }
+            if let value = object["totalTimeoutMs"] { gatewayTotalTimeoutMs = try reader.int(value, at: "payments.totalTimeoutMs") }
+            if let value = object["cardFile"] { cardFile = value.isNull ? nil : try reader.string(value, at: "payments.cardFile") }
+            if let value = object["merchantFile"] { merchantFile = value.isNull ? nil : try reader.string(value, at: "payments.merchantFile") }
+        }
         if let device = top["device"] {
             let object = try reader.object(device, at: "device")
             try reader.allow(object, keys: ["name", "description"], at: "device")
@@ -157,6 +175,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let value = environment["WPWITHIND_SOCKET_GROUP"] { socketGroup = value.isEmpty ? nil : value }
         if let value = try int("WPWITHIND_MAX_LINE_BYTES") { maxLineBytes = value }
+        if let value = environment["WPWITHIND_GATEWAY_ENDPOINT"] { gatewayEndpoint = value }
+        if let value = environment["WPWITHIND_CARD_FILE"] { cardFile = value.isEmpty ? nil : value }
+        if let value = environment["WPWITHIND_MERCHANT_FILE"] { merchantFile = value.isEmpty ? nil : value }
+        if let directory = environment["CREDENTIALS_DIRECTORY"] {
+            // systemd LoadCredential=: files named card.json / merchant.json.
+            if cardFile == nil, FileManager.default.fileExists(atPath: directory + "/card.json") { cardFile = directory + "/card.json" }
+            if merchantFile == nil, FileManager.default.fileExists(atPath: directory + "/merchant.json") {
+                merchantFile = directory + "/merchant.json"
+            }
+        }
         if let value = try int("WPWITHIND_MAX_CONNECTIONS") { maxConnections = value }
     }
 
@@ -185,6 +213,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard shutdownTimeoutSeconds > 0, shutdownTimeoutSeconds <= 3600 else {
             throw ConfigurationError(path: source, key: "shutdownTimeoutSeconds", "must be between 0 and 3600")
+        }
+        guard let url = URL(string: gatewayEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ConfigurationError(path: source, key: "payments.gatewayEndpoint", "must be an http:// or https:// URL")
+        }
+        guard (100...600_000).contains(gatewayConnectTimeoutMs) else {
+            throw ConfigurationError(path: source, key: "payments.connectTimeoutMs", "must be between 100 and 600000")
+        }
+        guard (100...600_000).contains(gatewayTotalTimeoutMs) else {
+            throw ConfigurationError(path: source, key: "payments.totalTimeoutMs", "must be between 100 and 600000")
         }
         if let socketGroup, UnixSocketPath.groupID(socketGroup) == nil {
             throw ConfigurationError(path: source, key: "rpc.socketGroup", "no such group \(socketGroup)")

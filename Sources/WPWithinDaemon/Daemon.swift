@@ -36,6 +36,7 @@ public struct Daemon: Sendable {
     public let identity: DeviceIdentity
     public let bus: EventBus
     public let dispatcher: RPCDispatcher
+    public let payments: PaymentsContext
     let services: [any ServiceLifecycle.Service]
     let logger: Logger
 
@@ -75,6 +76,7 @@ public func buildDaemon(
     let logger = deviceLogger
     logger.info("State opened", metadata: ["state.dir": "\(configuration.stateDirectory)"])
 
+    let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
     let settings = LiveSettings(configuration)
     let readiness = Readiness()
     let bus = EventBus(capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber)
@@ -95,6 +97,7 @@ public func buildDaemon(
         identity: identity,
         settings: settings,
         readiness: readiness,
+        payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
     ) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
@@ -121,7 +124,7 @@ public func buildDaemon(
             readiness.markReady()
             let status = "Serving JSON-RPC on \(configuration.socketPath)"
             notifier.ready(status: status)
-            await bus.publish("daemon.started", ["version": .string(WPWithinVersion.current), "serverId": .string(identity.serverId)])
+            _ = try? await bus.publish("daemon.started", ["version": .string(WPWithinVersion.current), "serverId": .string(identity.serverId)])
             logger.info("Daemon ready", metadata: [
                 "rpc.socket": "\(configuration.socketPath)",
                 "startup.ms": "\((ContinuousClock.now - startedAt).components.attoseconds / 1_000_000_000_000_000)",
@@ -139,7 +142,10 @@ public func buildDaemon(
     }
     // Last in the list, so the first to hear of a graceful shutdown.
     services.append(ShutdownAnnouncer(notifier: notifier, bus: bus, logger: logger))
-    return Daemon(configuration: configuration, identity: identity, bus: bus, dispatcher: dispatcher, services: services, logger: logger)
+    return Daemon(
+        configuration: configuration, identity: identity, bus: bus, dispatcher: dispatcher, payments: payments,
+        services: services, logger: logger
+    )
 }
 
 /// Sends STOPPING=1 and a last event as soon as a graceful shutdown starts.
@@ -154,7 +160,7 @@ struct ShutdownAnnouncer: ServiceLifecycle.Service, CustomStringConvertible {
         try? await gracefulShutdown()
         logger.info("Shutting down: finishing calls in flight")
         notifier.stopping(status: "Shutting down")
-        await bus.publish("daemon.stopping")
+        _ = try? await bus.publish("daemon.stopping")
     }
 }
 
@@ -185,10 +191,10 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
                 settings.replace(new)
                 logLevel?.set(new.logLevel)
                 logger.notice("Configuration reloaded", metadata: ["log.level": "\(new.logLevel)"])
-                await bus.publish("daemon.reloaded", ["restartRequiredFor": .array(restartOnly.map { .string($0) })])
+                _ = try? await bus.publish("daemon.reloaded", ["restartRequiredFor": .array(restartOnly.map { .string($0) })])
             } catch {
                 logger.error("Configuration reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
-                await bus.publish("daemon.error", ["source": "reload", "message": .string("\(error)")])
+                _ = try? await bus.publish("daemon.error", ["source": "reload", "message": .string("\(error)")])
             }
             notifier.ready(status: "Serving JSON-RPC on \(settings.current.socketPath)")
         }

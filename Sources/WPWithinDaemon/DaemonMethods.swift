@@ -8,6 +8,7 @@ enum DaemonMethods {
         identity: DeviceIdentity,
         settings: LiveSettings,
         readiness: Readiness,
+        payments: PaymentsContext,
         startedAt: ContinuousClock.Instant,
         connections: @escaping @Sendable () -> Int
     ) -> [RPCMethod] {
@@ -39,6 +40,9 @@ enum DaemonMethods {
                     "version": Schema.string, "uptimeSeconds": Schema.number, "connections": Schema.integer,
                     "socketPath": Schema.string, "stateDir": Schema.string, "ready": Schema.boolean,
                     "roles": Schema.array(of: Schema.string), "pid": Schema.integer,
+                    "payments": Schema.object([
+                        "gatewayEndpoint": Schema.string, "card": Schema.string, "merchantClientKey": Schema.string,
+                    ]),
                 ]),
                 handler: { _, _ in
                     let current = settings.current
@@ -53,6 +57,7 @@ enum DaemonMethods {
                         "ready": .bool(readiness.isReady),
                         "roles": .array(current.roles.map { .string($0.rawValue) }),
                         "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
+                        "payments": payments.status,
                     ]
                 }
             ),

@@ -25,6 +25,17 @@ public struct RPCEvent: Sendable, Hashable {
     }
 }
 
+/// Durable storage of events (the daemon's database). Sequence numbers are assigned by the journal, in
+/// commit order; a transaction that changes money or units appends its events in the same commit.
+public protocol EventJournal: Sendable {
+    /// Appends one event outside any other transaction and returns it with its seq.
+    func append(type: String, time: String, payload: [String: JSONValue]) throws -> RPCEvent
+    /// Committed events with seq greater than `seq`, oldest first, at most `limit`.
+    func events(after seq: Int64, limit: Int) throws -> [RPCEvent]
+    /// The highest committed seq, or 0.
+    func lastSeq() throws -> Int64
+}
+
 /// Assigns sequence numbers, journals events and fans them out to subscribers.
 ///
 /// A subscriber that falls more than `bufferLimit` events behind is dropped (its stream finishes with
@@ -51,6 +62,9 @@ public actor EventBus {
     private let bufferLimit: Int
     private let capacity: Int
     private var journal: [RPCEvent] = []
+    private let durable: (any EventJournal)?
+    /// Events committed by other transactions that arrived ahead of a smaller seq.
+    private var pending: [Int64: RPCEvent] = [:]
     private var seq: Int64
     private var nextID: SubscriptionID = 1
     private var subscribers: [SubscriptionID: Subscriber] = [:]
@@ -60,26 +74,52 @@ public actor EventBus {
     ///   - capacity: how many recent events are kept for `resumeFrom`.
     ///   - bufferLimit: how far a subscriber may fall behind before it is dropped.
     ///   - startSeq: the seq to continue from (the last one already used).
-    public init(capacity: Int = 10_000, bufferLimit: Int = 1024, startSeq: Int64 = 0) {
+    ///   - journal: durable storage; when given, seqs come from it and `resumeFrom` survives restarts.
+    public init(capacity: Int = 10_000, bufferLimit: Int = 1024, startSeq: Int64 = 0, journal: (any EventJournal)? = nil) {
         self.capacity = max(1, capacity)
         self.bufferLimit = max(1, bufferLimit)
-        self.seq = startSeq
+        self.durable = journal
+        self.seq = max(startSeq, (try? journal?.lastSeq()) ?? 0)
     }
 
     public var currentSeq: Int64 { seq }
 
     /// Publishes an event: it gets the next seq, is kept in the journal, then delivered, all at once.
     @discardableResult
-    public func publish(_ type: String, _ payload: [String: JSONValue] = [:]) -> RPCEvent {
-        seq += 1
-        let event = RPCEvent(seq: seq, type: type, time: Self.now(), payload: payload)
+    public func publish(_ type: String, _ payload: [String: JSONValue] = [:]) throws -> RPCEvent {
+        guard let durable else {
+            let event = RPCEvent(seq: seq + 1, type: type, time: Self.now(), payload: payload)
+            deliver(event)
+            return event
+        }
+        let event = try durable.append(type: type, time: Self.now(), payload: payload)
+        deliverCommitted([event])
+        return event
+    }
+
+    /// Delivers events that a transaction has committed to the journal, in seq order: an event that
+    /// arrives ahead of a smaller committed seq waits, and a gap is filled from the journal.
+    public func deliverCommitted(_ events: [RPCEvent]) {
+        for event in events where event.seq > seq { pending[event.seq] = event }
+        while !pending.isEmpty {
+            if let next = pending.removeValue(forKey: seq + 1) {
+                deliver(next)
+                continue
+            }
+            // A later seq is committed, so the missing ones are too (the journal has one writer).
+            guard let durable, let missing = try? durable.events(after: seq, limit: 1000), !missing.isEmpty else { break }
+            for event in missing where pending[event.seq] == nil { pending[event.seq] = event }
+        }
+    }
+
+    private func deliver(_ event: RPCEvent) {
+        seq = event.seq
         journal.append(event)
         if journal.count > capacity + capacity / 4 { journal.removeFirst(journal.count - capacity) }
         for (id, subscriber) in subscribers {
             if let types = subscriber.types, !types.contains(event.type) { continue }
             yield(event, to: id, subscriber)
         }
-        return event
     }
 
     private func yield(_ event: RPCEvent, to id: SubscriptionID, _ subscriber: Subscriber) {
@@ -103,8 +143,16 @@ public actor EventBus {
         var truncated = false
         if let resumeFrom, resumeFrom < seq {
             let oldest = journal.first?.seq ?? (seq + 1)
-            truncated = resumeFrom + 1 < oldest
-            replay = journal.filter { $0.seq > resumeFrom && (types?.contains($0.type) ?? true) }
+            if resumeFrom + 1 < oldest, let durable, let stored = try? durable.events(after: resumeFrom, limit: capacity) {
+                // Older than the memory window: read the durable journal (bounded by `capacity`).
+                replay = stored.filter { $0.seq <= seq }
+                truncated = (replay.last?.seq ?? seq) < (oldest - 1)
+                replay += journal.filter { $0.seq > (replay.last?.seq ?? resumeFrom) }
+            } else {
+                truncated = resumeFrom + 1 < oldest
+                replay = journal.filter { $0.seq > resumeFrom }
+            }
+            if let types { replay = replay.filter { types.contains($0.type) } }
         }
         let (stream, continuation) = AsyncStream<RPCEvent>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferLimit + replay.count)

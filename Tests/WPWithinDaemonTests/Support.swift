@@ -66,7 +66,7 @@ final class DaemonProcess: @unchecked Sendable {
             ? ["--socket", self.socketPath, "--state-dir", stateDir, "--log-level", "debug"] : []
         arguments += extraArguments
         var env = ProcessInfo.processInfo.environment
-        for key in env.keys where key.hasPrefix("WPWITHIND_") || key == "NOTIFY_SOCKET" || key.hasPrefix("LISTEN_") || key.hasPrefix("WATCHDOG_") {
+        for key in env.keys where key.hasPrefix("WPWITHIND_") || key == "CREDENTIALS_DIRECTORY" || key == "NOTIFY_SOCKET" || key.hasPrefix("LISTEN_") || key.hasPrefix("WATCHDOG_") {
             env[key] = nil
         }
         for (key, value) in environment { env[key] = value }

@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import WPWithinCore
+import WPWithinPayments
+
+/// The payment side of this Thing: the gateway client and the credentials of each role.
+///
+/// The card stays here: it goes only to the gateway's tokens call, is never logged (last four digits at
+/// most) and never written anywhere.
+public struct PaymentsContext: Sendable {
+    public let gateway: any PaymentGateway
+    public let endpoint: String
+    /// The consumer's card, when this Thing buys.
+    public let card: PaymentCard?
+    /// The producer's merchant keys, when this Thing sells.
+    public let merchant: MerchantCredentials?
+
+    static func load(configuration: DaemonConfiguration, logger: Logger) throws -> PaymentsContext {
+        var card: PaymentCard?
+        var merchant: MerchantCredentials?
+        if let path = configuration.cardFile {
+            try CredentialFile.checkPermissions(path: path)
+            let loaded = try PaymentCard.load(fromFile: path)
+            if loaded.isExpired() {
+                logger.warning("The configured card has expired; payments will be refused", metadata: ["card": "\(loaded.maskedCardNumber)"])
+            }
+            logger.info("Card loaded", metadata: ["card": "\(loaded.maskedCardNumber)", "credentials.file": "\(path)"])
+            card = loaded
+        } else if configuration.roles.contains(.consumer) {
+            logger.notice("No card configured: this Thing cannot pay (set payments.cardFile)")
+        }
+        if let path = configuration.merchantFile {
+            try CredentialFile.checkPermissions(path: path)
+            let loaded = try MerchantCredentials.load(fromFile: path)
+            logger.info("Merchant keys loaded", metadata: ["merchant.client_key": "\(loaded.clientKey)", "credentials.file": "\(path)"])
+            merchant = loaded
+        } else if configuration.roles.contains(.producer) {
+            logger.notice("No merchant keys configured: this Thing cannot take payments (set payments.merchantFile)")
+        }
+        guard let endpoint = URL(string: configuration.gatewayEndpoint) else {
+            throw ConfigurationError(path: "configuration", key: "payments.gatewayEndpoint", "not a URL")
+        }
+        let gateway = WorldpayOnlineGateway(
+            configuration: WorldpayOnlineConfiguration(
+                endpoint: endpoint,
+                merchant: merchant,
+                connectTimeout: .milliseconds(configuration.gatewayConnectTimeoutMs),
+                totalTimeout: .milliseconds(configuration.gatewayTotalTimeoutMs)
+            ),
+            logger: logger
+        )
+        return PaymentsContext(gateway: gateway, endpoint: configuration.gatewayEndpoint, card: card, merchant: merchant)
+    }
+
+    /// For `getStatus`: what is configured, never a secret.
+    var status: JSONValue {
+        [
+            "gatewayEndpoint": .string(endpoint),
+            "card": card.map { .string($0.maskedCardNumber) } ?? .null,
+            "merchantClientKey": merchant.map { .string($0.clientKey) } ?? .null,
+        ]
+    }
+}

@@ -1,1 +1,0 @@
-// WPWithinHTTP: placeholder, replaced by its owner.

@@ -1,1 +1,0 @@
-// WPWithinPayments: placeholder, replaced by its owner.

@@ -1,0 +1,374 @@
+import Foundation
+import Logging
+import WPWithinCore
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Settings for ``WorldpayOnlineGateway``.
+public struct WorldpayOnlineConfiguration: Sendable {
+    /// The API base, without a trailing slash; `/tokens` and `/orders` are appended.
+    public var endpoint: URL
+    /// The producer's keys (the service key authorises `/orders`). Nil on a consumer-only gateway.
+    public var merchant: MerchantCredentials?
+    /// Longest wait for the connection and for each read (URLSession's per-request inactivity timeout,
+    /// which bounds connection set-up on FoundationNetworking).
+    public var connectTimeout: Duration
+    /// Longest time a whole exchange may take, connection to last byte.
+    public var totalTimeout: Duration
+    /// Largest response body read; a larger one is abandoned (gatewayProtocol).
+    public var maxResponseBytes: Int
+    /// Extra attempts for `POST /tokens` when the connection fails (a token is harmless to re-create).
+    /// Orders are never retried.
+    public var tokenRetryLimit: Int
+    /// Delay before the first token retry; doubled for each further one.
+    public var tokenRetryDelay: Duration
+
+    public static let defaultEndpoint = URL(string: "https://api.worldpay.com/v1")!
+
+    public init(
+        endpoint: URL = WorldpayOnlineConfiguration.defaultEndpoint,
+        merchant: MerchantCredentials? = nil,
+        connectTimeout: Duration = .seconds(10),
+        totalTimeout: Duration = .seconds(30),
+        maxResponseBytes: Int = 1 << 20,
+        tokenRetryLimit: Int = 2,
+        tokenRetryDelay: Duration = .milliseconds(100)
+    ) {
+        self.endpoint = endpoint
+        self.merchant = merchant
+        self.connectTimeout = connectTimeout
+        self.totalTimeout = totalTimeout
+        self.maxResponseBytes = maxResponseBytes
+        self.tokenRetryLimit = tokenRetryLimit
+        self.tokenRetryDelay = tokenRetryDelay
+    }
+}
+
+/// The Worldpay Online JSON API client (`POST /tokens`, `POST /orders`, `GET /orders/{code}`,
+/// `POST /orders/{code}/refund`), byte-compatible with the Go SDK's requests.
+///
+/// One `URLSession` lives as long as the gateway (connections are reused); call ``shutdown()`` when done
+/// (it is also invalidated on deinit).
+public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
+    // @unchecked: every stored property is immutable; URLSession is thread-safe.
+    public let configuration: WorldpayOnlineConfiguration
+    private let session: URLSession
+    private let loader: BoundedHTTPLoader
+    private let logger: Logger
+
+    public init(configuration: WorldpayOnlineConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let sessionConfiguration = URLSessionConfiguration.ephemeral
+        sessionConfiguration.timeoutIntervalForRequest = configuration.connectTimeout.seconds
+        sessionConfiguration.timeoutIntervalForResource = configuration.totalTimeout.seconds
+        sessionConfiguration.httpShouldSetCookies = false
+        sessionConfiguration.httpCookieAcceptPolicy = .never
+        sessionConfiguration.urlCache = nil
+        sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        sessionConfiguration.httpMaximumConnectionsPerHost = 8
+        let loader = BoundedHTTPLoader()
+        let queue = OperationQueue()
+        queue.maxConcurrentOperationCount = 1
+        self.loader = loader
+        self.session = URLSession(configuration: sessionConfiguration, delegate: loader, delegateQueue: queue)
+    }
+
+    deinit {
+        session.invalidateAndCancel()
+    }
+
+    /// Cancels outstanding requests and releases the session.
+    public func shutdown() {
+        session.invalidateAndCancel()
+    }
+
+    // MARK: Consumer
+
+    public func createToken(card: PaymentCard, clientKey: String) async throws -> ClientToken {
+        guard !clientKey.isEmpty else { throw WPWError(.credentials, "empty merchant client key") }
+        let body = WorldpayOnlineWire.tokenRequest(card: card, clientKey: clientKey)
+        var attempt = 0
+        while true {
+            do {
+                let response = try await send("POST", "tokens", body: body, authorization: nil)
+                let object = try decodeSuccess(response, operation: "tokens")
+                guard let token = WorldpayOnlineWire.member(object, "token")?.stringValue, !token.isEmpty else {
+                    throw protocolError("token response has no token", operation: "tokens", status: response.status)
+                }
+                logger.debug("Gateway token created", metadata: ["payment.card": "\(card.maskedCardNumber)"])
+                return ClientToken(token)
+            } catch LoadFailure.connectFailed(let reason) where attempt < configuration.tokenRetryLimit {
+                attempt += 1
+                logger.debug("Gateway connection failed, retrying token", metadata: ["attempt": "\(attempt)", "reason": "\(reason)"])
+                try await Task.sleep(for: configuration.tokenRetryDelay * (1 << (attempt - 1)))
+            } catch let failure as LoadFailure {
+                throw mapFailure(failure, operation: "tokens")
+            }
+        }
+    }
+
+    // MARK: Producer
+
+    public func placeOrder(_ request: OrderRequest) async throws -> OrderResult {
+        try PaymentAmount.validate(request.amount)
+        guard !request.token.value.isEmpty else { throw WPWError.invalidParams(field: "token", "empty client token") }
+        guard !request.orderDescription.isEmpty else {
+            throw WPWError.invalidParams(field: "orderDescription", "empty order description")
+        }
+        guard !request.customerOrderCode.isEmpty else {
+            throw WPWError.invalidParams(field: "customerOrderCode", "empty customer order code")
+        }
+        let serviceKey = try requireServiceKey()
+        let body = WorldpayOnlineWire.orderRequest(request)
+        let reference: JSONValue = ["customerOrderCode": .string(request.customerOrderCode)]
+        let response: LoadedResponse
+        do {
+            response = try await send("POST", "orders", body: body, authorization: serviceKey)
+        } catch LoadFailure.connectFailed(let reason) {
+            // Nothing reached the gateway: safe to report as unavailable.
+            throw WPWError(.gatewayUnavailable, "payment gateway unreachable", data: ["reason": .string(reason), "operation": "orders"])
+        } catch let failure as LoadFailure {
+            // The order may or may not have been placed: never guess, never retry.
+            logger.warning(
+                "Gateway order outcome unknown",
+                metadata: ["payment.customerOrderCode": "\(request.customerOrderCode)", "reason": "\(failure)"]
+            )
+            throw WPWError(
+                .paymentOutcomeUnknown,
+                "no definite answer from the gateway for the order; reconcile by customerOrderCode",
+                data: ["customerOrderCode": .string(request.customerOrderCode), "reason": .string("\(failure)")]
+            )
+        } catch is CancellationError {
+            throw WPWError(
+                .paymentOutcomeUnknown, "order request cancelled in flight; reconcile by customerOrderCode", data: reference
+            )
+        }
+        let object: [String: JSONValue]
+        do {
+            object = try decodeSuccess(response, operation: "orders")
+        } catch let error as WPWError where error.code == .gatewayProtocol && response.status == 200 {
+            // HTTP 200 with an unreadable body: the charge may have happened.
+            throw WPWError(
+                .paymentOutcomeUnknown, "unreadable answer to the order; reconcile by customerOrderCode",
+                data: ["customerOrderCode": .string(request.customerOrderCode), "httpStatusCode": 200]
+            )
+        }
+        guard let result = WorldpayOnlineWire.orderResult(object) else {
+            throw WPWError(
+                .paymentOutcomeUnknown, "order answer lacks orderCode or paymentStatus; reconcile by customerOrderCode",
+                data: reference
+            )
+        }
+        guard result.isSuccess else {
+            logger.info(
+                "Gateway declined order",
+                metadata: ["payment.customerOrderCode": "\(result.customerOrderCode)", "payment.status": "\(result.paymentStatus)"]
+            )
+            throw WPWError(
+                .paymentDeclined,
+                "Payment failed for customer order \(result.customerOrderCode)",
+                data: [
+                    "customerOrderCode": .string(result.customerOrderCode), "orderCode": .string(result.orderCode),
+                    "paymentStatus": .string(result.paymentStatus),
+                ]
+            )
+        }
+        logger.debug("Gateway order placed", metadata: ["payment.orderCode": "\(result.orderCode)"])
+        return result
+    }
+
+    public func lookupOrder(orderCode: String) async throws -> OrderResult {
+        let serviceKey = try requireServiceKey()
+        let response = try await sendMapping("GET", "orders/\(Self.pathComponent(orderCode))", body: nil, authorization: serviceKey, operation: "orders.lookup")
+        if response.status == 404 {
+            throw WPWError(.notFound, "no such order at the gateway", data: ["orderCode": .string(orderCode)])
+        }
+        let object = try decodeSuccess(response, operation: "orders.lookup")
+        guard let result = WorldpayOnlineWire.orderResult(object) else {
+            throw protocolError("order lookup answer lacks orderCode or paymentStatus", operation: "orders.lookup", status: response.status)
+        }
+        return result
+    }
+
+    public func findOrder(customerOrderCode: String) async throws -> OrderResult? {
+        let serviceKey = try requireServiceKey()
+        let query = customerOrderCode.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? customerOrderCode
+        let response = try await sendMapping("GET", "orders?customerOrderCode=\(query)", body: nil, authorization: serviceKey, operation: "orders.find")
+        if response.status == 404 { return nil }
+        let object = try decodeSuccess(response, operation: "orders.find")
+        guard let result = WorldpayOnlineWire.orderResult(object) else {
+            throw protocolError("order lookup answer lacks orderCode or paymentStatus", operation: "orders.find", status: response.status)
+        }
+        return result
+    }
+
+    public func refund(orderCode: String, amount: Money?) async throws {
+        if let amount { try PaymentAmount.validate(amount) }
+        let serviceKey = try requireServiceKey()
+        let response = try await sendMapping(
+            "POST", "orders/\(Self.pathComponent(orderCode))/refund", body: WorldpayOnlineWire.refundRequest(amount: amount),
+            authorization: serviceKey, operation: "orders.refund"
+        )
+        if response.status == 200 { return }
+        _ = try decodeSuccess(response, operation: "orders.refund")
+    }
+
+    // MARK: Plumbing
+
+    private func requireServiceKey() throws -> String {
+        guard let key = configuration.merchant?.serviceKey, !key.isEmpty else {
+            throw WPWError(.credentials, "no merchant service key configured for the gateway")
+        }
+        return key
+    }
+
+    private static func pathComponent(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? value
+    }
+
+    /// `send`, with transport failures mapped to typed errors (for idempotent calls).
+    private func sendMapping(
+        _ method: String, _ path: String, body: [UInt8]?, authorization: String?, operation: String
+    ) async throws -> LoadedResponse {
+        do {
+            return try await send(method, path, body: body, authorization: authorization)
+        } catch let failure as LoadFailure {
+            throw mapFailure(failure, operation: operation)
+        }
+    }
+
+    /// One HTTP exchange under the total deadline. Throws `LoadFailure` or `CancellationError`.
+    private func send(_ method: String, _ path: String, body: [UInt8]?, authorization: String?) async throws -> LoadedResponse {
+        guard let url = URL(string: configuration.endpoint.absoluteString + "/" + path) else {
+            throw LoadFailure.connectFailed("bad URL")
+        }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = configuration.connectTimeout.seconds
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if let body {
+            request.httpBody = Data(body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+
+        let started = ContinuousClock.now
+        let loader = self.loader
+        let finalRequest = request
+        let session = self.session
+        let limit = configuration.maxResponseBytes
+        let deadline = configuration.totalTimeout
+        let response = try await withThrowingTaskGroup(of: LoadedResponse?.self) { group in
+            group.addTask { try await loader.load(finalRequest, session: session, limit: limit) }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let response = first else { throw LoadFailure.timedOut }
+            return response
+        }
+        logger.debug(
+            "Gateway exchange",
+            metadata: [
+                "http.method": "\(method)", "http.path": "\(url.path)", "http.status": "\(response.status)",
+                "duration.ms": "\((ContinuousClock.now - started).milliseconds)",
+            ]
+        )
+        return response
+    }
+
+    private func mapFailure(_ failure: LoadFailure, operation: String) -> WPWError {
+        let op: JSONValue = .string(operation)
+        switch failure {
+        case .connectFailed(let reason):
+            return WPWError(.gatewayUnavailable, "payment gateway unreachable", data: ["reason": .string(reason), "operation": op])
+        case .timedOut:
+            return WPWError(.gatewayTimeout, "payment gateway did not answer in time", data: ["operation": op])
+        case .connectionLost(let reason):
+            return WPWError(.gatewayUnavailable, "connection to the payment gateway was lost", data: ["reason": .string(reason), "operation": op])
+        case .responseTooLarge(let status):
+            return WPWError(
+                .gatewayProtocol, "gateway response exceeds the size limit",
+                data: ["operation": op, "httpStatusCode": .int(Int64(status)), "maxResponseBytes": .int(Int64(configuration.maxResponseBytes))]
+            )
+        case .redirected(let status):
+            return protocolError("gateway answered with a redirect", operation: operation, status: status)
+        case .other(let reason):
+            return WPWError(.gatewayUnavailable, "payment gateway request failed", data: ["reason": .string(reason), "operation": op])
+        }
+    }
+
+    private func protocolError(_ message: String, operation: String, status: Int) -> WPWError {
+        WPWError(.gatewayProtocol, message, data: ["operation": .string(operation), "httpStatusCode": .int(Int64(status))])
+    }
+
+    /// The JSON object of a 200 answer, or the typed error for anything else.
+    private func decodeSuccess(_ response: LoadedResponse, operation: String) throws -> [String: JSONValue] {
+        let value = try? JSONDecoder().decode(JSONValue.self, from: response.body)
+        guard response.status == 200 else {
+            throw gatewayError(status: response.status, body: value?.objectValue, operation: operation)
+        }
+        guard let object = value?.objectValue else {
+            throw protocolError("gateway answer is not a JSON object", operation: operation, status: response.status)
+        }
+        return object
+    }
+
+    /// Maps a Worldpay error body (`httpStatusCode`, `customCode`, `message`, `description`, …) to a WPWError.
+    private func gatewayError(status: Int, body: [String: JSONValue]?, operation: String) -> WPWError {
+        var data: [String: JSONValue] = ["operation": .string(operation), "httpStatusCode": .int(Int64(status))]
+        let customCode = body.flatMap { WorldpayOnlineWire.member($0, "customCode")?.stringValue }
+        let message = body.flatMap { WorldpayOnlineWire.member($0, "message")?.stringValue }
+        if let customCode { data["customCode"] = .string(customCode) }
+        if let message { data["message"] = .string(message) }
+        if let description = body.flatMap({ WorldpayOnlineWire.member($0, "description")?.stringValue }) {
+            data["description"] = .string(description)
+        }
+        let text = "HTTP Status: \(status) - CustomCode: \(customCode ?? "") - Message: \(message ?? "")"
+        logger.info(
+            "Gateway refused request",
+            metadata: ["http.status": "\(status)", "gateway.customCode": "\(customCode ?? "")", "operation": "\(operation)"]
+        )
+        if status >= 500 {
+            return WPWError(.gatewayUnavailable, text, data: .object(data))
+        }
+        guard status >= 400, body != nil else {
+            return WPWError(.gatewayProtocol, "unexpected gateway answer: " + text, data: .object(data))
+        }
+        switch customCode?.uppercased() ?? "" {
+        case "INVALID_PAYMENT_DETAILS", "INVALID_CARD", "CARD_EXPIRED", "EXPIRED_CARD", "INVALID_CARD_NUMBER":
+            return WPWError(.invalidCard, text, data: .object(data))
+        case "PAYMENT_DECLINED", "DECLINED":
+            return WPWError(.paymentDeclined, text, data: .object(data))
+        case "UNSUPPORTED_CURRENCY":
+            return WPWError(.unsupportedCurrency, text, data: .object(data))
+        case "INVALID_AMOUNT":
+            return WPWError(.amountInvalid, text, data: .object(data))
+        default:
+            return WPWError(.gatewayRejected, text, data: .object(data))
+        }
+    }
+}
+
+extension CharacterSet {
+    static let urlQueryValueAllowed: CharacterSet = {
+        var set = CharacterSet.urlQueryAllowed
+        set.remove(charactersIn: "&=+?#")
+        return set
+    }()
+}
+
+extension Duration {
+    var seconds: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

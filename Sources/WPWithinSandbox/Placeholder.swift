@@ -1,1 +1,0 @@
-// WPWithinSandbox: placeholder, replaced by its owner.

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `wpw-bench`: measurements on loopback. One file per subcommand; add new ones to `subcommands`.
+@main
+struct WPWBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wpw-bench",
+        abstract: "Benchmarks for wpwithind components (loopback only).",
+        subcommands: [GatewayBenchmark.self]
+    )
+}

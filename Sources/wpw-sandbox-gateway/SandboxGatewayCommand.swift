@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import WPWithinSandbox
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `wpw-sandbox-gateway`: the Worldpay Online API on loopback, for development and tests.
+@main
+struct SandboxGatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wpw-sandbox-gateway",
+        abstract: "A sandbox payment gateway speaking the Worldpay Online JSON API (tokens, orders, refunds).",
+        discussion: """
+            When bound it prints one line to stdout: {"event":"listening","host":"127.0.0.1","port":N}.
+            Logs go to stderr. SIGTERM or SIGINT shut it down gracefully. See docs/sandbox-gateway.md.
+            """
+    )
+
+    @Option(name: .long, help: "JSON configuration file (merchant key pairs, host, port, delays).")
+    var config: String?
+
+    @Option(name: .long, help: "Address to bind (default from the config, else 127.0.0.1).")
+    var host: String?
+
+    @Option(name: .long, help: "TCP port; 0 picks an ephemeral port (default from the config, else 18080).")
+    var port: Int?
+
+    @Option(name: .long, help: "Append a JSONL audit log to this file (card numbers masked, CVC never written).")
+    var auditLog: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "wpw-sandbox-gateway")
+
+        var configuration = try config.map(SandboxGatewayConfiguration.load(fromFile:)) ?? SandboxGatewayConfiguration()
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        if let auditLog { configuration.auditLog = auditLog }
+
+        let audit = try configuration.auditLog.map(SandboxAuditLog.init(path:))
+        let gateway = SandboxGateway(configuration: configuration, auditLog: audit, logger: logger)
+        let host = configuration.host
+        let server = gateway.makeServer { port in
+            let line = #"{"event":"listening","host":"\#(host)","port":\#(port)}"# + "\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

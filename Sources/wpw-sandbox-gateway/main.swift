@@ -1,1 +1,0 @@
-print("wpw-sandbox-gateway placeholder")

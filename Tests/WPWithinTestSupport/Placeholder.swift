@@ -1,1 +1,0 @@
-// Shared test helpers; filled in by the daemon tests.
