@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "WPWithinClientTests",
             dependencies: [
-                "WPWithinClient", "WPWithinCore", "wpwctl",
+                "WPWithinClient", "WPWithinCore", "WPWithinTestSupport", "wpwctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import WPWithinClient
 import WPWithinCore
+import WPWithinTestSupport
 @testable import wpwctl
 
 @Suite struct WPWCtlOutputTests {
@@ -67,17 +68,9 @@ import WPWithinCore
     }
 }
 
-/// The built `wpwctl`, next to the test binary.
+/// A built executable of this package (`wpwctl`, `wpwithind`), next to the test binary.
 func builtExecutable(_ name: String) throws -> String {
-    let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-    var directory = URL(fileURLWithPath: testBinary).deletingLastPathComponent()
-    // On Linux the test binary sits in the build directory; inside a bundle, walk up to it.
-    while directory.path != "/" {
-        let candidate = directory.appendingPathComponent(name).path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory.deleteLastPathComponent()
-    }
-    throw POSIXError(.ENOENT)
+    try BuiltExecutable.url(named: name).path
 }
 
 struct ProcessOutput: Sendable {

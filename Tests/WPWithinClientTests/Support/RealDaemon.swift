@@ -1,15 +1,11 @@
 import Foundation
+import WPWithinTestSupport
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// The built `wpwithind` running in a temp dir: `--socket <tmp>/rpc.sock --state-dir <tmp>/state --log-level debug`.
 ///
@@ -58,7 +54,7 @@ final class RealDaemon: Sendable {
         guard ready else {
             kill(pid, SIGKILL)
             _ = await daemon.waitForExit()
-            throw HarnessError("wpwithind did not report READY=1:\n\(daemon.log)")
+            throw TestSupportError("wpwithind did not report READY=1:\n\(daemon.log)")
         }
         return daemon
     }
@@ -106,7 +102,7 @@ private func waitForReady(_ fd: Int32) -> Bool {
 
 private func bindDatagramSocket(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-    guard fd >= 0 else { throw HarnessError("socket() failed") }
+    guard fd >= 0 else { throw TestSupportError("socket() failed") }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
@@ -119,7 +115,7 @@ private func bindDatagramSocket(_ path: String) throws -> Int32 {
     }
     guard result == 0 else {
         close(fd)
-        throw HarnessError("bind \(path) failed: \(String(cString: strerror(errno)))")
+        throw TestSupportError("bind \(path) failed: \(String(cString: strerror(errno)))")
     }
     return fd
 }
@@ -140,6 +136,6 @@ func spawn(_ path: String, arguments: [String], environment: [String: String], s
     }
     var pid: pid_t = 0
     let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
-    guard result == 0 else { throw HarnessError("posix_spawn \(path) failed: \(String(cString: strerror(result)))") }
+    guard result == 0 else { throw TestSupportError("posix_spawn \(path) failed: \(String(cString: strerror(result)))") }
     return pid
 }
