@@ -232,6 +232,9 @@ final class LineProcess: @unchecked Sendable {
         await iteratorBox.iterator.next()
     }
 
+    /// Sends SIGINT, as Ctrl-C in a terminal would.
+    func interrupt() { process.interrupt() }
+
     func waitForExit() async -> Int32 {
         let process = self.process
         return await withCheckedContinuation { continuation in

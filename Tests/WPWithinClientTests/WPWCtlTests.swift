@@ -222,6 +222,16 @@ struct WPWCtlProcessTests {
         ])
     }
 
+    @Test func eventsEndsWithExitZeroOnCtrlC() async throws {
+        let daemon = try await FakeDaemon.start()
+        defer { Task { await daemon.stop() } }
+        let follower = try LineProcess(wpwctl, ["events", "--socket", daemon.socketPath])
+        let first = await follower.nextLine()
+        #expect(first == "1  2026-11-25T04:00:00.250Z  test  n=1")
+        follower.interrupt()
+        #expect(await follower.waitForExit() == 0)
+    }
+
     @Test(arguments: ["bash", "zsh", "fish"])
     func completionScripts(shell: String) async throws {
         let result = try await runProcess(wpwctl, ["--generate-completion-script", shell])
