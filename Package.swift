@@ -128,6 +128,9 @@ let package = Package(
             name: "wpw-bench",
             dependencies: [
                 "WPWithinPayments", "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
