@@ -102,18 +102,25 @@ final class DeviceTable: Sendable {
     }
 
     /// A new stream of devices new to the table or back after silence. Finishes on `finish()`.
-    func discoveries() -> AsyncStream<DiscoveredDevice> {
+    /// Returns the subscription id, for `cancelDiscoveries`.
+    func discoveries() -> (AsyncStream<DiscoveredDevice>, UInt64?) {
         let (stream, continuation) = AsyncStream.makeStream(of: DiscoveredDevice.self, bufferingPolicy: .bufferingNewest(bufferSize))
-        let registered = state.withLockedValue { state -> Bool in
-            guard !state.finished else { return false }
+        let registered = state.withLockedValue { state -> UInt64? in
+            guard !state.finished else { return nil }
             let id = state.nextID
             state.nextID += 1
             state.discoverySubscribers[id] = continuation
             continuation.onTermination = { [weak self] _ in self?.remove(discovery: id) }
-            return true
+            return id
         }
-        if !registered { continuation.finish() }
-        return stream
+        if registered == nil { continuation.finish() }
+        return (stream, registered)
+    }
+
+    /// Ends one `discoveries()` stream (its subscriber could not be served).
+    func cancelDiscoveries(_ id: UInt64) {
+        let continuation = state.withLockedValue { $0.discoverySubscribers.removeValue(forKey: id) }
+        continuation?.finish()
     }
 
     /// Ends every stream (the scanner is shutting down); later subscriptions end at once.

@@ -128,8 +128,14 @@ public actor DiscoveryScanner: ServiceLifecycle.Service, CustomStringConvertible
     /// than `recentWindow` of silence (the `device discovered` event). Binds the socket if needed.
     /// Slow consumers lose the oldest events beyond `eventBufferSize`. Ends on shutdown.
     public func discoveries() async throws -> AsyncStream<DiscoveredDevice> {
-        let stream = table.discoveries()
-        try await start()
+        // Subscribe first so nothing heard right after binding is missed.
+        let (stream, id) = table.discoveries()
+        do {
+            try await start()
+        } catch {
+            if let id { table.cancelDiscoveries(id) }
+            throw error
+        }
         return stream
     }
 
