@@ -106,7 +106,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Swift client for the daemon's socket (wpwctl and tests use it).
-        .target(name: "WPWithinClient", dependencies: ["WPWithinCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "WPWithinClient",
+            dependencies: [
+                "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         .executableTarget(
             name: "wpwithind",
@@ -176,6 +186,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinClientTests",
+            dependencies: [
+                "WPWithinClient", "WPWithinCore", "wpwctl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

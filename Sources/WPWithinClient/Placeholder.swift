@@ -1,1 +1,0 @@
-// WPWithinClient: placeholder, replaced by its owner.
