@@ -92,6 +92,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // UDP presence broadcast (producer) and scanner (consumer), Go-compatible datagrams.
+        .target(
+            name: "WPWithinDiscovery",
+            dependencies: [
+                "WPWithinCore", "WPWithinWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Swift client for the daemon's socket (wpwctl and tests use it).
         .target(
             name: "WPWithinClient",
@@ -138,6 +151,9 @@ let package = Package(
             name: "wpw-bench",
             dependencies: [
                 "WPWithinPayments", "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -148,6 +164,17 @@ let package = Package(
         .testTarget(
             name: "WPWithinWireTests",
             dependencies: ["WPWithinWire", "WPWithinCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinDiscoveryTests",
+            dependencies: [
+                "WPWithinDiscovery", "WPWithinWire", "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
