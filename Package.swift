@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "WPWithinDaemon",
             dependencies: [
-                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "CSystemd",
+                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "WPWithinDiscovery", "WPWithinWire", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -35,6 +35,34 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The producer's merchant keys (JSON, mode 0600). Default: `$CREDENTIALS_DIRECTORY/merchant.json` when present.
     public var merchantFile: String?
 
+    // Producer.
+    /// The HTE (peer HTTP) server's bind address and port, and the URL prefix of its routes.
+    public var hteHost = "0.0.0.0"
+    public var htePort = 64521
+    public var hteURLPrefix = ""
+    /// The host other Things reach this one at (the broadcast's `hostname`). Default: the HTE host, or
+    /// the first non-loopback IPv4 address when the HTE host is a wildcard.
+    public var advertisedHost: String?
+    public var quoteTTLSeconds = 600
+    public var tokenTTLSeconds = 7 * 24 * 3600
+    /// The catalog loaded at start-up (services added by RPC are kept in the database).
+    public var services: [JSONValue] = []
+
+    // Discovery.
+    public var broadcastAddress = "255.255.255.255"
+    public var discoveryPort = 8980
+    public var broadcastIntervalMs = 500
+    /// The source address broadcasts are sent from (null: any).
+    public var broadcastSource: String?
+    public var scanBindAddress = "0.0.0.0"
+
+    // Consumer.
+    public var peerTimeoutMs = 10_000
+
+    // Store.
+    /// `full` survives power loss; `normal` (WAL) survives a crash of the daemon.
+    public var storeSynchronous = "full"
+
     public init() {}
 
     /// The default configuration file, read when it exists and no other is named.
@@ -93,7 +121,52 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public mutating func apply(json root: JSONValue, source: String) throws(ConfigurationError) {
         let reader = ConfigReader(source: source)
         let top = try reader.object(root, at: nil)
-        try reader.allow(top, keys: ["device", "roles", "stateDir", "logLevel", "rpc", "payments", "shutdownTimeoutSeconds"], at: nil)
+        try reader.allow(
+            top,
+            keys: ["device", "roles", "stateDir", "logLevel", "rpc", "payments", "producer", "consumer", "discovery", "store", "shutdownTimeoutSeconds"],
+            at: nil
+        )
+        if let producer = top["producer"] {
+            let object = try reader.object(producer, at: "producer")
+            try reader.allow(object, keys: ["hte", "quoteTtlSeconds", "tokenTtlSeconds", "services"], at: "producer")
+            if let hte = object["hte"] {
+                let hteObject = try reader.object(hte, at: "producer.hte")
+                try reader.allow(hteObject, keys: ["host", "port", "urlPrefix", "advertisedHost"], at: "producer.hte")
+                if let value = hteObject["host"] { hteHost = try reader.string(value, at: "producer.hte.host") }
+                if let value = hteObject["port"] { htePort = try reader.int(value, at: "producer.hte.port") }
+                if let value = hteObject["urlPrefix"] { hteURLPrefix = try reader.string(value, at: "producer.hte.urlPrefix") }
+                if let value = hteObject["advertisedHost"] {
+                    advertisedHost = value.isNull ? nil : try reader.string(value, at: "producer.hte.advertisedHost")
+                }
+            }
+            if let value = object["quoteTtlSeconds"] { quoteTTLSeconds = try reader.int(value, at: "producer.quoteTtlSeconds") }
+            if let value = object["tokenTtlSeconds"] { tokenTTLSeconds = try reader.int(value, at: "producer.tokenTtlSeconds") }
+            if let value = object["services"] {
+                guard let array = value.arrayValue else { throw reader.error("producer.services", "must be an array of services") }
+                services = array
+            }
+        }
+        if let discovery = top["discovery"] {
+            let object = try reader.object(discovery, at: "discovery")
+            try reader.allow(object, keys: ["broadcastAddress", "port", "intervalMs", "sourceAddress", "scanBindAddress"], at: "discovery")
+            if let value = object["broadcastAddress"] { broadcastAddress = try reader.string(value, at: "discovery.broadcastAddress") }
+            if let value = object["port"] { discoveryPort = try reader.int(value, at: "discovery.port") }
+            if let value = object["intervalMs"] { broadcastIntervalMs = try reader.int(value, at: "discovery.intervalMs") }
+            if let value = object["sourceAddress"] {
+                broadcastSource = value.isNull ? nil : try reader.string(value, at: "discovery.sourceAddress")
+            }
+            if let value = object["scanBindAddress"] { scanBindAddress = try reader.string(value, at: "discovery.scanBindAddress") }
+        }
+        if let consumer = top["consumer"] {
+            let object = try reader.object(consumer, at: "consumer")
+            try reader.allow(object, keys: ["peerTimeoutMs"], at: "consumer")
+            if let value = object["peerTimeoutMs"] { peerTimeoutMs = try reader.int(value, at: "consumer.peerTimeoutMs") }
+        }
+        if let store = top["store"] {
+            let object = try reader.object(store, at: "store")
+            try reader.allow(object, keys: ["synchronous"], at: "store")
+            if let value = object["synchronous"] { storeSynchronous = try reader.string(value, at: "store.synchronous") }
+        }
         if let payments = top["payments"] {
             let object = try reader.object(payments, at: "payments")
             try reader.allow(object, keys: ["gatewayEndpoint", "connectTimeoutMs", "totalTimeoutMs", "cardFile", "merchantFile"], at: "payments")
@@ -176,6 +249,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = environment["WPWITHIND_SOCKET_GROUP"] { socketGroup = value.isEmpty ? nil : value }
         if let value = try int("WPWITHIND_MAX_LINE_BYTES") { maxLineBytes = value }
         if let value = environment["WPWITHIND_GATEWAY_ENDPOINT"] { gatewayEndpoint = value }
+        if let value = environment["WPWITHIND_HTE_HOST"] { hteHost = value }
+        if let value = try int("WPWITHIND_HTE_PORT") { htePort = value }
+        if let value = environment["WPWITHIND_ADVERTISED_HOST"] { advertisedHost = value.isEmpty ? nil : value }
+        if let value = environment["WPWITHIND_BROADCAST_ADDRESS"] { broadcastAddress = value }
+        if let value = environment["WPWITHIND_BROADCAST_SOURCE"] { broadcastSource = value.isEmpty ? nil : value }
+        if let value = try int("WPWITHIND_DISCOVERY_PORT") { discoveryPort = value }
+        if let value = environment["WPWITHIND_SCAN_BIND_ADDRESS"] { scanBindAddress = value }
+        if let value = environment["WPWITHIND_STORE_SYNCHRONOUS"] { storeSynchronous = value }
         if let value = environment["WPWITHIND_CARD_FILE"] { cardFile = value.isEmpty ? nil : value }
         if let value = environment["WPWITHIND_MERCHANT_FILE"] { merchantFile = value.isEmpty ? nil : value }
         if let directory = environment["CREDENTIALS_DIRECTORY"] {
@@ -222,6 +303,33 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard (100...600_000).contains(gatewayTotalTimeoutMs) else {
             throw ConfigurationError(path: source, key: "payments.totalTimeoutMs", "must be between 100 and 600000")
+        }
+        guard (0...65535).contains(htePort) else { throw ConfigurationError(path: source, key: "producer.hte.port", "must be 0 … 65535") }
+        guard (1...65535).contains(discoveryPort) else { throw ConfigurationError(path: source, key: "discovery.port", "must be 1 … 65535") }
+        guard (50...60_000).contains(broadcastIntervalMs) else {
+            throw ConfigurationError(path: source, key: "discovery.intervalMs", "must be between 50 and 60000")
+        }
+        guard hteURLPrefix.isEmpty || (hteURLPrefix.hasPrefix("/") && !hteURLPrefix.hasSuffix("/")) else {
+            throw ConfigurationError(path: source, key: "producer.hte.urlPrefix", "must be empty or start with / and not end with /")
+        }
+        guard (1...86_400).contains(quoteTTLSeconds) else {
+            throw ConfigurationError(path: source, key: "producer.quoteTtlSeconds", "must be between 1 and 86400")
+        }
+        guard (1...(366 * 86_400)).contains(tokenTTLSeconds) else {
+            throw ConfigurationError(path: source, key: "producer.tokenTtlSeconds", "must be between 1 and 31622400")
+        }
+        guard (100...600_000).contains(peerTimeoutMs) else {
+            throw ConfigurationError(path: source, key: "consumer.peerTimeoutMs", "must be between 100 and 600000")
+        }
+        guard ["full", "normal"].contains(storeSynchronous) else {
+            throw ConfigurationError(path: source, key: "store.synchronous", "must be \"full\" or \"normal\"")
+        }
+        do {
+            _ = try CatalogJSON.catalog(from: services)
+        } catch let error as WPWError {
+            throw ConfigurationError(path: source, key: "producer.services", error.message)
+        } catch {
+            throw ConfigurationError(path: source, key: "producer.services", "\(error)")
         }
         if let socketGroup, UnixSocketPath.groupID(socketGroup) == nil {
             throw ConfigurationError(path: source, key: "rpc.socketGroup", "no such group \(socketGroup)")

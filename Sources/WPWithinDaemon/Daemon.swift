@@ -41,7 +41,10 @@ public struct Daemon: Sendable {
     let logger: Logger
 
     /// The event types the daemon publishes (the `subscribe` filter accepts these).
-    public static let eventTypes = ["daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error"]
+    public static let eventTypes = [
+        "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error",
+        "consumer.deviceDiscovered",
+    ]
 
     /// Runs every service until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
     public func run() async throws {
@@ -92,6 +95,7 @@ public func buildDaemon(
             group: configuration.socketGroup.flatMap(UnixSocketPath.groupID)
         )
     }
+    let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
     let serverBox = NIOLockedValueBox<RPCServer?>(nil)
     let methods = DaemonMethods.make(
         identity: identity,
@@ -100,7 +104,7 @@ public func buildDaemon(
         payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
-    ) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
+    ) + discovery.methods() + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
         info: .init(
@@ -134,6 +138,8 @@ public func buildDaemon(
     serverBox.withLockedValue { $0 = server }
 
     var services: [any ServiceLifecycle.Service] = [server]
+    if let broadcaster = discovery.broadcaster { services.append(broadcaster) }
+    if let scanner = discovery.scanner { services.append(scanner) }
     if let reload {
         services.append(ReloadService(reload: reload, settings: settings, bus: bus, notifier: notifier, logLevel: logLevel, logger: logger))
     }

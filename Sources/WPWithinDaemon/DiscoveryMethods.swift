@@ -1,0 +1,193 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import WPWithinCore
+import WPWithinDiscovery
+import WPWithinRPC
+import WPWithinWire
+
+/// Discovery on this Thing: the producer's broadcaster and the consumer's scanner, and their RPC methods.
+final class DiscoveryHub: Sendable {
+    let broadcaster: DiscoveryBroadcaster?
+    let scanner: DiscoveryScanner?
+    let bus: EventBus
+    let logger: Logger
+    private let forwarding = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    init(configuration: DaemonConfiguration, identity: DeviceIdentity, bus: EventBus, logger: Logger) {
+        self.bus = bus
+        self.logger = logger
+        if configuration.roles.contains(.producer) {
+            let source: BroadcasterConfiguration.Source = configuration.broadcastSource.map { .address($0) } ?? .any
+            broadcaster = DiscoveryBroadcaster(
+                message: Self.message(configuration: configuration, identity: identity, port: configuration.htePort, serviceTypes: []),
+                configuration: BroadcasterConfiguration(
+                    destinationHost: configuration.broadcastAddress,
+                    destinationPort: configuration.discoveryPort,
+                    source: source,
+                    interval: .milliseconds(configuration.broadcastIntervalMs)
+                ),
+                logger: logger
+            )
+        } else {
+            broadcaster = nil
+        }
+        if configuration.roles.contains(.consumer) {
+            var scannerConfiguration = ScannerConfiguration()
+            scannerConfiguration.bindHost = configuration.scanBindAddress
+            scannerConfiguration.port = configuration.discoveryPort
+            scanner = DiscoveryScanner(configuration: scannerConfiguration, logger: logger)
+        } else {
+            scanner = nil
+        }
+    }
+
+    /// Go's datagram for this Thing.
+    static func message(configuration: DaemonConfiguration, identity: DeviceIdentity, port: Int, serviceTypes: [String]) -> BroadcastMessage {
+        BroadcastMessage(
+            deviceDescription: configuration.deviceDescription,
+            hostname: configuration.advertisedHost ?? Self.defaultAdvertisedHost(hteHost: configuration.hteHost),
+            portNumber: port,
+            serverID: identity.serverId,
+            urlPrefix: configuration.hteURLPrefix,
+            deviceName: configuration.deviceName,
+            serviceTypes: serviceTypes
+        )
+    }
+
+    /// The HTE host when it is a specific address; for a wildcard, the first non-loopback IPv4 address.
+    static func defaultAdvertisedHost(hteHost: String) -> String {
+        guard hteHost == "0.0.0.0" || hteHost == "::" || hteHost.isEmpty else { return hteHost }
+        var addresses: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&addresses) == 0, let first = addresses else { return "127.0.0.1" }
+        defer { freeifaddrs(addresses) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            guard getnameinfo(address, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else {
+                continue
+            }
+            let text = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !text.hasPrefix("127.") { return text }
+        }
+        return "127.0.0.1"
+    }
+
+    /// Starts forwarding newly seen devices as `consumer.deviceDiscovered` events (once).
+    func startForwardingDiscoveries() async {
+        guard let scanner, forwarding.withLockedValue({ $0 == nil }) else { return }
+        guard let stream = try? await scanner.discoveries() else { return }
+        let bus = self.bus
+        let task = Task {
+            for await device in stream {
+                _ = try? await bus.publish("consumer.deviceDiscovered", DiscoveryHub.json(device).objectValue ?? [:])
+            }
+        }
+        let previous = forwarding.withLockedValue { current -> Task<Void, Never>? in
+            if current != nil { return task }
+            current = task
+            return nil
+        }
+        previous?.cancel()
+    }
+
+    func stopForwarding() {
+        forwarding.withLockedValue { $0?.cancel() }
+    }
+
+    static func json(_ device: DiscoveredDevice) -> JSONValue {
+        [
+            "serverId": .string(device.serverID),
+            "deviceName": .string(device.deviceName),
+            "deviceDescription": .string(device.message.deviceDescription),
+            "hostname": .string(device.message.hostname),
+            "portNumber": .int(Int64(device.message.portNumber)),
+            "urlPrefix": .string(device.message.urlPrefix),
+            "scheme": .string(device.message.scheme),
+            "url": .string(device.baseURL),
+            "sourceAddress": .string(device.sourceHost),
+            "serviceTypes": .array(device.message.serviceTypes.map { .string($0) }),
+        ]
+    }
+
+    static let deviceSchema = Schema.object([
+        "serverId": Schema.string, "deviceName": Schema.string, "deviceDescription": Schema.string,
+        "hostname": Schema.string, "portNumber": Schema.integer, "urlPrefix": Schema.string, "scheme": Schema.string,
+        "url": Schema.string, "sourceAddress": Schema.string, "serviceTypes": Schema.array(of: Schema.string),
+    ])
+
+    func methods() -> [RPCMethod] {
+        let timeout = RPCParam("timeoutMs", ["type": "integer", "minimum": 0, "maximum": 600_000], summary: "Milliseconds.")
+        return [
+            RPCMethod(
+                "startServiceBroadcast",
+                summary: "Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped).",
+                params: [timeout],
+                result: "broadcast", Schema.object(["broadcasting": Schema.boolean]),
+                errors: [.roleDisabled],
+                handler: { params, _ in
+                    guard let broadcaster = self.broadcaster else { throw DiscoveryHub.roleDisabled("producer") }
+                    let ms = try params.optionalInt("timeoutMs") ?? 0
+                    try await broadcaster.start(timeout: .milliseconds(ms))
+                    return ["broadcasting": true]
+                }
+            ),
+            RPCMethod(
+                "stopServiceBroadcast",
+                summary: "Stops broadcasting.",
+                result: "broadcast", Schema.object(["broadcasting": Schema.boolean]),
+                errors: [.roleDisabled],
+                handler: { _, _ in
+                    guard let broadcaster = self.broadcaster else { throw DiscoveryHub.roleDisabled("producer") }
+                    await broadcaster.stop()
+                    return ["broadcasting": false]
+                }
+            ),
+            RPCMethod(
+                "deviceDiscovery",
+                summary: "Listens for producers for timeoutMs and returns each one seen (one per serverId).",
+                params: [timeout],
+                result: "devices", Schema.array(of: Self.deviceSchema),
+                errors: [.roleDisabled],
+                handler: { params, _ in
+                    guard let scanner = self.scanner else { throw DiscoveryHub.roleDisabled("consumer") }
+                    await self.startForwardingDiscoveries()
+                    let ms = try params.optionalInt("timeoutMs") ?? 2000
+                    let devices = try await scanner.devices(within: .milliseconds(ms))
+                    return .array(devices.sorted { $0.serverID < $1.serverID }.map(DiscoveryHub.json))
+                }
+            ),
+            RPCMethod(
+                "searchForDevice",
+                summary: "Returns the first producer matching serverId or name as soon as it is heard, or discoveryTimeout.",
+                params: [
+                    RPCParam("serverId", Schema.string, summary: "The producer's serverId."),
+                    RPCParam("name", Schema.string, summary: "The producer's device name."),
+                    timeout,
+                ],
+                result: "device", Self.deviceSchema,
+                errors: [.roleDisabled, .discoveryTimeout],
+                handler: { params, _ in
+                    guard let scanner = self.scanner else { throw DiscoveryHub.roleDisabled("consumer") }
+                    let serverId = try params.optionalString("serverId")
+                    let name = try params.optionalString("name")
+                    let match: DeviceMatch
+                    switch (serverId, name) {
+                    case (let id?, nil): match = .serverID(id.lowercased())
+                    case (nil, let name?): match = .deviceName(name)
+                    default: throw WPWError.invalidParams(field: "serverId", "give exactly one of serverId or name")
+                    }
+                    await self.startForwardingDiscoveries()
+                    let ms = try params.optionalInt("timeoutMs") ?? 5000
+                    return DiscoveryHub.json(try await scanner.search(matching: match, timeout: .milliseconds(ms)))
+                }
+            ),
+        ]
+    }
+
+    static func roleDisabled(_ role: String) -> WPWError {
+        WPWError(.roleDisabled, "this Thing does not run the \(role) role", data: ["role": .string(role)])
+    }
+}
