@@ -178,10 +178,12 @@ import WPWithinCore
         #expect(event["params"]?["type"] == "daemon.reloaded")
         #expect(try client.result("getDevice")["name"] == "after")
         _ = try notify.waitFor("RELOADING=1")
+        _ = try notify.waitFor("READY=1")
 
         // A broken file is refused and the running configuration stays.
         try Data("{not json".utf8).write(to: URL(fileURLWithPath: config))
         daemon.signal(SIGHUP)
+        _ = try notify.waitFor("RELOADING=1")
         _ = try notify.waitFor("READY=1")
         #expect(try client.result("getDevice")["name"] == "after")
         #expect(daemon.log.contains("Configuration reload failed"))
