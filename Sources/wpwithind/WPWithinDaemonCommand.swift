@@ -26,6 +26,9 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
     var logLevel: Logger.Level?
 
     func run() async throws {
+        // The service group turns these signals into graceful shutdown / reload once it runs; until then
+        // (and in the window before its handlers are installed) they must not kill the process.
+        for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
         let environment = ProcessInfo.processInfo.environment
         let overrides = DaemonConfiguration.Overrides(socketPath: socket, stateDirectory: stateDir, logLevel: logLevel)
         let configPath = config
