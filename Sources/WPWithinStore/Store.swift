@@ -67,13 +67,20 @@ public final class Store: Sendable {
         try createPrivateFile(directory: directory, path: path)
 
         var config = Configuration()
-        config.journalMode = .wal
+        // Not `config.journalMode = .wal`: GRDB then forces `synchronous = NORMAL` after `prepareDatabase`,
+        // silently weakening `.full`. WAL is set here instead, before `synchronous`.
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(configuration.busyTimeout.timeInterval)
         config.label = "wpwithin.store"
-        let synchronous = configuration.synchronous.rawValue.uppercased()
+        let synchronous = configuration.synchronous
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            guard mode == "wal" else { throw DatabaseError(message: "could not enable WAL (journal_mode \(mode ?? "?"))") }
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+            let applied = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            guard applied == synchronous.sqliteValue else {
+                throw DatabaseError(message: "could not set synchronous = \(synchronous.rawValue)")
+            }
         }
 
         let dbQueue: DatabaseQueue
@@ -265,5 +272,26 @@ extension Duration {
     var timeInterval: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// The connection settings in force, for diagnostics (`wpwctl status`) and tests.
+public struct StorePragmas: Sendable, Hashable {
+    public let journalMode: String
+    /// 2 = FULL, 1 = NORMAL.
+    public let synchronous: Int
+    public let foreignKeys: Int
+    public let busyTimeoutMilliseconds: Int
+}
+
+extension Store {
+    public func pragmas() async throws -> StorePragmas {
+        try await read { db in
+            StorePragmas(
+                journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
+                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+                foreignKeys: try Int.fetchOne(db, sql: "PRAGMA foreign_keys") ?? -1,
+                busyTimeoutMilliseconds: try Int.fetchOne(db, sql: "PRAGMA busy_timeout") ?? -1)
+        }
     }
 }

@@ -11,6 +11,9 @@ public struct StoreConfiguration: Sendable {
         /// process (kill -9), but the last commits may be lost on a power loss or kernel crash. The
         /// database is never corrupted either way.
         case normal
+
+        /// The value `PRAGMA synchronous` reads back.
+        var sqliteValue: Int { self == .full ? 2 : 1 }
     }
 
     /// Default `.full`: money and units must survive a power loss.
