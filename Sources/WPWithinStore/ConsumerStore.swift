@@ -59,7 +59,7 @@ extension Store {
     @discardableResult
     public func saveQuote(_ quote: ConsumerQuote, now: Instant) async throws -> Committed<ConsumerQuote> {
         try await transaction { tx in
-            try tx.db.execute(
+            try tx.db.run(
                 sql: """
                     INSERT INTO consumer_quote (payment_reference_id, server_id, client_id, service_id, price_id, units,
                         total_amount, currency, merchant_client_key, producer_url, received_at_ms)
@@ -116,7 +116,7 @@ extension Store {
                 return existing
             }
             let ms = now.milliseconds
-            try tx.db.execute(
+            try tx.db.run(
                 sql: """
                     INSERT INTO purchase (payment_reference_id, server_id, client_id, service_id, price_id, total_amount,
                         currency, token_key, token_json, expiry_s, expiry_ns, producer_url, bought, delivered, in_flight,
@@ -183,7 +183,7 @@ extension Store {
 
     public func purchase(id: Int64) async throws -> StoredPurchase? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]).map(Self.purchase)
+            try db.fetchRow(sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]).map(Self.purchase)
         }
     }
 
@@ -193,18 +193,18 @@ extension Store {
 
     /// All purchases, oldest first.
     public func listPurchases() async throws -> [StoredPurchase] {
-        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM purchase ORDER BY id").map(Self.purchase) }
+        try await read { db in try db.fetchRows(sql: "SELECT * FROM purchase ORDER BY id").map(Self.purchase) }
     }
 
     // MARK: Helpers
 
     static func loadPurchase(_ db: Database, paymentReferenceID: String) throws -> StoredPurchase? {
-        try Row.fetchOne(db, sql: "SELECT * FROM purchase WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
+        try db.fetchRow(sql: "SELECT * FROM purchase WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
             .map(purchase)
     }
 
     static func requirePurchase(_ db: Database, _ id: Int64) throws -> StoredPurchase {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]) else {
+        guard let row = try db.fetchRow(sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]) else {
             throw WPWError(.notFound, "purchase \(id) not found")
         }
         return try purchase(row)
@@ -221,7 +221,7 @@ extension Store {
     }
 
     static func updatePurchase(_ db: Database, _ stored: StoredPurchase, _ next: Purchase, now: Instant) throws -> StoredPurchase {
-        try db.execute(
+        try db.run(
             sql: "UPDATE purchase SET delivered = ?, in_flight = ?, updated_at_ms = ? WHERE id = ?",
             arguments: [next.delivered, next.inFlight, now.milliseconds, stored.id])
         return StoredPurchase(id: stored.id, purchase: next, tokenJSON: stored.tokenJSON, producerURL: stored.producerURL)

@@ -32,7 +32,7 @@ public enum StoreEventType {
 enum EventJournal {
     static func insert(_ db: Database, type: String, payload: [String: JSONValue], time: Instant) throws -> StoredEvent {
         let json = JSONValue.object(payload).jsonString
-        try db.execute(
+        try db.run(
             sql: "INSERT INTO event (type, time_s, time_ns, payload_json) VALUES (?, ?, ?, ?)",
             arguments: [type, time.secondsSinceEpoch, Int64(time.nanoseconds), json])
         return StoredEvent(seq: db.lastInsertedRowID, type: type, time: time, payload: payload)

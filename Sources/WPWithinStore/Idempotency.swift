@@ -17,7 +17,7 @@ extension Store {
     public func saveIdempotentResult(key: String, result: JSONValue, now: Instant) async throws -> JSONValue {
         let json = result.jsonString
         return try await transaction { tx in
-            try tx.db.execute(
+            try tx.db.run(
                 sql: "INSERT INTO idempotency_key (key, result_json, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
                 arguments: [key, json, now.milliseconds])
             let stored = try String.fetchOne(tx.db, sql: "SELECT result_json FROM idempotency_key WHERE key = ?", arguments: [key])!
@@ -29,7 +29,7 @@ extension Store {
     @discardableResult
     public func pruneIdempotencyKeys(before cutoff: Instant) async throws -> Int {
         try await transaction { tx in
-            try tx.db.execute(sql: "DELETE FROM idempotency_key WHERE created_at_ms < ?", arguments: [cutoff.milliseconds])
+            try tx.db.run(sql: "DELETE FROM idempotency_key WHERE created_at_ms < ?", arguments: [cutoff.milliseconds])
             return tx.db.changesCount
         }.value
     }

@@ -49,7 +49,7 @@ extension Store {
     public func replaceService(_ service: Service, now: Instant) async throws -> Committed<Catalog> {
         try await transaction { tx in
             let catalog = try Rows.loadCatalog(tx.db).replacing(service)
-            try tx.db.execute(sql: "DELETE FROM service WHERE id = ?", arguments: [service.id])
+            try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [service.id])
             try Rows.insertService(tx.db, service)
             try tx.append(StoreEventType.serviceReplaced, ["serviceID": .int(Int64(service.id))], at: now)
             return catalog
@@ -61,7 +61,7 @@ extension Store {
     public func removeService(id: Int, now: Instant) async throws -> Committed<Catalog> {
         try await transaction { tx in
             let catalog = try Rows.loadCatalog(tx.db).removing(serviceID: id)
-            try tx.db.execute(sql: "DELETE FROM service WHERE id = ?", arguments: [id])
+            try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [id])
             try tx.append(StoreEventType.serviceRemoved, ["serviceID": .int(Int64(id))], at: now)
             return catalog
         }

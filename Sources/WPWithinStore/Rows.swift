@@ -27,11 +27,11 @@ enum Rows {
         let serviceRows: [Row]
         let priceRows: [Row]
         if let serviceID {
-            serviceRows = try Row.fetchAll(db, sql: "SELECT * FROM service WHERE id = ?", arguments: [serviceID])
-            priceRows = try Row.fetchAll(db, sql: "SELECT * FROM price WHERE service_id = ?", arguments: [serviceID])
+            serviceRows = try db.fetchRows(sql: "SELECT * FROM service WHERE id = ?", arguments: [serviceID])
+            priceRows = try db.fetchRows(sql: "SELECT * FROM price WHERE service_id = ?", arguments: [serviceID])
         } else {
-            serviceRows = try Row.fetchAll(db, sql: "SELECT * FROM service")
-            priceRows = try Row.fetchAll(db, sql: "SELECT * FROM price")
+            serviceRows = try db.fetchRows(sql: "SELECT * FROM service")
+            priceRows = try db.fetchRows(sql: "SELECT * FROM price")
         }
         var pricesByService: [Int: [Price]] = [:]
         for row in priceRows {
@@ -49,11 +49,11 @@ enum Rows {
     }
 
     static func insertService(_ db: Database, _ service: Service) throws {
-        try db.execute(
+        try db.run(
             sql: "INSERT INTO service (id, name, description, service_type) VALUES (?, ?, ?, ?)",
             arguments: [service.id, service.name, service.description, service.serviceType])
         for price in service.sortedPrices {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO price (service_id, id, description, amount, currency, unit_id, unit_description, stock)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -68,7 +68,7 @@ enum Rows {
     /// Writes the stock of one price as it is in `catalog` (after a reservation or release).
     static func saveStock(_ db: Database, _ catalog: Catalog, serviceID: Int, priceID: Int) throws {
         guard let price = try? catalog.price(serviceID: serviceID, priceID: priceID) else { return }
-        try db.execute(
+        try db.run(
             sql: "UPDATE price SET stock = ? WHERE service_id = ? AND id = ?",
             arguments: [price.stock, serviceID, priceID])
     }
@@ -86,12 +86,12 @@ enum Rows {
         """
 
     static func loadOrder(_ db: Database, paymentReferenceID: String) throws -> Order? {
-        try Row.fetchOne(db, sql: orderSelect + " WHERE q.payment_reference_id = ?", arguments: [paymentReferenceID])
+        try db.fetchRow(sql: orderSelect + " WHERE q.payment_reference_id = ?", arguments: [paymentReferenceID])
             .map(order)
     }
 
     static func loadOrder(_ db: Database, tokenKey: String) throws -> Order? {
-        try Row.fetchOne(db, sql: orderSelect + " WHERE t.token_key = ?", arguments: [tokenKey]).map(order)
+        try db.fetchRow(sql: orderSelect + " WHERE t.token_key = ?", arguments: [tokenKey]).map(order)
     }
 
     static func quote(_ row: Row) throws -> Quote {
@@ -127,7 +127,7 @@ enum Rows {
 
     static func insertOrder(_ db: Database, _ order: Order, nowMS: Int64) throws {
         let q = order.quote
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO quote (payment_reference_id, server_id, client_id, service_id, service_name, price_id,
                     unit_id, unit_description, units, unit_amount, total_amount, currency,
@@ -140,7 +140,7 @@ enum Rows {
                 q.createdAt.secondsSinceEpoch, Int64(q.createdAt.nanoseconds),
                 q.expiresAt.secondsSinceEpoch, Int64(q.expiresAt.nanoseconds),
             ])
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO producer_order (payment_reference_id, state, attempts, created_at_ms, updated_at_ms)
                 VALUES (?, ?, ?, ?, ?)
@@ -150,7 +150,7 @@ enum Rows {
 
     /// Writes an order's mutable parts (state, attempts, gateway outcome, token, ledger) after a transition.
     static func updateOrder(_ db: Database, _ order: Order, nowMS: Int64, paymentStarted: Bool = false) throws {
-        try db.execute(
+        try db.run(
             sql: """
                 UPDATE producer_order SET state = ?, attempts = ?, psp_order_code = ?, failure_reason = ?,
                     updated_at_ms = ?,
@@ -166,7 +166,7 @@ enum Rows {
             throw WPWError(.internalError, "store: order \(order.paymentReferenceID) vanished during an update")
         }
         if let token = order.token {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO delivery_token (token_key, payment_reference_id, issued_s, issued_ns, expiry_s, expiry_ns,
                         refund_on_expiry, signature)
@@ -180,7 +180,7 @@ enum Rows {
                 ])
         }
         if let ledger = order.ledger {
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO unit_ledger (payment_reference_id, purchased, delivered, in_flight) VALUES (?, ?, ?, ?)
                     ON CONFLICT (payment_reference_id) DO UPDATE SET
@@ -188,5 +188,22 @@ enum Rows {
                     """,
                 arguments: [order.paymentReferenceID, ledger.purchased, ledger.delivered, ledger.inFlight])
         }
+    }
+}
+
+extension Database {
+    // Cached prepared statements: preparing (and GRDB's authorizer pass) dominated the CPU time of a
+    // transition; every hot statement is a single constant SQL string, so the cache stays small.
+
+    func run(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    func fetchRow(sql: String, arguments: StatementArguments = StatementArguments()) throws -> Row? {
+        try Row.fetchOne(cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    func fetchRows(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
     }
 }
