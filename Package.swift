@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C system libraries.
@@ -105,6 +106,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Durable state: SQLite (WAL) through GRDB; every money or unit transition is one transaction.
+        .target(
+            name: "WPWithinStore",
+            dependencies: [
+                "WPWithinCore", "WPWithinCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test-only: drives the store in a loop (crash test, kill -9) and times transitions (bench).
+        .executableTarget(
+            name: "wpw-store-crashtest",
+            dependencies: ["WPWithinStore", "WPWithinCore"],
+            path: "Tests/wpw-store-crashtest",
+            swiftSettings: swiftSettings
+        ),
         // Swift client for the daemon's socket (wpwctl and tests use it).
         .target(
             name: "WPWithinClient",
@@ -176,6 +194,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinStoreTests",
+            dependencies: ["WPWithinStore", "WPWithinCore", "WPWithinCrypto", "wpw-store-crashtest",
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),

@@ -2,7 +2,7 @@
 # Makes sure the C packages and tools the build and tests need are present.
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-packages=(libsystemd-dev libssl-dev pkg-config)
+packages=(libsystemd-dev libssl-dev libsqlite3-dev pkg-config)
 [ "${1:-}" = "test" ] && packages+=(systemd python3)
 missing=()
 for p in "${packages[@]}"; do

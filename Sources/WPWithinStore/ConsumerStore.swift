@@ -1,0 +1,243 @@
+import GRDB
+import WPWithinCore
+
+/// A quote the consumer received from a producer (`requestTotal`'s answer), kept until it is paid.
+public struct ConsumerQuote: Sendable, Hashable {
+    public let paymentReferenceID: String
+    public let serverID: String
+    public let clientID: String
+    public let serviceID: Int
+    public let priceID: Int
+    public let units: Int
+    public let total: Money
+    /// The producer's gateway client key (public; not a card secret).
+    public let merchantClientKey: String
+    /// Base URL of the producer's HTE server.
+    public let producerURL: String
+
+    public init(
+        paymentReferenceID: String, serverID: String, clientID: String, serviceID: Int, priceID: Int, units: Int,
+        total: Money, merchantClientKey: String, producerURL: String
+    ) {
+        self.paymentReferenceID = paymentReferenceID
+        self.serverID = serverID
+        self.clientID = clientID
+        self.serviceID = serviceID
+        self.priceID = priceID
+        self.units = units
+        self.total = total
+        self.merchantClientKey = merchantClientKey
+        self.producerURL = producerURL
+    }
+}
+
+/// A consumer purchase as stored: the domain value plus the token exactly as received and where to use it.
+public struct StoredPurchase: Sendable, Hashable {
+    /// Local id (stable, increasing).
+    public let id: Int64
+    public let purchase: Purchase
+    /// The producer's token JSON, byte for byte as received, to echo back on deliveries.
+    public let tokenJSON: String
+    public let producerURL: String
+}
+
+/// A consumer-side reservation before `delivery/begin` is sent to the producer.
+public struct ConsumerDeliveryStart: Sendable, Hashable {
+    public let purchase: StoredPurchase
+    /// Units reserved locally: `min(requested, remaining)`; ask the producer for exactly these.
+    public let reserved: Int
+}
+
+/// The result of a consumer `delivery/end`.
+public struct ConsumerDeliveryEnd: Sendable, Hashable {
+    public let purchase: StoredPurchase
+    public let committed: Int
+}
+
+extension Store {
+    /// Stores (or replaces, for the same payment reference) a quote received from a producer.
+    @discardableResult
+    public func saveQuote(_ quote: ConsumerQuote, now: Instant) async throws -> Committed<ConsumerQuote> {
+        try await transaction { tx in
+            try tx.db.run(
+                sql: """
+                    INSERT INTO consumer_quote (payment_reference_id, server_id, client_id, service_id, price_id, units,
+                        total_amount, currency, merchant_client_key, producer_url, received_at_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (payment_reference_id) DO UPDATE SET
+                        server_id = excluded.server_id, client_id = excluded.client_id, service_id = excluded.service_id,
+                        price_id = excluded.price_id, units = excluded.units, total_amount = excluded.total_amount,
+                        currency = excluded.currency, merchant_client_key = excluded.merchant_client_key,
+                        producer_url = excluded.producer_url, received_at_ms = excluded.received_at_ms
+                    """,
+                arguments: [
+                    quote.paymentReferenceID, quote.serverID, quote.clientID, quote.serviceID, quote.priceID, quote.units,
+                    quote.total.minorUnits, quote.total.currency.code, quote.merchantClientKey, quote.producerURL,
+                    now.milliseconds,
+                ])
+            try tx.append(StoreEventType.quoteReceived, [
+                "paymentReferenceID": .string(quote.paymentReferenceID), "serverID": .string(quote.serverID),
+                "serviceID": .int(Int64(quote.serviceID)), "priceID": .int(Int64(quote.priceID)),
+                "units": .int(Int64(quote.units)), "totalAmount": .int(quote.total.minorUnits),
+                "currencyCode": .string(quote.total.currency.code),
+            ], at: now)
+            return quote
+        }
+    }
+
+    public func consumerQuote(paymentReferenceID: String) async throws -> ConsumerQuote? {
+        try await read { db in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM consumer_quote WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
+            else { return nil }
+            return ConsumerQuote(
+                paymentReferenceID: row["payment_reference_id"], serverID: row["server_id"], clientID: row["client_id"],
+                serviceID: row["service_id"], priceID: row["price_id"], units: row["units"],
+                total: try Rows.money(row["total_amount"], row["currency"]),
+                merchantClientKey: row["merchant_client_key"], producerURL: row["producer_url"])
+        }
+    }
+
+    /// Records a purchase after the producer confirmed the payment. Idempotent per paymentReferenceID:
+    /// recording the same purchase again returns the stored one (with its current ledger) and appends no
+    /// event; the same reference with a different token or terms is `conflict`.
+    public func recordPurchase(
+        _ purchase: Purchase, tokenJSON: String, producerURL: String, now: Instant
+    ) async throws -> Committed<StoredPurchase> {
+        try await transaction { tx in
+            if let existing = try Self.loadPurchase(tx.db, paymentReferenceID: purchase.paymentReferenceID) {
+                let p = existing.purchase
+                guard existing.tokenJSON == tokenJSON, p.tokenKey == purchase.tokenKey, p.serverID == purchase.serverID,
+                      p.serviceID == purchase.serviceID, p.priceID == purchase.priceID, p.bought == purchase.bought,
+                      p.totalPaid == purchase.totalPaid
+                else {
+                    throw WPWError(.conflict, "a different purchase is already recorded for \(purchase.paymentReferenceID)")
+                }
+                return existing
+            }
+            let ms = now.milliseconds
+            try tx.db.run(
+                sql: """
+                    INSERT INTO purchase (payment_reference_id, server_id, client_id, service_id, price_id, total_amount,
+                        currency, token_key, token_json, expiry_s, expiry_ns, producer_url, bought, delivered, in_flight,
+                        created_at_ms, updated_at_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    purchase.paymentReferenceID, purchase.serverID, purchase.clientID, purchase.serviceID,
+                    purchase.priceID, purchase.totalPaid.minorUnits, purchase.totalPaid.currency.code,
+                    purchase.tokenKey, tokenJSON, purchase.expiry.secondsSinceEpoch, Int64(purchase.expiry.nanoseconds),
+                    producerURL, purchase.bought, purchase.delivered, purchase.inFlight, ms, ms,
+                ])
+            let stored = StoredPurchase(id: tx.db.lastInsertedRowID, purchase: purchase, tokenJSON: tokenJSON, producerURL: producerURL)
+            var payload = Self.purchasePayload(stored)
+            payload["totalAmount"] = .int(purchase.totalPaid.minorUnits)
+            payload["currencyCode"] = .string(purchase.totalPaid.currency.code)
+            try tx.append(StoreEventType.purchaseRecorded, payload, at: now)
+            return stored
+        }
+    }
+
+    /// Reserves up to `units` locally before asking the producer (`Purchase.beginDelivery`: refused after the
+    /// token expiry or when nothing remains).
+    public func beginDelivery(purchaseID: Int64, units: Int, now: Instant) async throws -> Committed<ConsumerDeliveryStart> {
+        try await transaction { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            let (next, reserved) = try stored.purchase.beginDelivery(requested: units, now: now)
+            let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            var payload = Self.purchasePayload(updated)
+            payload["unitsRequested"] = .int(Int64(units))
+            payload["unitsReserved"] = .int(Int64(reserved))
+            try tx.append(StoreEventType.consumerDeliveryBegun, payload, at: now)
+            return ConsumerDeliveryStart(purchase: updated, reserved: reserved)
+        }
+    }
+
+    /// The producer granted `granted` of the `reserved` units: the difference goes back.
+    public func confirmDelivery(purchaseID: Int64, reserved: Int, granted: Int, now: Instant) async throws -> Committed<StoredPurchase> {
+        try await transaction { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            let next = try stored.purchase.confirmBegin(reserved: reserved, granted: granted)
+            let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            var payload = Self.purchasePayload(updated)
+            payload["unitsReserved"] = .int(Int64(reserved))
+            payload["unitsGranted"] = .int(Int64(granted))
+            try tx.append(StoreEventType.consumerDeliveryConfirmed, payload, at: now)
+            return updated
+        }
+    }
+
+    /// Records the end of a delivery: commits `min(unitsReceived, inFlight)`. A replay is `conflict`.
+    public func endDelivery(purchaseID: Int64, unitsReceived: Int, now: Instant) async throws -> Committed<ConsumerDeliveryEnd> {
+        try await transaction { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            let (next, committed) = try stored.purchase.endDelivery(received: unitsReceived)
+            let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            var payload = Self.purchasePayload(updated)
+            payload["unitsReceived"] = .int(Int64(unitsReceived))
+            payload["unitsCommitted"] = .int(Int64(committed))
+            try tx.append(StoreEventType.consumerDeliveryEnded, payload, at: now)
+            return ConsumerDeliveryEnd(purchase: updated, committed: committed)
+        }
+    }
+
+    public func purchase(id: Int64) async throws -> StoredPurchase? {
+        try await read { db in
+            try db.fetchRow(sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]).map(Self.purchase)
+        }
+    }
+
+    public func purchase(paymentReferenceID: String) async throws -> StoredPurchase? {
+        try await read { db in try Self.loadPurchase(db, paymentReferenceID: paymentReferenceID) }
+    }
+
+    /// All purchases, oldest first.
+    public func listPurchases() async throws -> [StoredPurchase] {
+        try await read { db in try db.fetchRows(sql: "SELECT * FROM purchase ORDER BY id").map(Self.purchase) }
+    }
+
+    // MARK: Helpers
+
+    static func loadPurchase(_ db: Database, paymentReferenceID: String) throws -> StoredPurchase? {
+        try db.fetchRow(sql: "SELECT * FROM purchase WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
+            .map(purchase)
+    }
+
+    static func requirePurchase(_ db: Database, _ id: Int64) throws -> StoredPurchase {
+        guard let row = try db.fetchRow(sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]) else {
+            throw WPWError(.notFound, "purchase \(id) not found")
+        }
+        return try purchase(row)
+    }
+
+    static func purchase(_ row: Row) throws -> StoredPurchase {
+        let purchase = Purchase(
+            serverID: row["server_id"], clientID: row["client_id"], serviceID: row["service_id"], priceID: row["price_id"],
+            paymentReferenceID: row["payment_reference_id"],
+            totalPaid: try Rows.money(row["total_amount"], row["currency"]), tokenKey: row["token_key"],
+            expiry: try Rows.instant(row, "expiry"),
+            ledger: try UnitLedger(purchased: row["bought"], delivered: row["delivered"], inFlight: row["in_flight"]))
+        return StoredPurchase(id: row["id"], purchase: purchase, tokenJSON: row["token_json"], producerURL: row["producer_url"])
+    }
+
+    static func updatePurchase(_ db: Database, _ stored: StoredPurchase, _ next: Purchase, now: Instant) throws -> StoredPurchase {
+        try db.run(
+            sql: "UPDATE purchase SET delivered = ?, in_flight = ?, updated_at_ms = ? WHERE id = ?",
+            arguments: [next.delivered, next.inFlight, now.milliseconds, stored.id])
+        return StoredPurchase(id: stored.id, purchase: next, tokenJSON: stored.tokenJSON, producerURL: stored.producerURL)
+    }
+
+    static func purchasePayload(_ stored: StoredPurchase) -> [String: JSONValue] {
+        let p = stored.purchase
+        return [
+            "purchaseID": .int(stored.id),
+            "paymentReferenceID": .string(p.paymentReferenceID),
+            "serverID": .string(p.serverID),
+            "serviceID": .int(Int64(p.serviceID)),
+            "priceID": .int(Int64(p.priceID)),
+            "unitsBought": .int(Int64(p.bought)),
+            "unitsDelivered": .int(Int64(p.delivered)),
+            "unitsInFlight": .int(Int64(p.inFlight)),
+        ]
+    }
+}

@@ -1,0 +1,75 @@
+import GRDB
+import WPWithinCore
+
+/// One journal entry. `seq` is strictly increasing and gap-free (the journal is never pruned by the store).
+public struct StoredEvent: Sendable, Hashable {
+    public let seq: Int64
+    public let type: String
+    public let time: Instant
+    public let payload: [String: JSONValue]
+}
+
+/// The event types the store's transitions append.
+public enum StoreEventType {
+    public static let serviceAdded = "producer.serviceAdded"
+    public static let serviceReplaced = "producer.serviceReplaced"
+    public static let serviceRemoved = "producer.serviceRemoved"
+    public static let quoteCreated = "producer.quoteCreated"
+    /// Pending order and stock reservation persisted; the gateway is about to be charged.
+    public static let paymentStarted = "producer.paymentStarted"
+    public static let paymentSucceeded = "producer.paymentSucceeded"
+    public static let paymentFailed = "producer.paymentFailed"
+    public static let paymentOutcomeUnknown = "producer.paymentOutcomeUnknown"
+    public static let deliveryBegun = "producer.deliveryBegun"
+    public static let deliveryEnded = "producer.deliveryEnded"
+    public static let quoteReceived = "consumer.quoteReceived"
+    public static let purchaseRecorded = "consumer.purchaseRecorded"
+    public static let consumerDeliveryBegun = "consumer.deliveryBegun"
+    public static let consumerDeliveryConfirmed = "consumer.deliveryConfirmed"
+    public static let consumerDeliveryEnded = "consumer.deliveryEnded"
+}
+
+enum EventJournal {
+    static func insert(_ db: Database, type: String, payload: [String: JSONValue], time: Instant) throws -> StoredEvent {
+        let json = JSONValue.object(payload).jsonString
+        try db.run(
+            sql: "INSERT INTO event (type, time_s, time_ns, payload_json) VALUES (?, ?, ?, ?)",
+            arguments: [type, time.secondsSinceEpoch, Int64(time.nanoseconds), json])
+        return StoredEvent(seq: db.lastInsertedRowID, type: type, time: time, payload: payload)
+    }
+
+    static func decode(_ row: Row) throws -> StoredEvent {
+        let json: String = row["payload_json"]
+        let payload: [String: JSONValue]
+        do {
+            payload = try JSONValue.parse(json).objectValue ?? [:]
+        } catch {
+            throw WPWError(.internalError, "store: event \(row["seq"] as Int64) has an unreadable payload")
+        }
+        return StoredEvent(
+            seq: row["seq"], type: row["type"], time: try Rows.instant(row, "time"), payload: payload)
+    }
+}
+
+extension Store {
+    /// Appends one event on its own (for events that belong to no store transition, e.g. `daemon.started`).
+    @discardableResult
+    public func appendEvent(type: String, payload: [String: JSONValue] = [:], now: Instant) async throws -> StoredEvent {
+        let committed = try await transaction { tx in try tx.append(type, payload, at: now) }
+        return committed.events[0]
+    }
+
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    public func events(after seq: Int64, limit: Int = 1000) async throws -> [StoredEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, max(0, limit)]
+            ).map(EventJournal.decode)
+        }
+    }
+
+    /// The newest seq, 0 when the journal is empty.
+    public func lastSeq() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
+    }
+}

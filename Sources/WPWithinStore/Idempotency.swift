@@ -1,0 +1,44 @@
+import GRDB
+import WPWithinCore
+
+extension Store {
+    /// The result stored for an RPC idempotency key, or nil when the key is new.
+    public func idempotentResult(key: String) async throws -> JSONValue? {
+        try await read { db in
+            guard let json = try String.fetchOne(db, sql: "SELECT result_json FROM idempotency_key WHERE key = ?", arguments: [key])
+            else { return nil }
+            return try Self.parseStored(json, what: "idempotent result for \(key)")
+        }
+    }
+
+    /// Stores `result` for `key` unless a result is already stored; returns the stored one (the first writer
+    /// wins, so two racing retries answer identically). Never store card data in a result.
+    @discardableResult
+    public func saveIdempotentResult(key: String, result: JSONValue, now: Instant) async throws -> JSONValue {
+        let json = result.jsonString
+        return try await transaction { tx in
+            try tx.db.run(
+                sql: "INSERT INTO idempotency_key (key, result_json, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                arguments: [key, json, now.milliseconds])
+            let stored = try String.fetchOne(tx.db, sql: "SELECT result_json FROM idempotency_key WHERE key = ?", arguments: [key])!
+            return try Self.parseStored(stored, what: "idempotent result for \(key)")
+        }.value
+    }
+
+    /// Deletes idempotency keys created before `cutoff` (retries older than that are not expected).
+    @discardableResult
+    public func pruneIdempotencyKeys(before cutoff: Instant) async throws -> Int {
+        try await transaction { tx in
+            try tx.db.run(sql: "DELETE FROM idempotency_key WHERE created_at_ms < ?", arguments: [cutoff.milliseconds])
+            return tx.db.changesCount
+        }.value
+    }
+
+    static func parseStored(_ json: String, what: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(json)
+        } catch {
+            throw WPWError(.internalError, "store: unreadable \(what)")
+        }
+    }
+}

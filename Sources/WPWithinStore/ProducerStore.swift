@@ -1,0 +1,262 @@
+import GRDB
+import WPWithinCore
+
+/// The answer to a `/payment` request, after the pending order is durable.
+public enum PaymentStart: Sendable, Hashable {
+    /// The order is now `paymentPending` with the stock reserved, both committed. Charge the gateway for
+    /// `order.quote.total` with `customerOrderCode = order.paymentReferenceID`, then record the outcome.
+    case charge(Order)
+    /// The order was already paid: answer with `order.token`; charge nothing.
+    case alreadyPaid(Order)
+}
+
+/// The result of a producer `delivery/begin`.
+public struct DeliveryGrant: Sendable, Hashable {
+    public let order: Order
+    /// Units reserved: `min(requested, remaining)`.
+    public let granted: Int
+}
+
+/// The result of a producer `delivery/end`.
+public struct DeliveryEnd: Sendable, Hashable {
+    public let order: Order
+    /// Units committed as delivered by this end.
+    public let committed: Int
+    /// `purchased − delivered`, the HTE `unitsRemaining`.
+    public var unitsRemaining: Int { order.ledger?.undelivered ?? 0 }
+}
+
+extension Store {
+    // MARK: Catalog
+
+    /// The whole catalog with the current stock levels.
+    public func catalog() async throws -> Catalog {
+        try await read { db in try Rows.loadCatalog(db) }
+    }
+
+    /// Adds a service with its prices (`alreadyExists` when the id is taken).
+    public func addService(_ service: Service, now: Instant) async throws -> Committed<Catalog> {
+        try await transaction { tx in
+            let catalog = try Rows.loadCatalog(tx.db).adding(service)
+            try Rows.insertService(tx.db, service)
+            try tx.append(StoreEventType.serviceAdded, ["serviceID": .int(Int64(service.id))], at: now)
+            return catalog
+        }
+    }
+
+    /// Replaces a service and all its prices, including their stock (`notFound` when missing). Orders already
+    /// quoted keep their snapshot.
+    public func replaceService(_ service: Service, now: Instant) async throws -> Committed<Catalog> {
+        try await transaction { tx in
+            let catalog = try Rows.loadCatalog(tx.db).replacing(service)
+            try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [service.id])
+            try Rows.insertService(tx.db, service)
+            try tx.append(StoreEventType.serviceReplaced, ["serviceID": .int(Int64(service.id))], at: now)
+            return catalog
+        }
+    }
+
+    /// Removes a service and its prices (`notFound` when missing). Orders already quoted keep their snapshot;
+    /// a payment started later on such a quote fails with `notFound`.
+    public func removeService(id: Int, now: Instant) async throws -> Committed<Catalog> {
+        try await transaction { tx in
+            let catalog = try Rows.loadCatalog(tx.db).removing(serviceID: id)
+            try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [id])
+            try tx.append(StoreEventType.serviceRemoved, ["serviceID": .int(Int64(id))], at: now)
+            return catalog
+        }
+    }
+
+    // MARK: Quotes and payments
+
+    /// `requestTotal`: prices `units` of a price for `clientID` (`Quote.make` with the configured policy and
+    /// the stored serverID) and stores the order in state `quoted`. Nothing is reserved yet.
+    public func createQuote(
+        serviceID: Int, priceID: Int, units: Int, clientID: String, now: Instant
+    ) async throws -> Committed<Quote> {
+        let serverID = identity.serverID
+        let policy = configuration.quotePolicy
+        let random = self.random
+        return try await transaction { tx in
+            let catalog = try Rows.loadCatalog(tx.db, serviceID: serviceID)
+            let quote = try Quote.make(
+                catalog: catalog, serviceID: serviceID, priceID: priceID, units: units, clientID: clientID,
+                serverID: serverID, now: now, policy: policy, random: random)
+            try Rows.insertOrder(tx.db, Order(quote: quote), nowMS: now.milliseconds)
+            try tx.append(StoreEventType.quoteCreated, Self.orderPayload(quote), at: now)
+            return quote
+        }
+    }
+
+    /// The producer order with this payment reference, or nil.
+    public func order(paymentReferenceID: String) async throws -> Order? {
+        try await read { db in try Rows.loadOrder(db, paymentReferenceID: paymentReferenceID) }
+    }
+
+    /// The paid order holding the token with this key, or nil.
+    public func order(tokenKey: String) async throws -> Order? {
+        try await read { db in try Rows.loadOrder(db, tokenKey: tokenKey) }
+    }
+
+    /// `/payment`, step 1. In one transaction: loads the order and the price, applies `Order.startPayment`
+    /// (client id check, expiry, stock reservation) and persists the pending order and the reserved stock.
+    /// Only after this returns `.charge` may the caller contact the gateway. Concurrent calls are
+    /// serialised by the writer, so stock can never be oversold.
+    ///
+    /// Throws `notFound` (unknown reference, or service/price removed), `conflict` (client mismatch, a
+    /// payment in progress), `paymentOutcomeUnknown`, `expired`, `outOfStock`.
+    public func startPayment(paymentReferenceID: String, clientID: String, now: Instant) async throws -> Committed<PaymentStart> {
+        try await transaction { tx in
+            let order = try Self.requireOrder(tx.db, paymentReferenceID)
+            let catalog = try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID)
+            switch try order.startPayment(clientID: clientID, now: now, catalog: catalog) {
+            case .alreadyPaid(let paid):
+                return .alreadyPaid(paid)
+            case .charge(let pending, let reserved):
+                try Rows.updateOrder(tx.db, pending, nowMS: now.milliseconds, paymentStarted: true)
+                try Rows.saveStock(tx.db, reserved, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
+                var payload = Self.orderPayload(pending.quote)
+                payload["attempt"] = .int(Int64(pending.attempts))
+                try tx.append(StoreEventType.paymentStarted, payload, at: now)
+                return .charge(pending)
+            }
+        }
+    }
+
+    /// The gateway charged (or reconciliation found the charge): issues the token, opens the ledger.
+    public func recordPaymentSucceeded(
+        paymentReferenceID: String, pspOrderCode: String, tokenTTL: Duration, refundOnExpiry: Bool = false,
+        now: Instant
+    ) async throws -> Committed<Order> {
+        let random = self.random
+        let signer = self.signer
+        return try await transaction { tx in
+            let order = try Self.requireOrder(tx.db, paymentReferenceID)
+            let paid = try order.paymentSucceeded(
+                pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry,
+                random: random, signer: signer)
+            try Rows.updateOrder(tx.db, paid, nowMS: now.milliseconds)
+            var payload = Self.orderPayload(paid.quote)
+            payload["pspOrderCode"] = .string(pspOrderCode)
+            try tx.append(StoreEventType.paymentSucceeded, payload, at: now)
+            return paid
+        }
+    }
+
+    /// The gateway refused (nothing charged): the order becomes `failed` and the stock goes back.
+    public func recordPaymentFailed(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
+        try await transaction { tx in
+            let order = try Self.requireOrder(tx.db, paymentReferenceID)
+            let catalog = try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID)
+            let (failed, released) = try order.paymentFailed(reason: reason, catalog: catalog)
+            try Rows.updateOrder(tx.db, failed, nowMS: now.milliseconds)
+            try Rows.saveStock(tx.db, released, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
+            var payload = Self.orderPayload(failed.quote)
+            payload["reason"] = .string(reason)
+            try tx.append(StoreEventType.paymentFailed, payload, at: now)
+            return failed
+        }
+    }
+
+    /// The charge may or may not have happened (timeout, transport error): the stock stays reserved and
+    /// the order waits for reconciliation.
+    public func recordPaymentOutcomeUnknown(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
+        try await transaction { tx in
+            let order = try Self.requireOrder(tx.db, paymentReferenceID)
+            let unknown = try order.paymentOutcomeUnknown(reason: reason)
+            try Rows.updateOrder(tx.db, unknown, nowMS: now.milliseconds)
+            var payload = Self.orderPayload(unknown.quote)
+            payload["reason"] = .string(reason)
+            try tx.append(StoreEventType.paymentOutcomeUnknown, payload, at: now)
+            return unknown
+        }
+    }
+
+    /// Orders whose charge may have happened without being recorded: `paymentPending` (the daemon stopped
+    /// while talking to the gateway) and `outcomeUnknown`. At start-up, look each one up at the gateway by
+    /// its customerOrderCode (= paymentReferenceID); for a pending order first call
+    /// `recordPaymentOutcomeUnknown`, then `recordPaymentSucceeded` or `recordPaymentFailed`.
+    public func ordersNeedingReconciliation() async throws -> [Order] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: Rows.orderSelect + " WHERE o.state IN ('paymentPending','outcomeUnknown') ORDER BY o.updated_at_ms, q.payment_reference_id"
+            ).map(Rows.order)
+        }
+    }
+
+    // MARK: Delivery
+
+    /// `delivery/begin`: finds the order by the presented token's key and verifies the token against the
+    /// stored order (`Order.verify`: key, signature, client, expiry, service), then reserves
+    /// `min(units, remaining)` units. Unknown key: `DeliveryToken.orderNotFound`.
+    public func beginDelivery(
+        token: PresentedToken, clientID: String?, serviceID: Int, units: Int, now: Instant
+    ) async throws -> Committed<DeliveryGrant> {
+        let signer = self.signer
+        return try await transaction { tx in
+            guard let order = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
+            let (next, granted) = try order.beginDelivery(
+                token, clientID: clientID, serviceID: serviceID, requestedUnits: units, now: now, signer: signer)
+            try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
+            var payload = Self.orderPayload(next.quote)
+            payload["unitsRequested"] = .int(Int64(units))
+            payload["unitsGranted"] = .int(Int64(granted))
+            payload.merge(Self.ledgerPayload(next.ledger)) { $1 }
+            try tx.append(StoreEventType.deliveryBegun, payload, at: now)
+            return DeliveryGrant(order: next, granted: granted)
+        }
+    }
+
+    /// `delivery/end`: verifies the token (not its expiry) against the stored order, then commits
+    /// `min(unitsReceived, inFlight)` and closes the open deliveries. A replayed end is `conflict` and
+    /// changes nothing; no sequence of calls restores a delivered unit.
+    public func endDelivery(
+        token: PresentedToken, clientID: String?, serviceID: Int, unitsReceived: Int, now: Instant,
+        policy: UnitLedger.EndPolicy = .releaseUnreported
+    ) async throws -> Committed<DeliveryEnd> {
+        let signer = self.signer
+        return try await transaction { tx in
+            guard let order = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
+            let (next, committed) = try order.endDelivery(
+                token, clientID: clientID, serviceID: serviceID, receivedUnits: unitsReceived, now: now,
+                policy: policy, signer: signer)
+            try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
+            var payload = Self.orderPayload(next.quote)
+            payload["unitsReceived"] = .int(Int64(unitsReceived))
+            payload["unitsCommitted"] = .int(Int64(committed))
+            payload.merge(Self.ledgerPayload(next.ledger)) { $1 }
+            try tx.append(StoreEventType.deliveryEnded, payload, at: now)
+            return DeliveryEnd(order: next, committed: committed)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func requireOrder(_ db: Database, _ paymentReferenceID: String) throws -> Order {
+        guard let order = try Rows.loadOrder(db, paymentReferenceID: paymentReferenceID) else {
+            throw WPWError(.notFound, "Order not found for paymentReferenceID \(paymentReferenceID)")
+        }
+        return order
+    }
+
+    static func orderPayload(_ quote: Quote) -> [String: JSONValue] {
+        [
+            "paymentReferenceID": .string(quote.paymentReferenceID),
+            "clientID": .string(quote.clientID),
+            "serviceID": .int(Int64(quote.serviceID)),
+            "priceID": .int(Int64(quote.priceID)),
+            "units": .int(Int64(quote.units)),
+            "totalAmount": .int(quote.total.minorUnits),
+            "currencyCode": .string(quote.total.currency.code),
+        ]
+    }
+
+    static func ledgerPayload(_ ledger: UnitLedger?) -> [String: JSONValue] {
+        guard let ledger else { return [:] }
+        return [
+            "unitsPurchased": .int(Int64(ledger.purchased)),
+            "unitsDelivered": .int(Int64(ledger.delivered)),
+            "unitsInFlight": .int(Int64(ledger.inFlight)),
+        ]
+    }
+}

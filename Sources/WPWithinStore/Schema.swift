@@ -1,0 +1,176 @@
+import GRDB
+
+/// The versioned schema. One named migration per schema version; a migration, once shipped, never changes
+/// (add a new one instead). `DatabaseMigrator` records applied names in `grdb_migrations` and runs each
+/// pending migration in its own transaction.
+///
+/// No table has a column for a card number, a CVC or a gateway client token: card data is never stored.
+enum Schema {
+    static let migrationNames = ["v1-initial"]
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial") { db in try v1(db) }
+        return migrator
+    }
+
+    private static func v1(_ db: Database) throws {
+        try db.execute(sql: """
+            -- Device identity: exactly one row, made on first open.
+            CREATE TABLE device (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                server_id TEXT NOT NULL CHECK (server_id = lower(server_id) AND length(server_id) = 36),
+                name TEXT NOT NULL,
+                created_at_ms INTEGER NOT NULL
+            ) STRICT;
+
+            -- The producer's delivery-token HMAC key: exactly one row, made on first open.
+            CREATE TABLE signing_key (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                key BLOB NOT NULL CHECK (length(key) >= 32),
+                created_at_ms INTEGER NOT NULL
+            ) STRICT;
+
+            -- Catalog.
+            CREATE TABLE service (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL,
+                service_type TEXT NOT NULL
+            ) STRICT;
+
+            CREATE TABLE price (
+                service_id INTEGER NOT NULL REFERENCES service(id) ON DELETE CASCADE,
+                id INTEGER NOT NULL,
+                description TEXT NOT NULL,
+                amount INTEGER NOT NULL CHECK (amount > 0),
+                currency TEXT NOT NULL,
+                unit_id INTEGER NOT NULL,
+                unit_description TEXT NOT NULL,
+                stock INTEGER CHECK (stock IS NULL OR stock >= 0),   -- NULL = unlimited
+                PRIMARY KEY (service_id, id)
+            ) STRICT;
+
+            -- Producer: a quote as made by requestTotal (immutable). Service/price are a snapshot, not
+            -- foreign keys: a service may be removed after it was quoted or sold.
+            CREATE TABLE quote (
+                payment_reference_id TEXT PRIMARY KEY,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                service_name TEXT NOT NULL,
+                price_id INTEGER NOT NULL,
+                unit_id INTEGER NOT NULL,
+                unit_description TEXT NOT NULL,
+                units INTEGER NOT NULL CHECK (units > 0),
+                unit_amount INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                created_s INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+                expires_s INTEGER NOT NULL, expires_ns INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX quote_expiry ON quote(expires_s);
+
+            -- Producer: the order's payment state and gateway outcome. paymentReferenceID is the gateway's
+            -- customerOrderCode, so one row = at most one successful charge.
+            CREATE TABLE producer_order (
+                payment_reference_id TEXT PRIMARY KEY REFERENCES quote(payment_reference_id),
+                state TEXT NOT NULL CHECK (state IN ('quoted','paymentPending','paid','failed','outcomeUnknown')),
+                attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                psp_order_code TEXT,
+                failure_reason TEXT,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                payment_started_at_ms INTEGER,
+                paid_at_ms INTEGER,
+                CHECK (state <> 'paid' OR psp_order_code IS NOT NULL)
+            ) STRICT;
+            CREATE INDEX producer_order_open ON producer_order(state)
+                WHERE state IN ('paymentPending','outcomeUnknown');
+
+            -- Producer: delivery tokens, one per paid order, looked up by key.
+            CREATE TABLE delivery_token (
+                token_key TEXT PRIMARY KEY,
+                payment_reference_id TEXT NOT NULL UNIQUE REFERENCES producer_order(payment_reference_id),
+                issued_s INTEGER NOT NULL, issued_ns INTEGER NOT NULL,
+                expiry_s INTEGER NOT NULL, expiry_ns INTEGER NOT NULL,
+                refund_on_expiry INTEGER NOT NULL CHECK (refund_on_expiry IN (0,1)),
+                signature BLOB NOT NULL
+            ) STRICT;
+
+            -- Producer: the unit ledger of a paid order.
+            CREATE TABLE unit_ledger (
+                payment_reference_id TEXT PRIMARY KEY REFERENCES producer_order(payment_reference_id),
+                purchased INTEGER NOT NULL CHECK (purchased > 0),
+                delivered INTEGER NOT NULL CHECK (delivered >= 0),
+                in_flight INTEGER NOT NULL CHECK (in_flight >= 0),
+                CHECK (delivered + in_flight <= purchased)
+            ) STRICT;
+
+            -- Defence in depth below the domain rules: a delivered unit is never restored, a paid order
+            -- stays paid.
+            CREATE TRIGGER unit_ledger_no_restore BEFORE UPDATE ON unit_ledger
+                WHEN NEW.delivered < OLD.delivered OR NEW.purchased <> OLD.purchased
+                BEGIN SELECT RAISE(ABORT, 'delivered units never decrease'); END;
+            CREATE TRIGGER producer_order_paid_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'paid' AND NEW.state <> 'paid'
+                BEGIN SELECT RAISE(ABORT, 'a paid order stays paid'); END;
+
+            -- Consumer: a quote received from a producer (its requestTotal answer).
+            CREATE TABLE consumer_quote (
+                payment_reference_id TEXT PRIMARY KEY,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                price_id INTEGER NOT NULL,
+                units INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                merchant_client_key TEXT NOT NULL,
+                producer_url TEXT NOT NULL,
+                received_at_ms INTEGER NOT NULL
+            ) STRICT;
+
+            -- Consumer: what was bought, with the token exactly as the producer sent it.
+            CREATE TABLE purchase (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                payment_reference_id TEXT NOT NULL UNIQUE,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                price_id INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                token_key TEXT NOT NULL,
+                token_json TEXT NOT NULL,
+                expiry_s INTEGER NOT NULL, expiry_ns INTEGER NOT NULL,
+                producer_url TEXT NOT NULL,
+                bought INTEGER NOT NULL CHECK (bought > 0),
+                delivered INTEGER NOT NULL CHECK (delivered >= 0),
+                in_flight INTEGER NOT NULL CHECK (in_flight >= 0),
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                CHECK (delivered + in_flight <= bought)
+            ) STRICT;
+
+            CREATE TRIGGER purchase_no_restore BEFORE UPDATE ON purchase
+                WHEN NEW.delivered < OLD.delivered OR NEW.bought <> OLD.bought
+                BEGIN SELECT RAISE(ABORT, 'delivered units never decrease'); END;
+
+            -- RPC idempotency keys: the first stored result wins.
+            CREATE TABLE idempotency_key (
+                key TEXT PRIMARY KEY,
+                result_json TEXT NOT NULL,
+                created_at_ms INTEGER NOT NULL
+            ) STRICT;
+
+            -- Event journal. AUTOINCREMENT: a seq is never reused, and a rolled-back insert takes none.
+            CREATE TABLE event (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                type TEXT NOT NULL,
+                time_s INTEGER NOT NULL, time_ns INTEGER NOT NULL,
+                payload_json TEXT NOT NULL
+            ) STRICT;
+            """)
+    }
+}

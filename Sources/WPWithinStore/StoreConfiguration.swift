@@ -1,0 +1,54 @@
+import WPWithinCore
+import WPWithinCrypto
+
+/// How the store opens its SQLite file.
+public struct StoreConfiguration: Sendable {
+    /// SQLite's `PRAGMA synchronous` in WAL mode.
+    public enum Synchronous: String, Sendable, Hashable, CaseIterable {
+        /// Every commit is fsynced before it returns: a committed transition survives a power loss.
+        case full
+        /// The WAL is fsynced only at checkpoints: a committed transition survives a crash of the
+        /// process (kill -9), but the last commits may be lost on a power loss or kernel crash. The
+        /// database is never corrupted either way.
+        case normal
+
+        /// The value `PRAGMA synchronous` reads back.
+        var sqliteValue: Int { self == .full ? 2 : 1 }
+    }
+
+    /// Default `.full`: money and units must survive a power loss.
+    public var synchronous: Synchronous
+    /// How long a writer waits for a lock held by another connection (another process on the same file,
+    /// or `sqlite3 .backup`) before failing with SQLITE_BUSY.
+    public var busyTimeout: Duration
+    /// The device name written with the identity when the store is created (ignored afterwards).
+    public var deviceName: String
+    /// Validity and limits of quotes made by `createQuote`.
+    public var quotePolicy: QuotePolicy
+    /// Randomness for identities, payment references, token keys and the signing key. Tests may pass a
+    /// deterministic source; production keeps the system CSPRNG.
+    public var random: any RandomByteSource
+
+    public init(
+        synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(5), deviceName: String = "wpwithind",
+        quotePolicy: QuotePolicy = QuotePolicy(), random: any RandomByteSource = SystemRandom()
+    ) {
+        self.synchronous = synchronous
+        self.busyTimeout = busyTimeout
+        self.deviceName = deviceName
+        self.quotePolicy = quotePolicy
+        self.random = random
+    }
+}
+
+/// The system CSPRNG (OpenSSL's `RAND_bytes`) as the core's `RandomByteSource`.
+public struct SystemRandom: RandomByteSource {
+    public init() {}
+    public func bytes(count: Int) throws -> [UInt8] {
+        do {
+            return try Crypto.randomBytes(count: count)
+        } catch {
+            throw WPWError(.internalError, "the system random generator failed")
+        }
+    }
+}
