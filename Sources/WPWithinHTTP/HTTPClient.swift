@@ -131,21 +131,22 @@ public final class HTTPClient: Sendable {
         let now = NIODeadline.now()
         let maxIdle = TimeAmount(configuration.idleTimeout)
         let key = target.poolKey
-        let (reused, stale) = try state.withLockedValue { state throws(HTTPClientError) -> ((any Channel)?, [any Channel]) in
-            guard !state.isShutdown else { throw HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client is shut down") }
+        let (isShutdown, reused, stale) = state.withLockedValue { state -> (Bool, (any Channel)?, [any Channel]) in
+            guard !state.isShutdown else { return (true, nil, []) }
             state.statistics.requests += 1
             var stale: [any Channel] = []
             while var list = state.idle[key], let last = list.popLast() {
                 state.idle[key] = list.isEmpty ? nil : list
                 if last.channel.isActive && now - last.since < maxIdle {
                     state.statistics.connectionsReused += 1
-                    return (last.channel, stale)
+                    return (false, last.channel, stale)
                 }
                 state.open[ObjectIdentifier(last.channel)] = nil
                 stale.append(last.channel)
             }
-            return (nil, stale)
+            return (false, nil, stale)
         }
+        guard !isShutdown else { throw HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client is shut down") }
         for channel in stale { channel.close(promise: nil) }
         if let reused { return reused }
 

@@ -130,7 +130,9 @@ final class HTTPClientChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
+        if let parserError = error as? HTTPParserError, parserError == .invalidEOFState {
+            fail(HTTPClientError(.connectionClosed, mayHaveReachedServer: true, detail: "connection closed before the response was complete"))
+        } else if error is HTTPParserError {
             fail(HTTPClientError(.invalidResponse, mayHaveReachedServer: true, detail: "\(error)"))
         } else {
             fail(HTTPClientError(.connectionClosed, mayHaveReachedServer: true, detail: "\(error)"))
