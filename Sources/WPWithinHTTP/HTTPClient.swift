@@ -89,7 +89,12 @@ public final class HTTPClient: Sendable {
         let promise = channel.eventLoop.makePromise(of: HTTPClientCompletion.self)
         let exchange = HTTPClientExchange(
             head: head, body: body, deadline: deadline, maxBodySize: configuration.maxResponseBodySize, promise: promise)
-        channel.writeAndFlush(exchange, promise: nil)
+        // If the write never reaches the handler (the channel closed meanwhile), fail the exchange here;
+        // completing an already completed promise is a no-op.
+        channel.writeAndFlush(exchange).whenFailure { error in
+            let unsent = (error as? ChannelError) == .ioOnClosedChannel
+            promise.fail(HTTPClientError(.connectionClosed, mayHaveReachedServer: !unsent, detail: "write failed: \(error)"))
+        }
 
         let completion: HTTPClientCompletion
         do {

@@ -110,10 +110,16 @@ import WPWithinTestSupport
         let server = try await RawServer { bytes, _ in received.append(bytes.readableBytes) }
         let client = HTTPClient(logger: quietLogger)
         let error = await #expect(throws: HTTPClientError.self) {
-            try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/slow"), timeout: .milliseconds(200))
+            try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/slow"), timeout: .seconds(1))
         }
         #expect(error?.kind == .timeout)
-        #expect(error?.mayHaveReachedServer == true)
+        // Normally the request was written before the deadline; on a very slow machine the connect itself
+        // may time out, and then the client must say that nothing was sent.
+        if error?.mayHaveReachedServer == true {
+            try await eventually { received.count > 0 }
+        } else {
+            #expect(received.count == 0)
+        }
         #expect(client.statistics.openConnections == 0)
         await client.shutdown()
         await server.close()

@@ -39,7 +39,10 @@ func withHTTPServer<T: Sendable>(
 /// Established TCP connections whose local port is `port` (the server side of its accepted connections),
 /// read from `/proc/net/tcp`.
 func establishedServerConnections(port: Int) throws -> Int {
-    let text = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+    // procfs files report size 0; read until EOF (a size-based read stops after the first page).
+    guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp") else { throw TestSupportError("cannot open /proc/net/tcp") }
+    defer { try? handle.close() }
+    let text = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
     var count = 0
     for line in text.split(separator: "\n").dropFirst() {
         let fields = line.split(separator: " ")
