@@ -56,8 +56,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // HTE over HTTP: the producer's router (routes → HTEProducer) and the consumer's HTEClient.
+        .target(
+            name: "WPWithinPeer",
+            dependencies: [
+                "WPWithinCore", "WPWithinWire", "WPWithinHTTP",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -227,6 +237,17 @@ let package = Package(
         .testTarget(
             name: "WPWithinDaemonTests",
             dependencies: ["WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinPeerTests",
+            dependencies: [
+                "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinCore", "WPWithinCrypto", "WPWithinTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the integration tests: locate built executables, temp dirs, run processes.

@@ -1,0 +1,249 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A small HTTP/1.1 client for plain `http://` on SwiftNIO, for HTE calls between devices and the loopback
+/// sandbox gateway.
+///
+/// * One request at a time per connection; connections are pooled per `host:port` with keep-alive. A
+///   connection that fails in any way is closed and never reused. At most
+///   ``HTTPClientConfiguration/maxIdleConnectionsPerHost`` idle connections are kept per host; concurrent
+///   requests beyond the idle ones open more connections (released extras are closed).
+/// * Each request has a total timeout (connect + write + whole response); the connect itself is also
+///   bounded by ``HTTPClientConfiguration/connectTimeout``.
+/// * Responses are aggregated up to ``HTTPClientConfiguration/maxResponseBodySize`` bytes; beyond that the
+///   request fails with `responseTooLarge` and the connection is closed, so memory stays bounded.
+/// * A request is never sent twice: the client does not retry. Errors say whether the server may have
+///   seen the request (``HTTPClientError/mayHaveReachedServer``); the caller decides.
+///
+/// Uses `MultiThreadedEventLoopGroup.singleton` by default; nothing is allocated per request beyond the
+/// request's own buffers and one promise.
+public final class HTTPClient: Sendable {
+    public let configuration: HTTPClientConfiguration
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+    private let state = NIOLockedValueBox(PoolState())
+
+    private struct IdleConnection {
+        let channel: any Channel
+        let since: NIODeadline
+    }
+
+    private struct PoolState {
+        var idle: [String: [IdleConnection]] = [:]
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var isShutdown = false
+        var statistics = HTTPClientStatistics()
+    }
+
+    public init(
+        configuration: HTTPClientConfiguration = HTTPClientConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// Counters since creation, and the connections open and idle now.
+    public var statistics: HTTPClientStatistics {
+        state.withLockedValue { state in
+            var s = state.statistics
+            s.openConnections = state.open.count
+            s.idleConnections = state.idle.values.reduce(0) { $0 + $1.count }
+            return s
+        }
+    }
+
+    /// Sends `request` and returns the complete response (any status). Throws ``HTTPClientError``.
+    ///
+    /// `Host` is set from the URL unless given; `Content-Length` is always set for a body (and `0` for a
+    /// bodiless POST/PUT/PATCH). Cancelling the calling task abandons the request and closes its connection.
+    public func execute(_ request: HTTPClientRequest, timeout: Duration) async throws(HTTPClientError) -> HTTPClientResponse {
+        let target = try HTTPClientTarget(url: request.url)
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let channel = try await connection(to: target, deadline: deadline)
+
+        var headers = HTTPHeaders()
+        var hasHost = false
+        for field in request.headers {
+            if field.name.caseInsensitiveEquals("content-length") || field.name.caseInsensitiveEquals("transfer-encoding") { continue }
+            if field.name.caseInsensitiveEquals("host") { hasHost = true }
+            headers.add(name: field.name, value: field.value)
+        }
+        if !hasHost { headers.add(name: "Host", value: target.hostHeader) }
+        if !request.body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method) {
+            headers.add(name: "Content-Length", value: String(request.body.count))
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: target.uri, headers: headers)
+        let body = request.body.isEmpty ? nil : channel.allocator.buffer(bytes: request.body)
+        let promise = channel.eventLoop.makePromise(of: HTTPClientCompletion.self)
+        let exchange = HTTPClientExchange(
+            head: head, body: body, deadline: deadline, maxBodySize: configuration.maxResponseBodySize, promise: promise)
+        // If the write never reaches the handler (the channel closed meanwhile), fail the exchange here;
+        // completing an already completed promise is a no-op.
+        channel.writeAndFlush(exchange).whenFailure { error in
+            let unsent = (error as? ChannelError) == .ioOnClosedChannel
+            promise.fail(HTTPClientError(.connectionClosed, mayHaveReachedServer: !unsent, detail: "write failed: \(error)"))
+        }
+
+        let completion: HTTPClientCompletion
+        do {
+            completion = try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                channel.triggerUserOutboundEvent(HTTPClientCancelEvent(), promise: nil)
+            }
+        } catch let error as HTTPClientError {
+            forget(channel)
+            throw error
+        } catch {
+            forget(channel)
+            throw HTTPClientError(.connectionClosed, mayHaveReachedServer: true, detail: "\(error)")
+        }
+        release(channel, key: target.poolKey, reusable: completion.reusable)
+        return completion.response
+    }
+
+    /// Closes every connection (requests in flight fail with `connectionClosed`); later requests fail
+    /// with `shutdown`.
+    public func shutdown() async {
+        let channels = state.withLockedValue { state -> [any Channel] in
+            state.isShutdown = true
+            state.idle = [:]
+            let all = Array(state.open.values)
+            state.open = [:]
+            return all
+        }
+        for channel in channels {
+            try? await channel.close()
+        }
+        logger.debug("HTTP client shut down", metadata: ["http.client.closed": "\(channels.count)"])
+    }
+
+    // MARK: Pool
+
+    private func connection(to target: HTTPClientTarget, deadline: NIODeadline) async throws(HTTPClientError) -> any Channel {
+        let now = NIODeadline.now()
+        let maxIdle = TimeAmount(configuration.idleTimeout)
+        let key = target.poolKey
+        let (isShutdown, reused, stale) = state.withLockedValue { state -> (Bool, (any Channel)?, [any Channel]) in
+            guard !state.isShutdown else { return (true, nil, []) }
+            state.statistics.requests += 1
+            var stale: [any Channel] = []
+            while var list = state.idle[key], let last = list.popLast() {
+                state.idle[key] = list.isEmpty ? nil : list
+                if last.channel.isActive && now - last.since < maxIdle {
+                    state.statistics.connectionsReused += 1
+                    return (false, last.channel, stale)
+                }
+                state.open[ObjectIdentifier(last.channel)] = nil
+                stale.append(last.channel)
+            }
+            return (false, nil, stale)
+        }
+        guard !isShutdown else { throw HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client is shut down") }
+        for channel in stale { channel.close(promise: nil) }
+        if let reused { return reused }
+
+        let remaining = deadline - now
+        guard remaining > .zero else { throw HTTPClientError(.timeout, mayHaveReachedServer: false, detail: "deadline passed before connecting") }
+        let connectTimeout = min(TimeAmount(configuration.connectTimeout), remaining)
+        let bootstrap = ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(connectTimeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(HTTPClientChannelHandler())
+                }
+            }
+        let channel: any Channel
+        do {
+            if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+                channel = try await bootstrap.connect(to: address).get()
+            } else {
+                channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+            }
+        } catch {
+            throw Self.connectError(error, target: target, timeout: connectTimeout)
+        }
+        let accepted = state.withLockedValue { state -> Bool in
+            guard !state.isShutdown else { return false }
+            state.open[ObjectIdentifier(channel)] = channel
+            state.statistics.connectionsOpened += 1
+            return true
+        }
+        guard accepted else {
+            channel.close(promise: nil)
+            throw HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client shut down while connecting")
+        }
+        // Drop a connection from the pool as soon as it closes (server idle timeout, error, shutdown).
+        channel.closeFuture.whenComplete { [weak self] _ in self?.closed(channel, key: key) }
+        logger.trace("HTTP client connected", metadata: ["http.client.peer": "\(key)"])
+        return channel
+    }
+
+    private func release(_ channel: any Channel, key: String, reusable: Bool) {
+        let keep = reusable && channel.isActive && configuration.maxIdleConnectionsPerHost > 0
+        let kept = state.withLockedValue { state -> Bool in
+            guard keep, !state.isShutdown, state.open[ObjectIdentifier(channel)] != nil,
+                  state.idle[key, default: []].count < configuration.maxIdleConnectionsPerHost
+            else {
+                state.open[ObjectIdentifier(channel)] = nil
+                return false
+            }
+            state.idle[key, default: []].append(IdleConnection(channel: channel, since: .now()))
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
+    }
+
+    private func closed(_ channel: any Channel, key: String) {
+        state.withLockedValue { state in
+            let id = ObjectIdentifier(channel)
+            state.open[id] = nil
+            if var list = state.idle[key] {
+                list.removeAll { ObjectIdentifier($0.channel) == id }
+                state.idle[key] = list.isEmpty ? nil : list
+            }
+        }
+    }
+
+    private func forget(_ channel: any Channel) {
+        _ = state.withLockedValue { $0.open.removeValue(forKey: ObjectIdentifier(channel)) }
+        channel.close(promise: nil)
+    }
+
+    static func connectError(_ error: any Error, target: HTTPClientTarget, timeout: TimeAmount) -> HTTPClientError {
+        let peer = target.poolKey
+        if case ChannelError.connectTimeout = error {
+            return HTTPClientError(.timeout, mayHaveReachedServer: false, detail: "connect to \(peer) timed out")
+        }
+        if let connectionError = error as? NIOConnectionError {
+            if connectionError.connectionErrors.contains(where: { Self.isTimeout($0.error) }) {
+                return HTTPClientError(.timeout, mayHaveReachedServer: false, detail: "connect to \(peer) timed out")
+            }
+            return HTTPClientError(.connectionRefused, mayHaveReachedServer: false, detail: "cannot connect to \(peer): \(error)")
+        }
+        if Self.isTimeout(error) {
+            return HTTPClientError(.timeout, mayHaveReachedServer: false, detail: "connect to \(peer) timed out")
+        }
+        return HTTPClientError(.connectionRefused, mayHaveReachedServer: false, detail: "cannot connect to \(peer): \(error)")
+    }
+
+    private static func isTimeout(_ error: any Error) -> Bool {
+        if case ChannelError.connectTimeout = error { return true }
+        if let io = error as? IOError, io.errnoCode == ETIMEDOUT { return true }
+        return false
+    }
+}

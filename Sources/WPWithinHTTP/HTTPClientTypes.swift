@@ -1,0 +1,161 @@
+/// A request for ``HTTPClient``: method, an absolute `http://` URL, headers and a `Content-Length` body.
+public struct HTTPClientRequest: Sendable {
+    /// Upper-case method (`GET`, `POST`).
+    public var method: String
+    /// `http://host[:port][/path][?query]`; IPv6 hosts in brackets, or unbracketed as the Go SDK builds
+    /// them (`http://fe80::1:64521/x`: the last colon separates the port).
+    public var url: String
+    public var headers: HTTPHeaderFields
+    public var body: [UInt8]
+
+    public init(method: String, url: String, headers: HTTPHeaderFields = [:], body: [UInt8] = []) {
+        self.method = method.uppercased()
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A complete response: status, headers as received, the whole body (at most the configured maximum).
+public struct HTTPClientResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaderFields
+    public var body: [UInt8]
+
+    public init(status: Int, headers: HTTPHeaderFields = [:], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// Why an ``HTTPClient`` request failed. ``mayHaveReachedServer`` tells the caller whether the server may
+/// have seen (and acted on) the request: the client never re-sends a request on its own.
+public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// No connection could be made (refused, unreachable, name not resolved). Nothing was sent.
+        case connectionRefused
+        /// The connect timeout or the request's total timeout passed.
+        case timeout
+        /// The connection closed or broke before the whole response arrived.
+        case connectionClosed
+        /// The response body (or its announced `Content-Length`) exceeds the configured maximum.
+        case responseTooLarge
+        /// The bytes received are not a valid HTTP/1.1 response.
+        case invalidResponse
+        /// The URL is not a plain `http://` URL this client can use. Nothing was sent.
+        case invalidURL
+        /// The client was shut down. Nothing was sent (or the request was cut off by the shutdown).
+        case shutdown
+        /// The calling task was cancelled.
+        case cancelled
+    }
+
+    public let kind: Kind
+    /// False only when the request certainly never left this process.
+    public let mayHaveReachedServer: Bool
+    public let detail: String
+
+    public init(_ kind: Kind, mayHaveReachedServer: Bool, detail: String = "") {
+        self.kind = kind
+        self.mayHaveReachedServer = mayHaveReachedServer
+        self.detail = detail
+    }
+
+    public var description: String {
+        "HTTPClientError.\(kind.rawValue)(mayHaveReachedServer: \(mayHaveReachedServer))" + (detail.isEmpty ? "" : ": \(detail)")
+    }
+}
+
+/// Limits and pool settings of an ``HTTPClient``.
+public struct HTTPClientConfiguration: Sendable {
+    /// Longest time to establish a TCP connection (also bounded by each request's total timeout).
+    public var connectTimeout: Duration
+    /// Largest response body accepted; a larger one fails with `responseTooLarge` and the connection is closed.
+    public var maxResponseBodySize: Int
+    /// Idle keep-alive connections kept per host (`host:port`); extra connections are closed when released.
+    /// 0 disables keep-alive reuse.
+    public var maxIdleConnectionsPerHost: Int
+    /// An idle pooled connection older than this is closed instead of reused. Keep it below the server's
+    /// idle timeout (``HTTPServerConfiguration/idleTimeout`` defaults to 60 s) so a request rarely lands on a
+    /// connection the server is closing.
+    public var idleTimeout: Duration
+
+    public init(
+        connectTimeout: Duration = .seconds(5),
+        maxResponseBodySize: Int = 1 << 20,
+        maxIdleConnectionsPerHost: Int = 8,
+        idleTimeout: Duration = .seconds(30)
+    ) {
+        self.connectTimeout = connectTimeout
+        self.maxResponseBodySize = maxResponseBodySize
+        self.maxIdleConnectionsPerHost = maxIdleConnectionsPerHost
+        self.idleTimeout = idleTimeout
+    }
+}
+
+/// Counters of an ``HTTPClient`` (for tests and benchmarks).
+public struct HTTPClientStatistics: Sendable, Hashable {
+    public var connectionsOpened = 0
+    public var connectionsReused = 0
+    public var requests = 0
+    public var openConnections = 0
+    public var idleConnections = 0
+}
+
+/// Where a URL points: the pool key, connect address, `Host` header and request target.
+struct HTTPClientTarget: Sendable, Hashable {
+    var host: String
+    var port: Int
+    var uri: String
+
+    var poolKey: String { "\(host):\(port)" }
+    var hostHeader: String {
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        return port == 80 ? bracketed : "\(bracketed):\(port)"
+    }
+
+    init(host: String, port: Int, uri: String) {
+        self.host = host
+        self.port = port
+        self.uri = uri
+    }
+
+    init(url: String) throws(HTTPClientError) {
+        func bad(_ why: String) -> HTTPClientError { HTTPClientError(.invalidURL, mayHaveReachedServer: false, detail: "\(why): \(url)") }
+        let scheme = "http://"
+        guard url.utf8.count > scheme.utf8.count,
+              url.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8) || url.lowercased().hasPrefix(scheme)
+        else { throw bad("only http:// URLs are supported") }
+        let rest = url.dropFirst(scheme.count)
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        var path = String(rest[authorityEnd...])
+        if path.isEmpty { path = "/" } else if path.first == "?" { path = "/" + path }
+        guard !authority.isEmpty, !authority.contains("@") else { throw bad("missing or unsupported host") }
+
+        var host: Substring
+        var portText: Substring?
+        if authority.first == "[" {
+            guard let close = authority.firstIndex(of: "]") else { throw bad("unclosed IPv6 bracket") }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { throw bad("garbage after IPv6 host") }
+                portText = after.dropFirst()
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+        }
+        var port = 80
+        if let portText {
+            guard let p = Int(portText), (1...65535).contains(p), portText.allSatisfy(\.isASCII) else { throw bad("invalid port") }
+            port = p
+        }
+        guard !host.isEmpty else { throw bad("empty host") }
+        self.init(host: String(host), port: port, uri: path)
+    }
+}

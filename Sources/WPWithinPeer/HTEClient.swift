@@ -1,0 +1,137 @@
+public import Logging
+public import WPWithinCore
+public import WPWithinHTTP
+public import WPWithinWire
+
+/// The consumer's side of HTE: the Go client's six calls (PROTOCOL.md §3) over ``HTTPClient``.
+///
+/// `baseURL` is what the producer's broadcast gives (`scheme + hostname + ":" + port + urlPrefix`, e.g.
+/// `http://192.168.1.20:64521`). Unlike the Go client, every route checks the status (Go ignores it on GETs).
+///
+/// Errors are `WPWError`s:
+/// * a Go/`ErrorResponse` body with a non-200 status → `peerRejected` with `data` `{httpStatus, errorCode,
+///   message, route}`; except 404 → `notFound`, 403 → `invalidToken`, 410 → `expired`, and 422 whose
+///   `errorCode` is `insufficientUnits` (our producers fill it; Go's is always 0) → `insufficientUnits`;
+/// * no connection → `peerUnreachable` (`data.requestMayHaveReachedPeer = false`);
+/// * timeout or connection lost → `peerUnreachable` with `data.requestMayHaveReachedPeer` saying whether the
+///   producer may have acted on it (a `payment` then has an unknown outcome; never resent automatically);
+/// * a body that is not the expected JSON, an oversized or malformed response → `peerProtocol`.
+public struct HTEClient: Sendable {
+    public let http: HTTPClient
+    public let timeout: Duration
+    public let logger: Logger
+
+    public init(http: HTTPClient, timeout: Duration = .seconds(10), logger: Logger) {
+        self.http = http
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// `GET <base>/service/discover`.
+    public func services(baseURL: String) async throws(WPWError) -> ServiceListResponse {
+        try await call("GET", baseURL, "/service/discover", body: nil, as: ServiceListResponse.self)
+    }
+
+    /// `GET <base>/service/<id>/prices`.
+    public func prices(baseURL: String, serviceID: Int) async throws(WPWError) -> ServicePriceResponse {
+        try await call("GET", baseURL, "/service/\(serviceID)/prices", body: nil, as: ServicePriceResponse.self)
+    }
+
+    /// `POST <base>/service/<id>/requestTotal`.
+    public func requestTotal(baseURL: String, serviceID: Int, _ request: TotalPriceRequest) async throws(WPWError) -> TotalPriceResponse {
+        try await call("POST", baseURL, "/service/\(serviceID)/requestTotal", body: try encode(request), as: TotalPriceResponse.self)
+    }
+
+    /// `POST <base>/payment`.
+    public func payment(baseURL: String, _ request: PaymentRequest) async throws(WPWError) -> PaymentResponse {
+        try await call("POST", baseURL, "/payment", body: try encode(request), as: PaymentResponse.self)
+    }
+
+    /// `POST <base>/service/<id>/delivery/begin`.
+    public func beginDelivery(
+        baseURL: String, serviceID: Int, _ request: BeginServiceDeliveryRequest
+    ) async throws(WPWError) -> BeginServiceDeliveryResponse {
+        try await call("POST", baseURL, "/service/\(serviceID)/delivery/begin", body: try encode(request), as: BeginServiceDeliveryResponse.self)
+    }
+
+    /// `POST <base>/service/<id>/delivery/end`.
+    public func endDelivery(
+        baseURL: String, serviceID: Int, _ request: EndServiceDeliveryRequest
+    ) async throws(WPWError) -> EndServiceDeliveryResponse {
+        try await call("POST", baseURL, "/service/\(serviceID)/delivery/end", body: try encode(request), as: EndServiceDeliveryResponse.self)
+    }
+
+    // MARK: Internals
+
+    private func encode<T: Encodable>(_ value: T) throws(WPWError) -> [UInt8] {
+        do {
+            return try GoJSON.encode(value)
+        } catch {
+            throw WPWError.invalidParams(field: "request", "cannot encode the request: \(error)")
+        }
+    }
+
+    private func call<T: Decodable>(_ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type) async throws(WPWError) -> T {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        var headers: HTTPHeaderFields = ["Accept": "application/json"]
+        if body != nil { headers["Content-Type"] = "application/json" }
+        let request = HTTPClientRequest(method: method, url: base + route, headers: headers, body: body ?? [])
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch {
+            throw Self.transportError(error, route: route)
+        }
+        if response.status == 200 {
+            do {
+                return try GoJSON.decode(type, from: response.body)
+            } catch {
+                logger.debug("HTE response not understood", metadata: ["hte.route": "\(route)", "error": "\(error)"])
+                throw WPWError(
+                    .peerProtocol, "the producer's response to \(route) is not valid \(type)",
+                    data: ["httpStatus": .int(200), "route": .string(route)])
+            }
+        }
+        throw Self.rejection(status: response.status, body: response.body, route: route)
+    }
+
+    static func transportError(_ error: HTTPClientError, route: String) -> WPWError {
+        let data: JSONValue = [
+            "route": .string(route), "reason": .string(error.kind.rawValue),
+            "requestMayHaveReachedPeer": .bool(error.mayHaveReachedServer),
+        ]
+        switch error.kind {
+        case .connectionRefused, .timeout, .connectionClosed, .shutdown, .cancelled:
+            return WPWError(.peerUnreachable, "producer unreachable (\(error.kind.rawValue)): \(error.detail)", data: data)
+        case .invalidURL:
+            return WPWError(.invalidParams, "invalid producer URL: \(error.detail)", data: ["field": "baseURL", "route": .string(route)])
+        case .responseTooLarge, .invalidResponse:
+            return WPWError(.peerProtocol, "invalid response from the producer (\(error.kind.rawValue)): \(error.detail)", data: data)
+        }
+    }
+
+    /// A non-200 answer: the Go `ErrorResponse` body mapped to a `WPWError`.
+    static func rejection(status: Int, body: [UInt8], route: String) -> WPWError {
+        guard let error = try? GoJSON.decode(ErrorResponse.self, from: body), body.first(where: { !isSpace($0) }) == UInt8(ascii: "{") else {
+            return WPWError(
+                .peerProtocol, "the producer answered \(route) with HTTP \(status) and no error body",
+                data: ["httpStatus": .int(Int64(status)), "route": .string(route)])
+        }
+        let data: JSONValue = [
+            "httpStatus": .int(Int64(status)), "errorCode": .int(Int64(error.errorCode)),
+            "message": .string(error.message), "route": .string(route),
+        ]
+        let code: WPWError.Code
+        switch status {
+        case 404: code = .notFound
+        case 403: code = .invalidToken
+        case 410: code = .expired
+        case 422 where error.errorCode == WPWError.Code.insufficientUnits.rawValue: code = .insufficientUnits
+        default: code = .peerRejected
+        }
+        return WPWError(code, error.message, data: data)
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+}

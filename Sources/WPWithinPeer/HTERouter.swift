@@ -1,0 +1,176 @@
+public import Logging
+public import WPWithinCore
+public import WPWithinHTTP
+internal import WPWithinWire
+
+/// Serves exactly the Go SDK's HTE routes (PROTOCOL.md §2.3) under a URL prefix and hands decoded requests
+/// to an ``HTEProducer``:
+///
+/// | Method | Path |
+/// |---|---|
+/// | GET | `<prefix>/service/discover` |
+/// | GET | `<prefix>/service/{id}/prices` |
+/// | POST | `<prefix>/service/{id}/requestTotal` |
+/// | POST | `<prefix>/payment` |
+/// | POST | `<prefix>/service/{id}/delivery/begin` |
+/// | POST | `<prefix>/service/{id}/delivery/end` |
+///
+/// Success: 200, `Content-Type: application/json;charset=UTF-8`, Go-ordered JSON plus `\n`. Errors: the Go
+/// `ErrorResponse` body (`HTTPStatusCode`, `message`, `errorCode`) with the status from ``HTEStatus``;
+/// unknown paths 404 and known paths with the wrong method 405 (with `Allow`), also with that body.
+public struct HTERouter: Sendable {
+    public static let contentType = "application/json;charset=UTF-8"
+
+    public let producer: any HTEProducer
+    public let urlPrefix: String
+    public let logger: Logger
+
+    /// - Parameter urlPrefix: prepended to every route (`""` as in Go, or e.g. `"/hte"`; no trailing slash).
+    public init(producer: any HTEProducer, urlPrefix: String = "", logger: Logger) {
+        self.producer = producer
+        var prefix = urlPrefix
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        self.urlPrefix = prefix
+        self.logger = logger
+    }
+
+    /// The ``HTTPHandler`` to give an ``HTTPServer`` (the caller address is unknown at this level).
+    public var handler: HTTPHandler {
+        let router = self
+        return { request in await router.handle(request, caller: HTECaller()) }
+    }
+
+    /// A 413 answer in the Go error shape, for ``HTTPServerConfiguration/payloadTooLargeResponse``.
+    public static let payloadTooLargeResponse = errorResponse(status: 413, message: "Request body too large", code: .messageTooLarge)
+
+    enum Route: Sendable, Equatable {
+        case discover, prices(Int), requestTotal(Int), payment, begin(Int), end(Int)
+    }
+
+    /// Answers one request; never throws.
+    public func handle(_ request: HTTPRequest, caller: HTECaller) async -> HTTPResponse {
+        let route: Route
+        switch Self.match(path: request.path, prefix: urlPrefix, method: request.method) {
+        case .notFound:
+            return Self.errorResponse(status: 404, message: "404 page not found", code: .notFound)
+        case .methodNotAllowed(let allowed):
+            var response = Self.errorResponse(status: 405, message: "Method \(request.method) not allowed", code: .invalidRequest)
+            response.headers.add(name: "Allow", value: allowed)
+            return response
+        case .badServiceID:
+            return Self.errorResponse(status: 400, message: "Unable to parse input service id", code: .invalidParams)
+        case .route(let matched):
+            route = matched
+        }
+        do {
+            switch route {
+            case .discover:
+                return try Self.ok(try await producer.discover(caller: caller))
+            case .prices(let id):
+                return try Self.ok(try await producer.prices(serviceID: id, caller: caller))
+            case .requestTotal(let id):
+                let body = try Self.decode(TotalPriceRequest.self, request.body)
+                return try Self.ok(try await producer.requestTotal(serviceID: id, body, caller: caller))
+            case .payment:
+                let body = try Self.decode(PaymentRequest.self, request.body)
+                return try Self.ok(try await producer.payment(body, caller: caller))
+            case .begin(let id):
+                let body = try Self.decode(BeginServiceDeliveryRequest.self, request.body)
+                return try Self.ok(try await producer.beginDelivery(serviceID: id, body, caller: caller))
+            case .end(let id):
+                let body = try Self.decode(EndServiceDeliveryRequest.self, request.body)
+                return try Self.ok(try await producer.endDelivery(serviceID: id, body, caller: caller))
+            }
+        } catch let error as BodyError {
+            logger.debug("HTE request body rejected", metadata: ["hte.path": "\(request.path)", "error": "\(error.detail)"])
+            return Self.errorResponse(status: 422, message: "Unable to parse POST body", code: .parseError)
+        } catch let error as WPWError {
+            let status = HTEStatus.forError(error.code)
+            logger.debug(
+                "HTE request refused",
+                metadata: ["hte.path": "\(request.path)", "hte.status": "\(status)", "error.code": "\(error.code)", "error": "\(error.message)"])
+            return Self.errorResponse(status: status, message: error.message, code: error.code)
+        } catch {
+            logger.error("HTE producer failed", metadata: ["hte.path": "\(request.path)", "error": "\(error)"])
+            return Self.errorResponse(status: 500, message: "Internal error", code: .internalError)
+        }
+    }
+
+    // MARK: Matching
+
+    enum Match: Equatable {
+        case route(Route)
+        case notFound
+        case methodNotAllowed(String)
+        case badServiceID
+    }
+
+    static func match(path: String, prefix: String, method: String) -> Match {
+        guard path.hasPrefix(prefix) else { return .notFound }
+        let rest = path.dropFirst(prefix.count)
+        guard rest.first == "/" else { return .notFound }
+        let segments = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        func require(_ wanted: String, _ route: @autoclosure () -> Route) -> Match {
+            method == wanted ? .route(route()) : .methodNotAllowed(wanted)
+        }
+        func withID(_ text: Substring, _ wanted: String, _ make: (Int) -> Route) -> Match {
+            guard method == wanted else { return .methodNotAllowed(wanted) }
+            guard let id = parseServiceID(text) else { return .badServiceID }
+            return .route(make(id))
+        }
+        switch segments.count {
+        case 1 where segments[0] == "payment":
+            return require("POST", .payment)
+        case 2 where segments[0] == "service" && segments[1] == "discover":
+            return require("GET", .discover)
+        case 3 where segments[0] == "service" && !segments[1].isEmpty:
+            switch segments[2] {
+            case "prices": return withID(segments[1], "GET", Route.prices)
+            case "requestTotal": return withID(segments[1], "POST", Route.requestTotal)
+            default: return .notFound
+            }
+        case 4 where segments[0] == "service" && !segments[1].isEmpty && segments[2] == "delivery":
+            switch segments[3] {
+            case "begin": return withID(segments[1], "POST", Route.begin)
+            case "end": return withID(segments[1], "POST", Route.end)
+            default: return .notFound
+            }
+        default:
+            return .notFound
+        }
+    }
+
+    /// Go's `strconv.Atoi`: optional sign, ASCII digits, no overflow.
+    static func parseServiceID(_ text: Substring) -> Int? {
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
+        var digits = text
+        if digits.first == "+" || digits.first == "-" { digits = digits.dropFirst() }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int(text)
+    }
+
+    // MARK: Bodies
+
+    struct BodyError: Error {
+        let detail: String
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+        do {
+            return try GoJSON.decode(type, from: body)
+        } catch {
+            throw BodyError(detail: "\(error)")
+        }
+    }
+
+    static func ok<T: Encodable>(_ value: T) throws -> HTTPResponse {
+        HTTPResponse(status: 200, headers: ["Content-Type": contentType], body: try GoJSON.encodeLine(value))
+    }
+
+    /// `{"HTTPStatusCode":<status>,"message":"…","errorCode":<WPWError code>}` plus `\n`.
+    public static func errorResponse(status: Int, message: String, code: WPWError.Code) -> HTTPResponse {
+        let error = ErrorResponse(httpStatusCode: status, message: message, errorCode: code.rawValue)
+        let body = (try? GoJSON.encodeLine(error)) ?? Array("{\"HTTPStatusCode\":\(status),\"message\":\"error\",\"errorCode\":0}\n".utf8)
+        return HTTPResponse(status: status, headers: ["Content-Type": contentType], body: body)
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Logging
+import NIOCore
+import Testing
+import WPWithinHTTP
+import WPWithinTestSupport
+
+@Suite struct HTTPClientTests {
+    static let echo: HTTPHandler = { request in
+        HTTPResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Array("\(request.method) \(request.path) \(request.body.count) \(request.headers["host"] ?? "")".utf8))
+    }
+
+    @Test func reusesOneKeepAliveConnection() async throws {
+        try await withHTTPServer(handler: Self.echo) { port in
+            let client = HTTPClient(logger: quietLogger)
+            for i in 0..<20 {
+                let response = try await client.execute(
+                    HTTPClientRequest(method: i % 2 == 0 ? "GET" : "POST", url: "http://127.0.0.1:\(port)/r/\(i)", body: i % 2 == 0 ? [] : [1, 2, 3]),
+                    timeout: .seconds(10))
+                #expect(response.status == 200)
+                #expect(String(decoding: response.body, as: UTF8.self) == "\(i % 2 == 0 ? "GET" : "POST") /r/\(i) \(i % 2 == 0 ? 0 : 3) 127.0.0.1:\(port)")
+                #expect(response.headers["content-type"] == "text/plain")
+            }
+            // Server side: exactly one accepted connection is open.
+            #expect(try establishedServerConnections(port: port) == 1)
+            let stats = client.statistics
+            #expect(stats.connectionsOpened == 1)
+            #expect(stats.connectionsReused == 19)
+            #expect(stats.idleConnections == 1)
+            await client.shutdown()
+            try await eventually { try establishedServerConnections(port: port) == 0 }
+            await #expect(throws: HTTPClientError.self) {
+                try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/"), timeout: .seconds(5))
+            }
+        }
+    }
+
+    @Test func concurrentRequestsGetTheirOwnResponses() async throws {
+        try await withHTTPServer(handler: { request in
+            try? await Task.sleep(for: .milliseconds(2))
+            return HTTPResponse(status: 200, body: Array(request.path.utf8))
+        }) { port in
+            let client = HTTPClient(configuration: HTTPClientConfiguration(maxIdleConnectionsPerHost: 4), logger: quietLogger)
+            let paths = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                for i in 0..<64 {
+                    group.addTask {
+                        let r = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/c/\(i)"), timeout: .seconds(20))
+                        return ("/c/\(i)", String(decoding: r.body, as: UTF8.self))
+                    }
+                }
+                var all: [(String, String)] = []
+                for try await pair in group { all.append(pair) }
+                return all
+            }
+            #expect(paths.count == 64)
+            for (sent, received) in paths { #expect(sent == received) }
+            let stats = client.statistics
+            #expect(stats.idleConnections <= 4)
+            #expect(stats.connectionsOpened + stats.connectionsReused == 64)
+            // Idle connections beyond the bound were closed; the server sees only the kept ones.
+            do {
+                try await eventually(limit: .seconds(10)) { try establishedServerConnections(port: port) == client.statistics.idleConnections }
+            } catch {
+                Issue.record("server connections \(try establishedServerConnections(port: port)), client \(client.statistics)")
+            }
+            await client.shutdown()
+        }
+    }
+
+    @Test func connectionCloseFromServerIsNotReused() async throws {
+        try await withHTTPServer(handler: { _ in HTTPResponse(status: 200, headers: ["Connection": "close"], body: Array("bye".utf8)) }) { port in
+            let client = HTTPClient(logger: quietLogger)
+            for _ in 0..<3 {
+                let r = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/"), timeout: .seconds(10))
+                #expect(r.body == Array("bye".utf8))
+            }
+            #expect(client.statistics.connectionsOpened == 3)
+            #expect(client.statistics.connectionsReused == 0)
+            await client.shutdown()
+        }
+    }
+
+    @Test func idleConnectionClosedByServerIsDropped() async throws {
+        let configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0, idleTimeout: .milliseconds(500))
+        try await withHTTPServer(configuration: configuration, handler: Self.echo) { port in
+            let client = HTTPClient(logger: quietLogger)
+            _ = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/1"), timeout: .seconds(10))
+            // The server closes the idle connection; the pool notices and forgets it.
+            try await eventually { client.statistics.idleConnections == 0 && client.statistics.openConnections == 0 }
+            let r = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/2"), timeout: .seconds(10))
+            #expect(r.status == 200)
+            #expect(client.statistics.connectionsOpened == 2)
+            await client.shutdown()
+        }
+    }
+
+    @Test func connectionRefusedNeverReachedTheServer() async throws {
+        let port = try unusedLoopbackPort()
+        let client = HTTPClient(logger: quietLogger)
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/payment", body: [1]), timeout: .seconds(10))
+        }
+        #expect(error?.kind == .connectionRefused)
+        #expect(error?.mayHaveReachedServer == false)
+        await client.shutdown()
+    }
+
+    @Test func silentServerTimesOutAfterTheRequestWasSent() async throws {
+        let received = Recorder<Int>()
+        let server = try await RawServer { bytes, _ in received.append(bytes.readableBytes) }
+        let client = HTTPClient(logger: quietLogger)
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/slow"), timeout: .seconds(1))
+        }
+        #expect(error?.kind == .timeout)
+        // Normally the request was written before the deadline; on a very slow machine the connect itself
+        // may time out, and then the client must say that nothing was sent.
+        if error?.mayHaveReachedServer == true {
+            try await eventually { received.count > 0 }
+        } else {
+            #expect(received.count == 0)
+        }
+        #expect(client.statistics.openConnections == 0)
+        await client.shutdown()
+        await server.close()
+    }
+
+    @Test func serverClosingMidResponseIsConnectionClosed() async throws {
+        let server = try await RawServer { _, channel in
+            let partial = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"
+            channel.writeAndFlush(ByteBuffer(string: partial)).whenComplete { _ in channel.close(promise: nil) }
+        }
+        let client = HTTPClient(logger: quietLogger)
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(server.port)/payment", body: [1, 2]), timeout: .seconds(10))
+        }
+        #expect(error?.kind == .connectionClosed)
+        #expect(error?.mayHaveReachedServer == true)
+        await client.shutdown()
+        await server.close()
+    }
+
+    @Test func garbageIsInvalidResponse() async throws {
+        let server = try await RawServer { _, channel in
+            channel.writeAndFlush(ByteBuffer(string: "SMTP ready\r\n\r\n"), promise: nil)
+        }
+        let client = HTTPClient(logger: quietLogger)
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/"), timeout: .seconds(10))
+        }
+        #expect(error?.kind == .invalidResponse)
+        await client.shutdown()
+        await server.close()
+    }
+
+    @Test func tooLargeResponsesFailAndTheClientRecovers() async throws {
+        try await withHTTPServer(handler: { request in
+            HTTPResponse(status: 200, body: [UInt8](repeating: 0x61, count: request.path == "/big" ? 4097 : 4096))
+        }) { port in
+            let client = HTTPClient(configuration: HTTPClientConfiguration(maxResponseBodySize: 4096), logger: quietLogger)
+            let error = await #expect(throws: HTTPClientError.self) {
+                try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/big"), timeout: .seconds(10))
+            }
+            #expect(error?.kind == .responseTooLarge)
+            let ok = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/fits"), timeout: .seconds(10))
+            #expect(ok.body.count == 4096)
+            #expect(client.statistics.connectionsOpened == 2)
+            await client.shutdown()
+        }
+    }
+
+    @Test func chunkedBodyOverTheLimitIsCutOff() async throws {
+        let server = try await RawServer { _, channel in
+            var text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            for _ in 0..<10 { text += "400\r\n" + String(repeating: "x", count: 1024) + "\r\n" }
+            text += "0\r\n\r\n"
+            channel.writeAndFlush(ByteBuffer(string: text), promise: nil)
+        }
+        let client = HTTPClient(configuration: HTTPClientConfiguration(maxResponseBodySize: 4096), logger: quietLogger)
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/"), timeout: .seconds(10))
+        }
+        #expect(error?.kind == .responseTooLarge)
+        #expect(error?.mayHaveReachedServer == true)
+        await client.shutdown()
+        await server.close()
+    }
+
+    @Test func invalidURLsAreRejectedBeforeConnecting() async throws {
+        let client = HTTPClient(logger: quietLogger)
+        for url in ["https://127.0.0.1/", "ftp://x/", "http://", "http://host:99999/", "http://:80/"] {
+            let error = await #expect(throws: HTTPClientError.self) {
+                try await client.execute(HTTPClientRequest(method: "GET", url: url), timeout: .seconds(1))
+            }
+            #expect(error?.kind == .invalidURL)
+            #expect(error?.mayHaveReachedServer == false)
+        }
+        await client.shutdown()
+    }
+}
