@@ -81,7 +81,8 @@ public final class HTTPClient: Sendable {
             headers.add(name: field.name, value: field.value)
         }
         if !hasHost { headers.add(name: "Host", value: target.hostHeader) }
-        if !request.body.isEmpty || ["POST", "PUT", "PATCH"].contains(request.method) {
+        let bodyMethod = request.method == "POST" || request.method == "PUT" || request.method == "PATCH"
+        if !request.body.isEmpty || bodyMethod {
             headers.add(name: "Content-Length", value: String(request.body.count))
         }
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: target.uri, headers: headers)

@@ -35,8 +35,9 @@ public enum HTEStatus {
     public static func forError(_ code: WPWError.Code) -> Int {
         switch code {
         case .notFound: 404
-        case .parseError, .invalidParams, .invalidRequest, .amountInvalid, .unsupportedCurrency: 400
-        case .insufficientUnits: 422
+        case .invalidParams, .invalidRequest, .amountInvalid, .unsupportedCurrency: 400
+        case .parseError: 422
+        case .insufficientUnits: 422  // the client tells it from a Go 422 (bad JSON) by errorCode
         case .conflict, .alreadyExists, .outOfStock, .paymentOutcomeUnknown: 409
         case .invalidToken: 403
         case .expired: 410

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import Testing
-import WPWithinHTTP
+@testable import WPWithinHTTP
 import WPWithinTestSupport
 
 @Suite struct HTTPClientTests {
@@ -196,5 +196,59 @@ import WPWithinTestSupport
             #expect(error?.mayHaveReachedServer == false)
         }
         await client.shutdown()
+    }
+}
+
+@Suite struct HTTPClientDetailTests {
+    @Test func parsesGoStyleURLs() throws {
+        let v6 = try HTTPClientTarget(url: "http://fe80::1:64521/service/discover")
+        #expect(v6.host == "fe80::1")
+        #expect(v6.port == 64521)
+        #expect(v6.uri == "/service/discover")
+        #expect(v6.hostHeader == "[fe80::1]:64521")
+        let bracketed = try HTTPClientTarget(url: "http://[::1]:8080")
+        #expect(bracketed.host == "::1")
+        #expect(bracketed.port == 8080)
+        #expect(bracketed.uri == "/")
+        let plain = try HTTPClientTarget(url: "HTTP://example.com?q=1")
+        #expect(plain.host == "example.com")
+        #expect(plain.port == 80)
+        #expect(plain.uri == "/?q=1")
+        #expect(plain.hostHeader == "example.com")
+    }
+
+    @Test func cancellingTheTaskAbandonsTheRequest() async throws {
+        let received = Recorder<Int>()
+        let server = try await RawServer { bytes, _ in received.append(bytes.readableBytes) }
+        let client = HTTPClient(logger: quietLogger)
+        let task = Task {
+            try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(server.port)/payment", body: [1]), timeout: .seconds(60))
+        }
+        try await eventually { received.count > 0 }
+        task.cancel()
+        let result = await task.result
+        guard case .failure(let error as HTTPClientError) = result else {
+            Issue.record("expected an HTTPClientError, got \(result)")
+            return
+        }
+        #expect(error.kind == .cancelled)
+        #expect(error.mayHaveReachedServer == true)
+        #expect(client.statistics.openConnections == 0)
+        await client.shutdown()
+        await server.close()
+    }
+
+    @Test func noIdleConnectionsMeansNoReuse() async throws {
+        try await withHTTPServer(handler: { _ in HTTPResponse(status: 204) }) { port in
+            let client = HTTPClient(configuration: HTTPClientConfiguration(maxIdleConnectionsPerHost: 0), logger: quietLogger)
+            for _ in 0..<3 {
+                let r = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/"), timeout: .seconds(10))
+                #expect(r.status == 204)
+                #expect(r.body.isEmpty)
+            }
+            #expect(client.statistics.connectionsOpened == 3)
+            #expect(client.statistics.idleConnections == 0)
+            await client.shutdown()
+        }
     }
 }
