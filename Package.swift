@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "WPWithinDaemon",
             dependencies: [
-                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "WPWithinDiscovery", "WPWithinWire", "CSystemd",
+                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "WPWithinDiscovery", "WPWithinWire", "WPWithinStore", "WPWithinPeer", "WPWithinHTTP", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -236,7 +236,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WPWithinDaemonTests",
-            dependencies: ["WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport"],
+            dependencies: [
+                "WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport",
+                "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinPayments", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

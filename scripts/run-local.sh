@@ -28,6 +28,11 @@ echo "sandbox gateway: $(cat "$top/run/sandbox.out")" >&2
 export WPWITHIND_SOCKET="$top/run/wpwithin.sock"
 export WPWITHIN_SOCKET="$WPWITHIND_SOCKET"
 export WPWITHIND_GATEWAY_ENDPOINT="http://127.0.0.1:$gateway_port"
+# Network rule: peers on loopback, broadcasts to 127.255.255.255 from 127.0.0.1.
+export WPWITHIND_HTE_HOST=127.0.0.1
+export WPWITHIND_ADVERTISED_HOST=127.0.0.1
+export WPWITHIND_BROADCAST_ADDRESS=127.255.255.255
+export WPWITHIND_BROADCAST_SOURCE=127.0.0.1
 export WPWITHIND_CARD_FILE="$top/credentials/card.json"
 export WPWITHIND_MERCHANT_FILE="$top/credentials/merchant.json"
 echo "wpwithind: socket $WPWITHIND_SOCKET, state $top/state" >&2

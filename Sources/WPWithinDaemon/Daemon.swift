@@ -6,7 +6,11 @@ import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 import WPWithinCore
+import WPWithinDiscovery
+import WPWithinHTTP
+import WPWithinPeer
 import WPWithinRPC
+import WPWithinStore
 
 /// Live settings that a SIGHUP reload may change.
 final class LiveSettings: Sendable {
@@ -28,6 +32,16 @@ final class Readiness: Sendable {
     private let box = NIOLockedValueBox(false)
     var isReady: Bool { box.withLockedValue { $0 } }
     func markReady() { box.withLockedValue { $0 = true } }
+}
+
+/// Opens once; waiters resume then (or at once if already open).
+final class ReadyGate: Sendable {
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() { (stream, continuation) = AsyncStream<Void>.makeStream() }
+    func open() { continuation.finish() }
+    func wait() async { for await _ in stream {} }
 }
 
 /// The assembled daemon: every service, ready to run inside one `ServiceGroup`.
@@ -96,6 +110,40 @@ public func buildDaemon(
         )
     }
     let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
+
+    // Durable state: the database adopts the identity the device already had.
+    var storeConfiguration = StoreConfiguration(
+        synchronous: configuration.storeSynchronous == "normal" ? .normal : .full,
+        deviceName: configuration.deviceName,
+        quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
+    )
+    storeConfiguration.initialServerID = identity.serverId
+    let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
+    var producer: ProducerEngine?
+    var hteServer: HTTPServer?
+    let hteReady = ReadyGate()
+    if configuration.roles.contains(.producer) {
+        let engine = ProducerEngine(
+            store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger)
+        producer = engine
+        let router = HTERouter(producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger)
+        let broadcaster = discovery.broadcaster
+        hteServer = HTTPServer(
+            configuration: HTTPServerConfiguration(host: configuration.hteHost, port: configuration.htePort, payloadTooLargeResponse: HTERouter.payloadTooLargeResponse),
+            logger: logger,
+            onServerRunning: { port in
+                if let broadcaster {
+                    let message = DiscoveryHub.message(configuration: configuration, identity: identity, port: port, serviceTypes: [])
+                    try? await broadcaster.update(message: message)
+                }
+                logger.info("HTE server listening", metadata: ["hte.host": "\(configuration.hteHost)", "hte.port": "\(port)"])
+                hteReady.open()
+            },
+            handler: router.handler
+        )
+    } else {
+        hteReady.open()
+    }
     let serverBox = NIOLockedValueBox<RPCServer?>(nil)
     let methods = DaemonMethods.make(
         identity: identity,
@@ -104,7 +152,7 @@ public func buildDaemon(
         payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
-    ) + discovery.methods() + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
+    ) + discovery.methods() + (producer?.methods() ?? []) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
         info: .init(
@@ -124,7 +172,17 @@ public func buildDaemon(
         dispatcher: dispatcher,
         bus: bus,
         logger: logger,
-        onListening: {
+        onListening: { [producer] in
+            // Ready once every listener is bound and the state is open.
+            await hteReady.wait()
+            if let producer {
+                do {
+                    try await producer.applyConfiguredCatalog(configuration.services)
+                } catch {
+                    logger.error("The configured catalog could not be applied", metadata: ["error": "\(error)"])
+                }
+                Task { await producer.reconcile() }
+            }
             readiness.markReady()
             let status = "Serving JSON-RPC on \(configuration.socketPath)"
             notifier.ready(status: status)
@@ -138,6 +196,7 @@ public func buildDaemon(
     serverBox.withLockedValue { $0 = server }
 
     var services: [any ServiceLifecycle.Service] = [server]
+    if let hteServer { services.append(hteServer) }
     if let broadcaster = discovery.broadcaster { services.append(broadcaster) }
     if let scanner = discovery.scanner { services.append(scanner) }
     if let reload {

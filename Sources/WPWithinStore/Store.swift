@@ -95,11 +95,12 @@ public final class Store: Sendable {
 
         let random = configuration.random
         let deviceName = configuration.deviceName
+        let initialServerID = configuration.initialServerID
         let (identity, key): (DeviceIdentityRecord, [UInt8]) = try Store.mapErrors {
             try dbQueue.writeWithoutTransaction { db in
                 var result: (DeviceIdentityRecord, [UInt8])?
                 try db.inTransaction(.immediate) {
-                    result = try loadOrCreateSecrets(db, random: random, deviceName: deviceName)
+                    result = try loadOrCreateSecrets(db, random: random, deviceName: deviceName, initialServerID: initialServerID)
                     return .commit
                 }
                 return result!
@@ -130,11 +131,11 @@ public final class Store: Sendable {
     // MARK: Identity and key
 
     private static func loadOrCreateSecrets(
-        _ db: Database, random: any RandomByteSource, deviceName: String
+        _ db: Database, random: any RandomByteSource, deviceName: String, initialServerID: String?
     ) throws -> (DeviceIdentityRecord, [UInt8]) {
         let now = Clock.nowMilliseconds()
         if try Row.fetchOne(db, sql: "SELECT 1 FROM device WHERE id = 1") == nil {
-            let serverID = try Identifiers.uuid(from: random)
+            let serverID = try initialServerID ?? Identifiers.uuid(from: random)
             try db.execute(
                 sql: "INSERT INTO device (id, server_id, name, created_at_ms) VALUES (1, ?, ?, ?)",
                 arguments: [serverID, deviceName, now])

@@ -28,6 +28,8 @@ public struct StoreConfiguration: Sendable {
     /// Randomness for identities, payment references, token keys and the signing key. Tests may pass a
     /// deterministic source; production keeps the system CSPRNG.
     public var random: any RandomByteSource
+    /// The serverID to adopt when the store is created (an identity the device already had); nil makes one.
+    public var initialServerID: String?
 
     public init(
         synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(5), deviceName: String = "wpwithind",

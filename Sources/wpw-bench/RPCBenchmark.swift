@@ -151,6 +151,8 @@ struct BenchDirectory {
 
 func spawnProcess(_ path: String, _ arguments: [String], environment extra: [String: String]) throws -> pid_t {
     var env = ProcessInfo.processInfo.environment
+    env["WPWITHIND_HTE_HOST"] = "127.0.0.1"
+    env["WPWITHIND_HTE_PORT"] = "0"
     for (key, value) in extra { env[key] = value }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)

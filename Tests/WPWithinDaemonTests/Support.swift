@@ -69,6 +69,9 @@ final class DaemonProcess: @unchecked Sendable {
         for key in env.keys where key.hasPrefix("WPWITHIND_") || key == "CREDENTIALS_DIRECTORY" || key == "NOTIFY_SOCKET" || key.hasPrefix("LISTEN_") || key.hasPrefix("WATCHDOG_") {
             env[key] = nil
         }
+        // Network rule: test daemons serve HTE on 127.0.0.1, on a port the kernel picks.
+        env["WPWITHIND_HTE_HOST"] = "127.0.0.1"
+        env["WPWITHIND_HTE_PORT"] = "0"
         for (key, value) in environment { env[key] = value }
         pid = try spawn(executablePath, arguments: arguments, environment: env, stderrPath: logPath)
     }

@@ -41,6 +41,9 @@ final class RealDaemon: Sendable {
             environment[key] = nil
         }
         environment["NOTIFY_SOCKET"] = notifyPath
+        // Network rule: HTE on 127.0.0.1, port chosen by the kernel.
+        environment["WPWITHIND_HTE_HOST"] = "127.0.0.1"
+        environment["WPWITHIND_HTE_PORT"] = "0"
         let pid = try spawn(
             executable,
             arguments: ["--socket", directory + "/rpc.sock", "--state-dir", directory + "/state", "--log-level", "debug"],
