@@ -121,8 +121,19 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
                 if let ownedPath { unlink(ownedPath) }
             }
             try await server.executeThenClose { inbound in
-                for try await connection in inbound.cancelOnGracefulShutdown() {
-                    group.addTask { await self.serve(connection) }
+                // On graceful shutdown the listening channel is closed: the stream then ends after handing
+                // over the connections already accepted, which are closed without being served (dropping
+                // them unconsumed would trap in NIO).
+                try await withGracefulShutdownHandler {
+                    for try await connection in inbound {
+                        if Task.isShuttingDownGracefully {
+                            group.addTask { try? await connection.executeThenClose { _, _ in } }
+                        } else {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    }
+                } onGracefulShutdown: {
+                    server.channel.close(promise: nil)
                 }
             }
             if let ownedPath {

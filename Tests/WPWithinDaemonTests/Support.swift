@@ -94,7 +94,12 @@ final class DaemonProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if !isRunning { throw HarnessError("daemon exited with \(exitStatus ?? -1):\n\(log)") }
-            if probe(socketPath) == 0 { return }
+            // Ready means answering: one real round trip, so no connection is still half-accepted when a
+            // test signals the daemon next.
+            if probe(socketPath) == 0, let client = try? RawClient(path: socketPath),
+               (try? client.result("getStatus"))?["ready"] == true {
+                return
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw HarnessError("daemon did not listen on \(socketPath):\n\(log)")
