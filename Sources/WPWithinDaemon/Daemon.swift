@@ -58,6 +58,11 @@ public struct Daemon: Sendable {
     public static let eventTypes = [
         "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error",
         "consumer.deviceDiscovered",
+        StoreEventType.serviceAdded, StoreEventType.serviceReplaced, StoreEventType.serviceRemoved,
+        StoreEventType.quoteCreated, StoreEventType.paymentStarted, StoreEventType.paymentSucceeded,
+        StoreEventType.paymentFailed, StoreEventType.paymentOutcomeUnknown, StoreEventType.deliveryBegun,
+        StoreEventType.deliveryEnded, StoreEventType.quoteReceived, StoreEventType.purchaseRecorded,
+        StoreEventType.consumerDeliveryBegun, StoreEventType.consumerDeliveryConfirmed, StoreEventType.consumerDeliveryEnded,
     ]
 
     /// Runs every service until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
@@ -144,6 +149,14 @@ public func buildDaemon(
     } else {
         hteReady.open()
     }
+    var consumer: ConsumerEngine?
+    if configuration.roles.contains(.consumer) {
+        let http = HTTPClient(
+            configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(min(configuration.peerTimeoutMs, 5000))), logger: logger)
+        consumer = ConsumerEngine(
+            store: store, payments: payments, bus: bus, scanner: discovery.scanner,
+            hte: HTEClient(http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger), logger: logger)
+    }
     let serverBox = NIOLockedValueBox<RPCServer?>(nil)
     let methods = DaemonMethods.make(
         identity: identity,
@@ -152,7 +165,7 @@ public func buildDaemon(
         payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
-    ) + discovery.methods() + (producer?.methods() ?? []) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
+    ) + discovery.methods() + (producer?.methods() ?? []) + (consumer?.methods() ?? []) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
         info: .init(
