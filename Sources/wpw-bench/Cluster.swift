@@ -31,12 +31,16 @@ struct BenchCatalog {
 /// One `wpwithind` started with a NOTIFY_SOCKET listener; `readyMs` is exec → READY=1.
 final class Daemon {
     let child: Child
+    /// The daemon's own PID: the child's, unless a wrapper (strace) runs it as a child of its own.
+    let pid: pid_t
     let socket: String
     let stateDir: String
     let log: String
     let readyMs: Double
 
-    init(name: String, in dir: BenchDirectory, environment: [String: String], extraArguments: [String] = [], stateDir: String? = nil) throws {
+    /// `wrapper` runs the daemon under another program (`valgrind --tool=callgrind …`); `pid` is then the wrapper's.
+    init(name: String, in dir: BenchDirectory, environment: [String: String], extraArguments: [String] = [], stateDir: String? = nil,
+         wrapper: [String] = [], executable: String = binDirectory + "/wpwithind") throws {
         socket = dir.path("\(name).sock")
         self.stateDir = stateDir ?? dir.path("\(name)-state")
         log = dir.path("\(name).log")
@@ -44,15 +48,22 @@ final class Daemon {
         var env = environment
         env["NOTIFY_SOCKET"] = notify.path
         let started = monotonicNanos()
-        child = try Child(binDirectory + "/wpwithind",
-                          ["--socket", socket, "--state-dir", self.stateDir, "--log-level", "warning"] + extraArguments,
-                          environment: env, stderr: log)
-        let ready = try notify.waitFor("READY=1", child: child)
+        let command = wrapper + [executable, "--socket", socket, "--state-dir", self.stateDir, "--log-level", "warning"]
+            + extraArguments
+        child = try Child(command[0], Array(command.dropFirst()), environment: env, stderr: log)
+        let ready = try notify.waitFor("READY=1", timeout: wrapper.isEmpty ? 30 : 300, child: child)
         readyMs = Double(ready - started) / 1e6
+        pid = wrapper.isEmpty ? child.pid : descendant(of: child.pid, named: "wpwithind") ?? child.pid
     }
 
-    var pid: pid_t { child.pid }
-    var rssKiB: Int { residentKiB(child.pid) }
+    var rssKiB: Int { residentKiB(pid) }
+
+    /// SIGTERM to the daemon itself (a wrapper then ends with it); returns the child's exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if child.isRunning { kill(pid, SIGTERM) }
+        return child.wait(timeout: pid == child.pid ? 15 : 300)
+    }
     func client() throws -> LineClient { try LineClient(path: socket) }
 }
 
@@ -71,7 +82,8 @@ final class Cluster {
     let consumer: Daemon
     private(set) var producerServerID = ""
 
-    init(dir: BenchDirectory, catalog: BenchCatalog, synchronous: String) throws {
+    init(dir: BenchDirectory, catalog: BenchCatalog, synchronous: String, producerWrapper: [String] = [], consumerWrapper: [String] = [],
+         daemonExecutable: String = binDirectory + "/wpwithind") throws {
         self.dir = dir
         self.synchronous = synchronous
         auditLog = dir.path("gateway-audit.jsonl")
@@ -86,9 +98,9 @@ final class Cluster {
         producerConfig = try dir.write("producer.json", catalog.configJSON)
         producer = try Daemon(name: "producer", in: dir, environment: Self.producerEnvironment(
             discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous),
-            extraArguments: ["--config", producerConfig])
+            extraArguments: ["--config", producerConfig], wrapper: producerWrapper, executable: daemonExecutable)
         consumer = try Daemon(name: "consumer", in: dir, environment: Self.consumerEnvironment(
-            discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous))
+            discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous), wrapper: consumerWrapper, executable: daemonExecutable)
         producerServerID = try producer.client().call("getDevice")["serverId"]?.stringValue ?? ""
         guard !producerServerID.isEmpty else { throw ValidationError("the producer has no serverId") }
     }
@@ -144,8 +156,22 @@ final class Cluster {
         throw ValidationError("wpw-sandbox-gateway did not announce its port")
     }
 
+    /// One TCP connection to the gateway, closed at once (wakes it up; nothing is sent).
+    func gatewayPing() throws {
+        guard let port = Int(gatewayEndpoint.split(separator: ":").last ?? "") else { return }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
     func stop() -> [String: Int32] {
-        ["producer": producer.child.stop(), "consumer": consumer.child.stop(), "gateway": gateway.stop()]
+        ["producer": producer.stop(), "consumer": consumer.stop(), "gateway": gateway.stop()]
     }
 }
 

@@ -203,7 +203,7 @@ final class SuiteRun {
             let found = try client.call("searchForDevice", #"{"serverId":"\#(cluster.producerServerID)","timeoutMs":5000}"#)
             search.append(Double(monotonicNanos() - begin) / 1e6)
             guard found["serverId"]?.stringValue == cluster.producerServerID else { throw ValidationError("searchForDevice found \(found.jsonString)") }
-            let status = consumer.child.stop()
+            let status = consumer.stop()
             guard status == 0 else { throw ValidationError("a consumer exited with \(status): \(readTextFile(consumer.log) ?? "")") }
             try? FileManager.default.removeItem(atPath: consumer.stateDir)
         }
@@ -396,7 +396,7 @@ final class SuiteRun {
             let producer = try Daemon(name: "p\(index)", in: dir, environment: cluster.producerEnvironment,
                                       extraArguments: ["--config", cluster.producerConfig], stateDir: cluster.producer.stateDir)
             ready.append(producer.readyMs)
-            let status = producer.child.stop()
+            let status = producer.stop()
             guard status == 0 else { throw ValidationError("a producer exited with \(status): \(readTextFile(producer.log) ?? "")") }
         }
         let spread = Spread(samples: ready)
