@@ -22,7 +22,7 @@ struct ConsumerEngine {
     var clientID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
-        for event in events { _ = try? await bus.publish(event.type, event.payload) }
+        await bus.deliverCommitted(events.map(RPCEvent.init))
     }
 
     /// The producer's base URL: an explicit `url`, or the serverId seen by discovery (searching briefly).

@@ -101,7 +101,6 @@ public func buildDaemon(
     let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
     let settings = LiveSettings(configuration)
     let readiness = Readiness()
-    let bus = EventBus(capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber)
 
     let listen: RPCServer.Configuration.Listen
     if let socket = SocketActivation.rpcSocket(in: activatedSockets) {
@@ -114,7 +113,6 @@ public func buildDaemon(
             group: configuration.socketGroup.flatMap(UnixSocketPath.groupID)
         )
     }
-    let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
 
     // Durable state: the database adopts the identity the device already had.
     var storeConfiguration = StoreConfiguration(
@@ -124,6 +122,12 @@ public func buildDaemon(
     )
     storeConfiguration.initialServerID = identity.serverId
     let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
+    // Events live in the store's journal, so `resumeFrom` works across restarts.
+    let (oldestSeq, lastSeq) = try store.journalBounds()
+    let bus = EventBus(
+        capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber,
+        startSeq: lastSeq, oldestSeq: oldestSeq, journal: StoreEventJournal(store: store))
+    let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
     var producer: ProducerEngine?
     var hteServer: HTTPServer?
     let hteReady = ReadyGate()

@@ -29,7 +29,7 @@ struct ProducerEngine: HTEProducer {
     var serverID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
-        for event in events { _ = try? await bus.publish(event.type, event.payload) }
+        await bus.deliverCommitted(events.map(RPCEvent.init))
     }
 
     func discover(caller: HTECaller) async throws -> ServiceListResponse {
