@@ -55,7 +55,15 @@ struct ProducerEngine: HTEProducer {
 
     func payment(_ request: PaymentRequest, caller: HTECaller) async throws -> PaymentResponse {
         let reference = request.paymentReferenceID
-        let started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        let started: Committed<PaymentStart>
+        do {
+            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        } catch let error as WPWError where error.code == .paymentOutcomeUnknown {
+            // An earlier charge's outcome is unknown (a timeout, a crash): ask the gateway now rather than
+            // make the consumer wait for the next start-up, then answer from what it says.
+            await reconcile(reference)
+            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        }
         await deliver(started.events)
         let paid: Order
         switch started.value {
@@ -135,26 +143,43 @@ struct ProducerEngine: HTEProducer {
     /// Orders whose gateway outcome is unknown (a crash between charge and commit): asks the gateway.
     func reconcile() async {
         guard let orders = try? await store.ordersNeedingReconciliation() else { return }
-        for order in orders {
-            let reference = order.paymentReferenceID
-            do {
-                if order.state == .paymentPending {
-                    await deliver(try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: "daemon restarted mid-payment", now: nowInstant()).events)
-                }
-                if let found = try await payments.gateway.findOrder(customerOrderCode: reference) {
-                    if found.isSuccess {
-                        _ = try await succeeded(reference, orderCode: found.orderCode)
-                    } else {
-                        await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "gateway: \(found.paymentStatus)", now: nowInstant()).events)
-                    }
-                } else {
-                    await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "no order at the gateway", now: nowInstant()).events)
-                }
-                logger.notice("Reconciled a payment", metadata: ["payment.reference": "\(reference)"])
-            } catch {
-                logger.error("Cannot reconcile a payment yet", metadata: ["payment.reference": "\(reference)", "error": "\(error)"])
+        for order in orders { await reconcile(order) }
+    }
+
+    /// Reconciles one order whose outcome is unknown (not one that is being charged right now).
+    func reconcile(_ reference: String) async {
+        guard let orders = try? await store.ordersNeedingReconciliation(),
+              let order = orders.first(where: { $0.paymentReferenceID == reference && $0.state == .outcomeUnknown }) else { return }
+        await reconcile(order)
+    }
+
+    /// Asks the gateway what happened to an order and records it. At start-up a `paymentPending` order
+    /// is one whose charge was cut short by a crash, so it is first marked unknown.
+    private func reconcile(_ order: Order) async {
+        let reference = order.paymentReferenceID
+        do {
+            if order.state == .paymentPending {
+                await deliver(try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: "daemon restarted mid-payment", now: nowInstant()).events)
             }
+            if let found = try await payments.gateway.findOrder(customerOrderCode: reference) {
+                if found.isSuccess {
+                    _ = try await succeeded(reference, orderCode: found.orderCode)
+                } else {
+                    await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "gateway: \(found.paymentStatus)", now: nowInstant()).events)
+                }
+            } else {
+                await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "no order at the gateway", now: nowInstant()).events)
+            }
+            logger.notice("Reconciled a payment", metadata: ["payment.reference": "\(reference)"])
+        } catch {
+            logger.error("Cannot reconcile a payment yet", metadata: ["payment.reference": "\(reference)", "error": "\(error)"])
+            await reportError("reconcile", error, ["paymentReferenceId": .string(reference)])
         }
+    }
+
+    /// Publishes `producer.error` so the app hears of failures it did not call for.
+    func reportError(_ operation: String, _ error: any Error, _ details: [String: JSONValue] = [:]) async {
+        _ = try? await bus.publish("producer.error", ErrorEvent.payload(operation: operation, error: error, details: details))
     }
 
     /// `addService`, `removeService`, `listServices`.
