@@ -86,6 +86,11 @@ public final class Store: Sendable {
         let dbQueue: DatabaseQueue
         do {
             dbQueue = try DatabaseQueue(path: path, configuration: config)
+            // A database written by a newer daemon has migrations this one does not know: refuse it rather
+            // than run on a schema it does not understand.
+            if try dbQueue.read({ db in try Schema.migrator.hasBeenSuperseded(db) }) {
+                throw WPWError(.internalError, "the store at \(path) was written by a newer wpwithind; upgrade or restore a backup")
+            }
             try Schema.migrator.migrate(dbQueue)
         } catch let error as DatabaseError {
             throw WPWError(.internalError, "cannot open the store at \(path): \(error.message ?? "\(error)")")

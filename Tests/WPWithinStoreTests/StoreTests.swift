@@ -43,6 +43,24 @@ struct StoreOpenTests {
         #expect(probe.journalMode == "wal")
     }
 
+    @Test func aDatabaseFromANewerDaemonIsRefusedAndLeftAlone() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try dir.open().close()
+        let db = try DatabaseQueue(path: dir.databasePath)
+        try await db.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-future')") }
+        try db.close()
+        #expect {
+            try dir.open()
+        } throws: { error in
+            (error as? WPWError)?.message.contains("newer wpwithind") == true
+        }
+        let reread = try DatabaseQueue(path: dir.databasePath)
+        let migrations = try await reread.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        #expect(migrations == ["v1-initial", "v99-future"])
+        try reread.close()
+    }
+
     @Test func reopenKeepsIdentitySigningKeyAndCatalog() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
