@@ -58,7 +58,8 @@ extension Store {
     /// Stores (or replaces, for the same payment reference) a quote received from a producer.
     @discardableResult
     public func saveQuote(_ quote: ConsumerQuote, now: Instant) async throws -> Committed<ConsumerQuote> {
-        try await transaction { tx in
+        // Not durable: a quote lost in a power cut only means selecting again; nothing is paid or reserved.
+        try await transaction(durable: false) { tx in
             try tx.db.run(
                 sql: """
                     INSERT INTO consumer_quote (payment_reference_id, server_id, client_id, service_id, price_id, units,

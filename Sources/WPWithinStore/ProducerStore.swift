@@ -77,7 +77,8 @@ extension Store {
         let serverID = identity.serverID
         let policy = configuration.quotePolicy
         let random = self.random
-        return try await transaction { tx in
+        // Not durable: a quote lost in a power cut is refused at payment time, before any charge.
+        return try await transaction(durable: false) { tx in
             let catalog = try Rows.loadCatalog(tx.db, serviceID: serviceID)
             let quote = try Quote.make(
                 catalog: catalog, serviceID: serviceID, priceID: priceID, units: units, clientID: clientID,

@@ -81,7 +81,7 @@ struct SandboxProcess {
         logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) -> WorldpayOnlineGateway {
         var configuration = WorldpayOnlineConfiguration(
-            endpoint: endpoint, merchant: merchant, connectTimeout: .seconds(10), totalTimeout: totalTimeout,
+            endpoint: endpoint, merchant: merchant, connectTimeout: .seconds(30), totalTimeout: totalTimeout,
             maxResponseBytes: maxResponseBytes
         )
         configuration.transport = transport

@@ -393,6 +393,9 @@ struct ProducerFlowTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM producer_order WHERE state = 'paid'")
         }
         #expect(paidCount == 10)
+        // Concurrent transitions shared commits (group commit), each still all-or-nothing on its own.
+        let statistics = store.commitStatistics
+        #expect(statistics.batches < statistics.transitions, "\(statistics)")
     }
 }
 
