@@ -12,7 +12,7 @@ DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
 RELEASE_SCRATCH := .build-release
 EXECUTABLES := wpwithind wpwctl wpw-sandbox-gateway
 
-.PHONY: all deps test-deps build release run test install uninstall clean
+.PHONY: all deps test-deps build release run demo test install uninstall clean
 
 all: build
 
@@ -30,6 +30,11 @@ release: deps
 
 run: build
 	@scripts/run-local.sh
+
+# Two daemons and the sandbox gateway on loopback: one whole purchase, phase by phase.
+demo: build
+	@scripts/deps.sh demo
+	@scripts/demo.sh
 
 test: test-deps
 	$(SWIFT) build --build-tests
