@@ -7,6 +7,7 @@ sockets and with asyncio respectively.
 
 import json
 import os
+import select
 import time
 from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Tuple
 
@@ -40,6 +41,16 @@ def resolve_socket_path(explicit: Optional[str] = None) -> str:
     if explicit:
         return os.fspath(explicit)
     return os.environ.get(SOCKET_ENVIRONMENT_VARIABLE) or DEFAULT_SOCKET_PATH
+
+
+def peer_closed(fileno: int) -> bool:
+    """True when the daemon has closed its end of the connection (so a request must not go out on it)."""
+    poller = select.poll()
+    poller.register(fileno, select.POLLIN | _POLLRDHUP)
+    return any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL | _POLLRDHUP) for _, events in poller.poll(0))
+
+
+_POLLRDHUP = getattr(select, "POLLRDHUP", 0)
 
 
 def call_timeout(default: Optional[float], params: Optional[Mapping[str, Any]]) -> Optional[float]:

@@ -68,6 +68,12 @@ class _LineStream:
             raise ConnectionLostError(f"connection lost: {error.strerror or error}", socket_path=self.path) from None
         return line[:-1]
 
+    def peer_closed(self) -> bool:
+        if self.reader.at_eof():
+            return True
+        sock = self.writer.get_extra_info("socket")
+        return sock is None or P.peer_closed(sock.fileno())
+
     def close(self) -> None:
         self.broken = True
         self.writer.close()
@@ -143,6 +149,8 @@ class AsyncClient(AsyncMethods, P.Settings):
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
+            if self._conn is not None and not self._conn.broken and self._conn.peer_closed():
+                self._drop(ConnectionLostError("the daemon closed the connection", socket_path=self.socket_path))
             if self._conn is None or self._conn.broken:
                 conn = await _LineStream.open(self.socket_path, self.connect_timeout, self.max_line_length)
                 self._conn = conn
@@ -166,16 +174,19 @@ class AsyncClient(AsyncMethods, P.Settings):
                 if future is not None and not future.done():
                     future.set_result(message)
         except WPWithinClientError as error:
-            reason = error
+            reason: Exception = error
             if isinstance(error, ConnectionLostError) and unmatched is not None:
-                reason = ConnectionLostError(
-                    f"the daemon closed the connection after error {unmatched.code}: {unmatched.message}",
-                    socket_path=self.socket_path,
-                )
+                if len(self._pending) == 1:
+                    reason = unmatched  # the one call in flight sent the line the daemon refused
+                else:
+                    reason = ConnectionLostError(
+                        f"the daemon closed the connection after error {unmatched.code}: {unmatched.message}",
+                        socket_path=self.socket_path,
+                    )
             if self._conn is conn:
                 self._drop(reason)
 
-    def _drop(self, reason: WPWithinClientError) -> None:
+    def _drop(self, reason: Exception) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
@@ -204,7 +215,7 @@ class AsyncClient(AsyncMethods, P.Settings):
                 # reader to see it.
                 try:
                     await asyncio.wait_for(asyncio.shield(future), 0.5)
-                except (ConnectionLostError, asyncio.TimeoutError):
+                except asyncio.TimeoutError:
                     raise lost from None
             message = await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:

@@ -178,6 +178,8 @@ class Client(SyncMethods, P.Settings):
     def _connection(self) -> _LineSocket:
         if self._closed:
             raise ClientClosedError("the client was closed", socket_path=self.socket_path)
+        if self._conn is not None and not self._conn.broken and P.peer_closed(self._conn.sock.fileno()):
+            self._conn.broken = True  # the daemon went away since the last call: nothing was sent, connect again
         if self._conn is None or self._conn.broken:
             if self._conn is not None:
                 self._conn.close()
