@@ -20,9 +20,14 @@ from typing import Dict, List, Optional
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "clients" / "python" / "src"))  # a checkout works without installing
+SOURCE = REPO / "clients" / "python" / "src"
+if os.environ.get("WPW_PY_INSTALLED") != "1":
+    sys.path.insert(0, str(SOURCE))  # test the source tree (scripts/test-python.sh tests the installed copy)
 
 import wpwithin  # noqa: E402
+
+if os.environ.get("WPW_PY_INSTALLED") == "1":
+    assert SOURCE not in Path(wpwithin.__file__).resolve().parents, "WPW_PY_INSTALLED=1 but wpwithin comes from the source tree"
 
 CLIENT_KEY = "T_C_97e8cbaa-14e0-4b1c-b2af-469daf8f1356"
 SERVICE_KEY = "T_S_3bdadc9c-54e0-4587-8d91-29813060fecd"

@@ -14,8 +14,8 @@ EXAMPLES = REPO / "examples" / "python"
 
 
 def example(name, *args):
-    # A plain environment: the examples find the client themselves (installed, or next to them).
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WPWITHIN_SOCKET")}
+    # The examples find the client themselves (installed, or next to them in the checkout).
+    env = {k: v for k, v in os.environ.items() if k != "WPWITHIN_SOCKET"}
     return subprocess.Popen(
         [sys.executable, str(EXAMPLES / name), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
