@@ -185,6 +185,10 @@ class AsyncClient(AsyncMethods, P.Settings):
                     )
             if self._conn is conn:
                 self._drop(reason)
+        except Exception as error:  # pragma: no cover - a bug must not leave calls waiting
+            if self._conn is conn:
+                self._drop(ConnectionLostError(f"connection reader failed: {error!r}", socket_path=self.socket_path))
+            raise
 
     def _drop(self, reason: Exception) -> None:
         conn, self._conn = self._conn, None
@@ -205,6 +209,8 @@ class AsyncClient(AsyncMethods, P.Settings):
         request_id = next(self._ids)
         line = P.encode_request(request_id, method, params)
         conn = await self._connection()
+        if self._conn is not conn:  # it ended while connecting (nothing was sent)
+            raise ConnectionLostError("the daemon closed the connection", socket_path=self.socket_path)
         future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
