@@ -34,6 +34,7 @@ run: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/test-python.sh
 
 install: release
 	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(CONFDIR) $(DOCDIR)
