@@ -226,11 +226,9 @@ class StreamState:
         check_params("subscribe", {"types": types, "resumeFrom": resume_from})
         self.types: Optional[List[str]] = types  # type: ignore[assignment]
         self.last_seq: Optional[int] = resume_from
-        self.last_time: Optional[str] = None
         self.epoch = 0
         self.pid: Optional[int] = None
         self.subscription: Optional[Dict[str, Any]] = None
-        self.restarts = 0
         self.reconnects = 0
 
 
@@ -298,7 +296,7 @@ def event_stream(
                 if method == "event":
                     event = Event.from_params(message.get("params"), state.epoch)
                     if event is not None and (state.last_seq is None or event.seq > state.last_seq):
-                        state.last_seq, state.last_time = event.seq, event.time
+                        state.last_seq = event.seq
                         yield (EMIT, event)
                 elif method == "subscriptionLost":
                     if not reconnect:
@@ -326,7 +324,6 @@ def _reason(message: Mapping[str, Any]) -> str:
 
 def _renumbered(state: StreamState) -> None:
     state.epoch += 1
-    state.restarts += 1
     state.last_seq = 0
 
 
