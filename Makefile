@@ -39,6 +39,7 @@ demo: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/test-python.sh
 
 install: release
 	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(CONFDIR) $(DOCDIR)
