@@ -141,7 +141,7 @@ struct ConsumerEngine {
                 summary: "Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId.",
                 params: [RPCParam("paymentReferenceId", Schema.string, required: true)],
                 result: "purchase", Schema.anyObject,
-                errors: [.notFound, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected],
+                errors: [.notFound, .conflict, .expired, .outOfStock, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .gatewayTimeout, .gatewayProtocol, .gatewayRejected, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected, .peerProtocol],
                 handler: { params, _ in
                     let reference = try params.string("paymentReferenceId")
                     return try await reporting("makePayment", ["paymentReferenceId": .string(reference)]) {
@@ -201,6 +201,11 @@ struct ConsumerEngine {
                     return try await reporting("endServiceDelivery", ["purchaseId": .int(id)]) {
                         guard let stored = try await store.purchase(id: id) else { throw WPWError(.notFound, "no purchase \(id)") }
                         guard stored.purchase.inFlight > 0 else { throw WPWError(.conflict, "no delivery in progress for purchase \(id)") }
+                        guard received <= stored.purchase.inFlight else {
+                            throw WPWError(
+                                .invalidParams, "unitsReceived (\(received)) is more than the \(stored.purchase.inFlight) units begun",
+                                data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(stored.purchase.inFlight))])
+                        }
                         let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
                         let response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, EndServiceDeliveryRequest(
                             clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))

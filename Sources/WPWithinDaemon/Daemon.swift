@@ -153,14 +153,18 @@ public func buildDaemon(
     } else {
         hteReady.open()
     }
-    var consumer: ConsumerEngine?
-    if configuration.roles.contains(.consumer) {
-        let http = HTTPClient(
-            configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(min(configuration.peerTimeoutMs, 5000))), logger: logger)
-        consumer = ConsumerEngine(
-            store: store, payments: payments, bus: bus, scanner: discovery.scanner,
-            hte: HTEClient(http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger), logger: logger)
-    }
+    // Both roles' methods are always served, so `rpc.discover` is the same on every Thing: a method of a
+    // role this Thing does not run answers -32003 `roleDisabled`.
+    let http = HTTPClient(
+        configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(min(configuration.peerTimeoutMs, 5000))), logger: logger)
+    let consumerEngine = ConsumerEngine(
+        store: store, payments: payments, bus: bus, scanner: discovery.scanner,
+        hte: HTEClient(http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger), logger: logger)
+    let consumerMethods = configuration.roles.contains(.consumer)
+        ? consumerEngine.methods() : consumerEngine.methods().map { $0.disabled(role: "consumer") }
+    let producerMethods = producer?.methods() ?? ProducerEngine(
+        store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger
+    ).methods().map { $0.disabled(role: "producer") }
     let serverBox = NIOLockedValueBox<RPCServer?>(nil)
     let methods = DaemonMethods.make(
         identity: identity,
@@ -169,7 +173,7 @@ public func buildDaemon(
         payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
-    ) + discovery.methods() + (producer?.methods() ?? []) + (consumer?.methods() ?? []) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
+    ) + discovery.methods() + producerMethods + consumerMethods + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
         info: .init(
@@ -304,5 +308,15 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         merged.logLevel = new.logLevel
         merged.shutdownTimeoutSeconds = new.shutdownTimeoutSeconds
         return merged
+    }
+}
+
+extension RPCMethod {
+    /// The same method (name, params, schema) answering -32003 for a role this Thing does not run.
+    func disabled(role: String) -> RPCMethod {
+        var method = self
+        if !method.errors.contains(.roleDisabled) { method.errors.append(.roleDisabled) }
+        method.handler = { _, _ in throw DiscoveryHub.roleDisabled(role) }
+        return method
     }
 }

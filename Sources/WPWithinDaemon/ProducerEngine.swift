@@ -102,7 +102,7 @@ struct ProducerEngine: HTEProducer {
                     return try await succeeded(reference, orderCode: found.orderCode)
                 }
                 logger.warning("Payment outcome unknown; left for reconciliation", metadata: ["payment.reference": "\(reference)"])
-                throw WPWError(.paymentOutcomeUnknown, "the payment's outcome is not known yet; it will be reconciled", data: ["paymentReferenceID": .string(reference)])
+                throw WPWError(.paymentOutcomeUnknown, "the payment's outcome is not known yet; it will be reconciled", data: ["paymentReferenceId": .string(reference)])
             case .paymentDeclined:
                 throw error  // recorded above
             default:

@@ -22,7 +22,7 @@ import WPWithinTestSupport
     }
 
     @Test func aProducerKilledBetweenTheGatewaysSuccessAndItsCommitChargesOnceAndLosesNothing() async throws {
-        let market = try await Market(slowDelayMs: 1500)
+        let market = try await Market(slowDelayMs: 3000)
         let htePort = try unusedLoopbackPort()
         let producerDir = try TempDir()
         let producer = try await market.startProducer(dir: producerDir, htePort: htePort)
@@ -33,17 +33,20 @@ import WPWithinTestSupport
         let quote = try c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
         let reference = try #require(quote["paymentReferenceId"])
 
+        // The blocking parts run on threads of their own: other suites may keep the cooperative pool busy,
+        // and the kill must land inside the gateway's delay.
         let socket = consumer.socketPath
-        let payment = Task.detached { () throws -> JSONValue in
-            try RawClient(path: socket).call("makePayment", ["paymentReferenceId": reference], timeout: .seconds(30))
+        let payment = OnThread { try RawClient(path: socket).call("makePayment", ["paymentReferenceId": reference], timeout: .seconds(30)) }
+        let killed = OnThread { () -> Bool in
+            let deadline = ContinuousClock.now + .seconds(30)
+            while market.ordersPlaced(customerOrderCode: reference) == 0 {
+                if ContinuousClock.now > deadline { return false }
+                usleep(2_000)
+            }
+            producer.signal(SIGKILL)
+            return true
         }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while market.ordersPlaced(customerOrderCode: reference) == 0 {
-            #expect(ContinuousClock.now < deadline, "the order never reached the gateway")
-            if ContinuousClock.now > deadline { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        producer.signal(SIGKILL)
+        #expect(try await killed.value, "the order never reached the gateway")
         #expect(try await producer.waitForExit() == 128 + SIGKILL)
         let interrupted = try await payment.value
         #expect(interrupted["error"]?["code"] != nil)  // the consumer was not told it paid…
@@ -171,5 +174,32 @@ import WPWithinTestSupport
         for consumer in consumers { #expect(try await consumer.stop() == 0) }
         #expect(try await producer.stop() == 0)
         await market.stop()
+    }
+}
+
+/// Runs a blocking body on a thread of its own (not the cooperative pool) and hands back its result.
+final class OnThread<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, any Error>?
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        let thread = Thread { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    var value: T {
+        get async throws {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async { [self] in
+                    done.wait()
+                    done.signal()
+                    continuation.resume()
+                }
+            }
+            return try result!.get()
+        }
     }
 }

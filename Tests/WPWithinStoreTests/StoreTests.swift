@@ -295,8 +295,11 @@ struct ProducerFlowTests {
         try await expectRefused(.invalidParams, in: dir) {
             _ = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: -1, now: at(2))
         }
-        // Reporting more than was begun commits only what was begun.
-        let end = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: 10, now: at(2))
+        // Reporting more than was begun is refused and changes nothing.
+        try await expectRefused(.invalidParams, in: dir) {
+            _ = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: 10, now: at(2))
+        }
+        let end = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: 2, now: at(2))
         #expect(end.value.committed == 2)
         #expect(end.value.order.ledger == (try UnitLedger(purchased: 5, delivered: 2, inFlight: 0)))
         // Replayed end: refused, nothing restored.
@@ -476,7 +479,8 @@ struct ConsumerStoreTests {
         try await expectRefused(.peerProtocol, in: dir) {
             _ = try await store.confirmDelivery(purchaseID: id, reserved: 1, granted: 2, now: at(2))
         }
-        let ended = try await store.endDelivery(purchaseID: id, unitsReceived: 5, now: at(3))
+        try await expectRefused(.invalidParams, in: dir) { _ = try await store.endDelivery(purchaseID: id, unitsReceived: 5, now: at(3)) }
+        let ended = try await store.endDelivery(purchaseID: id, unitsReceived: 2, now: at(3))
         #expect(ended.value.committed == 2)
         try await expectRefused(.conflict, in: dir) { _ = try await store.endDelivery(purchaseID: id, unitsReceived: 2, now: at(3)) }
         try await expectRefused(.notFound, in: dir) { _ = try await store.beginDelivery(purchaseID: 999, units: 1, now: at(3)) }

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 for event in deliveries:
                     if event.type == "producer.deliveryBegun":
-                        say(f"delivery begun: {event.get('unitsGranted')} wash(es) for payment {event.get('paymentReferenceID')}")
+                        say(f"delivery begun: {event.get('unitsGranted')} wash(es) for payment {event.get('paymentReferenceId')}")
                     else:
                         finished += 1
                         say(

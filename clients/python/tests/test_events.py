@@ -14,7 +14,7 @@ def service(service_id: int) -> dict:
 
 
 def added_ids(events):
-    return [e["serviceID"] for e in events if e.type == "producer.serviceAdded"]
+    return [e["serviceId"] for e in events if e.type == "producer.serviceAdded"]
 
 
 def test_events_come_in_seq_order_and_resume_from_replays(daemon):
@@ -31,7 +31,7 @@ def test_events_come_in_seq_order_and_resume_from_replays(daemon):
         with pytest.raises(wpwithin.CallTimeoutError):
             stream.next_event(timeout=0.2)
         client.addService(service=service(4))
-        assert stream.next_event(timeout=10)["serviceID"] == 4
+        assert stream.next_event(timeout=10)["serviceId"] == 4
 
         # A new stream resuming from the first event's seq replays the others.
         with client.subscribe(["producer.serviceAdded"], resume_from=events[0].seq) as again:
@@ -64,7 +64,7 @@ def test_a_stream_resumes_across_a_daemon_restart(daemon):
     if seen[1].seq <= seen[0].seq:
         assert stream.epoch == 1 and seen[1].epoch == 1
     client.addService(service=service(7))
-    assert stream.next_event(timeout=10)["serviceID"] == 7
+    assert stream.next_event(timeout=10)["serviceId"] == 7
     with pytest.raises(wpwithin.CallTimeoutError):
         stream.next_event(timeout=0.2)  # and nothing twice
     stream.close()
@@ -76,16 +76,16 @@ def test_an_async_stream_resumes_after_the_daemon_was_killed(daemon):
         async with wpwithin.AsyncClient(daemon.socket_path) as client:
             async with client.subscribe(["producer.serviceAdded"]) as stream:
                 await client.addService(service=service(1))
-                assert (await stream.next_event(timeout=10))["serviceID"] == 1
+                assert (await stream.next_event(timeout=10))["serviceId"] == 1
                 daemon.stop(signal.SIGKILL)
                 daemon.start()
                 await client.addService(service=service(2))
                 event = await stream.next_event(timeout=30)
-                assert event["serviceID"] == 2
+                assert event["serviceId"] == 2
                 await client.addService(service=service(3))
-                ids = [event["serviceID"]]
+                ids = [event["serviceId"]]
                 async for event in stream:
-                    ids.append(event["serviceID"])
+                    ids.append(event["serviceId"])
                     break
                 assert ids == [2, 3]
                 assert stream.reconnects >= 1

@@ -96,7 +96,7 @@ def test_every_method_is_callable(world):
         with producer.subscribe(["producer.serviceAdded"]) as events:
             added = producer.addService(service={**ROBOWASH, "id": 70, "name": "Extra"})
             assert added["id"] == 70
-            assert events.next_event(timeout=10)["serviceID"] == 70
+            assert events.next_event(timeout=10)["serviceId"] == 70
         assert 70 in [s["id"] for s in producer.listServices()]
         assert producer.removeService(serviceId=70) == {"removed": True}
         assert producer.unsubscribe() == {"subscribed": False}
