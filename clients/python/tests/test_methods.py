@@ -40,11 +40,18 @@ def _python(name):
     return name if name.isidentifier() else name + "_"
 
 
-def test_a_one_role_daemon_lists_a_subset(world):
-    for one_role in (world.producer, world.consumer):
+def test_a_one_role_daemon_lists_every_method_and_refuses_the_other_roles(world):
+    select = {"url": "http://127.0.0.1:9", "serviceId": 1, "priceId": 1, "numberOfUnits": 1}
+    for one_role, other, params in ((world.producer, "selectService", select), (world.consumer, "listServices", {})):
         with one_role.client() as client:
             names = {m["name"] for m in client.discover()["methods"]}
-        assert names < set(wpwithin.METHODS)
+            assert names == set(wpwithin.METHODS)
+            try:
+                client.call(other, params)
+            except wpwithin.WPWithinError as error:
+                assert error.code == -32003, error
+            else:
+                raise AssertionError(f"{other} answered on a Thing without its role")
 
 
 def test_error_codes_used_by_the_daemon_have_classes(daemon):

@@ -88,6 +88,10 @@ class Emitter:
 
     def result_type(self, schema: Dict[str, Any], name: str) -> str:
         kind = schema.get("type")
+        if isinstance(kind, list):  # e.g. ["string", "null"]
+            kinds = [k for k in kind if k != "null"]
+            inner = self.result_type({**schema, "type": kinds[0]} if len(kinds) == 1 else {}, name)
+            return f"Optional[{inner}]" if "null" in kind else inner
         if "$ref" in schema:  # rpc.discover: the OpenRPC meta-schema
             return "Dict[str, Any]"
         if kind == "array":

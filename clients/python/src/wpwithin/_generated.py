@@ -138,9 +138,9 @@ GetDeviceResult = TypedDict(
 GetStatusResultPayments = TypedDict(
     'GetStatusResultPayments',
     {
-        'card': Optional[str],
+        'card': Optional[Optional[str]],
         'gatewayEndpoint': Optional[str],
-        'merchantClientKey': Optional[str],
+        'merchantClientKey': Optional[Optional[str]],
     }, total=False,
 )
 
@@ -474,13 +474,20 @@ class SyncMethods:
 
         Raises:
             NotFoundError: -32010 notFound
+            ConflictError: -32011 conflict
+            ExpiredError: -32012 expired
+            OutOfStockError: -32014 outOfStock
             CredentialsError: -32029 credentials
             PaymentDeclinedError: -32020 paymentDeclined
             InvalidCardError: -32021 invalidCard
             GatewayUnavailableError: -32022 gatewayUnavailable
+            GatewayTimeoutError: -32023 gatewayTimeout
+            GatewayProtocolError: -32024 gatewayProtocol
+            GatewayRejectedError: -32025 gatewayRejected
             PaymentOutcomeUnknownError: -32028 paymentOutcomeUnknown
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
+            PeerProtocolError: -32042 peerProtocol
         """
         return self._invoke('makePayment', {'paymentReferenceId': paymentReferenceId})
 
@@ -807,13 +814,20 @@ class AsyncMethods:
 
         Raises:
             NotFoundError: -32010 notFound
+            ConflictError: -32011 conflict
+            ExpiredError: -32012 expired
+            OutOfStockError: -32014 outOfStock
             CredentialsError: -32029 credentials
             PaymentDeclinedError: -32020 paymentDeclined
             InvalidCardError: -32021 invalidCard
             GatewayUnavailableError: -32022 gatewayUnavailable
+            GatewayTimeoutError: -32023 gatewayTimeout
+            GatewayProtocolError: -32024 gatewayProtocol
+            GatewayRejectedError: -32025 gatewayRejected
             PaymentOutcomeUnknownError: -32028 paymentOutcomeUnknown
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
+            PeerProtocolError: -32042 peerProtocol
         """
         return await self._invoke('makePayment', {'paymentReferenceId': paymentReferenceId})
 
