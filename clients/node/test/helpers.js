@@ -23,6 +23,13 @@ const live = new Set();
 process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
+// Stopped from outside (a runner's timeout, Ctrl-C): no daemon outlives the test process.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of live) child.kill('SIGKILL');
+    process.exit(128 + require('node:os').constants.signals[signal]);
+  });
+}
 
 function binary(name) {
   const file = path.join(BIN, name);
