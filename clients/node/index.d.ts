@@ -1,7 +1,7 @@
 // TypeScript declarations for wpwithin-client, the Node.js client of wpwithind.
 // The region between the GENERATED markers is written by scripts/generate.js from openrpc.json.
 
-/// <reference types="node" />
+// Needs @types/node (EventEmitter, AbortSignal), as any Node.js TypeScript project has.
 import { EventEmitter } from 'node:events';
 
 // MARK: options
@@ -188,6 +188,16 @@ export interface SubscriptionInfo {
   resumeFrom: number | null;
 }
 
+/** 'reset': the daemon's seq numbers started over; the client replays its journal from 0. */
+export interface ResetInfo {
+  /** 'daemonRestarted': a daemon numbering events in memory restarted; 'journalBehind': its journal is behind the cursor. */
+  reason: 'daemonRestarted' | 'journalBehind';
+  /** The cursor before the reset. */
+  previousSeq: number;
+  /** The daemon's newest seq ('journalBehind'). */
+  lastSeq?: number;
+}
+
 export interface SubscriptionLostParams {
   reason: string;
   lastDeliveredSeq: number;
@@ -199,18 +209,22 @@ export declare class Subscription extends EventEmitter {
   readonly lastSeq: number | null;
   /** The daemon's latest subscribe answer. */
   readonly info: SubscriptionInfo | null;
+  /** The daemon process the cursor belongs to: its pid and start time (ms since the epoch). */
+  readonly incarnation: { pid: number | null; startedAt: number } | null;
   readonly ended: boolean;
   /** Unsubscribes; the subscription emits 'end'. */
   close(): Promise<void>;
 
   on(event: 'event', listener: (event: WPWithinEvent) => void): this;
-  on(event: 'subscribed' | 'truncated' | 'reset', listener: (info: SubscriptionInfo) => void): this;
+  on(event: 'subscribed' | 'truncated', listener: (info: SubscriptionInfo) => void): this;
+  on(event: 'reset', listener: (info: ResetInfo) => void): this;
   on(event: 'lost', listener: (params: SubscriptionLostParams) => void): this;
   on(event: 'disconnected', listener: (error: WPWithinClientError) => void): this;
   on(event: 'retrying', listener: (error: Error, delayMs: number) => void): this;
   on(event: 'end', listener: (error?: Error) => void): this;
   once(event: 'event', listener: (event: WPWithinEvent) => void): this;
-  once(event: 'subscribed' | 'truncated' | 'reset', listener: (info: SubscriptionInfo) => void): this;
+  once(event: 'subscribed' | 'truncated', listener: (info: SubscriptionInfo) => void): this;
+  once(event: 'reset', listener: (info: ResetInfo) => void): this;
   once(event: 'lost', listener: (params: SubscriptionLostParams) => void): this;
   once(event: 'disconnected', listener: (error: WPWithinClientError) => void): this;
   once(event: 'retrying', listener: (error: Error, delayMs: number) => void): this;
