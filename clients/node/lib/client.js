@@ -218,6 +218,11 @@ class WPWithinClient extends EventEmitter {
           }
           this._connection = opened;
           this.emit('connect', this.socketPath);
+          // A call reconnected first: the waiting subscription need not sit out its backoff.
+          const subscription = this._subscription;
+          if (subscription && !subscription.ended && subscription.state === 'disconnected' && subscription.timer) {
+            this._resubscribeLater(subscription, 0);
+          }
           return opened;
         },
         (error) => {
