@@ -40,6 +40,7 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/test-python.sh
+	scripts/test-node.sh
 
 install: release
 	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(CONFDIR) $(DOCDIR)

@@ -30,4 +30,4 @@ for exe in wpwithind wpw-sandbox-gateway; do
   [ -x "$WPW_BIN/$exe" ] || { echo "test-node: $WPW_BIN/$exe not found: build first (swift build) or set WPW_BIN" >&2; exit 1; }
 done
 echo "test-node: node $(node --version), binaries from $WPW_BIN" >&2
-exec node --test clients/node/test/
+exec timeout --kill-after=10 600 node --test clients/node/test/

@@ -50,4 +50,4 @@ export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 echo "test-python: $("$python" --version)${WPW_PY_INSTALLED:+, installed client}, binaries from $WPW_BIN" >&2
-exec "$python" -m pytest clients/python/tests -q -p no:cacheprovider "$@"
+exec timeout --kill-after=10 600 "$python" -m pytest clients/python/tests -q -p no:cacheprovider "$@"

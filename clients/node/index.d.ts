@@ -528,7 +528,7 @@ export interface WPWithinMethods {
   getServicePrices(params: GetServicePricesParams, options?: CallOptions): Promise<PriceList>;
   /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   selectService(params: SelectServiceParams, options?: CallOptions): Promise<Quote>;
-  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   makePayment(params: MakePaymentParams, options?: CallOptions): Promise<Purchase>;
   /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params: BeginServiceDeliveryParams, options?: CallOptions): Promise<DeliveryBegun>;

@@ -70,15 +70,15 @@ async function main() {
   events.on('event', (event) => {
     switch (event.type) {
       case 'producer.paymentSucceeded':
-        console.log(`payment: ${event.totalAmount ?? '?'} ${event.currencyCode ?? ''} for ${event.units ?? '?'} washes (ref ${event.paymentReferenceID})`);
+        console.log(`payment: ${event.totalAmount ?? '?'} ${event.currencyCode ?? ''} for ${event.units ?? '?'} washes (ref ${event.paymentReferenceId})`);
         break;
       case 'producer.deliveryBegun':
-        console.log(`delivery begun: ${event.unitsGranted} of ${event.unitsRequested} washes requested (ref ${event.paymentReferenceID}, seq ${event.seq})`);
+        console.log(`delivery begun: ${event.unitsGranted} of ${event.unitsRequested} washes requested (ref ${event.paymentReferenceId}, seq ${event.seq})`);
         break;
       case 'producer.deliveryEnded':
         ended += 1;
         console.log(
-          `delivery ended: ${event.unitsCommitted} washes done, ${event.unitsDelivered} of ${event.unitsPurchased} used (ref ${event.paymentReferenceID}, seq ${event.seq})`,
+          `delivery ended: ${event.unitsCommitted} washes done, ${event.unitsDelivered} of ${event.unitsPurchased} used (ref ${event.paymentReferenceId}, seq ${event.seq})`,
         );
         if (ended >= opts.deliveries) stop(`after ${ended} deliveries`).then(() => process.exit(0));
         break;

@@ -273,9 +273,9 @@ class WPWithinClient extends EventEmitter {
    *
    * When the daemon process changed since the cursor was taken (a restart: another pid or start time),
    * the client checks whether the new process continued the seq numbers: it did if its `daemon.started`
-   * event has a seq above the cursor. If not (today's daemon numbers events in memory, from 1 at each
-   * start), the cursor is meaningless: the subscription emits 'reset' and replays the new process's
-   * events from the start.
+   * event has a seq above the cursor (the daemon keeps its journal, and its seqs, in its database). If not
+   * (an older daemon that numbered events in memory, or a database that was replaced), the cursor is
+   * meaningless: the subscription emits 'reset' and replays the new process's events from the start.
    */
   async _subscribeOn(subscription, connection, callOptions = {}) {
     subscription.connection = connection;

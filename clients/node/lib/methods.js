@@ -264,13 +264,20 @@ const METHODS = deepFreeze([
     ],
     "errors": [
       -32010,
+      -32011,
+      -32012,
+      -32014,
       -32029,
       -32020,
       -32021,
       -32022,
+      -32023,
+      -32024,
+      -32025,
       -32028,
       -32040,
-      -32041
+      -32041,
+      -32042
     ]
   },
   {
@@ -457,7 +464,7 @@ class GeneratedMethods {
     return this._invoke(METHODS[12], params, options);
   }
 
-  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   makePayment(params, options) {
     return this._invoke(METHODS[13], params, options);
   }

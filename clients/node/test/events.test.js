@@ -121,7 +121,7 @@ describe('events', { timeout: 60000 }, () => {
       }
       assert.ok(seen.some((e) => e.type === 'daemon.started'), 'the restart is in the stream');
       assert.deepEqual(
-        seen.filter((e) => e.type.startsWith('producer.')).map((e) => [e.type, e.serviceID]),
+        seen.filter((e) => e.type.startsWith('producer.')).map((e) => [e.type, e.serviceId]),
         [
           ['producer.serviceAdded', 10],
           ['producer.serviceRemoved', 10],
@@ -213,7 +213,7 @@ describe('events', { timeout: 60000 }, () => {
     await control.removeService({ serviceId: 12 });
     const [event] = await viaClient;
     assert.equal(event.type, 'producer.serviceRemoved');
-    assert.equal(event.serviceID, 12);
+    assert.equal(event.serviceId, 12);
     const ended = collect(second, 'end', 1);
     assert.deepEqual(await client.unsubscribe(), { subscribed: false });
     await ended;
