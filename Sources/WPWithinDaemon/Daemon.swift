@@ -11,6 +11,7 @@ import WPWithinHTTP
 import WPWithinPeer
 import WPWithinRPC
 import WPWithinStore
+import WPWithinWire
 
 /// Live settings that a SIGHUP reload may change.
 final class LiveSettings: Sendable {
@@ -133,7 +134,8 @@ public func buildDaemon(
     let hteReady = ReadyGate()
     if configuration.roles.contains(.producer) {
         let engine = ProducerEngine(
-            store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger)
+            store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds),
+            broadcaster: discovery.broadcaster, logger: logger)
         producer = engine
         let router = HTERouter(producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger)
         let broadcaster = discovery.broadcaster
@@ -142,7 +144,9 @@ public func buildDaemon(
             logger: logger,
             onServerRunning: { port in
                 if let broadcaster {
-                    let message = DiscoveryHub.message(configuration: configuration, identity: identity, port: port, serviceTypes: [])
+                    let message = DiscoveryHub.message(
+                        configuration: configuration, identity: identity, port: port,
+                        serviceTypes: await broadcaster.currentMessage.serviceTypes)
                     try? await broadcaster.update(message: message)
                 }
                 logger.info("HTE server listening", metadata: ["hte.host": "\(configuration.hteHost)", "hte.port": "\(port)"])

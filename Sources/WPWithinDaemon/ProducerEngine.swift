@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WPWithinCore
+import WPWithinDiscovery
 import WPWithinPayments
 import WPWithinPeer
 import WPWithinRPC
@@ -24,6 +25,8 @@ struct ProducerEngine: HTEProducer {
     let payments: PaymentsContext
     let bus: EventBus
     let tokenTTL: Duration
+    /// The discovery broadcaster, whose datagram lists the catalog's service types.
+    var broadcaster: DiscoveryBroadcaster? = nil
     let logger: Logger
 
     var serverID: String { store.identity.serverID }
@@ -192,6 +195,7 @@ struct ProducerEngine: HTEProducer {
                 handler: { params, _ in
                     let service = try CatalogJSON.service(from: params["service"] ?? .null, path: "service")
                     let committed = try await store.addService(service, now: nowInstant())
+                    await refreshBroadcast()
                     await deliver(committed.events)
                     return CatalogJSON.json(service)
                 }),
@@ -201,6 +205,7 @@ struct ProducerEngine: HTEProducer {
                 result: "removed", Schema.object(["removed": Schema.boolean]), errors: [.notFound],
                 handler: { params, _ in
                     let committed = try await store.removeService(id: Int(try params.int("serviceId")), now: nowInstant())
+                    await refreshBroadcast()
                     await deliver(committed.events)
                     return ["removed": true]
                 }),
@@ -213,7 +218,17 @@ struct ProducerEngine: HTEProducer {
 
     /// Seeds the database catalog with configured services it does not have yet. A service already in the
     /// database is left alone (its stock has been sold down; re-applying the file must never restore it).
+    /// Puts the catalog's service types into the discovery datagram (Go's `serviceTypes`).
+    func refreshBroadcast() async {
+        guard let broadcaster, let catalog = try? await store.catalog() else { return }
+        var message = await broadcaster.currentMessage
+        guard message.serviceTypes != catalog.serviceTypes else { return }
+        message.serviceTypes = catalog.serviceTypes
+        try? await broadcaster.update(message: message)
+    }
+
     func applyConfiguredCatalog(_ services: [JSONValue]) async throws {
+        defer { Task { await refreshBroadcast() } }
         let current = try await store.catalog()
         for service in try CatalogJSON.catalog(from: services).sortedServices where (try? current.service(id: service.id)) == nil {
             await deliver(try await store.addService(service, now: nowInstant()).events)
