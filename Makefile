@@ -12,7 +12,7 @@ DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
 RELEASE_SCRATCH := .build-release
 EXECUTABLES := wpwithind wpwctl wpw-sandbox-gateway
 
-.PHONY: all deps test-deps build release run demo test install uninstall clean
+.PHONY: all deps test-deps build release run demo test bench install uninstall clean
 
 all: build
 
@@ -41,6 +41,10 @@ test: test-deps
 	$(SWIFT) test --skip-build
 	scripts/test-python.sh
 	scripts/test-node.sh
+
+# Benchmarks on loopback (docs/benchmarks.md): QUICK=1 for the under-a-minute version; BENCH_ARGS for more flags.
+bench: release
+	@scripts/bench.sh $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 install: release
 	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(CONFDIR) $(DOCDIR)

@@ -6,6 +6,21 @@ struct LatencyStats {
 
     mutating func add(_ sample: Duration) { samples.append(sample) }
 
+    mutating func add(nanoseconds: UInt64) { samples.append(.nanoseconds(Int64(nanoseconds))) }
+
+    var count: Int { samples.count }
+
+    mutating func append(contentsOf other: LatencyStats) { samples += other.samples }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
+    }
+
+    /// Nearest-rank percentile in milliseconds.
+    func percentileMs(_ p: Double) -> Double { Self.milliseconds(percentile(p)) }
+
+    var meanMs: Double { Self.milliseconds(mean) }
+
     func percentile(_ p: Double) -> Duration {
         guard !samples.isEmpty else { return .zero }
         let sorted = samples.sorted()

@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Foundation
+
+// Process, file and /proc helpers shared by the benchmarks. Everything here is blocking and loopback-only.
+
+/// A temporary directory for sockets, state and credentials. Short, since a Unix socket path holds ≤ 107 bytes.
+struct BenchDirectory {
+    let root: String
+    init() throws {
+        var template = Array("/tmp/wpwb-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw ValidationError("mkdtemp failed") }
+        root = String(cString: made)
+    }
+    func path(_ name: String) -> String { root + "/" + name }
+
+    /// Writes `text` to `name` with `mode` (credential files are 0600) and returns the path.
+    @discardableResult
+    func write(_ name: String, _ text: String, mode: mode_t = 0o644) throws -> String {
+        let file = path(name)
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        guard fd >= 0 else { throw ValidationError("cannot create \(file)") }
+        defer { close(fd) }
+        fchmod(fd, mode)
+        let bytes = Array(text.utf8)
+        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else { throw ValidationError("cannot write \(file)") }
+        return file
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+}
+
+/// The directory holding this executable (and, after `swift build`, its siblings).
+var binDirectory: String {
+    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+}
+
+/// A child process started with posix_spawn. stdin is /dev/null; stdout and stderr go to files (or /dev/null).
+final class Child {
+    let pid: pid_t
+    let name: String
+    private(set) var exitStatus: Int32?
+
+    /// `environment` is added to this process's environment minus every `WPWITHIND_*`, `NOTIFY_SOCKET`,
+    /// `LISTEN_*`, `WATCHDOG_*` and `CREDENTIALS_DIRECTORY` (so nothing from the caller's shell leaks in).
+    init(_ path: String, _ arguments: [String], environment extra: [String: String] = [:],
+         stdout: String = "/dev/null", stderr: String = "/dev/null") throws {
+        name = (path as NSString).lastPathComponent
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("WPWITHIND_") || key.hasPrefix("LISTEN_") || key.hasPrefix("WATCHDOG_")
+            || key == "NOTIFY_SOCKET" || key == "CREDENTIALS_DIRECTORY" {
+            env[key] = nil
+        }
+        for (key, value) in extra { env[key] = value }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard result == 0 else { throw ValidationError("cannot start \(path): \(String(cString: strerror(result)))") }
+        self.pid = pid
+    }
+
+    var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid else { return result == 0 }
+        exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return false
+    }
+
+    /// SIGTERM, then waits up to `timeout` seconds (SIGKILL after). Returns the exit status (128 + n on signal n).
+    @discardableResult
+    func stop(timeout: Double = 15) -> Int32 {
+        guard isRunning else { return exitStatus ?? -1 }
+        kill(pid, SIGTERM)
+        let deadline = monotonicSeconds() + timeout
+        while isRunning {
+            if monotonicSeconds() > deadline { kill(pid, SIGKILL) }
+            usleep(2_000)
+        }
+        return exitStatus ?? -1
+    }
+
+    deinit { if isRunning { kill(pid, SIGKILL); var s: Int32 = 0; waitpid(pid, &s, 0) } }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+@inline(__always)
+func monotonicNanos() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+func monotonicSeconds() -> Double { Double(monotonicNanos()) / 1e9 }
+
+func sleepSeconds(_ seconds: Double) { usleep(useconds_t(max(0, seconds) * 1e6)) }
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+final class DatagramListener {
+    let path: String
+    let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else { throw ValidationError("cannot bind \(path)") }
+    }
+
+    deinit { close(fd); unlink(path) }
+
+    /// Waits for a datagram containing `needle`; returns the monotonic time it was received (ns).
+    @discardableResult
+    func waitFor(_ needle: String, timeout: Double = 30, child: Child? = nil) throws -> UInt64 {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let deadline = monotonicSeconds() + timeout
+        while monotonicSeconds() < deadline {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 50) > 0 else {
+                if let child, !child.isRunning { throw ValidationError("\(child.name) exited with \(child.exitStatus ?? -1) before \(needle)") }
+                continue
+            }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            let received = monotonicNanos()
+            if n > 0, String(decoding: buffer[..<n], as: UTF8.self).contains(needle) { return received }
+        }
+        throw ValidationError("no \(needle) on \(path) within \(Int(timeout)) s")
+    }
+}
+
+/// A free UDP port on 127.0.0.1 (bound and released at once).
+func freeUDPPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+            guard bind(fd, pointer, length) == 0 else { return -1 }
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    guard bound == 0 else { throw ValidationError("cannot find a free UDP port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+// MARK: - /proc
+
+func readTextFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+/// `Key:   value kB` lines of /proc/PID/status or smaps_rollup, as a dictionary of integers.
+func procFields(_ path: String) -> [String: Int] {
+    var fields: [String: Int] = [:]
+    for line in (readTextFile(path) ?? "").split(separator: "\n") {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        let value = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+        if let value { fields[String(line[..<colon])] = value }
+    }
+    return fields
+}
+
+/// VmRSS of a process, in KiB (0 when it is gone).
+func residentKiB(_ pid: pid_t) -> Int { procFields("/proc/\(pid)/status")["VmRSS"] ?? 0 }
+
+/// A snapshot of where a process's memory is: RSS split, threads, and the biggest mappings by RSS.
+func memoryBreakdown(_ pid: pid_t) -> [String: Any] {
+    let status = procFields("/proc/\(pid)/status")
+    let rollup = procFields("/proc/\(pid)/smaps_rollup")
+    var result: [String: Any] = [
+        "rssKiB": status["VmRSS"] ?? 0, "rssAnonKiB": status["RssAnon"] ?? 0, "rssFileKiB": status["RssFile"] ?? 0,
+        "rssShmemKiB": status["RssShmem"] ?? 0, "vmSizeKiB": status["VmSize"] ?? 0, "threads": status["Threads"] ?? 0,
+        "privateKiB": (rollup["Private_Clean"] ?? 0) + (rollup["Private_Dirty"] ?? 0), "pssKiB": rollup["Pss"] ?? 0,
+    ]
+    // Per mapping (file or [heap]/[anon]): RSS summed over its regions.
+    var byMapping: [String: Int] = [:]
+    var current = "[anon]"
+    for line in (readTextFile("/proc/\(pid)/smaps") ?? "").split(separator: "\n") {
+        let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+        if let first = columns.first, first.contains("-"), columns.count >= 5, first.first?.isHexDigit == true {
+            current = columns.count >= 6 ? (String(columns[5]) as NSString).lastPathComponent : "[anon]"
+        } else if columns.first == "Rss:", columns.count >= 2, let kib = Int(columns[1]) {
+            byMapping[current, default: 0] += kib
+        }
+    }
+    result["topMappingsKiB"] = byMapping.sorted { $0.value > $1.value }.prefix(12).map { ["mapping": $0.key, "rssKiB": $0.value] }
+    return result
+}
+
+/// Runs a command and returns its stdout (nil when it cannot run or fails).
+func commandOutput(_ path: String, _ arguments: [String], directory: String? = nil) -> String? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    do { try process.run() } catch { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { return nil }
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
