@@ -65,7 +65,10 @@ public actor EventBus {
 
     private let bufferLimit: Int
     private let capacity: Int
-    /// The newest delivered events (at most `capacity + capacity / 4`), for `resumeFrom` without a read.
+    /// How many of the newest events stay in memory: all `capacity` without a journal; with one, a small
+    /// window (older resumes read the journal), so memory does not grow with the journal.
+    private let memoryWindow: Int
+    /// The newest delivered events (at most `memoryWindow + memoryWindow / 4`), for `resumeFrom` without a read.
     private var recent: [RPCEvent] = []
     private let durable: (any EventJournal)?
     /// Committed events that arrived ahead of a smaller seq.
@@ -89,6 +92,7 @@ public actor EventBus {
         journal: (any EventJournal)? = nil
     ) {
         self.capacity = max(1, capacity)
+        self.memoryWindow = journal == nil ? max(1, capacity) : min(max(1, capacity), 256)
         self.bufferLimit = max(1, bufferLimit)
         self.durable = journal
         self.seq = max(0, startSeq)
@@ -138,7 +142,7 @@ public actor EventBus {
     private func deliver(_ event: RPCEvent) {
         seq = event.seq
         recent.append(event)
-        if recent.count > capacity + capacity / 4 { recent.removeFirst(recent.count - capacity) }
+        if recent.count > memoryWindow + memoryWindow / 4 { recent.removeFirst(recent.count - memoryWindow) }
         deliveredSincePrune += 1
         for (id, subscriber) in subscribers {
             if let types = subscriber.types, !types.contains(event.type) { continue }
