@@ -38,7 +38,9 @@ demo: build
 
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	# One test at a time: the integration tests make blocking socket calls to real daemons, and on a 2-core
+	# machine the Swift concurrency pool has 2 threads, so parallel suites starved each other (timeouts).
+	$(SWIFT) test --skip-build --no-parallel
 	scripts/test-python.sh
 	scripts/test-node.sh
 
