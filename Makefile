@@ -12,7 +12,7 @@ DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
 RELEASE_SCRATCH := .build-release
 EXECUTABLES := wpwithind wpwctl wpw-sandbox-gateway
 
-.PHONY: all deps test-deps build release run test bench install uninstall clean
+.PHONY: all deps test-deps build release run demo test bench install uninstall clean
 
 all: build
 
@@ -31,9 +31,18 @@ release: deps
 run: build
 	@scripts/run-local.sh
 
+# Two daemons and the sandbox gateway on loopback: one whole purchase, phase by phase.
+demo: build
+	@scripts/deps.sh demo
+	@scripts/demo.sh
+
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	# One test at a time: the integration tests make blocking socket calls to real daemons, and on a 2-core
+	# machine the Swift concurrency pool has 2 threads, so parallel suites starved each other (timeouts).
+	$(SWIFT) test --skip-build --no-parallel
+	scripts/test-python.sh
+	scripts/test-node.sh
 
 # Benchmarks on loopback (docs/benchmarks.md): QUICK=1 for the under-a-minute version; BENCH_ARGS for more flags.
 bench: release

@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "WPWithinPayments",
             dependencies: [
-                "WPWithinCore",
+                "WPWithinCore", "WPWithinHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

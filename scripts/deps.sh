@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(libsystemd-dev libssl-dev libsqlite3-dev pkg-config)
 [ "${1:-}" = "test" ] && packages+=(systemd python3)
+[ "${1:-}" = "demo" ] && packages+=(python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,7 +22,20 @@ struct ConsumerEngine {
     var clientID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
-        for event in events { _ = try? await bus.publish(event.type, event.payload) }
+        await bus.deliverCommitted(events.map(RPCEvent.init))
+    }
+
+    /// Runs a handler; a failure the app should hear of (peer, gateway, internal) is also published as
+    /// `consumer.error`.
+    func reporting(_ operation: String, _ details: [String: JSONValue], _ body: () async throws -> JSONValue) async throws -> JSONValue {
+        do {
+            return try await body()
+        } catch {
+            if ErrorEvent.isReported(error) {
+                _ = try? await bus.publish("consumer.error", ErrorEvent.payload(operation: operation, error: error, details: details))
+            }
+            throw error
+        }
     }
 
     /// The producer's base URL: an explicit `url`, or the serverId seen by discovery (searching briefly).
@@ -128,12 +141,13 @@ struct ConsumerEngine {
                 summary: "Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId.",
                 params: [RPCParam("paymentReferenceId", Schema.string, required: true)],
                 result: "purchase", Schema.anyObject,
-                errors: [.notFound, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected],
+                errors: [.notFound, .conflict, .expired, .outOfStock, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .gatewayTimeout, .gatewayProtocol, .gatewayRejected, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected, .peerProtocol],
                 handler: { params, _ in
                     let reference = try params.string("paymentReferenceId")
-                    if let existing = try await store.purchase(paymentReferenceID: reference) { return purchaseJSON(existing) }
-                    guard let quote = try await store.consumerQuote(paymentReferenceID: reference) else {
-                        throw WPWError(.notFound, "no quote \(reference); call selectService first", data: ["paymentReferenceId": .string(reference)])
+                    return try await reporting("makePayment", ["paymentReferenceId": .string(reference)]) {
+                        if let existing = try await store.purchase(paymentReferenceID: reference) { return purchaseJSON(existing) }
+                        guard let quote = try await store.consumerQuote(paymentReferenceID: reference) else {
+                            throw WPWError(.notFound, "no quote \(reference); call selectService first", data: ["paymentReferenceId": .string(reference)])
                     }
                     guard let card = payments.card else { throw WPWError(.credentials, "no card configured (payments.cardFile)") }
                     let token = try await payments.gateway.createToken(card: card, clientKey: quote.merchantClientKey)
@@ -148,6 +162,7 @@ struct ConsumerEngine {
                     let stored = try await store.recordPurchase(purchase, tokenJSON: tokenJSON, producerURL: quote.producerURL, now: nowInstant())
                     await deliver(stored.events)
                     return purchaseJSON(stored.value)
+                    }
                 }),
             RPCMethod(
                 "beginServiceDelivery", summary: "Asks the producer to supply up to `units` of a purchase; returns the units it will supply.",
@@ -156,23 +171,25 @@ struct ConsumerEngine {
                 errors: [.notFound, .insufficientUnits, .expired, .conflict, .peerUnreachable, .peerRejected],
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
-                    let started = try await store.beginDelivery(purchaseID: id, units: Int(try params.int("units")), now: nowInstant())
-                    let stored = started.value.purchase
-                    let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
-                    let granted: Int
-                    do {
-                        granted = try await hte.beginDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, BeginServiceDeliveryRequest(
-                            clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.value.reserved)).unitsToSupply
-                    } catch {
-                        // Release the local reservation; the producer's own ledger is authoritative for units.
-                        await deliver(try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: 0, now: nowInstant()).events)
-                        throw error
+                    return try await reporting("beginServiceDelivery", ["purchaseId": .int(id)]) {
+                        let started = try await store.beginDelivery(purchaseID: id, units: Int(try params.int("units")), now: nowInstant())
+                        let stored = started.value.purchase
+                        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
+                        let granted: Int
+                        do {
+                            granted = try await hte.beginDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, BeginServiceDeliveryRequest(
+                                clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.value.reserved)).unitsToSupply
+                        } catch {
+                            // Release the local reservation; the producer's own ledger is authoritative for units.
+                            await deliver(try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: 0, now: nowInstant()).events)
+                            throw error
                     }
                     let confirmed = try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: min(granted, started.value.reserved), now: nowInstant())
                     await deliver(started.events + confirmed.events)
                     var result = purchaseJSON(confirmed.value).objectValue ?? [:]
                     result["unitsToSupply"] = .int(Int64(granted))
                     return .object(result)
+                    }
                 }),
             RPCMethod(
                 "endServiceDelivery", summary: "Tells the producer how many units were received; returns the units committed and remaining.",
@@ -181,17 +198,24 @@ struct ConsumerEngine {
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
                     let received = Int(try params.int("unitsReceived"))
-                    guard let stored = try await store.purchase(id: id) else { throw WPWError(.notFound, "no purchase \(id)") }
-                    guard stored.purchase.inFlight > 0 else { throw WPWError(.conflict, "no delivery in progress for purchase \(id)") }
-                    let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
-                    let response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, EndServiceDeliveryRequest(
-                        clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
-                    let ended = try await store.endDelivery(purchaseID: id, unitsReceived: min(received, response.unitsJustSupplied), now: nowInstant())
-                    await deliver(ended.events)
-                    var result = purchaseJSON(ended.value.purchase).objectValue ?? [:]
-                    result["unitsJustSupplied"] = .int(Int64(response.unitsJustSupplied))
-                    result["producerUnitsRemaining"] = .int(Int64(response.unitsRemaining))
-                    return .object(result)
+                    return try await reporting("endServiceDelivery", ["purchaseId": .int(id)]) {
+                        guard let stored = try await store.purchase(id: id) else { throw WPWError(.notFound, "no purchase \(id)") }
+                        guard stored.purchase.inFlight > 0 else { throw WPWError(.conflict, "no delivery in progress for purchase \(id)") }
+                        guard received <= stored.purchase.inFlight else {
+                            throw WPWError(
+                                .invalidParams, "unitsReceived (\(received)) is more than the \(stored.purchase.inFlight) units begun",
+                                data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(stored.purchase.inFlight))])
+                        }
+                        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
+                        let response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, EndServiceDeliveryRequest(
+                            clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
+                        let ended = try await store.endDelivery(purchaseID: id, unitsReceived: min(received, response.unitsJustSupplied), now: nowInstant())
+                        await deliver(ended.events)
+                        var result = purchaseJSON(ended.value.purchase).objectValue ?? [:]
+                        result["unitsJustSupplied"] = .int(Int64(response.unitsJustSupplied))
+                        result["producerUnitsRemaining"] = .int(Int64(response.unitsRemaining))
+                        return .object(result)
+                    }
                 }),
             RPCMethod(
                 "listPurchases", summary: "This Thing's purchases: units bought, delivered, remaining, expiry.",

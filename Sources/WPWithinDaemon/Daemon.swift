@@ -11,6 +11,7 @@ import WPWithinHTTP
 import WPWithinPeer
 import WPWithinRPC
 import WPWithinStore
+import WPWithinWire
 
 /// Live settings that a SIGHUP reload may change.
 final class LiveSettings: Sendable {
@@ -101,7 +102,6 @@ public func buildDaemon(
     let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
     let settings = LiveSettings(configuration)
     let readiness = Readiness()
-    let bus = EventBus(capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber)
 
     let listen: RPCServer.Configuration.Listen
     if let socket = SocketActivation.rpcSocket(in: activatedSockets) {
@@ -114,7 +114,6 @@ public func buildDaemon(
             group: configuration.socketGroup.flatMap(UnixSocketPath.groupID)
         )
     }
-    let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
 
     // Durable state: the database adopts the identity the device already had.
     var storeConfiguration = StoreConfiguration(
@@ -124,12 +123,19 @@ public func buildDaemon(
     )
     storeConfiguration.initialServerID = identity.serverId
     let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
+    // Events live in the store's journal, so `resumeFrom` works across restarts.
+    let (oldestSeq, lastSeq) = try store.journalBounds()
+    let bus = EventBus(
+        capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber,
+        startSeq: lastSeq, oldestSeq: oldestSeq, journal: StoreEventJournal(store: store))
+    let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
     var producer: ProducerEngine?
     var hteServer: HTTPServer?
     let hteReady = ReadyGate()
     if configuration.roles.contains(.producer) {
         let engine = ProducerEngine(
-            store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger)
+            store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds),
+            broadcaster: discovery.broadcaster, logger: logger)
         producer = engine
         let router = HTERouter(producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger)
         let broadcaster = discovery.broadcaster
@@ -138,7 +144,9 @@ public func buildDaemon(
             logger: logger,
             onServerRunning: { port in
                 if let broadcaster {
-                    let message = DiscoveryHub.message(configuration: configuration, identity: identity, port: port, serviceTypes: [])
+                    let message = DiscoveryHub.message(
+                        configuration: configuration, identity: identity, port: port,
+                        serviceTypes: await broadcaster.currentMessage.serviceTypes)
                     try? await broadcaster.update(message: message)
                 }
                 logger.info("HTE server listening", metadata: ["hte.host": "\(configuration.hteHost)", "hte.port": "\(port)"])
@@ -149,14 +157,18 @@ public func buildDaemon(
     } else {
         hteReady.open()
     }
-    var consumer: ConsumerEngine?
-    if configuration.roles.contains(.consumer) {
-        let http = HTTPClient(
-            configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(min(configuration.peerTimeoutMs, 5000))), logger: logger)
-        consumer = ConsumerEngine(
-            store: store, payments: payments, bus: bus, scanner: discovery.scanner,
-            hte: HTEClient(http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger), logger: logger)
-    }
+    // Both roles' methods are always served, so `rpc.discover` is the same on every Thing: a method of a
+    // role this Thing does not run answers -32003 `roleDisabled`.
+    let http = HTTPClient(
+        configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(min(configuration.peerTimeoutMs, 5000))), logger: logger)
+    let consumerEngine = ConsumerEngine(
+        store: store, payments: payments, bus: bus, scanner: discovery.scanner,
+        hte: HTEClient(http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger), logger: logger)
+    let consumerMethods = configuration.roles.contains(.consumer)
+        ? consumerEngine.methods() : consumerEngine.methods().map { $0.disabled(role: "consumer") }
+    let producerMethods = producer?.methods() ?? ProducerEngine(
+        store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger
+    ).methods().map { $0.disabled(role: "producer") }
     let serverBox = NIOLockedValueBox<RPCServer?>(nil)
     let methods = DaemonMethods.make(
         identity: identity,
@@ -165,7 +177,7 @@ public func buildDaemon(
         payments: payments,
         startedAt: startedAt,
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
-    ) + discovery.methods() + (producer?.methods() ?? []) + (consumer?.methods() ?? []) + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
+    ) + discovery.methods() + producerMethods + consumerMethods + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
         info: .init(
@@ -300,5 +312,15 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         merged.logLevel = new.logLevel
         merged.shutdownTimeoutSeconds = new.shutdownTimeoutSeconds
         return merged
+    }
+}
+
+extension RPCMethod {
+    /// The same method (name, params, schema) answering -32003 for a role this Thing does not run.
+    func disabled(role: String) -> RPCMethod {
+        var method = self
+        if !method.errors.contains(.roleDisabled) { method.errors.append(.roleDisabled) }
+        method.handler = { _, _ in throw DiscoveryHub.roleDisabled(role) }
+        return method
     }
 }

@@ -41,7 +41,7 @@ enum DaemonMethods {
                     "socketPath": Schema.string, "stateDir": Schema.string, "ready": Schema.boolean,
                     "roles": Schema.array(of: Schema.string), "pid": Schema.integer,
                     "payments": Schema.object([
-                        "gatewayEndpoint": Schema.string, "card": Schema.string, "merchantClientKey": Schema.string,
+                        "gatewayEndpoint": Schema.string, "card": ["type": ["string", "null"]], "merchantClientKey": ["type": ["string", "null"]],
                     ]),
                 ]),
                 handler: { _, _ in

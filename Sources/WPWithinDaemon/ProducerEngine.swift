@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WPWithinCore
+import WPWithinDiscovery
 import WPWithinPayments
 import WPWithinPeer
 import WPWithinRPC
@@ -24,12 +25,14 @@ struct ProducerEngine: HTEProducer {
     let payments: PaymentsContext
     let bus: EventBus
     let tokenTTL: Duration
+    /// The discovery broadcaster, whose datagram lists the catalog's service types.
+    var broadcaster: DiscoveryBroadcaster? = nil
     let logger: Logger
 
     var serverID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
-        for event in events { _ = try? await bus.publish(event.type, event.payload) }
+        await bus.deliverCommitted(events.map(RPCEvent.init))
     }
 
     func discover(caller: HTECaller) async throws -> ServiceListResponse {
@@ -55,7 +58,15 @@ struct ProducerEngine: HTEProducer {
 
     func payment(_ request: PaymentRequest, caller: HTECaller) async throws -> PaymentResponse {
         let reference = request.paymentReferenceID
-        let started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        let started: Committed<PaymentStart>
+        do {
+            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        } catch let error as WPWError where error.code == .paymentOutcomeUnknown {
+            // An earlier charge's outcome is unknown (a timeout, a crash): ask the gateway now rather than
+            // make the consumer wait for the next start-up, then answer from what it says.
+            await reconcile(reference)
+            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        }
         await deliver(started.events)
         let paid: Order
         switch started.value {
@@ -94,7 +105,7 @@ struct ProducerEngine: HTEProducer {
                     return try await succeeded(reference, orderCode: found.orderCode)
                 }
                 logger.warning("Payment outcome unknown; left for reconciliation", metadata: ["payment.reference": "\(reference)"])
-                throw WPWError(.paymentOutcomeUnknown, "the payment's outcome is not known yet; it will be reconciled", data: ["paymentReferenceID": .string(reference)])
+                throw WPWError(.paymentOutcomeUnknown, "the payment's outcome is not known yet; it will be reconciled", data: ["paymentReferenceId": .string(reference)])
             case .paymentDeclined:
                 throw error  // recorded above
             default:
@@ -135,26 +146,43 @@ struct ProducerEngine: HTEProducer {
     /// Orders whose gateway outcome is unknown (a crash between charge and commit): asks the gateway.
     func reconcile() async {
         guard let orders = try? await store.ordersNeedingReconciliation() else { return }
-        for order in orders {
-            let reference = order.paymentReferenceID
-            do {
-                if order.state == .paymentPending {
-                    await deliver(try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: "daemon restarted mid-payment", now: nowInstant()).events)
-                }
-                if let found = try await payments.gateway.findOrder(customerOrderCode: reference) {
-                    if found.isSuccess {
-                        _ = try await succeeded(reference, orderCode: found.orderCode)
-                    } else {
-                        await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "gateway: \(found.paymentStatus)", now: nowInstant()).events)
-                    }
-                } else {
-                    await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "no order at the gateway", now: nowInstant()).events)
-                }
-                logger.notice("Reconciled a payment", metadata: ["payment.reference": "\(reference)"])
-            } catch {
-                logger.error("Cannot reconcile a payment yet", metadata: ["payment.reference": "\(reference)", "error": "\(error)"])
+        for order in orders { await reconcile(order) }
+    }
+
+    /// Reconciles one order whose outcome is unknown (not one that is being charged right now).
+    func reconcile(_ reference: String) async {
+        guard let orders = try? await store.ordersNeedingReconciliation(),
+              let order = orders.first(where: { $0.paymentReferenceID == reference && $0.state == .outcomeUnknown }) else { return }
+        await reconcile(order)
+    }
+
+    /// Asks the gateway what happened to an order and records it. At start-up a `paymentPending` order
+    /// is one whose charge was cut short by a crash, so it is first marked unknown.
+    private func reconcile(_ order: Order) async {
+        let reference = order.paymentReferenceID
+        do {
+            if order.state == .paymentPending {
+                await deliver(try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: "daemon restarted mid-payment", now: nowInstant()).events)
             }
+            if let found = try await payments.gateway.findOrder(customerOrderCode: reference) {
+                if found.isSuccess {
+                    _ = try await succeeded(reference, orderCode: found.orderCode)
+                } else {
+                    await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "gateway: \(found.paymentStatus)", now: nowInstant()).events)
+                }
+            } else {
+                await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "no order at the gateway", now: nowInstant()).events)
+            }
+            logger.notice("Reconciled a payment", metadata: ["payment.reference": "\(reference)"])
+        } catch {
+            logger.error("Cannot reconcile a payment yet", metadata: ["payment.reference": "\(reference)", "error": "\(error)"])
+            await reportError("reconcile", error, ["paymentReferenceId": .string(reference)])
         }
+    }
+
+    /// Publishes `producer.error` so the app hears of failures it did not call for.
+    func reportError(_ operation: String, _ error: any Error, _ details: [String: JSONValue] = [:]) async {
+        _ = try? await bus.publish("producer.error", ErrorEvent.payload(operation: operation, error: error, details: details))
     }
 
     /// `addService`, `removeService`, `listServices`.
@@ -167,6 +195,7 @@ struct ProducerEngine: HTEProducer {
                 handler: { params, _ in
                     let service = try CatalogJSON.service(from: params["service"] ?? .null, path: "service")
                     let committed = try await store.addService(service, now: nowInstant())
+                    await refreshBroadcast()
                     await deliver(committed.events)
                     return CatalogJSON.json(service)
                 }),
@@ -176,6 +205,7 @@ struct ProducerEngine: HTEProducer {
                 result: "removed", Schema.object(["removed": Schema.boolean]), errors: [.notFound],
                 handler: { params, _ in
                     let committed = try await store.removeService(id: Int(try params.int("serviceId")), now: nowInstant())
+                    await refreshBroadcast()
                     await deliver(committed.events)
                     return ["removed": true]
                 }),
@@ -188,7 +218,17 @@ struct ProducerEngine: HTEProducer {
 
     /// Seeds the database catalog with configured services it does not have yet. A service already in the
     /// database is left alone (its stock has been sold down; re-applying the file must never restore it).
+    /// Puts the catalog's service types into the discovery datagram (Go's `serviceTypes`).
+    func refreshBroadcast() async {
+        guard let broadcaster, let catalog = try? await store.catalog() else { return }
+        var message = await broadcaster.currentMessage
+        guard message.serviceTypes != catalog.serviceTypes else { return }
+        message.serviceTypes = catalog.serviceTypes
+        try? await broadcaster.update(message: message)
+    }
+
     func applyConfiguredCatalog(_ services: [JSONValue]) async throws {
+        defer { Task { await refreshBroadcast() } }
         let current = try await store.catalog()
         for service in try CatalogJSON.catalog(from: services).sortedServices where (try? current.service(id: service.id)) == nil {
             await deliver(try await store.addService(service, now: nowInstant()).events)

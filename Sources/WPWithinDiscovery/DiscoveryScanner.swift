@@ -77,12 +77,17 @@ public actor DiscoveryScanner: ServiceLifecycle.Service, CustomStringConvertible
     }
 
     /// Listens for `timeout` and returns every device heard during it or within `recentWindow` before it,
-    /// each serverID once, most recently heard first (`deviceDiscovery(timeoutMs)`).
+    /// each serverID once, most recently heard first (`deviceDiscovery(timeoutMs)`). A shutdown ends the
+    /// wait early.
     public func devices(within timeout: Duration) async throws -> [DiscoveredDevice] {
         guard timeout >= .zero else { throw WPWError.invalidParams(field: "timeout", "timeout must not be negative") }
         try await start()
         let since = ContinuousClock.now - configuration.recentWindow
-        if timeout > .zero { try await Task.sleep(for: timeout) }
+        // Waits in short slices so a shutdown ends the wait at once (with what was heard so far).
+        let deadline = ContinuousClock.now + timeout
+        while !isShutDown, ContinuousClock.now < deadline {
+            try await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+        }
         return table.devices(seenSince: since)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WPWithinCore
+import WPWithinHTTP
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -26,6 +27,16 @@ public struct WorldpayOnlineConfiguration: Sendable {
 
     public static let defaultEndpoint = URL(string: "https://api.worldpay.com/v1")!
 
+    /// How requests travel.
+    public enum Transport: String, Sendable, CaseIterable {
+        /// SwiftNIO for `http://` endpoints, URLSession for `https://`.
+        case automatic
+        /// URLSession always (tests use it to cover the `https://` path against the plain-HTTP sandbox).
+        case urlSession
+    }
+
+    public var transport: Transport = .automatic
+
     public init(
         endpoint: URL = WorldpayOnlineConfiguration.defaultEndpoint,
         merchant: MerchantCredentials? = nil,
@@ -48,13 +59,18 @@ public struct WorldpayOnlineConfiguration: Sendable {
 /// The Worldpay Online JSON API client (`POST /tokens`, `POST /orders`, `GET /orders/{code}`,
 /// `POST /orders/{code}/refund`), byte-compatible with the Go SDK's requests.
 ///
-/// One `URLSession` lives as long as the gateway (connections are reused); call ``shutdown()`` when done
-/// (it is also invalidated on deinit).
+/// Transport: an `http://` endpoint (the sandbox gateway on loopback, a local proxy) goes through the
+/// SwiftNIO ``HTTPClient`` (keep-alive pool, no Foundation networking on the hot path: about a tenth of
+/// URLSession's latency per exchange); `https://` (the real Worldpay API) goes through one `URLSession`
+/// that lives as long as the gateway. Call ``shutdown()`` when done (the session is also invalidated on
+/// deinit).
 public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
-    // @unchecked: every stored property is immutable; URLSession is thread-safe.
+    // @unchecked: every stored property is immutable; URLSession and HTTPClient are thread-safe.
     public let configuration: WorldpayOnlineConfiguration
     private let session: URLSession
     private let loader: BoundedHTTPLoader
+    /// Set for `http://` endpoints.
+    private let plainClient: HTTPClient?
     private let logger: Logger
 
     public init(configuration: WorldpayOnlineConfiguration, logger: Logger) {
@@ -73,6 +89,14 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
         queue.maxConcurrentOperationCount = 1
         self.loader = loader
         self.session = URLSession(configuration: sessionConfiguration, delegate: loader, delegateQueue: queue)
+        if configuration.transport == .automatic, configuration.endpoint.scheme?.lowercased() == "http" {
+            self.plainClient = HTTPClient(
+                configuration: HTTPClientConfiguration(
+                    connectTimeout: configuration.connectTimeout, maxResponseBodySize: configuration.maxResponseBytes),
+                logger: logger)
+        } else {
+            self.plainClient = nil
+        }
     }
 
     deinit {
@@ -82,6 +106,7 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
     /// Cancels outstanding requests and releases the session.
     public func shutdown() {
         session.invalidateAndCancel()
+        if let plainClient { Task { await plainClient.shutdown() } }
     }
 
     // MARK: Consumer
@@ -241,6 +266,7 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
 
     /// One HTTP exchange under the total deadline. Throws `LoadFailure` or `CancellationError`.
     private func send(_ method: String, _ path: String, body: [UInt8]?, authorization: String?) async throws -> LoadedResponse {
+        if let plainClient { return try await sendPlain(plainClient, method, path, body: body, authorization: authorization) }
         guard let url = URL(string: configuration.endpoint.absoluteString + "/" + path) else {
             throw LoadFailure.connectFailed("bad URL")
         }
@@ -278,6 +304,46 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
             ]
         )
         return response
+    }
+
+    /// One exchange over the NIO client, with its errors mapped to the same `LoadFailure`s as URLSession's.
+    private func sendPlain(
+        _ client: HTTPClient, _ method: String, _ path: String, body: [UInt8]?, authorization: String?
+    ) async throws -> LoadedResponse {
+        var headers: HTTPHeaderFields = ["Accept": "application/json"]
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
+        let url = configuration.endpoint.absoluteString + "/" + path
+        let started = ContinuousClock.now
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(
+                HTTPClientRequest(method: method, url: url, headers: headers, body: body ?? []), timeout: configuration.totalTimeout)
+        } catch {
+            switch error.kind {
+            case .connectionRefused, .invalidURL, .shutdown:
+                throw LoadFailure.connectFailed(error.detail.isEmpty ? error.kind.rawValue : error.detail)
+            case .timeout:
+                if !error.mayHaveReachedServer { throw LoadFailure.connectFailed("connect timeout") }
+                throw LoadFailure.timedOut
+            case .connectionClosed, .invalidResponse:
+                if !error.mayHaveReachedServer { throw LoadFailure.connectFailed(error.detail) }
+                throw LoadFailure.connectionLost(error.detail.isEmpty ? error.kind.rawValue : error.detail)
+            case .responseTooLarge:
+                throw LoadFailure.responseTooLarge(status: 200)
+            case .cancelled:
+                throw CancellationError()
+            }
+        }
+        if (300..<400).contains(response.status) { throw LoadFailure.redirected(status: response.status) }
+        logger.debug(
+            "Gateway exchange",
+            metadata: [
+                "http.method": "\(method)", "http.path": "/\(path)", "http.status": "\(response.status)",
+                "duration.ms": "\((ContinuousClock.now - started).milliseconds)",
+            ]
+        )
+        return LoadedResponse(status: response.status, body: Data(response.body))
     }
 
     private func mapFailure(_ failure: LoadFailure, operation: String) -> WPWError {

@@ -10,8 +10,9 @@ public import WPWithinWire
 ///
 /// Errors are `WPWError`s:
 /// * a Go/`ErrorResponse` body with a non-200 status → `peerRejected` with `data` `{httpStatus, errorCode,
-///   message, route}`; except 404 → `notFound`, 403 → `invalidToken`, 410 → `expired`, and 422 whose
-///   `errorCode` is `insufficientUnits` (our producers fill it; Go's is always 0) → `insufficientUnits`;
+///   message, route}`; except an `errorCode` in -32029…-32010 (our producers fill it with their stable code;
+///   Go's is always 0), which is kept (`outOfStock`, `conflict`, `paymentDeclined`, …), and otherwise 404 →
+///   `notFound`, 403 → `invalidToken`, 410 → `expired`;
 /// * no connection → `peerUnreachable` (`data.requestMayHaveReachedPeer = false`);
 /// * timeout or connection lost → `peerUnreachable` with `data.requestMayHaveReachedPeer` saying whether the
 ///   producer may have acted on it (a `payment` then has an unknown outcome; never resent automatically);
@@ -111,6 +112,10 @@ public struct HTEClient: Sendable {
         }
     }
 
+    /// Producer codes a consumer passes on as they are: lookups, state and payment outcomes (-32010…-32029).
+    /// Protocol codes (-32602 and the like) are the producer's view of our request and stay `peerRejected`.
+    static let passedThrough = Set((-32029)...(-32010))
+
     /// A non-200 answer: the Go `ErrorResponse` body mapped to a `WPWError`.
     static func rejection(status: Int, body: [UInt8], route: String) -> WPWError {
         guard let error = try? GoJSON.decode(ErrorResponse.self, from: body), body.first(where: { !isSpace($0) }) == UInt8(ascii: "{") else {
@@ -124,6 +129,9 @@ public struct HTEClient: Sendable {
         ]
         let code: WPWError.Code
         switch status {
+        case _ where Self.passedThrough.contains(error.errorCode):
+            // Our producers put their stable code in `errorCode` (Go's are always 0): keep its meaning.
+            code = WPWError.Code(rawValue: error.errorCode)
         case 404: code = .notFound
         case 403: code = .invalidToken
         case 410: code = .expired

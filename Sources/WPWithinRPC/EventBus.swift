@@ -26,17 +26,21 @@ public struct RPCEvent: Sendable, Hashable {
 }
 
 /// Durable storage of events (the daemon's database). Sequence numbers are assigned by the journal, in
-/// commit order; a transaction that changes money or units appends its events in the same commit.
+/// commit order; a transaction that changes money or units appends its events in the same commit and hands
+/// them to `EventBus.deliverCommitted` after the commit.
 public protocol EventJournal: Sendable {
-    /// Appends one event outside any other transaction and returns it with its seq.
-    func append(type: String, time: String, payload: [String: JSONValue]) throws -> RPCEvent
+    /// Appends one event in its own transaction and returns it with its seq.
+    func append(type: String, payload: [String: JSONValue]) async throws -> RPCEvent
     /// Committed events with seq greater than `seq`, oldest first, at most `limit`.
-    func events(after seq: Int64, limit: Int) throws -> [RPCEvent]
-    /// The highest committed seq, or 0.
-    func lastSeq() throws -> Int64
+    func events(after seq: Int64, limit: Int) async throws -> [RPCEvent]
+    /// Deletes events with a seq at or below `seq` (they are older than what `resumeFrom` promises).
+    func prune(through seq: Int64) async throws
 }
 
 /// Assigns sequence numbers, journals events and fans them out to subscribers.
+///
+/// Without a journal, seqs are counted in memory and `resumeFrom` works within one run. With one, every
+/// event is stored first and delivered in seq order, so `resumeFrom` also works across restarts.
 ///
 /// A subscriber that falls more than `bufferLimit` events behind is dropped (its stream finishes with
 /// `overflowed == true`); it can resubscribe with `resumeFrom`.
@@ -61,64 +65,102 @@ public actor EventBus {
 
     private let bufferLimit: Int
     private let capacity: Int
-    private var journal: [RPCEvent] = []
+    /// How many of the newest events stay in memory: all `capacity` without a journal; with one, a small
+    /// window (older resumes read the journal), so memory does not grow with the journal.
+    private let memoryWindow: Int
+    /// The newest delivered events (at most `memoryWindow + memoryWindow / 4`), for `resumeFrom` without a read.
+    private var recent: [RPCEvent] = []
     private let durable: (any EventJournal)?
-    /// Events committed by other transactions that arrived ahead of a smaller seq.
+    /// Committed events that arrived ahead of a smaller seq.
     private var pending: [Int64: RPCEvent] = [:]
     private var seq: Int64
+    /// The smallest seq still stored (durable) or kept (memory); older ones are gone.
+    private var oldestKept: Int64
+    private var deliveredSincePrune = 0
     private var nextID: SubscriptionID = 1
     private var subscribers: [SubscriptionID: Subscriber] = [:]
     private var overflowed: Set<SubscriptionID> = []
 
     /// - Parameters:
-    ///   - capacity: how many recent events are kept for `resumeFrom`.
+    ///   - capacity: how many recent events are kept for `resumeFrom` (in memory, and in the journal).
     ///   - bufferLimit: how far a subscriber may fall behind before it is dropped.
-    ///   - startSeq: the seq to continue from (the last one already used).
+    ///   - startSeq: the last seq already used (the journal's newest seq at start-up).
+    ///   - oldestSeq: the journal's oldest stored seq at start-up (0 when empty).
     ///   - journal: durable storage; when given, seqs come from it and `resumeFrom` survives restarts.
-    public init(capacity: Int = 10_000, bufferLimit: Int = 1024, startSeq: Int64 = 0, journal: (any EventJournal)? = nil) {
+    public init(
+        capacity: Int = 10_000, bufferLimit: Int = 1024, startSeq: Int64 = 0, oldestSeq: Int64 = 0,
+        journal: (any EventJournal)? = nil
+    ) {
         self.capacity = max(1, capacity)
+        self.memoryWindow = journal == nil ? max(1, capacity) : min(max(1, capacity), 256)
         self.bufferLimit = max(1, bufferLimit)
         self.durable = journal
-        self.seq = max(startSeq, (try? journal?.lastSeq()) ?? 0)
+        self.seq = max(0, startSeq)
+        self.oldestKept = journal == nil ? startSeq + 1 : (oldestSeq > 0 ? oldestSeq : startSeq + 1)
     }
 
     public var currentSeq: Int64 { seq }
 
-    /// Publishes an event: it gets the next seq, is kept in the journal, then delivered, all at once.
+    /// Publishes an event: it gets the next seq, is journalled, then delivered.
     @discardableResult
-    public func publish(_ type: String, _ payload: [String: JSONValue] = [:]) throws -> RPCEvent {
+    public func publish(_ type: String, _ payload: [String: JSONValue] = [:]) async throws -> RPCEvent {
         guard let durable else {
             let event = RPCEvent(seq: seq + 1, type: type, time: Self.now(), payload: payload)
             deliver(event)
             return event
         }
-        let event = try durable.append(type: type, time: Self.now(), payload: payload)
-        deliverCommitted([event])
+        let event = try await durable.append(type: type, payload: payload)
+        await deliverCommitted([event])
         return event
     }
 
-    /// Delivers events that a transaction has committed to the journal, in seq order: an event that
-    /// arrives ahead of a smaller committed seq waits, and a gap is filled from the journal.
-    public func deliverCommitted(_ events: [RPCEvent]) {
+    /// Delivers events that a transaction has committed to the journal, in seq order. An event that
+    /// arrives ahead of a smaller seq means the smaller one is committed too (the journal has one writer):
+    /// it is read from the journal, so nothing waits on a caller that never delivers.
+    public func deliverCommitted(_ events: [RPCEvent]) async {
         for event in events where event.seq > seq { pending[event.seq] = event }
-        while !pending.isEmpty {
-            if let next = pending.removeValue(forKey: seq + 1) {
-                deliver(next)
+        while let lowest = pending.keys.min() {
+            if lowest <= seq {
+                pending[lowest] = nil
                 continue
             }
-            // A later seq is committed, so the missing ones are too (the journal has one writer).
-            guard let durable, let missing = try? durable.events(after: seq, limit: 1000), !missing.isEmpty else { break }
-            for event in missing where pending[event.seq] == nil { pending[event.seq] = event }
+            if lowest == seq + 1 {
+                deliver(pending.removeValue(forKey: lowest)!)
+                continue
+            }
+            // A gap: fill it from the journal, then deliver what is there in order, even across a real
+            // hole (an event that was pruned or never existed).
+            if let durable, let stored = try? await durable.events(after: seq, limit: 1000) {
+                for event in stored where event.seq > seq && pending[event.seq] == nil { pending[event.seq] = event }
+            }
+            guard let next = pending.keys.min(), next > seq else { continue }
+            deliver(pending.removeValue(forKey: next)!)
         }
+        await pruneIfDue()
     }
 
     private func deliver(_ event: RPCEvent) {
         seq = event.seq
-        journal.append(event)
-        if journal.count > capacity + capacity / 4 { journal.removeFirst(journal.count - capacity) }
+        recent.append(event)
+        if recent.count > memoryWindow + memoryWindow / 4 { recent.removeFirst(recent.count - memoryWindow) }
+        deliveredSincePrune += 1
         for (id, subscriber) in subscribers {
             if let types = subscriber.types, !types.contains(event.type) { continue }
             yield(event, to: id, subscriber)
+        }
+    }
+
+    /// Keeps the journal near `capacity` events: prunes every `capacity / 4` deliveries.
+    private func pruneIfDue() async {
+        guard let durable, deliveredSincePrune >= max(1, capacity / 4) else { return }
+        deliveredSincePrune = 0
+        let through = seq - Int64(capacity)
+        guard through >= oldestKept else { return }
+        do {
+            try await durable.prune(through: through)
+            oldestKept = max(oldestKept, through + 1)
+        } catch {
+            // Pruning is housekeeping: the next attempt retries.
         }
     }
 
@@ -136,24 +178,28 @@ public actor EventBus {
     }
 
     /// Starts a subscription. With `resumeFrom`, kept events with a greater seq come first, then live ones.
-    public func subscribe(types: Set<String>?, resumeFrom: Int64?) -> Subscription {
-        let id = nextID
-        nextID += 1
+    public func subscribe(types: Set<String>?, resumeFrom: Int64?) async -> Subscription {
         var replay: [RPCEvent] = []
         var truncated = false
         if let resumeFrom, resumeFrom < seq {
-            let oldest = journal.first?.seq ?? (seq + 1)
-            if resumeFrom + 1 < oldest, let durable, let stored = try? durable.events(after: resumeFrom, limit: capacity) {
-                // Older than the memory window: read the durable journal (bounded by `capacity`).
-                replay = stored.filter { $0.seq <= seq }
-                truncated = (replay.last?.seq ?? seq) < (oldest - 1)
-                replay += journal.filter { $0.seq > (replay.last?.seq ?? resumeFrom) }
+            // The promise is the newest `capacity` events; anything older may be gone.
+            let floor = max(resumeFrom, seq - Int64(capacity))
+            if floor + 1 < (recent.first?.seq ?? (seq + 1)), let durable {
+                // Older than the memory window (e.g. after a restart): read the journal.
+                let stored = (try? await durable.events(after: floor, limit: capacity)) ?? []
+                // Events delivered while reading are in `recent`: the journal only up to there.
+                let memoryStart = recent.first?.seq ?? (seq + 1)
+                replay = stored.filter { $0.seq < memoryStart }
+                let end = replay.last?.seq ?? floor
+                replay += recent.filter { $0.seq > end }
             } else {
-                truncated = resumeFrom + 1 < oldest
-                replay = journal.filter { $0.seq > resumeFrom }
+                replay = recent.filter { $0.seq > floor }
             }
+            truncated = (replay.first?.seq ?? (seq + 1)) > resumeFrom + 1
             if let types { replay = replay.filter { types.contains($0.type) } }
         }
+        let id = nextID
+        nextID += 1
         let (stream, continuation) = AsyncStream<RPCEvent>.makeStream(
             bufferingPolicy: .bufferingOldest(bufferLimit + replay.count)
         )

@@ -58,7 +58,8 @@ extension Store {
     /// Stores (or replaces, for the same payment reference) a quote received from a producer.
     @discardableResult
     public func saveQuote(_ quote: ConsumerQuote, now: Instant) async throws -> Committed<ConsumerQuote> {
-        try await transaction { tx in
+        // Not durable: a quote lost in a power cut only means selecting again; nothing is paid or reserved.
+        try await transaction(durable: false) { tx in
             try tx.db.run(
                 sql: """
                     INSERT INTO consumer_quote (payment_reference_id, server_id, client_id, service_id, price_id, units,
@@ -76,8 +77,8 @@ extension Store {
                     now.milliseconds,
                 ])
             try tx.append(StoreEventType.quoteReceived, [
-                "paymentReferenceID": .string(quote.paymentReferenceID), "serverID": .string(quote.serverID),
-                "serviceID": .int(Int64(quote.serviceID)), "priceID": .int(Int64(quote.priceID)),
+                "paymentReferenceId": .string(quote.paymentReferenceID), "serverId": .string(quote.serverID),
+                "serviceId": .int(Int64(quote.serviceID)), "priceId": .int(Int64(quote.priceID)),
                 "units": .int(Int64(quote.units)), "totalAmount": .int(quote.total.minorUnits),
                 "currencyCode": .string(quote.total.currency.code),
             ], at: now)
@@ -230,11 +231,11 @@ extension Store {
     static func purchasePayload(_ stored: StoredPurchase) -> [String: JSONValue] {
         let p = stored.purchase
         return [
-            "purchaseID": .int(stored.id),
-            "paymentReferenceID": .string(p.paymentReferenceID),
-            "serverID": .string(p.serverID),
-            "serviceID": .int(Int64(p.serviceID)),
-            "priceID": .int(Int64(p.priceID)),
+            "purchaseId": .int(stored.id),
+            "paymentReferenceId": .string(p.paymentReferenceID),
+            "serverId": .string(p.serverID),
+            "serviceId": .int(Int64(p.serviceID)),
+            "priceId": .int(Int64(p.priceID)),
             "unitsBought": .int(Int64(p.bought)),
             "unitsDelivered": .int(Int64(p.delivered)),
             "unitsInFlight": .int(Int64(p.inFlight)),

@@ -73,3 +73,29 @@ extension Store {
         try await read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
     }
 }
+
+extension Store {
+    /// The oldest stored seq, 0 when the journal is empty.
+    public func oldestSeq() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MIN(seq), 0) FROM event") ?? 0 }
+    }
+
+    /// Deletes journal events with `seq <= through`. AUTOINCREMENT keeps later seqs from reusing theirs.
+    public func pruneEvents(through seq: Int64) async throws {
+        try await Store.mapErrorsAsync { [dbQueue] in
+            try await dbQueue.write { db in try db.execute(sql: "DELETE FROM event WHERE seq <= ?", arguments: [seq]) }
+        }
+    }
+}
+
+extension Store {
+    /// The oldest and newest stored seq (0, 0 when empty). Blocking: for start-up.
+    public func journalBounds() throws -> (oldest: Int64, last: Int64) {
+        try Store.mapErrors {
+            try dbQueue.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT COALESCE(MIN(seq), 0) AS o, COALESCE(MAX(seq), 0) AS l FROM event")!
+                return (row["o"], row["l"])
+            }
+        }
+    }
+}

@@ -39,7 +39,7 @@ extension Store {
         try await transaction { tx in
             let catalog = try Rows.loadCatalog(tx.db).adding(service)
             try Rows.insertService(tx.db, service)
-            try tx.append(StoreEventType.serviceAdded, ["serviceID": .int(Int64(service.id))], at: now)
+            try tx.append(StoreEventType.serviceAdded, ["serviceId": .int(Int64(service.id))], at: now)
             return catalog
         }
     }
@@ -51,7 +51,7 @@ extension Store {
             let catalog = try Rows.loadCatalog(tx.db).replacing(service)
             try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [service.id])
             try Rows.insertService(tx.db, service)
-            try tx.append(StoreEventType.serviceReplaced, ["serviceID": .int(Int64(service.id))], at: now)
+            try tx.append(StoreEventType.serviceReplaced, ["serviceId": .int(Int64(service.id))], at: now)
             return catalog
         }
     }
@@ -62,7 +62,7 @@ extension Store {
         try await transaction { tx in
             let catalog = try Rows.loadCatalog(tx.db).removing(serviceID: id)
             try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [id])
-            try tx.append(StoreEventType.serviceRemoved, ["serviceID": .int(Int64(id))], at: now)
+            try tx.append(StoreEventType.serviceRemoved, ["serviceId": .int(Int64(id))], at: now)
             return catalog
         }
     }
@@ -77,7 +77,8 @@ extension Store {
         let serverID = identity.serverID
         let policy = configuration.quotePolicy
         let random = self.random
-        return try await transaction { tx in
+        // Not durable: a quote lost in a power cut is refused at payment time, before any charge.
+        return try await transaction(durable: false) { tx in
             let catalog = try Rows.loadCatalog(tx.db, serviceID: serviceID)
             let quote = try Quote.make(
                 catalog: catalog, serviceID: serviceID, priceID: priceID, units: units, clientID: clientID,
@@ -241,10 +242,10 @@ extension Store {
 
     static func orderPayload(_ quote: Quote) -> [String: JSONValue] {
         [
-            "paymentReferenceID": .string(quote.paymentReferenceID),
-            "clientID": .string(quote.clientID),
-            "serviceID": .int(Int64(quote.serviceID)),
-            "priceID": .int(Int64(quote.priceID)),
+            "paymentReferenceId": .string(quote.paymentReferenceID),
+            "clientId": .string(quote.clientID),
+            "serviceId": .int(Int64(quote.serviceID)),
+            "priceId": .int(Int64(quote.priceID)),
             "units": .int(Int64(quote.units)),
             "totalAmount": .int(quote.total.minorUnits),
             "currencyCode": .string(quote.total.currency.code),

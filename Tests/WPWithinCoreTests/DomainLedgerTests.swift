@@ -30,9 +30,11 @@ private func code(_ body: () throws -> Any) -> WPWError.Code? {
         #expect(try UnitLedger(purchased: 5, delivered: 3, inFlight: 2).remaining == 0)
     }
 
-    @Test func endCommitsAtMostWhatWasBegunAndAReplayRestoresNothing() throws {
+    @Test func endingMoreThanWasBegunIsRefusedAndAReplayRestoresNothing() throws {
         let (begun, _) = try UnitLedger(purchased: 10).begin(requested: 4)
-        let (ended, committed) = try begun.end(reported: 9)  // over-end
+        #expect(code { try begun.end(reported: 9) } == .invalidParams)  // over-end: refused, nothing changes
+        #expect(begun.inFlight == 4 && begun.delivered == 0)
+        let (ended, committed) = try begun.end(reported: 4)
         #expect(committed == 4 && ended.delivered == 4 && ended.inFlight == 0 && ended.remaining == 6)
         #expect(code { try ended.end(reported: 4) } == .conflict)  // replay
         #expect(ended.remaining == 6)

@@ -122,7 +122,8 @@ private func code(_ body: () throws -> Any) -> WPWError.Code? {
         let confirmed = try asked.confirmBegin(reserved: reserved, granted: 4)  // the producer granted fewer
         #expect(confirmed.inFlight == 4 && confirmed.remaining == 6)
         #expect(code { try asked.confirmBegin(reserved: 10, granted: 11) } == .peerProtocol)
-        let (ended, committed) = try confirmed.endDelivery(received: 9)
+        #expect(code { try confirmed.endDelivery(received: 9) } == .invalidParams)  // more than the producer granted
+        let (ended, committed) = try confirmed.endDelivery(received: 4)
         #expect(committed == 4 && ended.delivered == 4 && ended.remaining == 6 && ended.inFlight == 0)
         #expect(code { try ended.endDelivery(received: 1) } == .conflict)
         #expect(code { try ended.beginDelivery(requested: 1, now: Fixture.t0.plus(100)) } == .expired)

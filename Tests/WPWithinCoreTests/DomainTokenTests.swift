@@ -119,7 +119,8 @@ private func code(_ body: () throws -> Any) -> WPWError.Code? {
         // Begin/end cycles with inflated requests never deliver more than the 3 units bought.
         for _ in 0..<5 {
             guard let (begun, granted) = try? current.beginDelivery(presented, clientID: nil, serviceID: 1, requestedUnits: 1_000, now: Fixture.t0, signer: signer) else { break }
-            let (ended, committed) = try begun.endDelivery(presented, clientID: nil, serviceID: 1, receivedUnits: 1_000, now: Fixture.t0, signer: signer)
+            #expect(code { try begun.endDelivery(presented, clientID: nil, serviceID: 1, receivedUnits: 1_000, now: Fixture.t0, signer: signer) } == .invalidParams)
+            let (ended, committed) = try begun.endDelivery(presented, clientID: nil, serviceID: 1, receivedUnits: granted, now: Fixture.t0, signer: signer)
             #expect(committed == granted)
             total += committed
             current = ended

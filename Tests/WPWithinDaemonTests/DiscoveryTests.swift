@@ -65,6 +65,18 @@ func loopbackDiscovery(port: Int, roles: String) -> [String: String] {
 
         let devices = try #require(try consumerClient.result("deviceDiscovery", ["timeoutMs": 600]).arrayValue)
         #expect(devices.filter { $0["serverId"]?.stringValue == serverId }.count == 1)
+
+        // The datagram lists the catalog's service types, kept current as services come and go.
+        _ = try producerClient.result("addService", ["service": [
+            "id": 7, "name": "Vac", "description": "Vacuum", "serviceType": "vacuum",
+            "prices": [["id": 1, "description": "minute", "amount": 20, "currencyCode": "GBP", "unitId": 1, "unitDescription": "minute"]],
+        ]])
+        var types: JSONValue?
+        for _ in 0..<50 where types != ["vacuum"] {
+            let seen = try consumerClient.result("deviceDiscovery", ["timeoutMs": 600]).arrayValue ?? []
+            types = seen.first { $0["serverId"]?.stringValue == serverId }?["serviceTypes"]
+        }
+        #expect(types == ["vacuum"])
         let event = try events.readJSON()
         #expect(event["params"]?["type"] == "consumer.deviceDiscovered")
         #expect(event["params"]?["serverId"]?.stringValue == serverId)

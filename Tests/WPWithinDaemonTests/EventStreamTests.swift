@@ -47,6 +47,43 @@ import WPWithinCore
         #expect(try await daemon.stop() == 0)
     }
 
+    @Test func resumeFromWorksAcrossARestartBecauseTheJournalIsDurable() async throws {
+        let dir = try TempDir()
+        let first = try DaemonProcess(dir: dir)
+        try await first.waitUntilListening()
+        let watcher = try RawClient(path: first.socketPath)
+        let start = try #require(try watcher.result("subscribe")["lastSeq"]?.int64Value)
+        for _ in 0..<2 { first.signal(SIGHUP); _ = try watcher.readJSON() }
+        #expect(try await first.stop() == 0)
+
+        // A crash must not lose committed events either.
+        let second = try DaemonProcess(dir: dir)
+        try await second.waitUntilListening()
+        let started = try RawClient(path: second.socketPath)
+        _ = try started.result("subscribe", ["types": ["daemon.started"], "resumeFrom": .int(start)])
+        #expect(try started.readJSON()["params"]?["type"] == "daemon.started")  // committed: now crash
+        second.signal(SIGKILL)
+        _ = try await second.waitForExit()
+
+        let third = try DaemonProcess(dir: dir)
+        try await third.waitUntilListening()
+        let late = try RawClient(path: third.socketPath)
+        let resumed = try late.result("subscribe", ["resumeFrom": .int(start)])
+        #expect(resumed["truncated"] == false)
+        let count = Int(try #require(resumed["replayed"]?.int64Value))
+        var types: [String] = []
+        var seqs: [Int64] = []
+        for _ in 0..<count {
+            let params = try late.readJSON()["params"]
+            types.append(params?["type"]?.stringValue ?? "?")
+            seqs.append(params?["seq"]?.int64Value ?? -1)
+        }
+        // Gap-free and in order, starting right after the last seq the client saw.
+        #expect(seqs == Array((start + 1)...(start + Int64(count))))
+        #expect(types == ["daemon.reloaded", "daemon.reloaded", "daemon.stopping", "daemon.started", "daemon.started"])
+        #expect(try await third.stop() == 0)
+    }
+
     @Test func typeFiltersApply() async throws {
         let dir = try TempDir()
         let daemon = try DaemonProcess(dir: dir)

@@ -73,6 +73,11 @@ import WPWithinTestSupport
         // Release: 3 units in two sessions.
         let b1 = try c.result("beginServiceDelivery", ["purchaseId": purchaseId, "units": 2])
         #expect(b1["unitsToSupply"] == 2)
+        // Ending more than was begun is refused and changes nothing.
+        let overEnd = try c.call("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 3])
+        #expect(overEnd["error"]?["code"] == -32602)
+        #expect(overEnd["error"]?["data"]?["field"] == "unitsReceived")
+        #expect(try c.result("listPurchases").arrayValue?.first?["unitsInFlight"] == 2)
         let e1 = try c.result("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 2])
         #expect(e1["unitsRemaining"] == 1)
         #expect(try c.call("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 1])["error"]?["code"] == -32011)

@@ -250,14 +250,14 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// Sends a request and returns its response (skipping notifications).
-    func call(_ method: String, _ params: JSONValue? = nil) throws -> JSONValue {
+    func call(_ method: String, _ params: JSONValue? = nil, timeout: Duration = .seconds(20)) throws -> JSONValue {
         let id = nextID
         nextID += 1
         var request: [String: JSONValue] = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
         if let params { request["params"] = params }
         try sendLine(.object(request))
         while true {
-            let message = try readJSON()
+            let message = try readJSON(timeout: timeout)
             if message["id"] == .int(id) { return message }
         }
     }

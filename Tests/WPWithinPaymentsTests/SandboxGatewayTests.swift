@@ -7,9 +7,10 @@ import WPWithinTestSupport
 
 /// The Worldpay Online client against the real sandbox process, over HTTP on 127.0.0.1.
 @Suite struct SandboxGatewayTests {
-    @Test func tokenAndOrderSucceed() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func tokenAndOrderSucceed(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway()
+            let gateway = sandbox.gateway(transport: transport)
             let token = try await gateway.createToken(card: testCard(), clientKey: TestKeys.merchant1.clientKey)
             #expect(token.value.hasPrefix("TEST_SU_"))
             let request = order(token, amount: 5000)
@@ -125,9 +126,10 @@ import WPWithinTestSupport
         #expect(orderError?.code == .gatewayUnavailable)
     }
 
-    @Test func slowTokenTimesOut() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func slowTokenTimesOut(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox(slowDelayMilliseconds: 3000) { sandbox in
-            let impatient = sandbox.gateway(merchant: nil, totalTimeout: .milliseconds(300))
+            let impatient = sandbox.gateway(merchant: nil, totalTimeout: .milliseconds(300), transport: transport)
             let error = await #expect(throws: WPWError.self) {
                 try await impatient.createToken(card: testCard(name: "SLOW"), clientKey: TestKeys.merchant1.clientKey)
             }
@@ -135,25 +137,27 @@ import WPWithinTestSupport
         }
     }
 
-    @Test func slowOrderIsAnUnknownOutcomeThenReconciled() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func slowOrderIsAnUnknownOutcomeThenReconciled(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox(slowDelayMilliseconds: 1500) { sandbox in
-            let consumer = sandbox.gateway(merchant: nil)
+            let consumer = sandbox.gateway(merchant: nil, transport: transport)
             let token = try await consumer.createToken(card: testCard(name: "SLOW"), clientKey: TestKeys.merchant1.clientKey)
-            let impatient = sandbox.gateway(totalTimeout: .milliseconds(300))
+            let impatient = sandbox.gateway(totalTimeout: .milliseconds(300), transport: transport)
             let request = order(token)
             let error = await #expect(throws: WPWError.self) { try await impatient.placeOrder(request) }
             #expect(error?.code == .paymentOutcomeUnknown)
             #expect(error?.data?["customerOrderCode"] == .string(request.customerOrderCode))
             // Reconcile: the sandbox placed the order before answering late.
-            let found = try await sandbox.gateway().findOrder(customerOrderCode: request.customerOrderCode)
+            let found = try await sandbox.gateway(transport: transport).findOrder(customerOrderCode: request.customerOrderCode)
             #expect(found?.isSuccess == true)
             #expect(found?.amount == 5000)
         }
     }
 
-    @Test func serverErrorIsUnavailable() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func serverErrorIsUnavailable(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway()
+            let gateway = sandbox.gateway(transport: transport)
             let token = try await gateway.createToken(card: testCard(name: "ERROR"), clientKey: TestKeys.merchant1.clientKey)
             let error = await #expect(throws: WPWError.self) { try await gateway.placeOrder(order(token)) }
             #expect(error?.code == .gatewayUnavailable)
@@ -176,9 +180,10 @@ import WPWithinTestSupport
         }
     }
 
-    @Test func malformedOrderResponseIsAnUnknownOutcome() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func malformedOrderResponseIsAnUnknownOutcome(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway()
+            let gateway = sandbox.gateway(transport: transport)
             let token = try await gateway.createToken(card: testCard(name: "ORDER GARBAGE"), clientKey: TestKeys.merchant1.clientKey)
             let request = order(token)
             let error = await #expect(throws: WPWError.self) { try await gateway.placeOrder(request) }
@@ -188,9 +193,10 @@ import WPWithinTestSupport
         }
     }
 
-    @Test func hugeResponseIsCappedAndAProtocolError() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func hugeResponseIsCappedAndAProtocolError(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway(maxResponseBytes: 64 << 10)
+            let gateway = sandbox.gateway(maxResponseBytes: 64 << 10, transport: transport)
             let error = await #expect(throws: WPWError.self) {
                 try await gateway.createToken(card: testCard(name: "HUGE"), clientKey: TestKeys.merchant1.clientKey)
             }
@@ -223,9 +229,10 @@ import WPWithinTestSupport
         }
     }
 
-    @Test func lookupByOrderCodeAndCustomerOrderCode() async throws {
+    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
+    func lookupByOrderCodeAndCustomerOrderCode(transport: WorldpayOnlineConfiguration.Transport) async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway()
+            let gateway = sandbox.gateway(transport: transport)
             let token = try await gateway.createToken(card: testCard(), clientKey: TestKeys.merchant1.clientKey)
             let request = order(token, amount: 1234)
             let placed = try await gateway.placeOrder(request)
@@ -240,7 +247,7 @@ import WPWithinTestSupport
             let missing = await #expect(throws: WPWError.self) { try await gateway.lookupOrder(orderCode: "no-such-order") }
             #expect(missing?.code == .notFound)
             // Another merchant cannot see the order.
-            #expect(try await sandbox.gateway(merchant: TestKeys.merchant2).findOrder(customerOrderCode: request.customerOrderCode) == nil)
+            #expect(try await sandbox.gateway(merchant: TestKeys.merchant2, transport: transport).findOrder(customerOrderCode: request.customerOrderCode) == nil)
         }
     }
 

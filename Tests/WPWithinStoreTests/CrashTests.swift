@@ -98,7 +98,7 @@ struct CrashTests {
             #expect(row["n"] as Int64 == row["hi"] as Int64)
             // At most one successful payment per payment reference, and paid orders match those events.
             let duplicates = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM (SELECT json_extract(payload_json, '$.paymentReferenceID') AS r FROM event
+                SELECT COUNT(*) FROM (SELECT json_extract(payload_json, '$.paymentReferenceId') AS r FROM event
                     WHERE type = 'producer.paymentSucceeded' GROUP BY r HAVING COUNT(*) > 1)
                 """)
             #expect(duplicates == 0)
@@ -110,7 +110,7 @@ struct CrashTests {
             // Events and rows were committed together: the committed units in the journal add up to each ledger.
             let mismatches = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM unit_ledger l LEFT JOIN (
-                    SELECT json_extract(payload_json, '$.paymentReferenceID') AS r,
+                    SELECT json_extract(payload_json, '$.paymentReferenceId') AS r,
                            SUM(json_extract(payload_json, '$.unitsCommitted')) AS c
                     FROM event WHERE type = 'producer.deliveryEnded' GROUP BY r) e ON e.r = l.payment_reference_id
                 WHERE l.delivered <> COALESCE(e.c, 0)
@@ -118,7 +118,7 @@ struct CrashTests {
             #expect(mismatches == 0)
             let consumerMismatches = try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM purchase p LEFT JOIN (
-                    SELECT json_extract(payload_json, '$.purchaseID') AS id,
+                    SELECT json_extract(payload_json, '$.purchaseId') AS id,
                            SUM(json_extract(payload_json, '$.unitsCommitted')) AS c
                     FROM event WHERE type = 'consumer.deliveryEnded' GROUP BY id) e ON e.id = p.id
                 WHERE p.delivered <> COALESCE(e.c, 0)

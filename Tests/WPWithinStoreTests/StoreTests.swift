@@ -43,6 +43,24 @@ struct StoreOpenTests {
         #expect(probe.journalMode == "wal")
     }
 
+    @Test func aDatabaseFromANewerDaemonIsRefusedAndLeftAlone() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try dir.open().close()
+        let db = try DatabaseQueue(path: dir.databasePath)
+        try await db.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-future')") }
+        try db.close()
+        #expect {
+            try dir.open()
+        } throws: { error in
+            (error as? WPWError)?.message.contains("newer wpwithind") == true
+        }
+        let reread = try DatabaseQueue(path: dir.databasePath)
+        let migrations = try await reread.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        #expect(migrations == ["v1-initial", "v99-future"])
+        try reread.close()
+    }
+
     @Test func reopenKeepsIdentitySigningKeyAndCatalog() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
@@ -277,8 +295,11 @@ struct ProducerFlowTests {
         try await expectRefused(.invalidParams, in: dir) {
             _ = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: -1, now: at(2))
         }
-        // Reporting more than was begun commits only what was begun.
-        let end = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: 10, now: at(2))
+        // Reporting more than was begun is refused and changes nothing.
+        try await expectRefused(.invalidParams, in: dir) {
+            _ = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: 10, now: at(2))
+        }
+        let end = try await store.endDelivery(token: token, clientID: "client-a", serviceID: 1, unitsReceived: 2, now: at(2))
         #expect(end.value.committed == 2)
         #expect(end.value.order.ledger == (try UnitLedger(purchased: 5, delivered: 2, inFlight: 0)))
         // Replayed end: refused, nothing restored.
@@ -375,6 +396,9 @@ struct ProducerFlowTests {
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM producer_order WHERE state = 'paid'")
         }
         #expect(paidCount == 10)
+        // Concurrent transitions shared commits (group commit), each still all-or-nothing on its own.
+        let statistics = store.commitStatistics
+        #expect(statistics.batches < statistics.transitions, "\(statistics)")
     }
 }
 
@@ -455,7 +479,8 @@ struct ConsumerStoreTests {
         try await expectRefused(.peerProtocol, in: dir) {
             _ = try await store.confirmDelivery(purchaseID: id, reserved: 1, granted: 2, now: at(2))
         }
-        let ended = try await store.endDelivery(purchaseID: id, unitsReceived: 5, now: at(3))
+        try await expectRefused(.invalidParams, in: dir) { _ = try await store.endDelivery(purchaseID: id, unitsReceived: 5, now: at(3)) }
+        let ended = try await store.endDelivery(purchaseID: id, unitsReceived: 2, now: at(3))
         #expect(ended.value.committed == 2)
         try await expectRefused(.conflict, in: dir) { _ = try await store.endDelivery(purchaseID: id, unitsReceived: 2, now: at(3)) }
         try await expectRefused(.notFound, in: dir) { _ = try await store.beginDelivery(purchaseID: 999, units: 1, now: at(3)) }

@@ -55,15 +55,20 @@ public struct UnitLedger: Sendable, Hashable {
         return (UnitLedger(unchecked: purchased, delivered: delivered, inFlight: inFlight + granted), granted)
     }
 
-    /// Commits `min(reported, inFlight)` units and closes every open delivery (the wire has no delivery id).
-    /// Throws `invalidParams` for `reported < 0` and `conflict` when nothing was begun (an end without a
-    /// begin, or a replayed end).
+    /// Commits `reported` units (or all in flight, by policy) and closes every open delivery (the wire has
+    /// no delivery id). Throws `invalidParams` for `reported < 0` or more than the units begun, and `conflict`
+    /// when nothing was begun (an end without a begin, or a replayed end). A throw changes nothing.
     public func end(reported: Int, policy: EndPolicy = .releaseUnreported) throws -> (ledger: UnitLedger, committed: Int) {
         guard reported >= 0 else {
             throw WPWError.invalidParams(field: "unitsReceived", "units must not be negative")
         }
         guard inFlight > 0 else {
             throw WPWError(.conflict, "no delivery in progress: end without begin")
+        }
+        guard reported <= inFlight else {
+            throw WPWError(
+                .invalidParams, "unitsReceived (\(reported)) is more than the \(inFlight) units begun",
+                data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(inFlight))])
         }
         let committed: Int
         switch policy {

@@ -1,0 +1,150 @@
+import Dispatch
+import GRDB
+import Synchronization
+import WPWithinCore
+
+/// Group commit: transitions submitted while the writer is busy are run together in one SQLite transaction,
+/// each inside its own savepoint, and made durable by one commit (one fsync of the WAL).
+///
+/// Semantics are those of one transaction per transition, in submission order:
+/// * each body sees the effects of the bodies before it (same connection);
+/// * a body that throws rolls back only its own savepoint and gets its own error;
+/// * nobody is answered before the commit that holds their change has returned; if that commit fails,
+///   everyone in the batch gets the error and nothing of the batch is stored.
+///
+/// With one caller at a time a batch holds one transition, so latency is unchanged; with many, the fsyncs
+/// are shared (16 concurrent payers need one fsync per batch, not 16).
+final class GroupCommitter: Sendable {
+    struct Job: @unchecked Sendable {
+        // @unchecked: `run` and `finish` are called on the drain queue only, once each, in that order.
+        /// Runs the body inside a savepoint; records its outcome for `finish`.
+        let run: (Database) -> Void
+        /// Called after the batch's commit (nil) or with the error that stopped the batch.
+        let finish: ((any Error)?) -> Void
+        /// False when losing this change in a power cut is harmless (e.g. a quote): such a batch may skip
+        /// the fsync when every job in it says so.
+        let durable: Bool
+    }
+
+    private struct State {
+        var pending: [Job] = []
+        var draining = false
+        var statistics = GroupCommitStatistics()
+    }
+
+    var statistics: GroupCommitStatistics { state.withLock { $0.statistics } }
+
+    private let dbQueue: DatabaseQueue
+    private let relaxedSynchronous: Bool
+    private let maxBatch: Int
+    private let state = Mutex(State())
+    private let drainQueue = DispatchQueue(label: "wpwithin.store.group-commit")
+
+    /// - Parameters:
+    ///   - relaxedSynchronous: the store runs `synchronous = FULL`, so batches of non-durable jobs may drop to
+    ///     `NORMAL` for their commit.
+    init(dbQueue: DatabaseQueue, relaxedSynchronous: Bool, maxBatch: Int = 64) {
+        self.dbQueue = dbQueue
+        self.relaxedSynchronous = relaxedSynchronous
+        self.maxBatch = max(1, maxBatch)
+    }
+
+    func submit(_ job: Job) {
+        let startDrain = state.withLock { state -> Bool in
+            state.pending.append(job)
+            if state.draining { return false }
+            state.draining = true
+            return true
+        }
+        if startDrain { drainQueue.async { self.drain() } }
+    }
+
+    private func drain() {
+        while true {
+            let batch = state.withLock { state -> [Job] in
+                let count = min(state.pending.count, maxBatch)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                if batch.isEmpty {
+                    state.draining = false
+                } else {
+                    state.statistics.batches += 1
+                    state.statistics.transitions += batch.count
+                    state.statistics.largestBatch = max(state.statistics.largestBatch, batch.count)
+                }
+                return batch
+            }
+            if batch.isEmpty { return }
+            run(batch)
+        }
+    }
+
+    private func run(_ batch: [Job]) {
+        let relax = relaxedSynchronous && !batch.contains(where: \.durable)
+        do {
+            try dbQueue.writeWithoutTransaction { db in
+                if relax { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                defer { if relax { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                try db.inTransaction(.immediate) {
+                    for job in batch { job.run(db) }
+                    return .commit
+                }
+            }
+        } catch {
+            for job in batch { job.finish(error) }
+            return
+        }
+        for job in batch { job.finish(nil) }
+    }
+}
+
+extension GroupCommitter {
+    /// Submits `body` and waits until its change is committed (or it failed).
+    func transaction<T: Sendable>(
+        durable: Bool, _ body: @escaping @Sendable (Transaction) throws -> T
+    ) async throws -> Committed<T> {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Committed<T>, any Error>) in
+            let outcome = OutcomeBox<T>()
+            submit(Job(
+                run: { db in
+                    do {
+                        var committed: Committed<T>?
+                        try db.inSavepoint {
+                            let tx = Transaction(db: db)
+                            let value = try body(tx)
+                            committed = Committed(value: value, events: tx.events)
+                            return .commit
+                        }
+                        outcome.result = .success(committed!)
+                    } catch {
+                        outcome.result = .failure(error)
+                    }
+                },
+                finish: { batchError in
+                    // A body's own error wins (its savepoint was rolled back whatever the batch did).
+                    if case .failure(let error)? = outcome.result {
+                        continuation.resume(throwing: error)
+                    } else if let batchError {
+                        continuation.resume(throwing: batchError)
+                    } else if let result = outcome.result {
+                        continuation.resume(with: result)
+                    } else {
+                        continuation.resume(throwing: WPWError(.internalError, "store: a transition did not run"))
+                    }
+                },
+                durable: durable))
+        }
+    }
+}
+
+/// How much group commit shared: `transitions / batches` transitions per commit on average.
+public struct GroupCommitStatistics: Sendable, Hashable {
+    public var batches = 0
+    public var transitions = 0
+    public var largestBatch = 0
+}
+
+/// One job's outcome, written by `run` and read by `finish` on the drain queue.
+private final class OutcomeBox<T: Sendable>: @unchecked Sendable {
+    var result: Result<Committed<T>, any Error>?
+}

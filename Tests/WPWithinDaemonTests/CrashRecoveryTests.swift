@@ -1,0 +1,205 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import WPWithinClient
+import WPWithinCore
+import WPWithinTestSupport
+
+/// `kill -9` at the worst moments, and many consumers at once: nothing paid for is lost, nothing is charged
+/// twice, no unit comes back, no stock is oversold. Real daemons and the sandbox gateway on loopback.
+@Suite struct CrashRecoveryTests {
+    /// Calls until the answer is not one of `retryOn` (the codes a careful app retries on).
+    static func callRetrying(_ client: RawClient, _ method: String, _ params: JSONValue, retryOn: Set<Int64>, attempts: Int = 50) async throws -> JSONValue {
+        var last: JSONValue = .null
+        for _ in 0..<attempts {
+            last = try client.call(method, params)
+            guard let code = last["error"]?["code"]?.int64Value, retryOn.contains(code) else { return last }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return last
+    }
+
+    @Test func aProducerKilledBetweenTheGatewaysSuccessAndItsCommitChargesOnceAndLosesNothing() async throws {
+        let market = try await Market(slowDelayMs: 3000)
+        let htePort = try unusedLoopbackPort()
+        let producerDir = try TempDir()
+        let producer = try await market.startProducer(dir: producerDir, htePort: htePort)
+        // SLOW: the sandbox places the order, then waits before answering: the producer is killed in that gap.
+        let consumer = try await market.startConsumer(cardName: "SLOW")
+        let url = JSONValue.string("http://127.0.0.1:\(htePort)")
+        let c = try RawClient(path: consumer.socketPath)
+        let quote = try c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
+        let reference = try #require(quote["paymentReferenceId"])
+
+        // The blocking parts run on threads of their own: other suites may keep the cooperative pool busy,
+        // and the kill must land inside the gateway's delay.
+        let socket = consumer.socketPath
+        let payment = OnThread { try RawClient(path: socket).call("makePayment", ["paymentReferenceId": reference], timeout: .seconds(30)) }
+        let killed = OnThread { () -> Bool in
+            let deadline = ContinuousClock.now + .seconds(30)
+            while market.ordersPlaced(customerOrderCode: reference) == 0 {
+                if ContinuousClock.now > deadline { return false }
+                usleep(2_000)
+            }
+            producer.signal(SIGKILL)
+            return true
+        }
+        #expect(try await killed.value, "the order never reached the gateway")
+        #expect(try await producer.waitForExit() == 128 + SIGKILL)
+        let interrupted = try await payment.value
+        #expect(interrupted["error"]?["code"] != nil)  // the consumer was not told it paid…
+        #expect(try c.result("listPurchases").arrayValue?.isEmpty == true)  // …and has no purchase yet
+
+        // Restarted on the same state and URL: start-up reconciliation asks the gateway and finds the charge.
+        let restarted = try await market.startProducer(dir: producerDir, htePort: htePort)
+        // The app retries (makePayment is idempotent per reference): the producer returns the same token.
+        let paid = try await Self.callRetrying(
+            c, "makePayment", ["paymentReferenceId": reference],
+            retryOn: Set([WPWError.Code.peerUnreachable, .peerRejected, .paymentOutcomeUnknown].map { Int64($0.rawValue) }))
+        let purchase = try #require(paid["result"], "makePayment after the restart: \(paid)")
+        #expect(purchase["unitsBought"] == 3)
+        #expect(purchase["totalPaid"] == 1500)
+        #expect(market.ordersPlaced(customerOrderCode: reference) == 1)  // charged once
+
+        // Every unit is there to use.
+        let id = try #require(purchase["purchaseId"])
+        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 3])["unitsToSupply"] == 3)
+        #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])["unitsRemaining"] == 0)
+
+        // The producer's journal tells the story, across the crash.
+        let events = try RawClient(path: restarted.socketPath)
+        let subscribed = try events.result("subscribe", ["types": ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"], "resumeFrom": 0])
+        var types: [String] = []
+        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { types.append(try events.readJSON()["params"]?["type"]?.stringValue ?? "?") }
+        #expect(types == ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"])
+        #expect(try await restarted.stop() == 0)
+        #expect(try await consumer.stop() == 0)
+        await market.stop()
+        for log in [producer.log, restarted.log, consumer.log] { #expect(!log.contains(Market.testPAN)) }
+    }
+
+    @Test func aConsumerKilledMidDeliveryFinishesItAfterARestartWithNoUnitLostOrRestored() async throws {
+        let market = try await Market()
+        let htePort = try unusedLoopbackPort()
+        let producer = try await market.startProducer(htePort: htePort)
+        let consumerDir = try TempDir()
+        let consumer = try await market.startConsumer(dir: consumerDir)
+        let url = JSONValue.string("http://127.0.0.1:\(htePort)")
+        var c = try RawClient(path: consumer.socketPath)
+        let quote = try c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
+        let reference = try #require(quote["paymentReferenceId"])
+        let id = try #require(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"])
+        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 2])["unitsToSupply"] == 2)
+
+        consumer.signal(SIGKILL)
+        #expect(try await consumer.waitForExit() == 128 + SIGKILL)
+        let restarted = try await market.startConsumer(dir: consumerDir)
+        c = try RawClient(path: restarted.socketPath)
+        let before = try #require(try c.result("listPurchases").arrayValue?.first)
+        #expect(before["unitsInFlight"] == 2)
+        #expect(before["unitsDelivered"] == 0)
+        // Replaying makePayment after the crash is the same purchase, not a second charge.
+        #expect(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"] == id)
+
+        let ended = try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])
+        #expect(ended["unitsRemaining"] == 1)
+        #expect(ended["producerUnitsRemaining"] == 1)
+        // A replayed end restores nothing.
+        #expect(try c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["error"]?["code"] == .int(Int64(WPWError.Code.conflict.rawValue)))
+        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 5])["unitsToSupply"] == 1)
+        #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 1])["unitsRemaining"] == 0)
+        #expect(try c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])["error"]?["code"] == .int(Int64(WPWError.Code.insufficientUnits.rawValue)))
+        #expect(market.ordersPlaced(customerOrderCode: reference) == 1)
+
+        // The producer delivered exactly 3 units, in two sessions.
+        let events = try RawClient(path: producer.socketPath)
+        let subscribed = try events.result("subscribe", ["types": ["producer.deliveryEnded"], "resumeFrom": 0])
+        var units: [Int64] = []
+        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) {
+            units.append(try events.readJSON()["params"]?["unitsCommitted"]?.int64Value ?? -1)
+        }
+        #expect(units.reduce(0, +) == 3, "producer.deliveryEnded units: \(units)")
+        #expect(try await restarted.stop() == 0)
+        #expect(try await producer.stop() == 0)
+        await market.stop()
+    }
+
+    @Test func sixteenConsumersAtOnceNeverOversellAProducersStock() async throws {
+        let stock = 20
+        let market = try await Market(stock: stock)
+        let htePort = try unusedLoopbackPort()
+        let producer = try await market.startProducer(htePort: htePort)
+        let url = JSONValue.string("http://127.0.0.1:\(htePort)")
+        let consumers = try await withThrowingTaskGroup(of: DaemonProcess.self) { group in
+            for _ in 0..<16 { group.addTask { try await market.startConsumer() } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        // Each wants 2 units: 16 × 2 = 32 > 20, so exactly 10 can pay.
+        let outcomes = try await withThrowingTaskGroup(of: (String, JSONValue).self) { group in
+            for consumer in consumers {
+                let socket = consumer.socketPath
+                group.addTask {
+                    let client = try await WPWithinClient.connected(socketPath: socket)
+                    defer { Task { await client.close() } }
+                    let quote = try await client.call("selectService", params: ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 2])
+                    do {
+                        let purchase = try await client.call("makePayment", params: ["paymentReferenceId": quote["paymentReferenceId"] ?? .null])
+                        let id = purchase["purchaseId"] ?? .null
+                        _ = try await client.call("beginServiceDelivery", params: ["purchaseId": id, "units": 2])
+                        let end = try await client.call("endServiceDelivery", params: ["purchaseId": id, "unitsReceived": 2])
+                        return (socket, ["paid": quote["paymentReferenceId"] ?? .null, "remaining": end["unitsRemaining"] ?? .null])
+                    } catch let error as WPWError {
+                        return (socket, ["refused": .int(Int64(error.code.rawValue)), "reference": quote["paymentReferenceId"] ?? .null])
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let paid = outcomes.filter { $0.1["paid"] != nil }
+        let refused = outcomes.filter { $0.1["refused"] != nil }
+        #expect(paid.count == stock / 2)
+        #expect(refused.count == 16 - stock / 2)
+        #expect(refused.allSatisfy { $0.1["refused"] == .int(Int64(WPWError.Code.outOfStock.rawValue)) }, "\(refused)")
+        #expect(paid.allSatisfy { $0.1["remaining"] == 0 })
+        // One order per paid reference; none for the refused (stock is reserved before the charge).
+        for outcome in paid { #expect(market.ordersPlaced(customerOrderCode: outcome.1["paid"]!) == 1) }
+        for outcome in refused { #expect(market.ordersPlaced(customerOrderCode: outcome.1["reference"]!) == 0) }
+        #expect(market.audit("order.placed").count == stock / 2)
+        // Sold out: the next quote is refused.
+        let late = try RawClient(path: consumers[0].socketPath)
+        #expect(try late.call("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 1])["error"]?["code"] == .int(Int64(WPWError.Code.outOfStock.rawValue)))
+
+        for consumer in consumers { #expect(try await consumer.stop() == 0) }
+        #expect(try await producer.stop() == 0)
+        await market.stop()
+    }
+}
+
+/// Runs a blocking body on a thread of its own (not the cooperative pool) and hands back its result.
+final class OnThread<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, any Error>?
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        let thread = Thread { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    var value: T {
+        get async throws {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async { [self] in
+                    done.wait()
+                    done.signal()
+                    continuation.resume()
+                }
+            }
+            return try result!.get()
+        }
+    }
+}
