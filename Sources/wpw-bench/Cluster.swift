@@ -11,6 +11,14 @@ enum BenchCredentials {
     static let card = #"{"firstName":"Bench","lastName":"Mark","expMonth":12,"expYear":2099,"cardNumber":"4444333322221111","type":"Card","cvc":"123"}"#
 }
 
+/// `KEY=VALUE` options as an environment.
+func environment(_ assignments: [String]) throws -> [String: String] {
+    try Dictionary(assignments.map { item in
+        guard let equals = item.firstIndex(of: "="), equals != item.startIndex else { throw ValidationError("--daemon-env wants KEY=VALUE: \(item)") }
+        return (String(item[..<equals]), String(item[item.index(after: equals)...]))
+    }, uniquingKeysWith: { $1 })
+}
+
 /// The services the producer sells: one with unlimited stock (sequential and memory phases), one with a finite
 /// stock larger than any run sells (concurrency: the oversell check is then meaningful), one scarce.
 struct BenchCatalog {
@@ -82,10 +90,14 @@ final class Cluster {
     let consumer: Daemon
     private(set) var producerServerID = ""
 
+    /// Extra environment of every daemon (experiments: `MALLOC_ARENA_MAX=2`, …).
+    let daemonEnvironment: [String: String]
+
     init(dir: BenchDirectory, catalog: BenchCatalog, synchronous: String, producerWrapper: [String] = [], consumerWrapper: [String] = [],
-         daemonExecutable: String = binDirectory + "/wpwithind") throws {
+         daemonExecutable: String = binDirectory + "/wpwithind", daemonEnvironment: [String: String] = [:]) throws {
         self.dir = dir
         self.synchronous = synchronous
+        self.daemonEnvironment = daemonEnvironment
         auditLog = dir.path("gateway-audit.jsonl")
         let announce = dir.path("gateway.out")
         gateway = try Child(binDirectory + "/wpw-sandbox-gateway",
@@ -97,10 +109,13 @@ final class Cluster {
         cardFile = try dir.write("card.json", BenchCredentials.card, mode: 0o600)
         producerConfig = try dir.write("producer.json", catalog.configJSON)
         producer = try Daemon(name: "producer", in: dir, environment: Self.producerEnvironment(
-            discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous),
+            discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 },
             extraArguments: ["--config", producerConfig], wrapper: producerWrapper, executable: daemonExecutable)
         consumer = try Daemon(name: "consumer", in: dir, environment: Self.consumerEnvironment(
-            discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous), wrapper: consumerWrapper, executable: daemonExecutable)
+            discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 },
+            wrapper: consumerWrapper, executable: daemonExecutable)
         producerServerID = try producer.client().call("getDevice")["serverId"]?.stringValue ?? ""
         guard !producerServerID.isEmpty else { throw ValidationError("the producer has no serverId") }
     }
@@ -136,10 +151,12 @@ final class Cluster {
 
     var producerEnvironment: [String: String] {
         Self.producerEnvironment(discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 }
     }
 
     var consumerEnvironment: [String: String] {
         Self.consumerEnvironment(discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 }
     }
 
     /// The gateway writes `{"event":"listening",…,"port":N}` to stdout once bound.
@@ -154,6 +171,15 @@ final class Cluster {
             usleep(5_000)
         }
         throw ValidationError("wpw-sandbox-gateway did not announce its port")
+    }
+
+    /// Throws when a daemon or the gateway has exited (something outside the benchmark killed it, or it crashed).
+    func requireRunning() throws {
+        for (name, child, log) in [("producer", producer.child, producer.log), ("consumer", consumer.child, consumer.log),
+                                   ("wpw-sandbox-gateway", gateway, dir.path("gateway.log"))] where !child.isRunning {
+            let tail = (readTextFile(log) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
+            throw ValidationError("the \(name) exited (status \(child.exitStatus ?? -1)) during the benchmark; log tail:\n\(tail)")
+        }
     }
 
     /// One TCP connection to the gateway, closed at once (wakes it up; nothing is sent).

@@ -225,17 +225,24 @@ func memoryBreakdown(_ pid: pid_t) -> [String: Any] {
         "rssShmemKiB": status["RssShmem"] ?? 0, "vmSizeKiB": status["VmSize"] ?? 0, "threads": status["Threads"] ?? 0,
         "privateKiB": (rollup["Private_Clean"] ?? 0) + (rollup["Private_Dirty"] ?? 0), "pssKiB": rollup["Pss"] ?? 0,
     ]
-    // Per mapping (file or [heap]/[anon]): RSS summed over its regions.
+    // Per mapping (file or [heap]/[anon]): RSS summed over its regions. Anonymous regions are also listed one by
+    // one with their size: 64 MiB reservations are glibc malloc arenas, 8 MiB ones thread stacks.
     var byMapping: [String: Int] = [:]
+    var anonymous: [(size: Int, rss: Int)] = []
     var current = "[anon]"
+    var size = 0
     for line in (readTextFile("/proc/\(pid)/smaps") ?? "").split(separator: "\n") {
         let columns = line.split(separator: " ", omittingEmptySubsequences: true)
         if let first = columns.first, first.contains("-"), columns.count >= 5, first.first?.isHexDigit == true {
             current = columns.count >= 6 ? (String(columns[5]) as NSString).lastPathComponent : "[anon]"
+        } else if columns.first == "Size:", columns.count >= 2, let kib = Int(columns[1]) {
+            size = kib
         } else if columns.first == "Rss:", columns.count >= 2, let kib = Int(columns[1]) {
             byMapping[current, default: 0] += kib
+            if current == "[anon]" || current == "[heap]", kib > 0 { anonymous.append((size, kib)) }
         }
     }
+    result["topAnonymousRegionsKiB"] = anonymous.sorted { $0.rss > $1.rss }.prefix(10).map { ["sizeKiB": $0.size, "rssKiB": $0.rss] }
     result["topMappingsKiB"] = byMapping.sorted { $0.value > $1.value }.prefix(12).map { ["mapping": $0.key, "rssKiB": $0.value] }
     return result
 }
