@@ -173,6 +173,17 @@ final class Cluster {
         throw ValidationError("wpw-sandbox-gateway did not announce its port")
     }
 
+    /// CPU seconds used so far by the producer, the consumer and the gateway.
+    func cpuSeconds() -> [Double] { [producer.pid, consumer.pid, gateway.pid].map { wpw_bench.cpuSeconds($0) } }
+
+    /// Adds "CPU per flow" figures (ms of user + system time of each process per flow) since `before`.
+    func reportCPU(since before: [Double], flows: Int, key: String, in report: Report) {
+        guard flows > 0 else { return }
+        let used = zip(cpuSeconds(), before).map { ($0 - $1) * 1000 / Double(flows) }
+        report.add("\(key).cpuMsPerFlow", "CPU per flow: producer / consumer / gateway", used.reduce(0, +), "ms",
+                   note: used.map { String(format: "%.2f", $0) }.joined(separator: " / ") + " ms (user + system, /proc/PID/stat)")
+    }
+
     /// Throws when a daemon or the gateway has exited (something outside the benchmark killed it, or it crashed).
     func requireRunning() throws {
         for (name, child, log) in [("producer", producer.child, producer.log), ("consumer", consumer.child, consumer.log),

@@ -213,6 +213,15 @@ func procFields(_ path: String) -> [String: Int] {
     return fields
 }
 
+/// User + system CPU time a process has used so far, in seconds (from /proc/PID/stat; 0 when it is gone).
+func cpuSeconds(_ pid: pid_t) -> Double {
+    guard let stat = readTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+    // Fields after "(comm)": state is field 3, utime 14, stime 15 (1-based), so 11 and 12 after the state.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 /// VmRSS of a process, in KiB (0 when it is gone).
 func residentKiB(_ pid: pid_t) -> Int { procFields("/proc/\(pid)/status")["VmRSS"] ?? 0 }
 

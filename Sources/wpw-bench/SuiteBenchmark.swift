@@ -254,6 +254,7 @@ final class SuiteRun {
         var total = LatencyStats(capacity: plan.flows)
         var steps = [FlowStep: LatencyStats]()
         for step in [FlowStep.select, .pay, .begin, .end] { steps[step] = LatencyStats(capacity: plan.flows) }
+        let cpuBefore = cluster.cpuSeconds()
         let begin = monotonicNanos()
         for _ in 0..<plan.flows {
             let t = try purchaseFlow(client, serverID: cluster.producerServerID, serviceID: BenchCatalog.sequentialService)
@@ -270,6 +271,7 @@ final class SuiteRun {
         report.add("flow.sequential.p99Ms", "flow p99", total.percentileMs(99), "ms")
         report.add("flow.sequential.meanMs", "flow mean", total.meanMs, "ms")
         report.add("flow.sequential.flowsPerSecond", "flows/s", Double(plan.flows) / seconds, "flows/s")
+        cluster.reportCPU(since: cpuBefore, flows: plan.flows, key: "flow.sequential", in: report)
         let names: [(FlowStep, String)] = [(.select, "selectService"), (.pay, "makePayment"), (.begin, "beginServiceDelivery"), (.end, "endServiceDelivery")]
         for (step, name) in names {
             let stats = steps[step]!
@@ -283,6 +285,7 @@ final class SuiteRun {
         let load = FlowLoad(.init(
             clients: plan.clients, socket: cluster.consumer.socket, serverID: cluster.producerServerID, serviceID: BenchCatalog.loadService,
             deadline: monotonicNanos() + UInt64(plan.concurrencySeconds * 1e9)))
+        let cpuBefore = cluster.cpuSeconds()
         load.start()
         let result = load.wait()
         try cluster.requireRunning()
@@ -294,6 +297,7 @@ final class SuiteRun {
         report.add("flow.concurrent.p50Ms", "flow p50 under load", result.latencies.percentileMs(50), "ms",
                    note: String(format: "p99 %.1f ms", result.latencies.percentileMs(99)))
         report.add("flow.concurrent.failedFlows", "failed flows", Double(result.failureCount), "flows", note: result.failureText)
+        cluster.reportCPU(since: cpuBefore, flows: result.flows, key: "flow.concurrent", in: report)
         // Checked in auditPhase (the load service is sold in this phase only), so that the audit's listPurchases
         // answer does not weigh on the memory phase.
     }
