@@ -49,7 +49,19 @@ struct SuiteBenchmark: ParsableCommand {
         guard clients >= 1, depth >= 1, rpcRepeats >= 1, scarceStock >= 1 else { throw ValidationError("counts must be ≥ 1") }
     }
 
+    /// Exit status: 0 (figures never fail the run), 1 when the harness broke, 2 when a correctness check failed.
     func run() throws {
+        do {
+            try runSuite()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            FileHandle.standardError.write(Data("wpw-bench: the benchmark harness broke: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func runSuite() throws {
         let plan = Plan(
             quick: quick, flows: flows ?? (quick ? 200 : 2000), warmupFlows: quick ? 10 : 100, clients: clients,
             concurrencySeconds: concurrencySeconds ?? (quick ? 4 : 20), scarceStock: scarceStock,
