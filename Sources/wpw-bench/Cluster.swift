@@ -11,6 +11,14 @@ enum BenchCredentials {
     static let card = #"{"firstName":"Bench","lastName":"Mark","expMonth":12,"expYear":2099,"cardNumber":"4444333322221111","type":"Card","cvc":"123"}"#
 }
 
+/// `KEY=VALUE` options as an environment.
+func environment(_ assignments: [String]) throws -> [String: String] {
+    try Dictionary(assignments.map { item in
+        guard let equals = item.firstIndex(of: "="), equals != item.startIndex else { throw ValidationError("--daemon-env wants KEY=VALUE: \(item)") }
+        return (String(item[..<equals]), String(item[item.index(after: equals)...]))
+    }, uniquingKeysWith: { $1 })
+}
+
 /// The services the producer sells: one with unlimited stock (sequential and memory phases), one with a finite
 /// stock larger than any run sells (concurrency: the oversell check is then meaningful), one scarce.
 struct BenchCatalog {
@@ -31,12 +39,16 @@ struct BenchCatalog {
 /// One `wpwithind` started with a NOTIFY_SOCKET listener; `readyMs` is exec → READY=1.
 final class Daemon {
     let child: Child
+    /// The daemon's own PID: the child's, unless a wrapper (strace) runs it as a child of its own.
+    let pid: pid_t
     let socket: String
     let stateDir: String
     let log: String
     let readyMs: Double
 
-    init(name: String, in dir: BenchDirectory, environment: [String: String], extraArguments: [String] = [], stateDir: String? = nil) throws {
+    /// `wrapper` runs the daemon under another program (`valgrind --tool=callgrind …`); `pid` is then the wrapper's.
+    init(name: String, in dir: BenchDirectory, environment: [String: String], extraArguments: [String] = [], stateDir: String? = nil,
+         wrapper: [String] = [], executable: String = binDirectory + "/wpwithind") throws {
         socket = dir.path("\(name).sock")
         self.stateDir = stateDir ?? dir.path("\(name)-state")
         log = dir.path("\(name).log")
@@ -44,15 +56,22 @@ final class Daemon {
         var env = environment
         env["NOTIFY_SOCKET"] = notify.path
         let started = monotonicNanos()
-        child = try Child(binDirectory + "/wpwithind",
-                          ["--socket", socket, "--state-dir", self.stateDir, "--log-level", "warning"] + extraArguments,
-                          environment: env, stderr: log)
-        let ready = try notify.waitFor("READY=1", child: child)
+        let command = wrapper + [executable, "--socket", socket, "--state-dir", self.stateDir, "--log-level", "warning"]
+            + extraArguments
+        child = try Child(command[0], Array(command.dropFirst()), environment: env, stderr: log)
+        let ready = try notify.waitFor("READY=1", timeout: wrapper.isEmpty ? 30 : 300, child: child)
         readyMs = Double(ready - started) / 1e6
+        pid = wrapper.isEmpty ? child.pid : descendant(of: child.pid, named: "wpwithind") ?? child.pid
     }
 
-    var pid: pid_t { child.pid }
-    var rssKiB: Int { residentKiB(child.pid) }
+    var rssKiB: Int { residentKiB(pid) }
+
+    /// SIGTERM to the daemon itself (a wrapper then ends with it); returns the child's exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if child.isRunning { kill(pid, SIGTERM) }
+        return child.wait(timeout: pid == child.pid ? 15 : 300)
+    }
     func client() throws -> LineClient { try LineClient(path: socket) }
 }
 
@@ -71,9 +90,14 @@ final class Cluster {
     let consumer: Daemon
     private(set) var producerServerID = ""
 
-    init(dir: BenchDirectory, catalog: BenchCatalog, synchronous: String) throws {
+    /// Extra environment of every daemon (experiments: `MALLOC_ARENA_MAX=2`, …).
+    let daemonEnvironment: [String: String]
+
+    init(dir: BenchDirectory, catalog: BenchCatalog, synchronous: String, producerWrapper: [String] = [], consumerWrapper: [String] = [],
+         daemonExecutable: String = binDirectory + "/wpwithind", daemonEnvironment: [String: String] = [:]) throws {
         self.dir = dir
         self.synchronous = synchronous
+        self.daemonEnvironment = daemonEnvironment
         auditLog = dir.path("gateway-audit.jsonl")
         let announce = dir.path("gateway.out")
         gateway = try Child(binDirectory + "/wpw-sandbox-gateway",
@@ -85,10 +109,13 @@ final class Cluster {
         cardFile = try dir.write("card.json", BenchCredentials.card, mode: 0o600)
         producerConfig = try dir.write("producer.json", catalog.configJSON)
         producer = try Daemon(name: "producer", in: dir, environment: Self.producerEnvironment(
-            discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous),
-            extraArguments: ["--config", producerConfig])
+            discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 },
+            extraArguments: ["--config", producerConfig], wrapper: producerWrapper, executable: daemonExecutable)
         consumer = try Daemon(name: "consumer", in: dir, environment: Self.consumerEnvironment(
-            discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous))
+            discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 },
+            wrapper: consumerWrapper, executable: daemonExecutable)
         producerServerID = try producer.client().call("getDevice")["serverId"]?.stringValue ?? ""
         guard !producerServerID.isEmpty else { throw ValidationError("the producer has no serverId") }
     }
@@ -124,10 +151,12 @@ final class Cluster {
 
     var producerEnvironment: [String: String] {
         Self.producerEnvironment(discoveryPort: discoveryPort, gateway: gatewayEndpoint, merchantFile: merchantFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 }
     }
 
     var consumerEnvironment: [String: String] {
         Self.consumerEnvironment(discoveryPort: discoveryPort, gateway: gatewayEndpoint, cardFile: cardFile, synchronous: synchronous)
+            .merging(daemonEnvironment) { $1 }
     }
 
     /// The gateway writes `{"event":"listening",…,"port":N}` to stdout once bound.
@@ -144,8 +173,31 @@ final class Cluster {
         throw ValidationError("wpw-sandbox-gateway did not announce its port")
     }
 
+    /// Throws when a daemon or the gateway has exited (something outside the benchmark killed it, or it crashed).
+    func requireRunning() throws {
+        for (name, child, log) in [("producer", producer.child, producer.log), ("consumer", consumer.child, consumer.log),
+                                   ("wpw-sandbox-gateway", gateway, dir.path("gateway.log"))] where !child.isRunning {
+            let tail = (readTextFile(log) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
+            throw ValidationError("the \(name) exited (status \(child.exitStatus ?? -1)) during the benchmark; log tail:\n\(tail)")
+        }
+    }
+
+    /// One TCP connection to the gateway, closed at once (wakes it up; nothing is sent).
+    func gatewayPing() throws {
+        guard let port = Int(gatewayEndpoint.split(separator: ":").last ?? "") else { return }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
     func stop() -> [String: Int32] {
-        ["producer": producer.child.stop(), "consumer": consumer.child.stop(), "gateway": gateway.stop()]
+        ["producer": producer.stop(), "consumer": consumer.stop(), "gateway": gateway.stop()]
     }
 }
 

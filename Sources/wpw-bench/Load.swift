@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import Foundation
 
@@ -22,6 +23,7 @@ final class FlowLoad: @unchecked Sendable {
     private let group = DispatchGroup()
     private var issued = 0
     private var done = 0
+    private var running = 0
     private var failures: [String: Int] = [:]
     private var harnessErrors: [String] = []
     private var latencies = LatencyStats(capacity: 0)
@@ -32,12 +34,19 @@ final class FlowLoad: @unchecked Sendable {
 
     var completed: Int { lock.withLock { done } }
 
+    /// True once every client has returned (budget used, deadline passed, or each one stopped or broke).
+    var isFinished: Bool { lock.withLock { running == 0 } }
+
     func start() {
         startedAt = monotonicNanos()
+        lock.withLock { running = settings.clients }
         for index in 0..<settings.clients {
             group.enter()
             let thread = Thread { [self] in
-                defer { group.leave() }
+                defer {
+                    lock.withLock { running -= 1 }
+                    group.leave()
+                }
                 runClient()
             }
             thread.name = "flow-client-\(index)"
@@ -63,6 +72,13 @@ final class FlowLoad: @unchecked Sendable {
         var latencies: LatencyStats
         var flowsPerSecond: Double { seconds > 0 ? Double(flows) / seconds : 0 }
         var failureCount: Int { failures.values.reduce(0, +) + harnessErrors.count }
+        /// Throws when a client broke (closed connection, unreadable answer): the harness cannot vouch for the run.
+        func requireHealthy() throws {
+            guard harnessErrors.isEmpty else {
+                throw ValidationError("\(harnessErrors.count) flow client(s) broke: \(harnessErrors.prefix(3).joined(separator: "; "))")
+            }
+        }
+
         var failureText: String {
             (failures.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" } + harnessErrors.prefix(3)).joined(separator: ", ")
         }

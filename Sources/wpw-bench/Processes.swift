@@ -37,7 +37,7 @@ var binDirectory: String {
     URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
 }
 
-/// A child process started with posix_spawn. stdin is /dev/null; stdout and stderr go to files (or /dev/null).
+/// A child process started with posix_spawn. stdin is /dev/null; stdout and stderr go to files (nil: inherited).
 final class Child {
     let pid: pid_t
     let name: String
@@ -46,7 +46,7 @@ final class Child {
     /// `environment` is added to this process's environment minus every `WPWITHIND_*`, `NOTIFY_SOCKET`,
     /// `LISTEN_*`, `WATCHDOG_*` and `CREDENTIALS_DIRECTORY` (so nothing from the caller's shell leaks in).
     init(_ path: String, _ arguments: [String], environment extra: [String: String] = [:],
-         stdout: String = "/dev/null", stderr: String = "/dev/null") throws {
+         stdout: String? = "/dev/null", stderr: String? = "/dev/null") throws {
         name = (path as NSString).lastPathComponent
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("WPWITHIND_") || key.hasPrefix("LISTEN_") || key.hasPrefix("WATCHDOG_")
@@ -58,13 +58,13 @@ final class Child {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        if let stdout { posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
+        if let stderr { posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let result = posix_spawnp(&pid, path, &actions, nil, argv, envp)  // p: a wrapper may be named without its path
         guard result == 0 else { throw ValidationError("cannot start \(path): \(String(cString: strerror(result)))") }
         self.pid = pid
     }
@@ -78,11 +78,17 @@ final class Child {
         return false
     }
 
-    /// SIGTERM, then waits up to `timeout` seconds (SIGKILL after). Returns the exit status (128 + n on signal n).
+    /// Sends `signal` (SIGTERM by default), then waits up to `timeout` seconds (SIGKILL after). Returns the exit
+    /// status (128 + n on signal n).
     @discardableResult
-    func stop(timeout: Double = 15) -> Int32 {
-        guard isRunning else { return exitStatus ?? -1 }
-        kill(pid, SIGTERM)
+    func stop(signal: Int32 = SIGTERM, timeout: Double = 15) -> Int32 {
+        if isRunning { kill(pid, signal) }
+        return wait(timeout: timeout)
+    }
+
+    /// Waits for the exit up to `timeout` seconds, then SIGKILL. Returns the exit status.
+    @discardableResult
+    func wait(timeout: Double) -> Int32 {
         let deadline = monotonicSeconds() + timeout
         while isRunning {
             if monotonicSeconds() > deadline { kill(pid, SIGKILL) }
@@ -144,6 +150,22 @@ final class DatagramListener {
     }
 }
 
+/// The first process below `root` (itself included) whose executable's name is `name`, or nil.
+func descendant(of root: pid_t, named name: String) -> pid_t? {
+    var parents: [pid_t: [pid_t]] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = pid_t(entry), let ppid = procFields("/proc/\(pid)/status")["PPid"] else { continue }
+        parents[pid_t(ppid), default: []].append(pid)
+    }
+    var queue = [root]
+    while !queue.isEmpty {
+        let pid = queue.removeFirst()
+        if readTextFile("/proc/\(pid)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) == name { return pid }
+        queue += parents[pid] ?? []
+    }
+    return nil
+}
+
 /// A free UDP port on 127.0.0.1 (bound and released at once).
 func freeUDPPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -164,7 +186,21 @@ func freeUDPPort() throws -> Int {
 
 // MARK: - /proc
 
-func readTextFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+/// The whole file, read with read(2) to EOF (/proc files report size 0, and Foundation may stop at the first chunk).
+func readTextFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else { break }
+        bytes += chunk[..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
 
 /// `Key:   value kB` lines of /proc/PID/status or smaps_rollup, as a dictionary of integers.
 func procFields(_ path: String) -> [String: Int] {
@@ -189,17 +225,24 @@ func memoryBreakdown(_ pid: pid_t) -> [String: Any] {
         "rssShmemKiB": status["RssShmem"] ?? 0, "vmSizeKiB": status["VmSize"] ?? 0, "threads": status["Threads"] ?? 0,
         "privateKiB": (rollup["Private_Clean"] ?? 0) + (rollup["Private_Dirty"] ?? 0), "pssKiB": rollup["Pss"] ?? 0,
     ]
-    // Per mapping (file or [heap]/[anon]): RSS summed over its regions.
+    // Per mapping (file or [heap]/[anon]): RSS summed over its regions. Anonymous regions are also listed one by
+    // one with their size: 64 MiB reservations are glibc malloc arenas, 8 MiB ones thread stacks.
     var byMapping: [String: Int] = [:]
+    var anonymous: [(size: Int, rss: Int)] = []
     var current = "[anon]"
+    var size = 0
     for line in (readTextFile("/proc/\(pid)/smaps") ?? "").split(separator: "\n") {
         let columns = line.split(separator: " ", omittingEmptySubsequences: true)
         if let first = columns.first, first.contains("-"), columns.count >= 5, first.first?.isHexDigit == true {
             current = columns.count >= 6 ? (String(columns[5]) as NSString).lastPathComponent : "[anon]"
+        } else if columns.first == "Size:", columns.count >= 2, let kib = Int(columns[1]) {
+            size = kib
         } else if columns.first == "Rss:", columns.count >= 2, let kib = Int(columns[1]) {
             byMapping[current, default: 0] += kib
+            if current == "[anon]" || current == "[heap]", kib > 0 { anonymous.append((size, kib)) }
         }
     }
+    result["topAnonymousRegionsKiB"] = anonymous.sorted { $0.rss > $1.rss }.prefix(10).map { ["sizeKiB": $0.size, "rssKiB": $0.rss] }
     result["topMappingsKiB"] = byMapping.sorted { $0.value > $1.value }.prefix(12).map { ["mapping": $0.key, "rssKiB": $0.value] }
     return result
 }

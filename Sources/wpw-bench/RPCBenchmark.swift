@@ -34,12 +34,12 @@ struct RPCBenchmark: ParsableCommand {
                 sleepSeconds(1)
                 rss.append(daemon.rssKiB)
             }
-            daemon.child.stop()
+            daemon.stop()
         }
 
         // A long-lived daemon and an echo server for the throughput runs.
         let daemon = try Daemon(name: "rpc", in: dir, environment: env)
-        defer { daemon.child.stop() }
+        defer { daemon.stop() }
         let echoSocket = dir.path("echo.sock")
         let echo = try Child(binDirectory + "/wpw-bench", ["echo-server", "--socket", echoSocket])
         defer { echo.stop() }

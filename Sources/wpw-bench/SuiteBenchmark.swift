@@ -41,6 +41,8 @@ struct SuiteBenchmark: ParsableCommand {
     @Option(help: "Requests in flight in the pipelined RPC runs.") var depth = 32
     @Option(help: "store.synchronous of both daemons: full (durable, the default) or normal.") var synchronous = "full"
     @Flag(help: "Keep the temporary directory (logs, databases, audit log).") var keep = false
+    @Option(parsing: .singleValue, help: "KEY=VALUE added to both daemons' environment (an experiment: recorded in the JSON and the table).")
+    var daemonEnv: [String] = []
 
     func validate() throws {
         guard ["full", "normal"].contains(synchronous) else { throw ValidationError("--synchronous must be full or normal") }
@@ -54,7 +56,8 @@ struct SuiteBenchmark: ParsableCommand {
             memoryFlows: memoryFlows ?? (quick ? 5000 : 100_000), memorySeconds: memorySeconds,
             budgetSeconds: budgetSeconds ?? (quick ? 35 : 250),
             discoveryRuns: discoveryRuns ?? (quick ? 5 : 20), starts: starts ?? (quick ? 5 : 20),
-            rpcSeconds: rpcSeconds ?? (quick ? 0.4 : 1.0), rpcRepeats: rpcRepeats, depth: depth, synchronous: synchronous)
+            rpcSeconds: rpcSeconds ?? (quick ? 0.4 : 1.0), rpcRepeats: rpcRepeats, depth: depth, synchronous: synchronous,
+            daemonEnvironment: try environment(daemonEnv))
         let runner = try SuiteRun(plan: plan)
         runner.commit = commit
         runner.toolchain = toolchain
@@ -100,6 +103,7 @@ struct SuiteBenchmark: ParsableCommand {
         var rpcRepeats: Int
         var depth: Int
         var synchronous: String
+        var daemonEnvironment: [String: String]
 
         /// The load service's finite stock: more than the run can sell.
         var loadStock: Int { 10_000_000 }
@@ -111,7 +115,7 @@ struct SuiteBenchmark: ParsableCommand {
                 "memoryFlows": memoryFlows, "memorySecondsLimit": memorySeconds ?? NSNull(), "budgetSeconds": budgetSeconds,
                 "discoveryRuns": discoveryRuns,
                 "producerRestarts": starts, "rpcSecondsPerMeasurement": rpcSeconds, "rpcRepeats": rpcRepeats,
-                "pipelineDepth": depth, "storeSynchronous": synchronous,
+                "pipelineDepth": depth, "storeSynchronous": synchronous, "daemonEnvironment": daemonEnvironment,
             ]
         }
     }
@@ -131,6 +135,7 @@ final class SuiteRun {
     /// Flows the daemons have served since the idle measurement (every phase counts).
     var flowsServed = 0
     var memorySamples: [[String: Any]] = []
+    var scarceRefusals = ""
 
     init(plan: SuiteBenchmark.Plan) throws {
         self.plan = plan
@@ -154,7 +159,11 @@ final class SuiteRun {
         report.notes.append("the machine's cores are shared with other builds: figures are noisy (load average at start \(loadAverageStart))")
         log("starting wpw-sandbox-gateway, producer and consumer (store.synchronous=\(plan.synchronous)) in \(dir.root)")
         let catalog = BenchCatalog(loadStock: plan.loadStock, scarceStock: plan.scarceStock)
-        let cluster = try Cluster(dir: dir, catalog: catalog, synchronous: plan.synchronous)
+        if !plan.daemonEnvironment.isEmpty {
+            report.notes.append("EXPERIMENT: daemons ran with \(plan.daemonEnvironment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+        }
+        if plan.synchronous != "full" { report.notes.append("EXPERIMENT: store.synchronous=\(plan.synchronous) (not durable against power loss)") }
+        let cluster = try Cluster(dir: dir, catalog: catalog, synchronous: plan.synchronous, daemonEnvironment: plan.daemonEnvironment)
         var stopped = false
         defer { if !stopped { _ = cluster.stop() } }
 
@@ -172,11 +181,7 @@ final class SuiteRun {
         try phase("concurrency") { try concurrencyPhase(cluster) }
         try phase("scarce") { try scarcePhase(cluster) }
         try phase("memory") { try memoryPhase(cluster, idle: idle) }
-        try phase("audit") {
-            log("final audit: every purchase, order and stock")
-            let initial = [BenchCatalog.loadService: plan.loadStock, BenchCatalog.scarceService: plan.scarceStock]
-            try SalesAudit.take(cluster: cluster, initialStock: initial).record(in: report, key: "final", label: "whole run")
-        }
+        try phase("audit") { try auditPhase(cluster) }
         let exits = cluster.stop()
         stopped = true
         report.check("daemons.cleanExit", "daemons and gateway exit 0 on SIGTERM", exits.values.allSatisfy { $0 == 0 },
@@ -203,7 +208,7 @@ final class SuiteRun {
             let found = try client.call("searchForDevice", #"{"serverId":"\#(cluster.producerServerID)","timeoutMs":5000}"#)
             search.append(Double(monotonicNanos() - begin) / 1e6)
             guard found["serverId"]?.stringValue == cluster.producerServerID else { throw ValidationError("searchForDevice found \(found.jsonString)") }
-            let status = consumer.child.stop()
+            let status = consumer.stop()
             guard status == 0 else { throw ValidationError("a consumer exited with \(status): \(readTextFile(consumer.log) ?? "")") }
             try? FileManager.default.removeItem(atPath: consumer.stateDir)
         }
@@ -280,6 +285,8 @@ final class SuiteRun {
             deadline: monotonicNanos() + UInt64(plan.concurrencySeconds * 1e9)))
         load.start()
         let result = load.wait()
+        try cluster.requireRunning()
+        try result.requireHealthy()
         flowsServed += result.flows
         report.section("Concurrency (\(plan.clients) clients, one producer, \(Report.number(plan.concurrencySeconds)) s)")
         report.add("flow.concurrent.flowsPerSecond", "flows/s", result.flowsPerSecond, "flows/s", target: .atLeast(2000),
@@ -287,8 +294,8 @@ final class SuiteRun {
         report.add("flow.concurrent.p50Ms", "flow p50 under load", result.latencies.percentileMs(50), "ms",
                    note: String(format: "p99 %.1f ms", result.latencies.percentileMs(99)))
         report.add("flow.concurrent.failedFlows", "failed flows", Double(result.failureCount), "flows", note: result.failureText)
-        let audit = try SalesAudit.take(cluster: cluster, initialStock: [BenchCatalog.loadService: plan.loadStock])
-        audit.record(in: report, key: "concurrency", label: "concurrency", services: [BenchCatalog.loadService])
+        // Checked in auditPhase (the load service is sold in this phase only), so that the audit's listPurchases
+        // answer does not weigh on the memory phase.
     }
 
     /// Every client races for a small stock until it is sold out: exactly `scarceStock` units must be sold.
@@ -300,16 +307,30 @@ final class SuiteRun {
             stopWhen: { failure in failure.error.code == -32014 || failure.error.peerCode == -32014 }))
         load.start()
         let result = load.wait()
+        try cluster.requireRunning()
+        try result.requireHealthy()
         flowsServed += result.flows
-        let audit = try SalesAudit.take(cluster: cluster, initialStock: [BenchCatalog.scarceService: plan.scarceStock])
-        let sales = audit.services[BenchCatalog.scarceService] ?? .init()
+        scarceRefusals = result.failureText
         report.section("Small stock (\(plan.clients) clients racing for \(plan.scarceStock) units)")
-        report.add("flow.scarce.unitsSold", "units sold", Double(sales.unitsBought), "units",
-                   note: "stock left \(sales.stockLeft.map(String.init) ?? "?"); refused: \(result.failureText)")
+    }
+
+    /// The sales checks of every phase, from one look at the three parties after the memory phase (each phase sells
+    /// its own service): the load service for concurrency, the scarce one for the race, all of them for the run.
+    func auditPhase(_ cluster: Cluster) throws {
+        log("audit: every purchase, gateway order and stock")
+        let audit = try SalesAudit.take(cluster: cluster, initialStock: [BenchCatalog.loadService: plan.loadStock, BenchCatalog.scarceService: plan.scarceStock])
+        audit.record(in: report, key: "concurrency", label: "concurrency", services: [BenchCatalog.loadService])
+        let sales = audit.services[BenchCatalog.scarceService] ?? .init()
+        if let index = report.sections.firstIndex(where: { $0.title.hasPrefix("Small stock") }) {
+            report.sections[index].figures.append(Figure(
+                key: "flow.scarce.unitsSold", label: "units sold", value: Double(sales.unitsBought), unit: "units",
+                note: "stock left \(sales.stockLeft.map(String.init) ?? "?"); refused: \(scarceRefusals)"))
+        }
         audit.record(in: report, key: "scarce", label: "small stock", services: [BenchCatalog.scarceService])
         report.check("scarce.soldOut", "small stock: exactly the stock is sold, then refused",
                      sales.unitsBought == plan.scarceStock && sales.stockLeft == 0,
                      "bought \(sales.unitsBought) of \(plan.scarceStock), left \(sales.stockLeft.map(String.init) ?? "?")")
+        audit.record(in: report, key: "final", label: "whole run")
     }
 
     /// 16 clients drive flows until the daemons have served `memoryFlows` in all (or the time budget ends),
@@ -333,8 +354,9 @@ final class SuiteRun {
         load.start()
         let interval = plan.quick ? 0.25 : 1.0
         var lastLog = monotonicSeconds()
-        while load.completed < remaining, monotonicSeconds() < Double(load.settings.deadline) / 1e9 + 1 {
+        while !load.isFinished {
             sleepSeconds(interval)
+            try cluster.requireRunning()
             sample()
             if monotonicSeconds() - lastLog >= 15 {
                 lastLog = monotonicSeconds()
@@ -342,6 +364,7 @@ final class SuiteRun {
             }
         }
         let result = load.wait()
+        try result.requireHealthy()
         flowsServed += result.flows
         sample()
         sleepSeconds(2)  // idle again
@@ -396,7 +419,7 @@ final class SuiteRun {
             let producer = try Daemon(name: "p\(index)", in: dir, environment: cluster.producerEnvironment,
                                       extraArguments: ["--config", cluster.producerConfig], stateDir: cluster.producer.stateDir)
             ready.append(producer.readyMs)
-            let status = producer.child.stop()
+            let status = producer.stop()
             guard status == 0 else { throw ValidationError("a producer exited with \(status): \(readTextFile(producer.log) ?? "")") }
         }
         let spread = Spread(samples: ready)
