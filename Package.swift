@@ -188,6 +188,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Example apps (a car-wash producer and a consumer) over the Swift client; the tests run them.
+        .executableTarget(
+            name: "wpw-example-carwash", dependencies: ["WPWithinClient", "WPWithinCore"],
+            path: "examples/swift/CarwashProducer", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "wpw-example-consumer", dependencies: ["WPWithinClient", "WPWithinCore"],
+            path: "examples/swift/Consumer", swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinCoreTests", dependencies: ["WPWithinCore", "WPWithinCrypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WPWithinWireTests",
@@ -239,6 +246,7 @@ let package = Package(
             dependencies: [
                 "WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport",
                 "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinPayments", .product(name: "Logging", package: "swift-log"),
+                "wpw-example-carwash", "wpw-example-consumer",
             ],
             swiftSettings: swiftSettings
         ),

@@ -207,8 +207,19 @@ struct ConsumerEngine {
                                 data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(stored.purchase.inFlight))])
                         }
                         let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
-                        let response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, EndServiceDeliveryRequest(
-                            clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
+                        let response: EndServiceDeliveryResponse
+                        do {
+                            response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, EndServiceDeliveryRequest(
+                                clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
+                        } catch let error as WPWError where error.code == .conflict {
+                            // The producer, whose ledger decides, has no delivery in progress (a crash here between
+                            // the local reservation and the producer's begin): give the reserved units back.
+                            let released = try await store.endDelivery(purchaseID: id, unitsReceived: 0, now: nowInstant())
+                            await deliver(released.events)
+                            throw WPWError(
+                                .conflict, "the producer has no delivery in progress for purchase \(id); the \(stored.purchase.inFlight) unit(s) reserved here were released",
+                                data: ["purchaseId": .int(id), "unitsReleased": .int(Int64(stored.purchase.inFlight))])
+                        }
                         let ended = try await store.endDelivery(purchaseID: id, unitsReceived: min(received, response.unitsJustSupplied), now: nowInstant())
                         await deliver(ended.events)
                         var result = purchaseJSON(ended.value.purchase).objectValue ?? [:]

@@ -81,8 +81,19 @@ final class DiscoveryHub: Sendable {
         guard let stream = try? await scanner.discoveries() else { return }
         let bus = self.bus
         let task = Task {
-            for await device in stream {
-                _ = try? await bus.publish("consumer.deviceDiscovered", DiscoveryHub.json(device).objectValue ?? [:])
+            // Up to 64 publications at once: their journal appends share commits (group commit), so a burst
+            // of new devices does not outrun the stream's buffer one fsync at a time.
+            await withTaskGroup(of: Void.self) { group in
+                var inFlight = 0
+                for await device in stream {
+                    if inFlight >= 64 {
+                        await group.next()
+                        inFlight -= 1
+                    }
+                    let payload = DiscoveryHub.json(device).objectValue ?? [:]
+                    group.addTask { _ = try? await bus.publish("consumer.deviceDiscovered", payload) }
+                    inFlight += 1
+                }
             }
         }
         let previous = forwarding.withLockedValue { current -> Task<Void, Never>? in

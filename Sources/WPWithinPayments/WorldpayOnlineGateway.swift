@@ -373,7 +373,8 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
 
     /// The JSON object of a 200 answer, or the typed error for anything else.
     private func decodeSuccess(_ response: LoadedResponse, operation: String) throws -> [String: JSONValue] {
-        let value = try? JSONDecoder().decode(JSONValue.self, from: response.body)
+        // The strict, fast reader of WPWithinCore (Foundation's JSONDecoder cost ~8% of a flow's CPU).
+        let value = try? JSONValue.parse(response.body)
         guard response.status == 200 else {
             throw gatewayError(status: response.status, body: value?.objectValue, operation: operation)
         }

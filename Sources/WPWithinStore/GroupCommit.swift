@@ -17,8 +17,9 @@ import WPWithinCore
 final class GroupCommitter: Sendable {
     struct Job: @unchecked Sendable {
         // @unchecked: `run` and `finish` are called on the drain queue only, once each, in that order.
-        /// Runs the body inside a savepoint; records its outcome for `finish`.
-        let run: (Database) -> Void
+        /// Runs the body (inside a savepoint when the flag says so); records its outcome for `finish` and
+        /// returns whether the body succeeded.
+        let run: (Database, _ inSavepoint: Bool) -> Bool
         /// Called after the batch's commit (nil) or with the error that stopped the batch.
         let finish: ((any Error)?) -> Void
         /// False when losing this change in a power cut is harmless (e.g. a quote): such a batch may skip
@@ -83,11 +84,22 @@ final class GroupCommitter: Sendable {
         let relax = relaxedSynchronous && !batch.contains(where: \.durable)
         do {
             try dbQueue.writeWithoutTransaction { db in
-                if relax { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-                defer { if relax { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
-                try db.inTransaction(.immediate) {
-                    for job in batch { job.run(db) }
-                    return .commit
+                if relax { try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
+                defer { if relax { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() } }
+                // Transaction control through cached statements: GRDB's `inTransaction`/`inSavepoint` compile
+                // their SQL on every call, which cost more CPU than the transitions themselves.
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+                // Alone in its batch, a transition needs no savepoint: its failure rolls the transaction back.
+                let commit = batch.count == 1 ? batch[0].run(db, false) : batch.map { $0.run(db, true) }.contains(true)
+                guard commit else {
+                    if db.isInsideTransaction { try db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+                    return
+                }
+                do {
+                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                } catch {
+                    if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+                    throw error
                 }
             }
         } catch {
@@ -106,18 +118,34 @@ extension GroupCommitter {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Committed<T>, any Error>) in
             let outcome = OutcomeBox<T>()
             submit(Job(
-                run: { db in
+                run: { db, inSavepoint in
                     do {
                         var committed: Committed<T>?
-                        try db.inSavepoint {
+                        let apply = {
                             let tx = Transaction(db: db)
                             let value = try body(tx)
                             committed = Committed(value: value, events: tx.events)
-                            return .commit
+                        }
+                        if inSavepoint {
+                            try db.cachedStatement(sql: "SAVEPOINT transition").execute()
+                            do {
+                                try apply()
+                                try db.cachedStatement(sql: "RELEASE SAVEPOINT transition").execute()
+                            } catch {
+                                if db.isInsideTransaction {
+                                    try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT transition").execute()
+                                    try? db.cachedStatement(sql: "RELEASE SAVEPOINT transition").execute()
+                                }
+                                throw error
+                            }
+                        } else {
+                            try apply()
                         }
                         outcome.result = .success(committed!)
+                        return true
                     } catch {
                         outcome.result = .failure(error)
+                        return false
                     }
                 },
                 finish: { batchError in

@@ -205,9 +205,11 @@ public final class Store: Sendable {
     /// Commits and transitions so far (group commit shares one commit among concurrent transitions).
     public var commitStatistics: GroupCommitStatistics { committer.statistics }
 
-    /// A read-only access (a snapshot; never blocks the writer in WAL mode).
+    /// A read on the serial connection, outside any transaction: nothing can write between the
+    /// closure's statements (the writer is this same queue), so it sees one consistent state. Not
+    /// `dbQueue.read`, which wraps every read in transaction and `query_only` statements compiled anew.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await Store.mapErrorsAsync { [dbQueue] in try await dbQueue.read(body) }
+        try await Store.mapErrorsAsync { [dbQueue] in try await dbQueue.unsafeRead(body) }
     }
 
     static func mapErrors<T>(_ body: () throws -> T) throws -> T {

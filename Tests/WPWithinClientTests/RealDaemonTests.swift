@@ -52,6 +52,27 @@ struct RealDaemonTests {
             #expect(document["openrpc"]?.stringValue?.hasPrefix("1.") == true)
             let names = Set(document["methods"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
             #expect(names.isSuperset(of: ["getDevice", "getStatus", "subscribe", "unsubscribe"]))
+            // The client is true to the daemon: a method added to one and not the other fails here.
+            #expect(names == WPWithinClient.methods, "daemon only: \(names.subtracting(WPWithinClient.methods)); client only: \(WPWithinClient.methods.subtracting(names))")
+            // And each typed method reaches the daemon under its name (a role this Thing lacks answers -32003,
+            // never -32601).
+            let calls: [(String, () async throws -> JSONValue)] = [
+                ("listServices", { try await client.listServices() }),
+                ("listPurchases", { try await client.listPurchases() }),
+                ("stopServiceBroadcast", { try await client.stopServiceBroadcast() }),
+                ("requestServices", { try await client.requestServices(.url("http://127.0.0.1:9")) }),
+                ("removeService", { try await client.removeService(serviceId: 999) }),
+                ("beginServiceDelivery", { try await client.beginServiceDelivery(purchaseId: 999, units: 1) }),
+                ("endServiceDelivery", { try await client.endServiceDelivery(purchaseId: 999, unitsReceived: 1) }),
+                ("makePayment", { try await client.makePayment(paymentReferenceId: "none") }),
+            ]
+            for (name, call) in calls {
+                do {
+                    _ = try await call()
+                } catch let error as WPWError {
+                    #expect(error.code != .methodNotFound && error.code != .invalidParams, "\(name): \(error)")
+                }
+            }
         }
     }
 

@@ -1,0 +1,105 @@
+import WPWithinCore
+
+/// One async method per daemon method (params by name, as `rpc.discover` lists them). Results are the
+/// daemon's JSON (`JSONValue`; integers stay exact); decode them with `call(_:params:as:)` where a type helps.
+/// `getDevice`, `getStatus`, `rpc.discover` (`discover()`), `subscribe` (`events(types:resumeFrom:)`) and
+/// `unsubscribe` have typed forms in `WPWithinClient.swift`.
+extension WPWithinClient {
+    /// Every daemon method this client offers, by its RPC name. A test compares it with `rpc.discover`.
+    public static let methods: Set<String> = [
+        "rpc.discover", "getDevice", "getStatus", "subscribe", "unsubscribe",
+        "startServiceBroadcast", "stopServiceBroadcast", "deviceDiscovery", "searchForDevice",
+        "addService", "removeService", "listServices",
+        "requestServices", "getServicePrices", "selectService", "makePayment",
+        "beginServiceDelivery", "endServiceDelivery", "listPurchases",
+    ]
+
+    /// A producer: by the `serverId` discovery reported, or by an explicit HTE base URL.
+    public enum Producer: Sendable, Hashable {
+        case serverId(String)
+        case url(String)
+
+        var params: [String: JSONValue] {
+            switch self {
+            case .serverId(let id): return ["serverId": .string(id)]
+            case .url(let url): return ["url": .string(url)]
+            }
+        }
+    }
+
+    // MARK: Producer
+
+    /// Starts broadcasting this Thing's discovery datagram (`timeoutMs` 0: until stopped).
+    public func startServiceBroadcast(timeoutMs: Int = 0) async throws -> JSONValue {
+        try await call("startServiceBroadcast", params: ["timeoutMs": .int(Int64(timeoutMs))])
+    }
+
+    public func stopServiceBroadcast() async throws -> JSONValue {
+        try await call("stopServiceBroadcast")
+    }
+
+    /// Adds a service: `{"id","name","description","serviceType","prices":[{"id","description","amount",
+    /// "currencyCode","unitId","unitDescription","stock"}]}`.
+    public func addService(_ service: JSONValue) async throws -> JSONValue {
+        try await call("addService", params: ["service": service])
+    }
+
+    public func removeService(serviceId: Int) async throws -> JSONValue {
+        try await call("removeService", params: ["serviceId": .int(Int64(serviceId))])
+    }
+
+    public func listServices() async throws -> JSONValue {
+        try await call("listServices")
+    }
+
+    // MARK: Consumer
+
+    /// The devices heard within `timeoutMs`, one per serverId.
+    public func deviceDiscovery(timeoutMs: Int = 2000) async throws -> JSONValue {
+        try await call("deviceDiscovery", params: ["timeoutMs": .int(Int64(timeoutMs))])
+    }
+
+    /// The first device whose serverId (or name) matches, as soon as it is heard.
+    public func searchForDevice(serverId: String? = nil, name: String? = nil, timeoutMs: Int = 5000) async throws -> JSONValue {
+        var params: [String: JSONValue] = ["timeoutMs": .int(Int64(timeoutMs))]
+        if let serverId { params["serverId"] = .string(serverId) }
+        if let name { params["name"] = .string(name) }
+        return try await call("searchForDevice", params: params)
+    }
+
+    public func requestServices(_ producer: Producer) async throws -> JSONValue {
+        try await call("requestServices", params: producer.params)
+    }
+
+    public func getServicePrices(_ producer: Producer, serviceId: Int) async throws -> JSONValue {
+        var params = producer.params
+        params["serviceId"] = .int(Int64(serviceId))
+        return try await call("getServicePrices", params: params)
+    }
+
+    /// A quote for `numberOfUnits` at a price: `paymentReferenceId`, `totalPrice`, `merchantClientKey`, ….
+    public func selectService(_ producer: Producer, serviceId: Int, priceId: Int, numberOfUnits: Int) async throws -> JSONValue {
+        var params = producer.params
+        params["serviceId"] = .int(Int64(serviceId))
+        params["priceId"] = .int(Int64(priceId))
+        params["numberOfUnits"] = .int(Int64(numberOfUnits))
+        return try await call("selectService", params: params)
+    }
+
+    /// Pays a quote (idempotent per reference); returns the purchase.
+    public func makePayment(paymentReferenceId: String) async throws -> JSONValue {
+        try await call("makePayment", params: ["paymentReferenceId": .string(paymentReferenceId)])
+    }
+
+    public func beginServiceDelivery(purchaseId: Int64, units: Int) async throws -> JSONValue {
+        try await call("beginServiceDelivery", params: ["purchaseId": .int(purchaseId), "units": .int(Int64(units))])
+    }
+
+    public func endServiceDelivery(purchaseId: Int64, unitsReceived: Int) async throws -> JSONValue {
+        try await call("endServiceDelivery", params: ["purchaseId": .int(purchaseId), "unitsReceived": .int(Int64(unitsReceived))])
+    }
+
+    public func listPurchases() async throws -> JSONValue {
+        try await call("listPurchases")
+    }
+}
