@@ -122,6 +122,13 @@ public func buildDaemon(
         quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
     )
     storeConfiguration.initialServerID = identity.serverId
+    // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
+    // no thread hand-off per transition, and the calls of one loop tick share a commit.
+    storeConfiguration.scheduleOnCurrentThread = { work in
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return false }
+        loop.execute(work)
+        return true
+    }
     let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
     // Events live in the store's journal, so `resumeFrom` works across restarts.
     let (oldestSeq, lastSeq) = try store.journalBounds()

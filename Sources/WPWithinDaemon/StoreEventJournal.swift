@@ -24,14 +24,7 @@ struct StoreEventJournal: EventJournal {
 
 extension RPCEvent {
     init(_ stored: StoredEvent) {
-        self.init(seq: stored.seq, type: stored.type, time: stored.time.rfc3339, payload: stored.payload)
+        self.init(seq: stored.seq, type: stored.type, time: stored.time.rfc3339Milliseconds, payload: stored.payload)
     }
 }
 
-extension Instant {
-    /// UTC, millisecond precision: `2026-11-25T06:35:14.123Z` (the same shape as in-memory events).
-    var rfc3339: String {
-        let date = Date(timeIntervalSince1970: Double(secondsSinceEpoch) + Double(nanoseconds) / 1e9)
-        return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
-}

@@ -14,8 +14,7 @@ import ServiceLifecycle
 ///
 /// Run it inside a `ServiceGroup`, or call ``run()`` in a task and ``shutdownGracefully()`` to stop.
 public actor HTTPServer: Service {
-    typealias Child = NIOAsyncChannel<NIOHTTPServerRequestFull, HTTPServerResponsePart>
-    typealias Listener = NIOAsyncChannel<Child, Never>
+    typealias Listener = any Channel
 
     enum State: CustomStringConvertible {
         case initial
@@ -99,14 +98,14 @@ public actor HTTPServer: Service {
             preconditionFailure("HTTP server started twice")
         case .shuttingDown, .shutdown:
             // Shut down while we were binding.
-            try await listener.channel.close()
+            try await listener.close()
             state = .shutdown
             return
         case .starting:
             state = .running(listener: listener, quiescingHelper: quiescingHelper)
         }
 
-        let port = listener.channel.localAddress?.port ?? configuration.port
+        let port = listener.localAddress?.port ?? configuration.port
         logger.info(
             "HTTP server listening",
             metadata: ["http.server.host": "\(configuration.host)", "http.server.port": "\(port)"]
@@ -114,26 +113,19 @@ public actor HTTPServer: Service {
 
         await withGracefulShutdownHandler {
             await onServerRunning?(port)
-            let logger = self.logger
-            let handler = self.handler
-            await withDiscardingTaskGroup { group in
-                do {
-                    try await listener.executeThenClose { inbound in
-                        for try await child in inbound {
-                            group.addTask {
-                                await HTTPServer.serve(connection: child, handler: handler, logger: logger)
-                            }
-                        }
-                    }
-                } catch is CancellationError {
-                    logger.debug("HTTP server cancelled")
-                } catch {
-                    logger.error("HTTP server stopped accepting", metadata: ["error": "\(error)"])
-                }
+            // Connections are served by `HTTPServerConnectionHandler`s on their event loops; this task waits
+            // until the listener closes (graceful shutdown quiesces the connections first).
+            await withTaskCancellationHandler {
+                try? await listener.closeFuture.get()
+            } onCancel: {
+                logger.debug("HTTP server cancelled")
+                listener.close(promise: nil)
             }
         } onGracefulShutdown: {
             Task { try? await self.shutdownGracefully() }
         }
+        // After a graceful shutdown, wait for the open connections to finish their requests.
+        if case .shuttingDown(let promise) = state { try? await promise.futureResult.get() }
         state = .shutdown
         logger.info("HTTP server stopped")
     }
@@ -170,7 +162,7 @@ public actor HTTPServer: Service {
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: configuration.host, port: configuration.port) { channel in
+            .childChannelInitializer { [handler, logger] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let idle = configuration.idleTimeout {
@@ -185,60 +177,11 @@ public actor HTTPServer: Service {
                         )
                     )
                     try sync.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: configuration.maxBodySize))
-                    return try Child(wrappingChannelSynchronously: channel)
+                    try sync.addHandler(HTTPServerConnectionHandler(handler: handler, logger: logger))
                 }
             }
+            .bind(host: configuration.host, port: configuration.port).get()
         return (listener, quiescingHelper)
-    }
-
-    /// Serves one connection until the peer closes, asks to close, or the server quiesces.
-    static func serve(connection: Child, handler: HTTPHandler, logger: Logger) async {
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                for try await full in inbound {
-                    let head = full.head
-                    var fields: [(String, String)] = []
-                    fields.reserveCapacity(head.headers.count)
-                    for (name, value) in head.headers { fields.append((name, value)) }
-                    let request = HTTPRequest(
-                        method: head.method.rawValue,
-                        uri: head.uri,
-                        headers: HTTPHeaderFields(fields),
-                        body: full.body.map { Array($0.readableBytesView) } ?? []
-                    )
-                    let response = await handler(request)
-                    let keepAlive = head.isKeepAlive
-                    try await write(response, version: head.version, keepAlive: keepAlive, to: outbound)
-                    if !keepAlive { break }
-                }
-            }
-        } catch {
-            logger.debug("HTTP connection ended with an error", metadata: ["error": "\(error)"])
-        }
-    }
-
-    static func write(
-        _ response: HTTPResponse,
-        version: HTTPVersion,
-        keepAlive: Bool,
-        to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    ) async throws {
-        var headers = HTTPHeaders()
-        for field in response.headers where !field.name.caseInsensitiveEquals("content-length") {
-            headers.add(name: field.name, value: field.value)
-        }
-        headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
-        if !keepAlive {
-            headers.replaceOrAdd(name: "connection", value: "close")
-        } else if version.major == 1 && version.minor == 0 {
-            headers.replaceOrAdd(name: "connection", value: "keep-alive")
-        }
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-        if response.body.isEmpty {
-            try await outbound.write(contentsOf: [.head(head), .end(nil)])
-        } else {
-            try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: response.body))), .end(nil)])
-        }
     }
 }
 
@@ -318,6 +261,100 @@ final class RequestBodyLimitHandler: ChannelInboundHandler, RemovableChannelHand
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             loopBoundContext.value.close(promise: nil)
+        }
+    }
+}
+
+/// Serves one HTTP/1.1 connection on its event loop: each complete request goes to the ``HTTPHandler`` in a
+/// task; responses are written in request order (a pipelined request waits for the one before it).
+/// `HTTPServerPipelineHandler` (before this one) handles keep-alive and quiescing.
+final class HTTPServerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOHTTPServerRequestFull
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let handler: HTTPHandler
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var queue = CircularBuffer<NIOHTTPServerRequestFull>()
+    private var busy = false
+    private var closed = false
+
+    init(handler: @escaping HTTPHandler, logger: Logger) {
+        self.handler = handler
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        queue.append(unwrapInboundIn(data))
+        if !busy { next() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        queue.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("HTTP connection ended with an error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    private func next() {
+        guard !closed, let context, let full = queue.popFirst() else { return }
+        busy = true
+        let head = full.head
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers { fields.append((name, value)) }
+        let request = HTTPRequest(
+            method: head.method.rawValue,
+            uri: head.uri,
+            headers: HTTPHeaderFields(fields),
+            body: full.body.map { Array($0.readableBytesView) } ?? []
+        )
+        let handler = self.handler
+        let loop = context.eventLoop
+        let this = NIOLoopBound(self, eventLoop: loop)
+        Task {
+            let response = await handler(request)
+            if loop.inEventLoop {
+                this.value.respond(response, to: head)
+            } else {
+                loop.execute { this.value.respond(response, to: head) }
+            }
+        }
+    }
+
+    private func respond(_ response: HTTPResponse, to request: HTTPRequestHead) {
+        busy = false
+        guard !closed, let context else { return }
+        let keepAlive = request.isKeepAlive
+        var headers = HTTPHeaders()
+        for field in response.headers where !field.name.caseInsensitiveEquals("content-length") {
+            headers.add(name: field.name, value: field.value)
+        }
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
+        if !keepAlive {
+            headers.replaceOrAdd(name: "connection", value: "close")
+        } else if request.version.major == 1 && request.version.minor == 0 {
+            headers.replaceOrAdd(name: "connection", value: "keep-alive")
+        }
+        let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            next()
+        } else {
+            let channel = context.channel
+            closed = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 }

@@ -78,19 +78,46 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
 
     public func run() async throws {
         let maxLine = configuration.maxLineBytes
+        let limits = RPCChannelHandler.Limits(
+            maxLineBytes: maxLine, maxInFlight: max(1, configuration.maxInFlightPerConnection),
+            maxConnections: configuration.maxConnections)
+        let dispatcher = self.dispatcher
+        let bus = self.bus
+        let logger = self.logger
+        let stats = self.stats
+        let registry = ConnectionRegistry()
         let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(
-                    ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maxLine)
-                )
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            .childChannelInitializer { channel in
+                Self.peerCredentials(channel).flatMap { peer in
+                    channel.eventLoop.makeCompletedFuture {
+                        let (id, open) = stats.withLockedValue { stats -> (UInt64, Int) in
+                            defer { stats.nextID += 1 }
+                            stats.open += 1
+                            return (stats.nextID, stats.open)
+                        }
+                        channel.closeFuture.whenComplete { _ in stats.withLockedValue { $0.open -= 1 } }
+                        var connectionLogger = logger
+                        connectionLogger[metadataKey: "rpc.connection"] = "\(id)"
+                        if let peer {
+                            connectionLogger[metadataKey: "peer.pid"] = "\(peer.pid)"
+                            connectionLogger[metadataKey: "peer.uid"] = "\(peer.uid)"
+                            connectionLogger[metadataKey: "peer.gid"] = "\(peer.gid)"
+                        }
+                        connectionLogger.debug("Connection accepted", metadata: ["rpc.connections": "\(open)"])
+                        let handler = RPCChannelHandler(
+                            id: id, peer: peer, dispatcher: dispatcher, bus: bus, limits: limits,
+                            refuse: open > limits.maxConnections || registry.isDraining, logger: connectionLogger)
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maxLine))
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        registry.add(channel)
+                    }
+                }
             }
-        }
 
-        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let server: any Channel
         var ownedPath: String?
         switch configuration.listen {
         case .path(let path, let mode, let group):
@@ -99,7 +126,7 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
             }
             let previousMask = umask(0o177)
             do {
-                server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+                server = try await bootstrap.bind(unixDomainSocketPath: path).get()
                 umask(previousMask)
             } catch {
                 umask(previousMask)
@@ -108,7 +135,7 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
             ownedPath = path
             try UnixSocketPath.applyPermissions(path, mode: mode, group: group)
         case .fileDescriptor(let fd, _):
-            server = try await bootstrap.bind(fd, childChannelInitializer: initializer)
+            server = try await bootstrap.withBoundSocket(fd).get()
         }
         logger.info("RPC socket listening", metadata: [
             "rpc.socket": "\(configuration.displayPath)",
@@ -116,141 +143,337 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
         ])
         await onListening()
 
-        try await withThrowingDiscardingTaskGroup { group in
-            defer {
-                if let ownedPath { unlink(ownedPath) }
+        // On graceful shutdown (or cancellation) the listening socket closes; every connection stops reading,
+        // finishes the calls it has in flight, writes their replies and closes.
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                try? await server.closeFuture.get()
+            } onCancel: {
+                server.close(promise: nil)
             }
-            try await server.executeThenClose { inbound in
-                // On graceful shutdown the listening channel is closed: the stream then ends after handing
-                // over the connections already accepted, which are closed without being served (dropping
-                // them unconsumed would trap in NIO).
-                try await withGracefulShutdownHandler {
-                    for try await connection in inbound {
-                        if Task.isShuttingDownGracefully {
-                            group.addTask { try? await connection.executeThenClose { _, _ in } }
-                        } else {
-                            group.addTask { await self.serve(connection) }
-                        }
-                    }
-                } onGracefulShutdown: {
-                    server.channel.close(promise: nil)
-                }
-            }
-            if let ownedPath {
-                unlink(ownedPath)
-                logger.info("RPC socket closed, draining connections", metadata: ["rpc.socket": "\(ownedPath)"])
-            }
+        } onGracefulShutdown: {
+            server.close(promise: nil)
+        }
+        if let ownedPath {
+            unlink(ownedPath)
+            logger.info("RPC socket closed, draining connections", metadata: ["rpc.socket": "\(ownedPath)"])
+        }
+        for channel in registry.drain() {
+            channel.pipeline.fireUserInboundEventTriggered(RPCChannelHandler.Drain())
+            try? await channel.closeFuture.get()
         }
         logger.info("RPC server stopped")
     }
 
-    private nonisolated func serve(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
-        let (id, open) = stats.withLockedValue { stats -> (UInt64, Int) in
-            defer { stats.nextID += 1 }
-            stats.open += 1
-            return (stats.nextID, stats.open)
-        }
-        defer { stats.withLockedValue { $0.open -= 1 } }
-        let peer = await Self.peerCredentials(channel.channel)
-        var logger = self.logger
-        logger[metadataKey: "rpc.connection"] = "\(id)"
-        if let peer {
-            logger[metadataKey: "peer.pid"] = "\(peer.pid)"
-            logger[metadataKey: "peer.uid"] = "\(peer.uid)"
-            logger[metadataKey: "peer.gid"] = "\(peer.gid)"
-        }
-        logger.debug("Connection accepted", metadata: ["rpc.connections": "\(open)"])
+    private static func peerCredentials(_ channel: any Channel) -> EventLoopFuture<PeerCredentials?> {
+        #if os(Linux)
+        guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
+        // struct ucred {pid_t pid; uid_t uid; gid_t gid;} (needs _GNU_SOURCE in C, so mirrored here).
+        let future: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        return future.map { Optional(PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid)) }.recover { _ in nil }
+        #else
+        return channel.eventLoop.makeSucceededFuture(nil)
+        #endif
+    }
+}
 
-        do {
-            try await channel.executeThenClose { inbound, outbound in
-                let writer = LineWriter(outbound: outbound)
-                let connection = RPCConnection(id: id, peer: peer, send: { try await writer.write($0) })
-                if open > configuration.maxConnections {
-                    logger.warning("Too many connections; refusing", metadata: ["rpc.max_connections": "\(configuration.maxConnections)"])
-                    try? await writer.write(JSONRPC.response(
-                        id: .null,
-                        error: WPWError(.overloaded, "Too many connections", data: ["maxConnections": .int(Int64(configuration.maxConnections))])
-                    ))
-                    return
-                }
-                defer {
-                    let (subscription, forwarder) = connection.close()
-                    forwarder?.cancel()
-                    if let subscription, let bus { Task { await bus.unsubscribe(subscription) } }
-                }
-                try await readLoop(inbound: inbound, writer: writer, connection: connection, logger: logger)
-            }
-        } catch {
-            logger.debug("Connection ended with an error", metadata: ["error": "\(error)"])
-        }
-        logger.debug("Connection closed")
+/// The open connections, so that a graceful shutdown can drain them.
+final class ConnectionRegistry: Sendable {
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var draining = false
+    }
+    private let state = NIOLockedValueBox(State())
+
+    var isDraining: Bool { state.withLockedValue { $0.draining } }
+
+    func add(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        state.withLockedValue { $0.channels[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = state.withLockedValue { $0.channels.removeValue(forKey: id) } }
     }
 
-    private nonisolated func readLoop(
-        inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
-        writer: LineWriter,
-        connection: RPCConnection,
-        logger: Logger
-    ) async throws {
-        let dispatcher = self.dispatcher
-        let maxInFlight = configuration.maxInFlightPerConnection
-        let maxLine = configuration.maxLineBytes
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running = 0
-            do {
-                for try await line in inbound.cancelOnGracefulShutdown() {
-                    if running >= maxInFlight {
-                        try await group.next()
-                        running -= 1
-                    }
-                    let bytes = line.readableBytesView
-                    if Self.isBlank(bytes) { continue }
-                    // A parse error closes the connection: answer it after the calls already in flight.
-                    guard let message = RPCDispatcher.parse(bytes) else {
-                        try await group.waitForAll()
-                        try? await writer.write(RPCDispatcher.parseErrorReply)
-                        logger.debug("Closing connection after a parse error")
-                        return
-                    }
-                    running += 1
-                    group.addTask {
-                        let hooks = ReplyHooks()
-                        if let reply = await dispatcher.handle(message: message, connection: connection, hooks: hooks) {
-                            do { try await writer.write(reply) } catch { return }
-                        }
-                        hooks.run()
-                    }
-                }
-            } catch is ByteToMessageDecoderError.PayloadTooLargeError {
-                try? await group.waitForAll()
-                logger.warning("Line longer than the limit; closing connection", metadata: ["rpc.max_line_bytes": "\(maxLine)"])
-                try? await writer.write(JSONRPC.response(
-                    id: .null,
-                    error: WPWError(.messageTooLarge, "Message too large: a line may hold at most \(maxLine) bytes",
-                                    data: ["maxLineBytes": .int(Int64(maxLine))])
-                ))
-                return
-            } catch is NIOExtrasErrors.LeftOverBytesError {
-                logger.debug("Client hung up in the middle of a line")
-            }
-            try await group.waitForAll()
+    /// Marks the registry draining (new connections are refused) and returns the open connections.
+    func drain() -> [any Channel] {
+        state.withLockedValue { state in
+            state.draining = true
+            return Array(state.channels.values)
         }
+    }
+}
+
+/// Serves one connection on its event loop: one JSON value per line in, one reply per request out.
+///
+/// Each request runs as a task of its own (up to `maxInFlight` at once; beyond that lines wait here and the
+/// socket is not read, so a client that never reads only backs itself up). Replies are written as they are
+/// ready, in any order, and flushed once per loop tick, so pipelined replies share a `write`.
+final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Limits: Sendable {
+        var maxLineBytes: Int
+        var maxInFlight: Int
+        var maxConnections: Int
+    }
+
+    /// Sent through the pipeline on graceful shutdown: stop reading, finish the calls in flight, close.
+    struct Drain: Sendable {}
+
+    private enum Closing {
+        case open
+        /// Answer this, after the calls in flight, then close (parse error, line too long, shutdown: nil).
+        case after(JSONValue?)
+        /// The client closed its side: answer what is in flight and waiting, then close.
+        case draining
+        case closed
+    }
+
+    private let id: UInt64
+    private let peer: PeerCredentials?
+    private let dispatcher: RPCDispatcher
+    private let bus: EventBus?
+    private let limits: Limits
+    private let refuse: Bool
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var connection: RPCConnection?
+    private var inFlight = 0
+    private var waiting = CircularBuffer<JSONValue>()
+    private var readHeld = false
+    private var flushScheduled = false
+    private var closing = Closing.open
+
+    init(
+        id: UInt64, peer: PeerCredentials?, dispatcher: RPCDispatcher, bus: EventBus?, limits: Limits, refuse: Bool,
+        logger: Logger
+    ) {
+        self.id = id
+        self.peer = peer
+        self.dispatcher = dispatcher
+        self.bus = bus
+        self.limits = limits
+        self.refuse = refuse
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let channel = context.channel
+        let loop = context.eventLoop
+        // Notifications (events) from any task: written and flushed on the loop; the caller waits until the
+        // bytes are handed to the socket, so a subscriber that does not read slows its own forwarder only.
+        connection = RPCConnection(id: id, peer: peer, send: { value in
+            var bytes = value.serialized()
+            bytes.append(0x0A)
+            let buffer = channel.allocator.buffer(bytes: bytes)
+            if loop.inEventLoop {
+                try await channel.writeAndFlush(buffer)
+            } else {
+                try await loop.flatSubmit { channel.writeAndFlush(buffer) }.get()
+            }
+        })
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        if refuse {
+            logger.warning("Too many connections; refusing", metadata: ["rpc.max_connections": "\(limits.maxConnections)"])
+            closing = .after(JSONRPC.response(
+                id: .null,
+                error: WPWError(.overloaded, "Too many connections", data: ["maxConnections": .int(Int64(limits.maxConnections))])))
+            finishIfIdle()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = .closed
+        waiting.removeAll()
+        if let connection {
+            let (subscription, forwarder) = connection.close()
+            forwarder?.cancel()
+            if let subscription, let bus { Task { await bus.unsubscribe(subscription) } }
+        }
+        logger.debug("Connection closed")
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .open = closing else { return }
+        let line = unwrapInboundIn(data)
+        let bytes = line.readableBytesView
+        if Self.isBlank(bytes) { return }
+        // A parse error closes the connection: answered after the calls already in flight.
+        guard let message = RPCDispatcher.parse(bytes) else {
+            logger.debug("Closing connection after a parse error")
+            closing = .after(RPCDispatcher.parseErrorReply)
+            waiting.removeAll()
+            finishIfIdle()
+            return
+        }
+        if inFlight < limits.maxInFlight {
+            start(message, context: context)
+        } else {
+            waiting.append(message)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Not while the calls in flight and the lines waiting fill the window: the client's writes then
+        // stay in the socket (its own back-pressure).
+        if inFlight >= limits.maxInFlight || !waiting.isEmpty {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case is ByteToMessageDecoderError.PayloadTooLargeError:
+            logger.warning("Line longer than the limit; closing connection", metadata: ["rpc.max_line_bytes": "\(limits.maxLineBytes)"])
+            if case .open = closing {
+                closing = .after(JSONRPC.response(
+                    id: .null,
+                    error: WPWError(.messageTooLarge, "Message too large: a line may hold at most \(limits.maxLineBytes) bytes",
+                                    data: ["maxLineBytes": .int(Int64(limits.maxLineBytes))])))
+                waiting.removeAll()
+                finishIfIdle()
+            }
+        case is NIOExtrasErrors.LeftOverBytesError:
+            logger.debug("Client hung up in the middle of a line")
+        default:
+            logger.debug("Connection ended with an error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is Drain:
+            if case .open = closing {
+                closing = .after(nil)
+                waiting.removeAll()
+                finishIfIdle()
+            }
+        case let event as ChannelEvent where event == .inputClosed:
+            // The client has sent everything: answer the calls in flight (and those waiting), then close.
+            if case .open = closing, inFlight == 0, waiting.isEmpty {
+                closing = .after(nil)
+                finishIfIdle()
+            } else if case .open = closing {
+                closing = .draining
+            }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func start(_ message: JSONValue, context: ChannelHandlerContext) {
+        guard let connection else { return }
+        inFlight += 1
+        let dispatcher = self.dispatcher
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        Task {
+            let hooks = ReplyHooks()
+            let reply = await dispatcher.handle(message: message, connection: connection, hooks: hooks)
+            if loop.inEventLoop {
+                handler.value.finished(reply, hooks: hooks)
+            } else {
+                loop.execute { handler.value.finished(reply, hooks: hooks) }
+            }
+        }
+    }
+
+    /// One call is done: write its reply (flushed at the end of this loop tick), then start the next waiting.
+    private func finished(_ reply: JSONValue?, hooks: ReplyHooks) {
+        guard let context, !isClosed else {
+            inFlight -= 1
+            hooks.run()
+            return
+        }
+        if let reply {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.write(wrapOutboundOut(Self.line(reply, allocator: context.channel.allocator)), promise: promise)
+            scheduleFlush(context)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { _ in
+                hooks.run()
+                handler.value.callDone()
+            }
+        } else {
+            hooks.run()
+            callDone()
+        }
+    }
+
+    private var isClosed: Bool {
+        if case .closed = closing { return true }
+        return false
+    }
+
+    private func callDone() {
+        inFlight -= 1
+        guard let context else { return }
+        switch closing {
+        case .open, .draining:
+            while inFlight < limits.maxInFlight, let next = waiting.popFirst() {
+                start(next, context: context)
+            }
+            if case .draining = closing, inFlight == 0, waiting.isEmpty {
+                closing = .after(nil)
+                finishIfIdle()
+            } else if readHeld, inFlight < limits.maxInFlight, waiting.isEmpty {
+                readHeld = false
+                context.read()
+            }
+        case .after:
+            finishIfIdle()
+        case .closed:
+            break
+        }
+    }
+
+    /// Closing: once nothing is in flight, writes the last answer (if any) and closes.
+    private func finishIfIdle() {
+        guard let context, case .after(let last) = closing, inFlight == 0 else { return }
+        closing = .closed
+        if let last {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(Self.line(last, allocator: channel.allocator))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        } else {
+            context.flush()
+            context.close(promise: nil)
+        }
+    }
+
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let this = handler.value
+            this.flushScheduled = false
+            this.context?.flush()
+        }
+    }
+
+    static func line(_ value: JSONValue, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var bytes = value.serialized()
+        bytes.append(0x0A)
+        return allocator.buffer(bytes: bytes)
     }
 
     private static func isBlank(_ bytes: ByteBufferView) -> Bool {
         bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
-    }
-
-    private static func peerCredentials(_ channel: any Channel) async -> PeerCredentials? {
-        #if os(Linux)
-        guard let provider = channel as? any SocketOptionProvider else { return nil }
-        // struct ucred {pid_t pid; uid_t uid; gid_t gid;} (needs _GNU_SOURCE in C, so mirrored here).
-        let future: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-        guard let credentials = try? await future.get() else { return nil }
-        return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
-        #else
-        return nil
-        #endif
     }
 }
 
@@ -261,14 +484,3 @@ private struct UCred: Sendable {
     var gid: UInt32 = 0
 }
 #endif
-
-/// Writes JSON values as lines on one connection; safe to call from many tasks.
-struct LineWriter: Sendable {
-    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-
-    func write(_ value: JSONValue) async throws {
-        var bytes = value.serialized()
-        bytes.append(0x0A)
-        try await outbound.write(ByteBuffer(bytes: bytes))
-    }
-}

@@ -272,7 +272,7 @@ public struct SandboxGateway: Sendable {
     }
 
     private func parseObject(_ request: HTTPRequest) throws -> [String: JSONValue] {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(request.body)), let object = value.objectValue else {
+        guard let value = try? JSONValue.parse(request.body), let object = value.objectValue else {
             throw SandboxError(400, "ERROR_PARSING_JSON", "Request body is not valid JSON", "The request body must be a JSON object.")
         }
         return object

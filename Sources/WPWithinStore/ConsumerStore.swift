@@ -141,8 +141,12 @@ extension Store {
 
     /// Reserves up to `units` locally before asking the producer (`Purchase.beginDelivery`: refused after the
     /// token expiry or when nothing remains).
+    ///
+    /// Not durable on its own (no fsync): the reservation is always followed by `confirmDelivery`, which is,
+    /// and a WAL commit makes every commit before it durable too. A power cut between the two loses only the
+    /// reservation, i.e. the purchase is as it was before the begin; the producer's ledger decides the units.
     public func beginDelivery(purchaseID: Int64, units: Int, now: Instant) async throws -> Committed<ConsumerDeliveryStart> {
-        try await transaction { tx in
+        try await transaction(durable: false) { tx in
             let stored = try Self.requirePurchase(tx.db, purchaseID)
             let (next, reserved) = try stored.purchase.beginDelivery(requested: units, now: now)
             let updated = try Self.updatePurchase(tx.db, stored, next, now: now)

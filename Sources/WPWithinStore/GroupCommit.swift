@@ -40,14 +40,20 @@ final class GroupCommitter: Sendable {
     private let maxBatch: Int
     private let state = Mutex(State())
     private let drainQueue = DispatchQueue(label: "wpwithin.store.group-commit")
+    private let scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)?
 
     /// - Parameters:
     ///   - relaxedSynchronous: the store runs `synchronous = FULL`, so batches of non-durable jobs may drop to
     ///     `NORMAL` for their commit.
-    init(dbQueue: DatabaseQueue, relaxedSynchronous: Bool, maxBatch: Int = 64) {
+    ///   - scheduleOnCurrentThread: see `StoreConfiguration.scheduleOnCurrentThread`.
+    init(
+        dbQueue: DatabaseQueue, relaxedSynchronous: Bool, maxBatch: Int = 64,
+        scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)? = nil
+    ) {
         self.dbQueue = dbQueue
         self.relaxedSynchronous = relaxedSynchronous
         self.maxBatch = max(1, maxBatch)
+        self.scheduleOnCurrentThread = scheduleOnCurrentThread
     }
 
     func submit(_ job: Job) {
@@ -57,11 +63,31 @@ final class GroupCommitter: Sendable {
             state.draining = true
             return true
         }
-        if startDrain { drainQueue.async { self.drain() } }
+        guard startDrain else { return }
+        // On the caller's event loop the drain runs after the jobs already queued there, so the transitions
+        // those submit join this batch; the commit (and its fsync) then runs on that thread, and the callers'
+        // continuations resume there too: no thread is woken.
+        if let schedule = scheduleOnCurrentThread, schedule({ self.drain(once: true) }) { return }
+        drainQueue.async { self.drain(once: false) }
     }
 
-    private func drain() {
+    /// Runs batches until nothing is pending. `once`: run one batch, then hand the rest to a new drain
+    /// (scheduled the same way), so a busy event loop gets to its other work between commits.
+    private func drain(once: Bool) {
+        var first = true
         while true {
+            if once && !first {
+                let more = state.withLock { state -> Bool in
+                    if state.pending.isEmpty { state.draining = false; return false }
+                    return true
+                }
+                if more {
+                    if let schedule = scheduleOnCurrentThread, schedule({ self.drain(once: true) }) { return }
+                    drainQueue.async { self.drain(once: false) }
+                }
+                return
+            }
+            first = false
             let batch = state.withLock { state -> [Job] in
                 let count = min(state.pending.count, maxBatch)
                 let batch = Array(state.pending.prefix(count))

@@ -51,7 +51,9 @@ public final class Store: Sendable {
         configuration: StoreConfiguration, logger: Logger
     ) {
         self.dbQueue = dbQueue
-        self.committer = GroupCommitter(dbQueue: dbQueue, relaxedSynchronous: configuration.synchronous == .full)
+        self.committer = GroupCommitter(
+            dbQueue: dbQueue, relaxedSynchronous: configuration.synchronous == .full,
+            scheduleOnCurrentThread: configuration.scheduleOnCurrentThread)
         self.path = path
         self.identity = identity
         self.signer = signer
@@ -208,8 +210,12 @@ public final class Store: Sendable {
     /// A read on the serial connection, outside any transaction: nothing can write between the
     /// closure's statements (the writer is this same queue), so it sees one consistent state. Not
     /// `dbQueue.read`, which wraps every read in transaction and `query_only` statements compiled anew.
+    ///
+    /// It runs on the calling thread (GRDB's serial queue is entered synchronously): a read takes
+    /// microseconds, far less than the two thread wake-ups of an asynchronous hop to the queue and back.
+    /// It waits while a commit is in progress on another thread.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await Store.mapErrorsAsync { [dbQueue] in try await dbQueue.unsafeRead(body) }
+        try Store.mapErrors { try dbQueue.unsafeRead(body) }
     }
 
     static func mapErrors<T>(_ body: () throws -> T) throws -> T {

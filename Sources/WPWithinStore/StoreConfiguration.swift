@@ -30,6 +30,12 @@ public struct StoreConfiguration: Sendable {
     public var random: any RandomByteSource
     /// The serverID to adopt when the store is created (an identity the device already had); nil makes one.
     public var initialServerID: String?
+    /// Where a group commit runs. Given work, the hook either schedules it to run soon **on the calling
+    /// thread** (e.g. `EventLoop.execute` on the event loop that is running the caller) and returns true, or
+    /// returns false, and the store runs it on a queue of its own. On the caller's loop, transitions
+    /// submitted in the same loop tick share one commit and nobody waits for a thread wake-up; the daemon
+    /// sets this, tests and tools may leave it nil.
+    public var scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)?
 
     public init(
         synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(5), deviceName: String = "wpwithind",

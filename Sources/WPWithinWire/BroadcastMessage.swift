@@ -70,7 +70,7 @@ public struct BroadcastMessage: Codable, Sendable, Hashable {
     }
 
     /// Parses a received datagram (any JSON object parses, as in Go).
-    public static func parse(datagram: some Sequence<UInt8>) throws -> BroadcastMessage {
+    public static func parse(datagram: some Collection<UInt8>) throws -> BroadcastMessage {
         try GoJSON.decode(BroadcastMessage.self, from: datagram)
     }
 }

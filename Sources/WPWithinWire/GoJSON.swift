@@ -1,11 +1,12 @@
 internal import Foundation
+internal import WPWithinCore
 
 /// JSON the way the Go SDK writes and reads it.
 ///
 /// `encode` runs a value's `encode(to:)` through an encoder that keeps keys in the order they are
 /// encoded (the wire types encode in Go struct-field order) and writes compact JSON with Go's escaping
 /// (`<`, `>`, `&`, U+2028, U+2029 as `\u003c`…, other control characters as `\u00XX`, `/` unescaped).
-/// `decode` uses `JSONDecoder`; the wire types match keys case-insensitively, as Go does.
+/// `decode` reads with the strict `JSONValue` parser and `JSONValueDecoder`; the wire types match keys case-insensitively, as Go does.
 public enum GoJSON {
     /// Compact JSON bytes, keys in encoding order.
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
@@ -27,8 +28,8 @@ public enum GoJSON {
         String(decoding: try encode(value), as: UTF8.self)
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Sequence<UInt8>) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
+        try JSONValueDecoder().decode(type, from: bytes)
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {

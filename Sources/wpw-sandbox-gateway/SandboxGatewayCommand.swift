@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 import WPWithinSandbox
@@ -8,7 +10,6 @@ import WPWithinSandbox
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// `wpw-sandbox-gateway`: the Worldpay Online API on loopback, for development and tests.
-@main
 struct SandboxGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wpw-sandbox-gateway",
@@ -63,5 +64,16 @@ struct SandboxGatewayCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+}
+
+/// The entry point: one SwiftNIO event loop, which is also Swift Concurrency's global executor, so a request
+/// is parsed, handled and answered on one thread (as in `wpwithind`).
+@main
+enum SandboxGatewayMain {
+    static func main() async {
+        NIOSingletons.groupLoopCountSuggestion = 1
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await SandboxGatewayCommand.main()
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
 import Foundation
 import Logging
 import WPWithinDaemon
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-@main
 struct WPWithinDaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wpwithind",
@@ -67,5 +68,22 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
             notifier.status("Failed: \(error)")
             throw ExitCode.failure
         }
+    }
+}
+
+/// The entry point: makes SwiftNIO's event loops Swift Concurrency's global executor before any task runs,
+/// so a call hops no thread between the socket, the handlers and the replies; then runs the command.
+@main
+enum WPWithinDaemonMain {
+    static func main() async {
+        let environment = ProcessInfo.processInfo.environment
+        // One event loop by default: the store serialises every transition anyway, and on a small device a
+        // second loop mostly adds thread hand-offs between the socket, the handlers and the commits.
+        let threads = environment["WPWITHIND_EVENT_LOOP_THREADS"].flatMap(Int.init) ?? 1
+        NIOSingletons.groupLoopCountSuggestion = max(1, threads)
+        if environment["WPWITHIND_NIO_EXECUTOR"] != "0" {
+            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
+        await WPWithinDaemonCommand.main()
     }
 }
