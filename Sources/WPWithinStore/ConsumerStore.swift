@@ -142,9 +142,13 @@ extension Store {
     /// Reserves up to `units` locally before asking the producer (`Purchase.beginDelivery`: refused after the
     /// token expiry or when nothing remains).
     ///
-    /// Not durable on its own (no fsync): the reservation is always followed by `confirmDelivery`, which is,
-    /// and a WAL commit makes every commit before it durable too. A power cut between the two loses only the
-    /// reservation, i.e. the purchase is as it was before the begin; the producer's ledger decides the units.
+    /// The consumer's delivery records (this, `confirmDelivery`, `endDelivery`) commit without an fsync of
+    /// their own (they survive a crash of the process, and the next durable commit makes them durable too):
+    /// they mirror the producer's ledger, which is durable and decides the units. A power cut can only take
+    /// this mirror back to an earlier state of the same purchase: units then show as remaining or in flight
+    /// that the producer has delivered; the producer grants only what its ledger has left (and answers `conflict` to an end
+    /// with nothing in flight, which releases the local reservation), so nothing paid for is lost or redeemed twice. The purchase
+    /// itself (`recordPurchase`: the token key, i.e. the money) is durable before `makePayment` answers.
     public func beginDelivery(purchaseID: Int64, units: Int, now: Instant) async throws -> Committed<ConsumerDeliveryStart> {
         try await transaction(durable: false) { tx in
             let stored = try Self.requirePurchase(tx.db, purchaseID)
@@ -159,8 +163,9 @@ extension Store {
     }
 
     /// The producer granted `granted` of the `reserved` units: the difference goes back.
+    /// Not fsynced on its own: see `beginDelivery`.
     public func confirmDelivery(purchaseID: Int64, reserved: Int, granted: Int, now: Instant) async throws -> Committed<StoredPurchase> {
-        try await transaction { tx in
+        try await transaction(durable: false) { tx in
             let stored = try Self.requirePurchase(tx.db, purchaseID)
             let next = try stored.purchase.confirmBegin(reserved: reserved, granted: granted)
             let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
@@ -173,8 +178,9 @@ extension Store {
     }
 
     /// Records the end of a delivery: commits `min(unitsReceived, inFlight)`. A replay is `conflict`.
+    /// Not fsynced on its own: see `beginDelivery`.
     public func endDelivery(purchaseID: Int64, unitsReceived: Int, now: Instant) async throws -> Committed<ConsumerDeliveryEnd> {
-        try await transaction { tx in
+        try await transaction(durable: false) { tx in
             let stored = try Self.requirePurchase(tx.db, purchaseID)
             let (next, committed) = try stored.purchase.endDelivery(received: unitsReceived)
             let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
