@@ -328,6 +328,7 @@ extension RPCMethod {
         var method = self
         if !method.errors.contains(.roleDisabled) { method.errors.append(.roleDisabled) }
         method.handler = { _, _ in throw DiscoveryHub.roleDisabled(role) }
+        method.syncHandler = { _, _ in throw DiscoveryHub.roleDisabled(role) }
         return method
     }
 }

@@ -21,7 +21,7 @@ enum DaemonMethods {
                     "serverId": Schema.string, "name": Schema.string, "description": Schema.string,
                     "version": Schema.string, "roles": Schema.array(of: Schema.string),
                 ], required: ["serverId", "name", "description", "version", "roles"]),
-                handler: { _, _ in
+                synchronous: { _, _ in
                     let current = settings.current
                     return [
                         "serverId": .string(identity.serverId),
@@ -44,7 +44,7 @@ enum DaemonMethods {
                         "gatewayEndpoint": Schema.string, "card": ["type": ["string", "null"]], "merchantClientKey": ["type": ["string", "null"]],
                     ]),
                 ]),
-                handler: { _, _ in
+                synchronous: { _, _ in
                     let current = settings.current
                     let uptime = ContinuousClock.now - startedAt
                     let seconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18

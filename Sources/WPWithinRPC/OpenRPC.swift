@@ -54,6 +54,7 @@ public enum OpenRPC {
         let document = Self.document(info: info, methods: [placeholder] + methods)
         var method = placeholder
         method.handler = { _, _ in document }
+        method.syncHandler = { _, _ in document }
         return method
     }
 }

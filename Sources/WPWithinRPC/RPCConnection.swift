@@ -79,6 +79,9 @@ public final class ReplyHooks: Sendable {
         actions.withLockedValue { $0.append(action) }
     }
 
+    /// No action was added.
+    public var isEmpty: Bool { actions.withLockedValue { $0.isEmpty } }
+
     public func run() {
         let pending = actions.withLockedValue { actions -> [@Sendable () -> Void] in
             defer { actions.removeAll() }

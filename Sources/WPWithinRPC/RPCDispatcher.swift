@@ -77,31 +77,71 @@ public final class RPCDispatcher: Sendable {
         JSONRPC.response(id: id, error: WPWError(.invalidRequest, message, data: data))
     }
 
-    /// One request or notification; nil when no reply is due.
-    func handleSingle(_ message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) async -> JSONValue? {
+    /// The reply to `message` when it can be given without suspending (a single request or notification
+    /// for a method with a ``RPCMethod/syncHandler``, or an invalid one); `.none` when it must go through
+    /// ``handle(message:connection:hooks:)``. The outer optional is "handled here", the inner the reply.
+    public func handleInline(message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) -> JSONValue?? {
+        guard case .object(let object) = message else { return .none }
+        if case .string(let name)? = object["method"], let method = methods[name], method.syncHandler == nil { return .none }
+        switch prepare(message, connection: connection, hooks: hooks) {
+        case .reply(let reply):
+            return .some(reply)
+        case .call(let id, let method, let params, let context):
+            guard let sync = method.syncHandler else { return .none }
+            return .some(reply(id: id, result: Self.run(method.name, logger: logger) { try sync(params, context) }))
+        }
+    }
+
+    private enum Prepared {
+        /// Answered already (an invalid request, an unknown method, bad params); nil: a notification.
+        case reply(JSONValue?)
+        case call(id: JSONRPC.ID?, method: RPCMethod, params: RPCParams, context: RPCContext)
+    }
+
+    /// Validates one request or notification up to the handler call.
+    private func prepare(_ message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) -> Prepared {
         guard let object = message.objectValue else {
-            return invalidRequest(.null, "Invalid Request: expected an object")
+            return .reply(invalidRequest(.null, "Invalid Request: expected an object"))
         }
         let idValue = object["id"]
         let id: JSONRPC.ID?
         if let idValue {
             guard let parsed = JSONRPC.ID(json: idValue) else {
-                return invalidRequest(.null, "Invalid Request: id must be a string, a number or null")
+                return .reply(invalidRequest(.null, "Invalid Request: id must be a string, a number or null"))
             }
             id = parsed
         } else {
             id = nil
         }
         guard object["jsonrpc"] == .string(JSONRPC.version) else {
-            return invalidRequest(id ?? .null, "Invalid Request: jsonrpc must be \"2.0\"")
+            return .reply(invalidRequest(id ?? .null, "Invalid Request: jsonrpc must be \"2.0\""))
         }
         guard case .string(let name)? = object["method"] else {
-            return invalidRequest(id ?? .null, "Invalid Request: method must be a string")
+            return .reply(invalidRequest(id ?? .null, "Invalid Request: method must be a string"))
         }
         for key in object.keys where !["jsonrpc", "id", "method", "params"].contains(key) {
-            return invalidRequest(id ?? .null, "Invalid Request: unknown member \(key)", data: ["member": .string(key)])
+            return .reply(invalidRequest(id ?? .null, "Invalid Request: unknown member \(key)", data: ["member": .string(key)]))
         }
-        let result = await call(name, params: object["params"], context: RPCContext(connection: connection, expectsReply: id != nil, hooks: hooks))
+        let failed = { (error: WPWError) -> Prepared in .reply(self.reply(id: id, result: .failure(error))) }
+        guard let method = methods[name] else {
+            return failed(WPWError(.methodNotFound, "Method not found: \(name)", data: ["method": .string(name)]))
+        }
+        let params: RPCParams
+        switch object["params"] {
+        case nil, .null?:
+            params = RPCParams()
+        case .object(let values)?:
+            params = RPCParams(values)
+        case .array?:
+            return failed(WPWError.invalidParams(field: "params", "params must be an object (by name)"))
+        default:
+            return failed(WPWError(.invalidRequest, "Invalid Request: params must be an object"))
+        }
+        if let error = Self.validate(params, against: method.params) { return failed(error) }
+        return .call(id: id, method: method, params: params, context: RPCContext(connection: connection, expectsReply: id != nil, hooks: hooks))
+    }
+
+    private func reply(id: JSONRPC.ID?, result: Result<JSONValue, WPWError>) -> JSONValue? {
         guard let id else { return nil }
         switch result {
         case .success(let value): return JSONRPC.response(id: id, result: value)
@@ -109,38 +149,38 @@ public final class RPCDispatcher: Sendable {
         }
     }
 
-    private func call(
-        _ name: String,
-        params rawParams: JSONValue?,
-        context: RPCContext
-    ) async -> Result<JSONValue, WPWError> {
-        guard let method = methods[name] else {
-            return .failure(WPWError(.methodNotFound, "Method not found: \(name)", data: ["method": .string(name)]))
+    /// One request or notification; nil when no reply is due.
+    func handleSingle(_ message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) async -> JSONValue? {
+        switch prepare(message, connection: connection, hooks: hooks) {
+        case .reply(let reply):
+            return reply
+        case .call(let id, let method, let params, let context):
+            let result: Result<JSONValue, WPWError>
+            do {
+                result = .success(try await method.handler(params, context))
+            } catch {
+                result = .failure(Self.mapError(error, method: method.name, logger: logger))
+            }
+            return reply(id: id, result: result)
         }
-        let params: RPCParams
-        switch rawParams {
-        case nil, .null?:
-            params = RPCParams()
-        case .object(let values)?:
-            params = RPCParams(values)
-        case .array?:
-            return .failure(WPWError.invalidParams(field: "params", "params must be an object (by name)"))
-        default:
-            return .failure(WPWError(.invalidRequest, "Invalid Request: params must be an object"))
-        }
-        if let error = Self.validate(params, against: method.params) { return .failure(error) }
+    }
+
+    private static func run(_ name: String, logger: Logger, _ body: () throws -> JSONValue) -> Result<JSONValue, WPWError> {
         do {
-            return .success(try await method.handler(params, context))
-        } catch let error as WPWError {
-            return .failure(error)
+            return .success(try body())
         } catch {
-            let errorID = UInt64.random(in: 1...UInt64(UInt32.max))
-            logger.error(
-                "RPC method failed with an unexpected error",
-                metadata: ["rpc.method": "\(name)", "rpc.error_id": "\(errorID)", "error": "\(error)"]
-            )
-            return .failure(WPWError(.internalError, "Internal error", data: ["errorId": .int(Int64(errorID))]))
+            return .failure(mapError(error, method: name, logger: logger))
         }
+    }
+
+    private static func mapError(_ error: any Error, method name: String, logger: Logger) -> WPWError {
+        if let error = error as? WPWError { return error }
+        let errorID = UInt64.random(in: 1...UInt64(UInt32.max))
+        logger.error(
+            "RPC method failed with an unexpected error",
+            metadata: ["rpc.method": "\(name)", "rpc.error_id": "\(errorID)", "error": "\(error)"]
+        )
+        return WPWError(.internalError, "Internal error", data: ["errorId": .int(Int64(errorID))])
     }
 
     /// Checks names, presence and JSON types against the published parameter list.

@@ -38,6 +38,9 @@ public struct RPCContext: Sendable {
 }
 
 public typealias RPCHandler = @Sendable (RPCParams, RPCContext) async throws -> JSONValue
+/// A handler that never suspends (reads of in-memory state): the server runs it on the connection's event
+/// loop as the line arrives, with no task.
+public typealias RPCSyncHandler = @Sendable (RPCParams, RPCContext) throws -> JSONValue
 
 /// A method the daemon serves: its published description and its handler.
 public struct RPCMethod: Sendable {
@@ -49,6 +52,8 @@ public struct RPCMethod: Sendable {
     /// Application error codes the method may return (published in the OpenRPC document).
     public var errors: [WPWError.Code]
     public var handler: RPCHandler
+    /// Set when the method can be answered without suspending (``init(_:summary:params:result:_:errors:synchronous:)``).
+    public var syncHandler: RPCSyncHandler?
 
     public init(
         _ name: String,
@@ -66,6 +71,23 @@ public struct RPCMethod: Sendable {
         self.resultSchema = resultSchema
         self.errors = errors
         self.handler = handler
+        self.syncHandler = nil
+    }
+
+    /// A method whose handler never suspends: served inline on the event loop (and through `handler` too).
+    public init(
+        _ name: String,
+        summary: String,
+        params: [RPCParam] = [],
+        result resultName: String,
+        _ resultSchema: JSONValue,
+        errors: [WPWError.Code] = [],
+        synchronous handler: @escaping RPCSyncHandler
+    ) {
+        self.init(name, summary: summary, params: params, result: resultName, resultSchema, errors: errors, handler: { params, context in
+            try handler(params, context)
+        })
+        self.syncHandler = handler
     }
 }
 

@@ -323,10 +323,19 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, readHeld, inFlight < limits.maxInFlight, waiting.isEmpty {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func read(context: ChannelHandlerContext) {
-        // Not while the calls in flight and the lines waiting fill the window: the client's writes then
-        // stay in the socket (its own back-pressure).
-        if inFlight >= limits.maxInFlight || !waiting.isEmpty {
+        // Not while the calls in flight and the lines waiting fill the window, nor while replies the client
+        // has not read fill the outbound buffer: the client's writes then stay in the socket (its own
+        // back-pressure).
+        if inFlight >= limits.maxInFlight || !waiting.isEmpty || !context.channel.isWritable {
             readHeld = true
         } else {
             context.read()
@@ -378,6 +387,12 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let connection else { return }
         inFlight += 1
         let dispatcher = self.dispatcher
+        // Methods that never suspend (getDevice, getStatus) and invalid requests: answered here, no task.
+        let inlineHooks = ReplyHooks()
+        if let reply = dispatcher.handleInline(message: message, connection: connection, hooks: inlineHooks) {
+            finished(reply, hooks: inlineHooks)
+            return
+        }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         Task {
@@ -399,13 +414,22 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         if let reply {
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.write(wrapOutboundOut(Self.line(reply, allocator: context.channel.allocator)), promise: promise)
-            scheduleFlush(context)
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            promise.futureResult.whenComplete { _ in
-                hooks.run()
-                handler.value.callDone()
+            let buffer = Self.line(reply, allocator: context.channel.allocator)
+            if hooks.isEmpty {
+                // The call is done once its reply is queued; a client that does not read makes the channel
+                // unwritable, and then `read` holds the socket (see `channelWritabilityChanged`).
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                scheduleFlush(context)
+                callDone()
+            } else {
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                context.write(wrapOutboundOut(buffer), promise: promise)
+                scheduleFlush(context)
+                let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+                promise.futureResult.whenComplete { _ in
+                    hooks.run()
+                    handler.value.callDone()
+                }
             }
         } else {
             hooks.run()
@@ -429,7 +453,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if case .draining = closing, inFlight == 0, waiting.isEmpty {
                 closing = .after(nil)
                 finishIfIdle()
-            } else if readHeld, inFlight < limits.maxInFlight, waiting.isEmpty {
+            } else if readHeld, inFlight < limits.maxInFlight, waiting.isEmpty, context.channel.isWritable {
                 readHeld = false
                 context.read()
             }
