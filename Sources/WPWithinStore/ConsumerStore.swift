@@ -88,8 +88,8 @@ extension Store {
 
     public func consumerQuote(paymentReferenceID: String) async throws -> ConsumerQuote? {
         try await read { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM consumer_quote WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
+            guard let row = try db.fetchRow(
+                sql: "SELECT * FROM consumer_quote WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
             else { return nil }
             return ConsumerQuote(
                 paymentReferenceID: row["payment_reference_id"], serverID: row["server_id"], clientID: row["client_id"],
