@@ -7,7 +7,6 @@ import WPWithinCore
 /// The file is created with mode 0600.
 public actor SandboxAuditLog {
     private let handle: FileHandle
-    private let encoder: JSONEncoder
 
     public init(path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
@@ -20,19 +19,18 @@ public actor SandboxAuditLog {
         }
         handle.seekToEndOfFile()
         self.handle = handle
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        self.encoder = encoder
     }
 
-    /// Appends `{"ts":…,"event":…, …fields}` as one line.
+    /// Appends `{"ts":…,"event":…, …fields}` as one line (keys sorted; `ts` UTC with milliseconds).
     public func record(_ event: String, _ fields: [String: JSONValue]) {
         var object = fields
         object["event"] = .string(event)
-        object["ts"] = .string(Date().formatted(.iso8601))
-        guard var line = try? encoder.encode(JSONValue.object(object)) else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        object["ts"] = .string(Instant(secondsSinceEpoch: Int64(now.tv_sec), nanoseconds: Int32(now.tv_nsec)).rfc3339Milliseconds)
+        var line = JSONValue.object(object).serialized()
         line.append(UInt8(ascii: "\n"))
-        handle.write(line)
+        handle.write(Data(line))
     }
 
     deinit { try? handle.close() }

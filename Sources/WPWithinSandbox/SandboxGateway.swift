@@ -285,9 +285,7 @@ public struct SandboxGateway: Sendable {
             "description": .string(description), "errorHelpUrl": nil,
             "originalRequest": originalRequest.map(JSONValue.string) ?? nil,
         ]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return (try? Array(encoder.encode(value))) ?? Array(#"{"httpStatusCode":500}"#.utf8)
+        return value.serialized()
     }
 
     static func hugeBody(size: Int, token: String) -> [UInt8] {
@@ -378,8 +376,6 @@ extension Dictionary where Key == String, Value == JSONValue {
 
 extension HTTPResponse {
     static func json(status: Int, value: JSONValue) -> HTTPResponse {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return .json(status: status, body: (try? Array(encoder.encode(value))) ?? [])
+        .json(status: status, body: value.serialized())
     }
 }
