@@ -105,17 +105,17 @@ final class Slot {
     var content: Content = .empty
 
     func store<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
-        switch value {
-        case let v as String: content = .string(v)
-        case let v as Bool: content = .bool(v)
-        case let v as Int: content = .number(String(v))
-        case let v as Int64: content = .number(String(v))
-        case let v as Int32: content = .number(String(v))
-        case let v as UInt64: content = .number(String(v))
-        case let v as UInt32: content = .number(String(v))
-        case let v as Double: content = .number(try Slot.format(v, codingPath))
-        default: try value.encode(to: OrderedEncoder(slot: self, codingPath: codingPath))
-        }
+        // Type identity checks (a metadata pointer compare) rather than `as?` casts, which went through the
+        // runtime's dynamic cast for every field of every wire value.
+        if T.self == String.self { content = .string(unsafeBitCast(value, to: String.self)) }
+        else if T.self == Int.self { content = .number(String(unsafeBitCast(value, to: Int.self))) }
+        else if T.self == Bool.self { content = .bool(unsafeBitCast(value, to: Bool.self)) }
+        else if T.self == Int64.self { content = .number(String(unsafeBitCast(value, to: Int64.self))) }
+        else if T.self == Int32.self { content = .number(String(unsafeBitCast(value, to: Int32.self))) }
+        else if T.self == UInt64.self { content = .number(String(unsafeBitCast(value, to: UInt64.self))) }
+        else if T.self == UInt32.self { content = .number(String(unsafeBitCast(value, to: UInt32.self))) }
+        else if T.self == Double.self { content = .number(try Slot.format(unsafeBitCast(value, to: Double.self), codingPath)) }
+        else { try value.encode(to: OrderedEncoder(slot: self, codingPath: codingPath)) }
     }
 
     /// Go formats float64 with the shortest representation; integral values have no `.0`.
@@ -273,28 +273,22 @@ struct GoKey: CodingKey {
 /// `null` is an empty object; unknown keys are ignored.
 struct GoObject {
     private let container: KeyedDecodingContainer<GoKey>?
-    private let keysByFolded: [String: GoKey]
 
     init(_ decoder: any Decoder) throws {
         if let single = try? decoder.singleValueContainer(), single.decodeNil() {
             container = nil
-            keysByFolded = [:]
             return
         }
-        let container = try decoder.container(keyedBy: GoKey.self)
-        var folded: [String: GoKey] = [:]
-        for key in container.allKeys where folded[key.stringValue.lowercased()] == nil {
-            folded[key.stringValue.lowercased()] = key
-        }
-        self.container = container
-        self.keysByFolded = folded
+        container = try decoder.container(keyedBy: GoKey.self)
     }
 
+    /// The exact key, else (rarely: Go matches keys ignoring case) the first key equal to it ignoring case.
     private func key(_ name: String) -> GoKey? {
         guard let container else { return nil }
         let exact = GoKey(name)
         if container.contains(exact) { return exact }
-        return keysByFolded[name.lowercased()]
+        let folded = name.lowercased()
+        return container.allKeys.first { $0.stringValue.lowercased() == folded }
     }
 
     func decode<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T? {
