@@ -15,16 +15,32 @@ import WPWithinWire
 
 /// Live settings that a SIGHUP reload may change.
 final class LiveSettings: Sendable {
-    private let box: NIOLockedValueBox<DaemonConfiguration>
+    /// What `getDevice` shows of the configuration (name, description, roles), kept apart so that the
+    /// method does not copy the whole configuration on every call.
+    struct Device: Sendable {
+        var name: String
+        var description: String
+        var roles: JSONValue
 
-    init(_ configuration: DaemonConfiguration) {
-        box = NIOLockedValueBox(configuration)
+        init(_ configuration: DaemonConfiguration) {
+            name = configuration.deviceName
+            description = configuration.deviceDescription
+            roles = .array(configuration.roles.map { .string($0.rawValue) })
+        }
     }
 
-    var current: DaemonConfiguration { box.withLockedValue { $0 } }
+    private let box: NIOLockedValueBox<(configuration: DaemonConfiguration, device: Device)>
+
+    init(_ configuration: DaemonConfiguration) {
+        box = NIOLockedValueBox((configuration, Device(configuration)))
+    }
+
+    var current: DaemonConfiguration { box.withLockedValue { $0.configuration } }
+
+    var device: Device { box.withLockedValue { $0.device } }
 
     func replace(_ configuration: DaemonConfiguration) {
-        box.withLockedValue { $0 = configuration }
+        box.withLockedValue { $0 = (configuration, Device(configuration)) }
     }
 }
 

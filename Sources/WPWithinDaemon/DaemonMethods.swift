@@ -22,13 +22,13 @@ enum DaemonMethods {
                     "version": Schema.string, "roles": Schema.array(of: Schema.string),
                 ], required: ["serverId", "name", "description", "version", "roles"]),
                 synchronous: { _, _ in
-                    let current = settings.current
+                    let device = settings.device
                     return [
                         "serverId": .string(identity.serverId),
-                        "name": .string(current.deviceName),
-                        "description": .string(current.deviceDescription),
+                        "name": .string(device.name),
+                        "description": .string(device.description),
                         "version": .string(WPWithinVersion.current),
-                        "roles": .array(current.roles.map { .string($0.rawValue) }),
+                        "roles": device.roles,
                     ]
                 }
             ),
