@@ -63,13 +63,34 @@ extension JSONValue {
             out.append(0x5D)
         case .object(let members):
             out.append(0x7B)
-            var first = true
-            for (key, value) in members.sorted(by: { $0.key < $1.key }) {
-                if !first { out.append(0x2C) }
-                first = false
-                Self.writeString(key, to: &out)
-                out.append(0x3A)
-                value.write(to: &out)
+            // Sorted by key through a temporary (stack for small objects) array of indices: no copy of the
+            // members, no hashing to look them up again.
+            withUnsafeTemporaryAllocation(of: Dictionary<String, JSONValue>.Index.self, capacity: members.count) { order in
+                var count = 0
+                for index in members.indices {
+                    order.initializeElement(at: count, to: index)
+                    count += 1
+                }
+                // Insertion sort for the handful of keys most objects have; a big object is sorted properly.
+                if count > 32 {
+                    order[0..<count].sort { members[$0].key < members[$1].key }
+                } else if count > 1 {
+                    for next in 1..<count {
+                        var slot = next
+                        while slot > 0, members[order[slot]].key < members[order[slot - 1]].key {
+                            order.swapAt(slot, slot - 1)
+                            slot -= 1
+                        }
+                    }
+                }
+                for position in 0..<count {
+                    if position > 0 { out.append(0x2C) }
+                    let member = members[order[position]]
+                    Self.writeString(member.key, to: &out)
+                    out.append(0x3A)
+                    member.value.write(to: &out)
+                }
+                _ = order[0..<count].deinitialize()
             }
             out.append(0x7D)
         }
@@ -187,7 +208,8 @@ struct JSONParser {
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enter()
         index += 1
-        var members: [String: JSONValue] = [:]
+        // Room for the handful of members most objects have, so the dictionary does not grow 1 → 2 → 4 → 8.
+        var members = [String: JSONValue](minimumCapacity: 8)
         skipWhitespace()
         if index < bytes.count, bytes[index] == 0x7D {
             index += 1

@@ -36,3 +36,18 @@ import WPWithinCore
         #expect(Money(minorUnits: Int64.max / 2, currency: gbp).multiplied(by: 3) == nil)
     }
 }
+
+@Suite struct JSONWriterOrderTests {
+    /// Objects are written with their keys sorted (equal values serialise identically), for small objects
+    /// (insertion sort) and big ones alike, nested too.
+    @Test(arguments: [0, 1, 2, 5, 32, 33, 200])
+    func membersAreWrittenInKeyOrder(count: Int) throws {
+        var members: [String: JSONValue] = [:]
+        for n in 0..<count { members["k\((n * 7919) % 1000)-\(n)"] = .int(Int64(n)) }
+        let value = JSONValue.object(["outer": .object(members), "a": .array([.object(members)])])
+        let text = value.jsonString
+        let expectedInner = "{" + members.keys.sorted().map { "\"\($0)\":\(members[$0]!.jsonString)" }.joined(separator: ",") + "}"
+        #expect(text == "{\"a\":[\(expectedInner)],\"outer\":\(expectedInner)}")
+        #expect(try JSONValue.parse(text) == value)
+    }
+}
