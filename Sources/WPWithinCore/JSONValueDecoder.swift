@@ -6,7 +6,7 @@ public struct JSONValueDecoder: Sendable {
     public init() {}
 
     public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try T(from: JSONValueDecoding(value: value, codingPath: []))
+        try Scalar.decode(type, value, [])
     }
 
     /// Parses `bytes` (UTF-8 JSON) and decodes `type` from the value. A parse error is a `DecodingError`.
@@ -21,7 +21,15 @@ public struct JSONValueDecoder: Sendable {
     }
 }
 
-private struct JSONValueDecoding: Decoder {
+/// A `Decoder` that reads a ``JSONValue`` (the ones ``JSONValueDecoder`` makes): a `Decodable` type may read
+/// the value directly instead of going through the containers.
+public protocol JSONValueBackedDecoder: Decoder {
+    var jsonValue: JSONValue { get }
+}
+
+private struct JSONValueDecoding: JSONValueBackedDecoder {
+    var jsonValue: JSONValue { value }
+
     let value: JSONValue
     let codingPath: [any CodingKey]
     var userInfo: [CodingUserInfoKey: Any] { [:] }

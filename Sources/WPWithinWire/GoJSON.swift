@@ -272,29 +272,58 @@ struct GoKey: CodingKey {
 /// ignoring case; missing keys and `null` give nil (the caller substitutes Go's zero value); a top-level
 /// `null` is an empty object; unknown keys are ignored.
 struct GoObject {
-    private let container: KeyedDecodingContainer<GoKey>?
+    private enum Source {
+        case null
+        /// Read from a `JSONValue` (what `GoJSON.decode` makes): members looked up directly.
+        case members([String: JSONValue])
+        case container(KeyedDecodingContainer<GoKey>)
+    }
+
+    private let source: Source
 
     init(_ decoder: any Decoder) throws {
-        if let single = try? decoder.singleValueContainer(), single.decodeNil() {
-            container = nil
+        if let backed = decoder as? any JSONValueBackedDecoder {
+            switch backed.jsonValue {
+            case .null: source = .null
+            case .object(let members): source = .members(members)
+            default: source = .container(try decoder.container(keyedBy: GoKey.self))  // throws the type mismatch
+            }
             return
         }
-        container = try decoder.container(keyedBy: GoKey.self)
+        if let single = try? decoder.singleValueContainer(), single.decodeNil() {
+            source = .null
+            return
+        }
+        source = .container(try decoder.container(keyedBy: GoKey.self))
     }
 
     /// The exact key, else (rarely: Go matches keys ignoring case) the first key equal to it ignoring case.
-    private func key(_ name: String) -> GoKey? {
-        guard let container else { return nil }
+    private static func key(_ name: String, in container: KeyedDecodingContainer<GoKey>) -> GoKey? {
         let exact = GoKey(name)
         if container.contains(exact) { return exact }
         let folded = name.lowercased()
         return container.allKeys.first { $0.stringValue.lowercased() == folded }
     }
 
+    private static func value(_ name: String, in members: [String: JSONValue]) -> JSONValue? {
+        if let exact = members[name] { return exact }
+        let folded = name.lowercased()
+        return members.first { $0.key.lowercased() == folded }?.value
+    }
+
     func decode<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T? {
-        guard let container, let key = key(name) else { return nil }
-        if try container.decodeNil(forKey: key) { return nil }
-        return try container.decode(type, forKey: key)
+        switch source {
+        case .null:
+            return nil
+        case .members(let members):
+            guard let value = Self.value(name, in: members) else { return nil }
+            if case .null = value { return nil }
+            return try JSONValueDecoder().decode(type, from: value)
+        case .container(let container):
+            guard let key = Self.key(name, in: container) else { return nil }
+            if try container.decodeNil(forKey: key) { return nil }
+            return try container.decode(type, forKey: key)
+        }
     }
 
     func int(_ name: String) throws -> Int { try decode(name, as: Int.self) ?? 0 }

@@ -61,12 +61,17 @@ struct ProfileCommand: ParsableCommand {
         sleepSeconds(attached.isEmpty ? 0 : 1)  // let the profilers attach
 
         var total = LatencyStats(capacity: flows)
+        let cpuBefore = cluster.cpuSeconds()
         let begin = monotonicNanos()
         for _ in 0..<flows {
             total.add(nanoseconds: try purchaseFlow(client, serverID: cluster.producerServerID, serviceID: BenchCatalog.sequentialService).total)
         }
         let seconds = Double(monotonicNanos() - begin) / 1e9
         print(String(format: "%d flows in %.2f s: p50 %.2f ms, p99 %.2f ms, mean %.2f ms", flows, seconds, total.percentileMs(50), total.percentileMs(99), total.meanMs))
+        if flows > 0 {
+            let cpu = zip(cluster.cpuSeconds(), cpuBefore).map { ($0 - $1) * 1000 / Double(flows) }
+            print(String(format: "CPU per flow: producer %.2f ms, consumer %.2f ms, gateway %.2f ms (total %.2f)", cpu[0], cpu[1], cpu[2], cpu.reduce(0, +)))
+        }
         rss("after \(flows) more flows")
         if listPurchases {
             let purchases = try client.call("listPurchases").arrayValue?.count ?? 0
