@@ -158,9 +158,18 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
             unlink(ownedPath)
             logger.info("RPC socket closed, draining connections", metadata: ["rpc.socket": "\(ownedPath)"])
         }
+        // Cancelled (the service group gave up waiting): close at once instead of waiting for the calls.
         for channel in registry.drain() {
-            channel.pipeline.fireUserInboundEventTriggered(RPCChannelHandler.Drain())
-            try? await channel.closeFuture.get()
+            if Task.isCancelled {
+                channel.close(promise: nil)
+            } else {
+                channel.pipeline.fireUserInboundEventTriggered(RPCChannelHandler.Drain())
+            }
+            await withTaskCancellationHandler {
+                try? await channel.closeFuture.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
         }
         logger.info("RPC server stopped")
     }
@@ -243,6 +252,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var waiting = CircularBuffer<JSONValue>()
     private var readHeld = false
     private var flushScheduled = false
+    private var pumping = false
     private var closing = Closing.open
 
     init(
@@ -316,7 +326,9 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             finishIfIdle()
             return
         }
-        if inFlight < limits.maxInFlight {
+        // While replies the client has not read fill the outbound buffer, requests wait here (parsed, small)
+        // rather than being answered into it: a short request can have a long reply (`rpc.discover`).
+        if inFlight < limits.maxInFlight, waiting.isEmpty, context.channel.isWritable {
             start(message, context: context)
         } else {
             waiting.append(message)
@@ -324,10 +336,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, readHeld, inFlight < limits.maxInFlight, waiting.isEmpty {
-            readHeld = false
-            context.read()
-        }
+        if context.channel.isWritable { pump() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -444,10 +453,18 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func callDone() {
         inFlight -= 1
-        guard let context else { return }
+        pump()
+    }
+
+    /// Starts waiting calls while the window and the outbound buffer allow, then reads on (or closes).
+    /// Not re-entered: a call answered inline comes back here through `callDone` while the loop below runs.
+    private func pump() {
+        guard !pumping, let context else { return }
+        pumping = true
+        defer { pumping = false }
         switch closing {
         case .open, .draining:
-            while inFlight < limits.maxInFlight, let next = waiting.popFirst() {
+            while inFlight < limits.maxInFlight, context.channel.isWritable, let next = waiting.popFirst() {
                 start(next, context: context)
             }
             if case .draining = closing, inFlight == 0, waiting.isEmpty {

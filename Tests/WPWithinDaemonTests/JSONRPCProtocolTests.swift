@@ -237,6 +237,31 @@ import WPWithinCore
         _ = stuck
     }
 
+    /// A short request can have a long reply (rpc.discover: ≈ 11 KB): requests from a client that does not
+    /// read wait unanswered once its replies fill the outbound buffer, so the daemon does not hold
+    /// thousands of replies in memory.
+    @Test func repliesAClientDoesNotReadAreNotBufferedWithoutBound() throws {
+        func rssKiB() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(daemon.pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        let before = rssKiB()
+        let stuck = try RawClient(path: daemon.socketPath)
+        var text = ""
+        for id in 1...30000 { text += "{\"jsonrpc\":\"2.0\",\"id\":\(id),\"method\":\"rpc.discover\"}\n" }
+        let payload = text
+        let sender = Thread { try? stuck.send(payload) }
+        sender.start()
+        Thread.sleep(forTimeInterval: 2)
+        let grown = rssKiB() - before
+        // Measured: ≈ 0.5 MB; answering every request already read into memory instead took ≈ 9 MB.
+        #expect(grown < 4 * 1024, "RSS grew by \(grown) KiB")
+        let other = try RawClient(path: daemon.socketPath)
+        #expect(try other.result("getDevice")["serverId"] != nil)
+        _ = stuck
+    }
+
     @Test func rpcDiscoverListsEveryMethodAndEachIsServed() throws {
         let client = try RawClient(path: daemon.socketPath)
         let document = try client.result("rpc.discover")
