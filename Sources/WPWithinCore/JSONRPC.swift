@@ -50,6 +50,29 @@ public enum JSONRPC {
         ["jsonrpc": "2.0", "id": id.json, "error": errorObject(error)]
     }
 
+    /// The bytes of `response(id:result:)` (or `response(id:error:)`), plus `\n`, written without building the
+    /// envelope object: identical to `.serialized()` of it (keys sorted: error, id, jsonrpc, result).
+    public static func responseLine(id: ID, result: Result<JSONValue, WPWError>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        switch result {
+        case .success(let value):
+            out.append(contentsOf: #"{"id":"#.utf8)
+            id.json.write(to: &out)
+            out.append(contentsOf: #","jsonrpc":"2.0","result":"#.utf8)
+            value.write(to: &out)
+        case .failure(let error):
+            out.append(contentsOf: #"{"error":"#.utf8)
+            errorObject(error).write(to: &out)
+            out.append(contentsOf: #","id":"#.utf8)
+            id.json.write(to: &out)
+            out.append(contentsOf: #","jsonrpc":"2.0""#.utf8)
+        }
+        out.append(0x7D)
+        out.append(0x0A)
+        return out
+    }
+
     public static func notification(method: String, params: JSONValue) -> JSONValue {
         ["jsonrpc": "2.0", "method": .string(method), "params": params]
     }

@@ -77,18 +77,25 @@ public final class RPCDispatcher: Sendable {
         JSONRPC.response(id: id, error: WPWError(.invalidRequest, message, data: data))
     }
 
-    /// The reply to `message` when it can be given without suspending (a single request or notification
-    /// for a method with a ``RPCMethod/syncHandler``, or an invalid one); `.none` when it must go through
-    /// ``handle(message:connection:hooks:)``. The outer optional is "handled here", the inner the reply.
-    public func handleInline(message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) -> JSONValue?? {
+    /// The reply line (with `\n`) to `message` when it can be given without suspending (a single request or
+    /// notification for a method with a ``RPCMethod/syncHandler``, or an invalid one); `.none` when it must
+    /// go through ``handle(message:connection:hooks:)``. The outer optional is "handled here", the inner the
+    /// reply (nil for a notification). The response envelope is written without building it.
+    public func handleInlineLine(message: JSONValue, connection: RPCConnection, hooks: ReplyHooks) -> [UInt8]?? {
         guard case .object(let object) = message else { return .none }
         if case .string(let name)? = object["method"], let method = methods[name], method.syncHandler == nil { return .none }
         switch prepare(message, connection: connection, hooks: hooks) {
         case .reply(let reply):
-            return .some(reply)
+            return .some(reply.map { value in
+                var bytes = value.serialized()
+                bytes.append(0x0A)
+                return bytes
+            })
         case .call(let id, let method, let params, let context):
             guard let sync = method.syncHandler else { return .none }
-            return .some(reply(id: id, result: Self.run(method.name, logger: logger) { try sync(params, context) }))
+            let result = Self.run(method.name, logger: logger) { try sync(params, context) }
+            guard let id else { return .some(nil) }
+            return .some(JSONRPC.responseLine(id: id, result: result))
         }
     }
 

@@ -398,8 +398,8 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let dispatcher = self.dispatcher
         // Methods that never suspend (getDevice, getStatus) and invalid requests: answered here, no task.
         let inlineHooks = ReplyHooks()
-        if let reply = dispatcher.handleInline(message: message, connection: connection, hooks: inlineHooks) {
-            finished(reply, hooks: inlineHooks)
+        if let line = dispatcher.handleInlineLine(message: message, connection: connection, hooks: inlineHooks) {
+            finished(line: line, hooks: inlineHooks)
             return
         }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -417,13 +417,21 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// One call is done: write its reply (flushed at the end of this loop tick), then start the next waiting.
     private func finished(_ reply: JSONValue?, hooks: ReplyHooks) {
+        finished(line: reply.map { value in
+            var bytes = value.serialized()
+            bytes.append(0x0A)
+            return bytes
+        }, hooks: hooks)
+    }
+
+    private func finished(line: [UInt8]?, hooks: ReplyHooks) {
         guard let context, !isClosed else {
             inFlight -= 1
             hooks.run()
             return
         }
-        if let reply {
-            let buffer = Self.line(reply, allocator: context.channel.allocator)
+        if let line {
+            let buffer = context.channel.allocator.buffer(bytes: line)
             if hooks.isEmpty {
                 // The call is done once its reply is queued; a client that does not read makes the channel
                 // unwritable, and then `read` holds the socket (see `channelWritabilityChanged`).

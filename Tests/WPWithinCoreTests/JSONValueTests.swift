@@ -51,3 +51,23 @@ import WPWithinCore
         #expect(try JSONValue.parse(text) == value)
     }
 }
+
+@Suite struct JSONRPCResponseLineTests {
+    /// The envelope written by hand is byte for byte the sorted-key serialisation of the envelope object.
+    @Test func responseLineIsTheSerialisedResponse() {
+        let ids: [JSONRPC.ID] = [.number(1), .number(-9_007_199_254_740_993), .string("a\"b\\c\n"), .null]
+        let results: [JSONValue] = [.null, true, 42, "text", [1, "x", nil], ["z": 1, "a": ["nested": [true]]]]
+        let errors = [
+            WPWError(.methodNotFound, "Method not found: x", data: ["method": "x"]),
+            WPWError(.internalError, "Internal error"),
+        ]
+        for id in ids {
+            for result in results {
+                #expect(JSONRPC.responseLine(id: id, result: .success(result)) == JSONRPC.response(id: id, result: result).serialized() + [0x0A])
+            }
+            for error in errors {
+                #expect(JSONRPC.responseLine(id: id, result: .failure(error)) == JSONRPC.response(id: id, error: error).serialized() + [0x0A])
+            }
+        }
+    }
+}
