@@ -14,6 +14,9 @@ import WPWithinWire
 /// "already seen recently" answer of `search` possible, and it is one socket for the scanner's whole
 /// life (Go opens one per 500 ms step). `stop()` closes it; a later query binds again.
 public actor DiscoveryScanner: ServiceLifecycle.Service, CustomStringConvertible {
+    /// SO_RCVBUF of the discovery socket.
+    static let receiveBufferBytes: SocketOptionValue = 2 << 20
+
     public nonisolated var description: String { "DiscoveryScanner" }
 
     private typealias Envelope = AddressedEnvelope<ByteBuffer>
@@ -169,6 +172,9 @@ public actor DiscoveryScanner: ServiceLifecycle.Service, CustomStringConvertible
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Twice the largest valid datagram: anything longer arrives truncated but still over the limit.
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2 * Discovery.maxDatagramBytes))
+            // Room for a burst of broadcasts while the event loop is busy (it also runs the store's commits):
+            // the default (≈ 200 KB) holds ≈ 60–90 datagrams of 1.5 KB. The kernel caps it at net.core.rmem_max.
+            .channelOption(.socketOption(.so_rcvbuf), value: Self.receiveBufferBytes)
         if configuration.reusePort {
             bootstrap = bootstrap.channelOption(SocketSupport.reusePortOption, value: 1)
         }
