@@ -23,6 +23,9 @@ public struct WPWError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let overloaded = Code(rawValue: -32002)
         /// The role needed by the method (producer or consumer) is not enabled.
         public static let roleDisabled = Code(rawValue: -32003)
+        /// The state volume is nearly full: new quotes and payments are refused until space is freed (what is
+        /// under way — recording a charge, deliveries, refunds — goes on).
+        public static let storageLow = Code(rawValue: -32004)
 
         // Lookups and state (-32010…-32019).
         public static let notFound = Code(rawValue: -32010)

@@ -30,6 +30,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var gatewayEndpoint = "http://127.0.0.1:18080"
     public var gatewayConnectTimeoutMs = 5000
     public var gatewayTotalTimeoutMs = 30000
+    /// Payment recovery (docs/store.md, "The order state machine"): an attempt the gateway does not know is
+    /// abandoned after `settleAfter` and `minimumNotFoundLookups` lookups; an abandoned one is watched for
+    /// a late charge for `watch`; lookups back off from `retryInterval` to `maxRetryInterval`.
+    public var recoverySettleAfterSeconds = 900
+    public var recoveryMinimumNotFoundLookups = 3
+    public var recoveryWatchSeconds = 86_400
+    public var recoveryRetryIntervalMs = 1000
+    public var recoveryMaxRetryIntervalMs = 60_000
     /// The consumer's card (HCECard JSON, mode 0600). Default: `$CREDENTIALS_DIRECTORY/card.json` when present.
     public var cardFile: String?
     /// The producer's merchant keys (JSON, mode 0600). Default: `$CREDENTIALS_DIRECTORY/merchant.json` when present.
@@ -45,6 +53,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var advertisedHost: String?
     public var quoteTTLSeconds = 600
     public var tokenTTLSeconds = 7 * 24 * 3600
+    /// Units a consumer began and never ended are settled (released) at its next begin once the oldest has
+    /// been in flight this long (docs/store.md, "Delivery lease").
+    public var deliveryLeaseSeconds = 6 * 3600
     /// The catalog loaded at start-up (services added by RPC are kept in the database).
     public var services: [JSONValue] = []
 
@@ -128,7 +139,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         )
         if let producer = top["producer"] {
             let object = try reader.object(producer, at: "producer")
-            try reader.allow(object, keys: ["hte", "quoteTtlSeconds", "tokenTtlSeconds", "services"], at: "producer")
+            try reader.allow(object, keys: ["hte", "quoteTtlSeconds", "tokenTtlSeconds", "deliveryLeaseSeconds", "services"], at: "producer")
             if let hte = object["hte"] {
                 let hteObject = try reader.object(hte, at: "producer.hte")
                 try reader.allow(hteObject, keys: ["host", "port", "urlPrefix", "advertisedHost"], at: "producer.hte")
@@ -141,6 +152,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             if let value = object["quoteTtlSeconds"] { quoteTTLSeconds = try reader.int(value, at: "producer.quoteTtlSeconds") }
             if let value = object["tokenTtlSeconds"] { tokenTTLSeconds = try reader.int(value, at: "producer.tokenTtlSeconds") }
+            if let value = object["deliveryLeaseSeconds"] {
+                deliveryLeaseSeconds = try reader.int(value, at: "producer.deliveryLeaseSeconds")
+            }
             if let value = object["services"] {
                 guard let array = value.arrayValue else { throw reader.error("producer.services", "must be an array of services") }
                 services = array
@@ -169,7 +183,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let payments = top["payments"] {
             let object = try reader.object(payments, at: "payments")
-            try reader.allow(object, keys: ["gatewayEndpoint", "connectTimeoutMs", "totalTimeoutMs", "cardFile", "merchantFile"], at: "payments")
+            try reader.allow(object, keys: ["gatewayEndpoint", "connectTimeoutMs", "totalTimeoutMs", "cardFile", "merchantFile", "recovery"], at: "payments")
+            if let recovery = object["recovery"] {
+                let r = try reader.object(recovery, at: "payments.recovery")
+                try reader.allow(r, keys: [
+                    "settleAfterSeconds", "minimumNotFoundLookups", "watchSeconds", "retryIntervalMs", "maxRetryIntervalMs",
+                ], at: "payments.recovery")
+                if let value = r["settleAfterSeconds"] { recoverySettleAfterSeconds = try reader.int(value, at: "payments.recovery.settleAfterSeconds") }
+                if let value = r["minimumNotFoundLookups"] {
+                    recoveryMinimumNotFoundLookups = try reader.int(value, at: "payments.recovery.minimumNotFoundLookups")
+                }
+                if let value = r["watchSeconds"] { recoveryWatchSeconds = try reader.int(value, at: "payments.recovery.watchSeconds") }
+                if let value = r["retryIntervalMs"] { recoveryRetryIntervalMs = try reader.int(value, at: "payments.recovery.retryIntervalMs") }
+                if let value = r["maxRetryIntervalMs"] {
+                    recoveryMaxRetryIntervalMs = try reader.int(value, at: "payments.recovery.maxRetryIntervalMs")
+                }
+            }
             if let value = object["gatewayEndpoint"] { gatewayEndpoint = try reader.string(value, at: "payments.gatewayEndpoint") }
             if let value = object["connectTimeoutMs"] { gatewayConnectTimeoutMs = try reader.int(value, at: "payments.connectTimeoutMs") }
             if let value = object["totalTimeoutMs"] { gatewayTotalTimeoutMs = try reader.int(value, at: "payments.totalTimeoutMs") }
@@ -317,6 +346,26 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard (1...(366 * 86_400)).contains(tokenTTLSeconds) else {
             throw ConfigurationError(path: source, key: "producer.tokenTtlSeconds", "must be between 1 and 31622400")
+        }
+        guard (1...(366 * 86_400)).contains(deliveryLeaseSeconds) else {
+            throw ConfigurationError(path: source, key: "producer.deliveryLeaseSeconds", "must be between 1 and 31622400")
+        }
+        guard (1...(30 * 86_400)).contains(recoverySettleAfterSeconds) else {
+            throw ConfigurationError(path: source, key: "payments.recovery.settleAfterSeconds", "must be between 1 and 2592000")
+        }
+        guard (1...1000).contains(recoveryMinimumNotFoundLookups) else {
+            throw ConfigurationError(path: source, key: "payments.recovery.minimumNotFoundLookups", "must be between 1 and 1000")
+        }
+        guard recoveryWatchSeconds >= recoverySettleAfterSeconds, recoveryWatchSeconds <= 366 * 86_400 else {
+            throw ConfigurationError(
+                path: source, key: "payments.recovery.watchSeconds", "must be at least settleAfterSeconds and at most 31622400")
+        }
+        guard (10...3_600_000).contains(recoveryRetryIntervalMs) else {
+            throw ConfigurationError(path: source, key: "payments.recovery.retryIntervalMs", "must be between 10 and 3600000")
+        }
+        guard (recoveryRetryIntervalMs...3_600_000).contains(recoveryMaxRetryIntervalMs) else {
+            throw ConfigurationError(
+                path: source, key: "payments.recovery.maxRetryIntervalMs", "must be between retryIntervalMs and 3600000")
         }
         guard (100...600_000).contains(peerTimeoutMs) else {
             throw ConfigurationError(path: source, key: "consumer.peerTimeoutMs", "must be between 100 and 600000")

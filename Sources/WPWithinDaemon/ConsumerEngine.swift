@@ -71,6 +71,7 @@ struct ConsumerEngine {
             "unitsInFlight": .int(Int64(p.inFlight)), "unitsRemaining": .int(Int64(p.remaining)),
             "expiry": .string((try? GoTime(p.expiry, utcOffsetSeconds: 0).format()) ?? ""),
             "producerUrl": .string(stored.producerURL),
+            "unsettled": p.unsettled.map { .string($0.name) } ?? .null,
         ]
     }
 
@@ -150,6 +151,8 @@ struct ConsumerEngine {
                             throw WPWError(.notFound, "no quote \(reference); call selectService first", data: ["paymentReferenceId": .string(reference)])
                     }
                     guard let card = payments.card else { throw WPWError(.credentials, "no card configured (payments.cardFile)") }
+                    // The purchase (the token: the money) must be recordable when the producer answers.
+                    try store.requireRoomForNewMoney()
                     let token = try await payments.gateway.createToken(card: card, clientKey: quote.merchantClientKey)
                     let response = try await hte.payment(baseURL: quote.producerURL, PaymentRequest(
                         clientID: clientID, clientToken: token.value, paymentReferenceID: reference))
@@ -171,24 +174,9 @@ struct ConsumerEngine {
                 errors: [.notFound, .insufficientUnits, .expired, .conflict, .peerUnreachable, .peerRejected],
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
+                    let units = Int(try params.int("units"))
                     return try await reporting("beginServiceDelivery", ["purchaseId": .int(id)]) {
-                        let started = try await store.beginDelivery(purchaseID: id, units: Int(try params.int("units")), now: nowInstant())
-                        let stored = started.value.purchase
-                        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
-                        let granted: Int
-                        do {
-                            granted = try await hte.beginDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, BeginServiceDeliveryRequest(
-                                clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.value.reserved)).unitsToSupply
-                        } catch {
-                            // Release the local reservation; the producer's own ledger is authoritative for units.
-                            await deliver(try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: 0, now: nowInstant()).events)
-                            throw error
-                    }
-                    let confirmed = try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: min(granted, started.value.reserved), now: nowInstant())
-                    await deliver(started.events + confirmed.events)
-                    var result = purchaseJSON(confirmed.value).objectValue ?? [:]
-                    result["unitsToSupply"] = .int(Int64(granted))
-                    return .object(result)
+                        try await beginDelivery(purchaseID: id, units: units)
                     }
                 }),
             RPCMethod(
@@ -199,33 +187,7 @@ struct ConsumerEngine {
                     let id = try params.int("purchaseId")
                     let received = Int(try params.int("unitsReceived"))
                     return try await reporting("endServiceDelivery", ["purchaseId": .int(id)]) {
-                        guard let stored = try await store.purchase(id: id) else { throw WPWError(.notFound, "no purchase \(id)") }
-                        guard stored.purchase.inFlight > 0 else { throw WPWError(.conflict, "no delivery in progress for purchase \(id)") }
-                        guard received <= stored.purchase.inFlight else {
-                            throw WPWError(
-                                .invalidParams, "unitsReceived (\(received)) is more than the \(stored.purchase.inFlight) units begun",
-                                data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(stored.purchase.inFlight))])
-                        }
-                        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
-                        let response: EndServiceDeliveryResponse
-                        do {
-                            response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, EndServiceDeliveryRequest(
-                                clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
-                        } catch let error as WPWError where error.code == .conflict {
-                            // The producer, whose ledger decides, has no delivery in progress (a crash here between
-                            // the local reservation and the producer's begin): give the reserved units back.
-                            let released = try await store.endDelivery(purchaseID: id, unitsReceived: 0, now: nowInstant())
-                            await deliver(released.events)
-                            throw WPWError(
-                                .conflict, "the producer has no delivery in progress for purchase \(id); the \(stored.purchase.inFlight) unit(s) reserved here were released",
-                                data: ["purchaseId": .int(id), "unitsReleased": .int(Int64(stored.purchase.inFlight))])
-                        }
-                        let ended = try await store.endDelivery(purchaseID: id, unitsReceived: min(received, response.unitsJustSupplied), now: nowInstant())
-                        await deliver(ended.events)
-                        var result = purchaseJSON(ended.value.purchase).objectValue ?? [:]
-                        result["unitsJustSupplied"] = .int(Int64(response.unitsJustSupplied))
-                        result["producerUnitsRemaining"] = .int(Int64(response.unitsRemaining))
-                        return .object(result)
+                        try await endDelivery(purchaseID: id, received: received)
                     }
                 }),
             RPCMethod(
@@ -233,5 +195,126 @@ struct ConsumerEngine {
                 result: "purchases", Schema.array(of: Schema.anyObject),
                 handler: { _, _ in .array(try await store.listPurchases().map(purchaseJSON)) }),
         ]
+    }
+
+    // MARK: Deliveries
+
+    /// Whether a failed delivery call may have been acted on by the producer: a timeout or a cut connection
+    /// after the request went out. A refusal the producer sent, or a connection that never opened, is not.
+    static func mayHaveReachedProducer(_ error: any Error) -> Bool {
+        guard let error = error as? WPWError else { return true }
+        switch error.code {
+        case .peerUnreachable: return error.data?["requestMayHaveReachedPeer"]?.boolValue ?? true
+        case .peerProtocol: return error.data?["httpStatus"] == nil || error.data?["httpStatus"] == .int(200)
+        default: return false
+        }
+    }
+
+    /// Records that a delivery call got no answer (the next call settles it) and logs it.
+    func markUnsettled(_ id: Int64, _ unsettled: UnsettledDelivery, _ error: any Error) async throws {
+        await deliver(try await store.recordUnsettled(purchaseID: id, unsettled, now: nowInstant()).events)
+        logger.warning("Delivery call got no answer from the producer; unsettled until the next call settles it", metadata: [
+            LogKey.purchaseID: "\(id)", LogKey.unsettled: "\(unsettled.name)", LogKey.units: "\(unsettled.units)", LogKey.error: "\(error)",
+        ])
+    }
+
+    func beginDelivery(purchaseID id: Int64, units: Int) async throws -> JSONValue {
+        if let stored = try await store.purchase(id: id), case .end(let pending)? = stored.purchase.unsettled {
+            // An end got no answer: send it again first (the producer's answer or ledger settles it).
+            _ = try await endDelivery(purchaseID: id, received: pending)
+        }
+        let started = try await store.beginDelivery(purchaseID: id, units: units, now: nowInstant())
+        let stored = started.value.purchase
+        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
+        let granted: Int
+        do {
+            granted = try await hte.beginDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, BeginServiceDeliveryRequest(
+                clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.value.reserved)).unitsToSupply
+        } catch {
+            await deliver(started.events)
+            if Self.mayHaveReachedProducer(error) {
+                // The producer may hold the units in flight: keep them in flight here, marked unsettled.
+                try await markUnsettled(id, .begin(units: started.value.reserved), error)
+                throw WPWError(
+                    .peerUnreachable,
+                    "the producer did not answer the begin; the delivery of \(started.value.reserved) unit(s) is unsettled: end it with endServiceDelivery and the units received",
+                    data: ["purchaseId": .int(id), "unsettled": "begin", "units": .int(Int64(started.value.reserved))])
+            }
+            // The producer refused (or was never reached): it holds nothing; give the reservation back, and take
+            // its ledger when it sent one.
+            let released = try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: 0, now: nowInstant())
+            await deliver(released.events)
+            if let ledger = UnitLedger(json: error.data?["ledger"]) {
+                await deliver(try await store.syncPurchase(purchaseID: id, to: ledger, now: nowInstant()).events)
+            }
+            throw error
+        }
+        let confirmed = try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: min(granted, started.value.reserved), now: nowInstant())
+        await deliver(started.events + confirmed.events)
+        var result = purchaseJSON(confirmed.value).objectValue ?? [:]
+        result["unitsToSupply"] = .int(Int64(granted))
+        return .object(result)
+    }
+
+    func endDelivery(purchaseID id: Int64, received: Int) async throws -> JSONValue {
+        guard let stored = try await store.purchase(id: id) else { throw WPWError(.notFound, "no purchase \(id)") }
+        let before = stored.purchase
+        // With units in flight here, the report cannot exceed them; with none (a record behind the producer's),
+        // the producer, whose ledger decides, checks it.
+        if before.inFlight > 0, received > before.inFlight {
+            throw WPWError(
+                .invalidParams, "unitsReceived (\(received)) is more than the \(before.inFlight) units begun",
+                data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(before.inFlight))])
+        }
+        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
+        let response: EndServiceDeliveryResponse
+        do {
+            response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: before.serviceID, EndServiceDeliveryRequest(
+                clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
+        } catch {
+            if Self.mayHaveReachedProducer(error) {
+                try await markUnsettled(id, .end(units: received), error)
+                throw WPWError(
+                    .peerUnreachable,
+                    "the producer did not answer the end; it may or may not have recorded it: send it again with endServiceDelivery",
+                    data: ["purchaseId": .int(id), "unsettled": "end", "units": .int(Int64(received))])
+            }
+            guard let ledger = UnitLedger(json: error.data?["ledger"]) else {
+                if before.inFlight == 0 {
+                    throw WPWError(.conflict, "no delivery in progress for purchase \(id)", data: ["purchaseId": .int(id)])
+                }
+                throw error
+            }
+            // The producer refused and sent its ledger, which decides: take it.
+            let synced = try await store.syncPurchase(purchaseID: id, to: ledger, now: nowInstant())
+            await deliver(synced.events)
+            let newlyDelivered = synced.value.purchase.delivered - before.delivered
+            if case .end(let sent)? = before.unsettled, sent == received, newlyDelivered >= received, synced.value.purchase.inFlight == 0 {
+                // An earlier end of this delivery reached the producer and only its answer was lost.
+                var result = purchaseJSON(synced.value).objectValue ?? [:]
+                result["unitsJustSupplied"] = .int(Int64(newlyDelivered))
+                result["producerUnitsRemaining"] = .int(Int64(ledger.undelivered))
+                result["settledFromProducer"] = true
+                return .object(result)
+            }
+            let inFlight = synced.value.purchase.inFlight
+            throw WPWError(
+                inFlight > 0 ? .invalidParams : .conflict,
+                inFlight > 0
+                    ? "the producer has \(inFlight) unit(s) in flight for purchase \(id), not \(received); its ledger shows \(ledger.delivered) of \(ledger.purchased) delivered, and this Thing's record now says the same"
+                    : "the producer has no delivery in progress for purchase \(id); its ledger shows \(ledger.delivered) of \(ledger.purchased) unit(s) delivered and \(ledger.remaining) remaining, and this Thing's record now says the same",
+                data: [
+                    "purchaseId": .int(id), "unitsDelivered": .int(Int64(ledger.delivered)), "unitsInFlight": .int(Int64(ledger.inFlight)),
+                    "unitsRemaining": .int(Int64(ledger.remaining)), "ledger": ledger.json,
+                ])
+        }
+        let ended = try await store.recordEndAnswered(
+            purchaseID: id, unitsReceived: received, unitsJustSupplied: response.unitsJustSupplied,
+            unitsRemaining: response.unitsRemaining, now: nowInstant())
+        await deliver(ended.events)
+        var result = purchaseJSON(ended.value.purchase).objectValue ?? [:]
+        result["unitsJustSupplied"] = .int(Int64(response.unitsJustSupplied))
+        result["producerUnitsRemaining"] = .int(Int64(response.unitsRemaining))
+        return .object(result)
     }
 }

@@ -77,9 +77,11 @@ public struct Daemon: Sendable {
         "consumer.deviceDiscovered",
         StoreEventType.serviceAdded, StoreEventType.serviceReplaced, StoreEventType.serviceRemoved,
         StoreEventType.quoteCreated, StoreEventType.paymentStarted, StoreEventType.paymentSucceeded,
-        StoreEventType.paymentFailed, StoreEventType.paymentOutcomeUnknown, StoreEventType.deliveryBegun,
-        StoreEventType.deliveryEnded, StoreEventType.quoteReceived, StoreEventType.purchaseRecorded,
+        StoreEventType.paymentFailed, StoreEventType.paymentOutcomeUnknown, StoreEventType.paymentAbandoned,
+        StoreEventType.lateChargeFound, StoreEventType.refundIssued, StoreEventType.deliveryBegun,
+        StoreEventType.deliveryEnded, StoreEventType.deliveryLeaseExpired, StoreEventType.quoteReceived, StoreEventType.purchaseRecorded,
         StoreEventType.consumerDeliveryBegun, StoreEventType.consumerDeliveryConfirmed, StoreEventType.consumerDeliveryEnded,
+        StoreEventType.consumerDeliveryUnsettled, StoreEventType.consumerDeliverySynced,
     ]
 
     /// Runs every service until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
@@ -154,10 +156,22 @@ public func buildDaemon(
     let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
     var producer: ProducerEngine?
     var hteServer: HTTPServer?
+    var recovery: PaymentRecoveryService?
     let hteReady = ReadyGate()
     if configuration.roles.contains(.producer) {
+        let settings = PaymentRecoveryService.Settings(
+            policy: PaymentRecoveryPolicy(
+                settleAfter: .seconds(configuration.recoverySettleAfterSeconds),
+                minimumNotFoundLookups: configuration.recoveryMinimumNotFoundLookups,
+                watchFor: .seconds(configuration.recoveryWatchSeconds)),
+            retryInterval: .milliseconds(configuration.recoveryRetryIntervalMs),
+            maxRetryInterval: .milliseconds(configuration.recoveryMaxRetryIntervalMs),
+            tokenTTL: .seconds(configuration.tokenTTLSeconds))
+        let service = PaymentRecoveryService(store: store, gateway: payments.gateway, bus: bus, settings: settings, logger: logger)
+        recovery = service
         let engine = ProducerEngine(
             store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds),
+            deliveryLease: .seconds(configuration.deliveryLeaseSeconds), recovery: service,
             broadcaster: discovery.broadcaster, logger: logger)
         producer = engine
         let router = HTERouter(producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger)
@@ -229,7 +243,6 @@ public func buildDaemon(
                 } catch {
                     logger.error("The configured catalog could not be applied", metadata: ["error": "\(error)"])
                 }
-                Task { await producer.reconcile() }
             }
             readiness.markReady()
             let status = "Serving JSON-RPC on \(configuration.socketPath)"
@@ -245,6 +258,7 @@ public func buildDaemon(
 
     var services: [any ServiceLifecycle.Service] = [server]
     if let hteServer { services.append(hteServer) }
+    if let recovery { services.append(recovery) }
     if let broadcaster = discovery.broadcaster { services.append(broadcaster) }
     if let scanner = discovery.scanner { services.append(scanner) }
     if let reload {

@@ -17,14 +17,20 @@ func nowInstant() -> Instant {
 
 /// The producer's side of the HTE protocol over the durable store and the payment gateway.
 ///
-/// Payment is exactly-once per paymentReferenceID: the pending order (with its reserved stock) is committed
-/// before the gateway is called; a retry of a paid order returns the same token and charges nothing; an
-/// outcome the gateway did not make clear is recorded as unknown and reconciled, never guessed.
+/// Payment is at most one charge per paymentReferenceID, under every fault (docs/store.md, "The order
+/// state machine"): the pending order (with its reserved stock) is committed before the gateway is called;
+/// only the gateway's own refusal counts as "not charged"; any other outcome — a timeout, a 5xx, an
+/// unreadable or unmatched answer, a failed commit after a SUCCESS — is unknown and is settled by
+/// ``PaymentRecoveryService``, never by charging again. A retry of a paid order returns the same token.
 struct ProducerEngine: HTEProducer {
     let store: Store
     let payments: PaymentsContext
     let bus: EventBus
     let tokenTTL: Duration
+    /// Units in flight longer than this are settled at the next begin (nil: never).
+    var deliveryLease: Duration? = nil
+    /// Settles unknown outcomes and keeps charges and reconciliations of one reference apart.
+    var recovery: PaymentRecoveryService? = nil
     /// The discovery broadcaster, whose datagram lists the catalog's service types.
     var broadcaster: DiscoveryBroadcaster? = nil
     let logger: Logger
@@ -56,77 +62,123 @@ struct ProducerEngine: HTEProducer {
         return TotalPriceResponse(committed.value, merchantClientKey: merchant.clientKey)
     }
 
+    static let inProgress = WPWError(.conflict, "a payment for this order is already in progress")
+
     func payment(_ request: PaymentRequest, caller: HTECaller) async throws -> PaymentResponse {
         let reference = request.paymentReferenceID
-        let started: Committed<PaymentStart>
-        do {
-            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
-        } catch let error as WPWError where error.code == .paymentOutcomeUnknown {
-            // An earlier charge's outcome is unknown (a timeout, a crash): ask the gateway now rather than
-            // make the consumer wait for the next start-up, then answer from what it says.
-            await reconcile(reference)
-            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
-        }
-        await deliver(started.events)
+        guard let recovery else { throw WPWError(.unavailable, "payments are not running") }
+        guard await recovery.claim(reference) else { throw Self.inProgress }
         let paid: Order
-        switch started.value {
-        case .alreadyPaid(let order):
-            paid = order
-        case .charge(let order):
-            paid = try await charge(order, clientToken: request.clientToken)
+        do {
+            paid = try await pay(request, recovery: recovery)
+        } catch {
+            await recovery.release(reference)
+            throw error
         }
+        await recovery.release(reference)
         guard let token = paid.token else { throw WPWError(.internalError, "a paid order has no token") }
         return PaymentResponse(
             serverID: serverID, clientID: paid.quote.clientID, totalPaid: Int(paid.quote.total.minorUnits),
             serviceDeliveryToken: ServiceDeliveryToken(token))
     }
 
-    /// Places the order with the gateway and records the outcome (which is committed before we answer).
-    private func charge(_ order: Order, clientToken: String) async throws -> Order {
-        let reference = order.paymentReferenceID
-        let request = OrderRequest(
-            token: ClientToken(clientToken), amount: order.quote.total,
-            orderDescription: order.quote.orderDescription, customerOrderCode: reference)
+    /// The payment, with the reference claimed.
+    private func pay(_ request: PaymentRequest, recovery: PaymentRecoveryService) async throws -> Order {
+        let reference = request.paymentReferenceID
+        let started: Committed<PaymentStart>
         do {
-            let result = try await payments.gateway.placeOrder(request)
-            guard result.isSuccess else {
-                let failed = try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "paymentStatus \(result.paymentStatus)", now: nowInstant())
-                await deliver(failed.events)
-                throw WPWError(.paymentDeclined, "Payment failed for customer order \(reference)")
-            }
-            return try await succeeded(reference, orderCode: result.orderCode)
-        } catch let error as WPWError {
-            switch error.code {
-            case .paymentOutcomeUnknown, .gatewayTimeout:
-                let unknown = try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: error.message, now: nowInstant())
-                await deliver(unknown.events)
-                // Try to learn the outcome now; otherwise start-up reconciliation will.
-                if let found = try? await payments.gateway.findOrder(customerOrderCode: reference), found.isSuccess {
-                    return try await succeeded(reference, orderCode: found.orderCode)
-                }
-                logger.warning("Payment outcome unknown; left for reconciliation", metadata: ["payment.reference": "\(reference)"])
-                throw WPWError(.paymentOutcomeUnknown, "the payment's outcome is not known yet; it will be reconciled", data: ["paymentReferenceId": .string(reference)])
-            case .paymentDeclined:
-                throw error  // recorded above
-            default:
-                let failed = try await store.recordPaymentFailed(paymentReferenceID: reference, reason: error.message, now: nowInstant())
-                await deliver(failed.events)
-                throw error
-            }
+            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        } catch let error as WPWError where error.code == .paymentOutcomeUnknown || error == Self.inProgress {
+            // An earlier charge's outcome is unknown, or was cut short (we hold the claim, so nobody is
+            // charging it now): ask the gateway now rather than make the consumer wait, then answer from
+            // what it says. Never a second order while the first one's fate is open.
+            let settled = await recovery.settleNow(claimed: reference)
+            if settled?.state == .paid, let settled, settled.quote.clientID == request.clientID { return settled }
+            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+        }
+        await deliver(started.events)
+        switch started.value {
+        case .alreadyPaid(let order):
+            return order
+        case .charge(let order):
+            return try await charge(order, clientToken: request.clientToken, recovery: recovery)
         }
     }
 
-    private func succeeded(_ reference: String, orderCode: String) async throws -> Order {
-        let paid = try await store.recordPaymentSucceeded(
-            paymentReferenceID: reference, pspOrderCode: orderCode, tokenTTL: tokenTTL, now: nowInstant())
-        await deliver(paid.events)
-        return paid.value
+    /// Places the order with the gateway and records what its answer proves.
+    private func charge(_ order: Order, clientToken: String, recovery: PaymentRecoveryService) async throws -> Order {
+        let reference = order.paymentReferenceID
+        let code = order.customerOrderCode
+        let request = OrderRequest(
+            token: ClientToken(clientToken), amount: order.quote.total,
+            orderDescription: order.quote.orderDescription, customerOrderCode: code)
+        var metadata: Logger.Metadata = [
+            LogKey.paymentReference: "\(reference)", LogKey.customerOrderCode: "\(code)",
+            LogKey.amount: "\(order.quote.total.minorUnits)",
+        ]
+        let evidence: ChargeEvidence
+        var refusal: (any Error)?
+        do {
+            let result = try await payments.gateway.placeOrder(request)
+            evidence = ChargeEvidence.answer(result.gatewayOrder, customerOrderCode: code, total: order.quote.total)
+        } catch {
+            evidence = ChargeEvidence.error(error)
+            refusal = error
+        }
+        switch evidence {
+        case .charged(let orderCode):
+            metadata[LogKey.orderCode] = "\(orderCode)"
+            do {
+                let paid = try await store.recordPaymentSucceeded(
+                    paymentReferenceID: reference, pspOrderCode: orderCode, tokenTTL: tokenTTL, now: nowInstant())
+                await deliver(paid.events)
+                logger.info("Payment charged", metadata: metadata)
+                return paid.value
+            } catch {
+                // The card WAS charged: never "failed". Keep the charge in memory; recovery records it.
+                await recovery.rememberCharge(reference, orderCode: orderCode)
+                metadata[LogKey.error] = "\(error)"
+                logger.error("Payment charged but not recorded yet; recovery will record it", metadata: metadata)
+                throw WPWError(
+                    .paymentOutcomeUnknown, "the payment was charged but could not be recorded yet; retry to get the token",
+                    data: ["paymentReferenceId": .string(reference)])
+            }
+        case .notCharged(let reason):
+            metadata[LogKey.reason] = "\(reason)"
+            do {
+                await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: reason, now: nowInstant()).events)
+            } catch {
+                // Left pending: recovery looks the attempt up (the gateway holds no charge for it).
+                metadata[LogKey.error] = "\(error)"
+                logger.error("A declined payment could not be recorded; recovery will settle it", metadata: metadata)
+                await recovery.wake()
+            }
+            logger.info("Payment not charged", metadata: metadata)
+            if let refusal { throw refusal }
+            throw WPWError(.paymentDeclined, "Payment failed for customer order \(code)", data: ["customerOrderCode": .string(code)])
+        case .unknown(let reason):
+            metadata[LogKey.reason] = "\(reason)"
+            logger.warning("Payment outcome unknown; reconciling", metadata: metadata)
+            do {
+                await deliver(try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: reason, now: nowInstant()).events)
+            } catch {
+                metadata[LogKey.error] = "\(error)"
+                logger.error("An unknown payment outcome could not be recorded; recovery will settle it", metadata: metadata)
+            }
+            // One lookup now: a 5xx after the gateway charged is settled at once.
+            let settled = await recovery.settleNow(claimed: reference, force: true)
+            await recovery.wake()
+            if let settled, settled.state == .paid { return settled }
+            throw WPWError(
+                .paymentOutcomeUnknown, "the payment's outcome is not known yet; it is being reconciled with the gateway",
+                data: ["paymentReferenceId": .string(reference)])
+        }
     }
 
     func beginDelivery(serviceID: Int, _ request: BeginServiceDeliveryRequest, caller: HTECaller) async throws -> BeginServiceDeliveryResponse {
         let grant = try await store.beginDelivery(
             token: request.serviceDeliveryToken.presented, clientID: request.clientID, serviceID: serviceID,
-            units: request.unitsToSupply, now: nowInstant())
+            units: request.unitsToSupply, now: nowInstant(), lease: deliveryLease)
         await deliver(grant.events)
         return BeginServiceDeliveryResponse(
             serverID: serverID, clientID: request.clientID, serviceDeliveryToken: request.serviceDeliveryToken,
@@ -141,43 +193,6 @@ struct ProducerEngine: HTEProducer {
         return EndServiceDeliveryResponse(
             serverID: serverID, clientID: request.clientID, serviceDeliveryToken: request.serviceDeliveryToken,
             unitsJustSupplied: end.value.committed, unitsRemaining: end.value.unitsRemaining)
-    }
-
-    /// Orders whose gateway outcome is unknown (a crash between charge and commit): asks the gateway.
-    func reconcile() async {
-        guard let orders = try? await store.ordersNeedingReconciliation() else { return }
-        for order in orders { await reconcile(order) }
-    }
-
-    /// Reconciles one order whose outcome is unknown (not one that is being charged right now).
-    func reconcile(_ reference: String) async {
-        guard let orders = try? await store.ordersNeedingReconciliation(),
-              let order = orders.first(where: { $0.paymentReferenceID == reference && $0.state == .outcomeUnknown }) else { return }
-        await reconcile(order)
-    }
-
-    /// Asks the gateway what happened to an order and records it. At start-up a `paymentPending` order
-    /// is one whose charge was cut short by a crash, so it is first marked unknown.
-    private func reconcile(_ order: Order) async {
-        let reference = order.paymentReferenceID
-        do {
-            if order.state == .paymentPending {
-                await deliver(try await store.recordPaymentOutcomeUnknown(paymentReferenceID: reference, reason: "daemon restarted mid-payment", now: nowInstant()).events)
-            }
-            if let found = try await payments.gateway.findOrder(customerOrderCode: reference) {
-                if found.isSuccess {
-                    _ = try await succeeded(reference, orderCode: found.orderCode)
-                } else {
-                    await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "gateway: \(found.paymentStatus)", now: nowInstant()).events)
-                }
-            } else {
-                await deliver(try await store.recordPaymentFailed(paymentReferenceID: reference, reason: "no order at the gateway", now: nowInstant()).events)
-            }
-            logger.notice("Reconciled a payment", metadata: ["payment.reference": "\(reference)"])
-        } catch {
-            logger.error("Cannot reconcile a payment yet", metadata: ["payment.reference": "\(reference)", "error": "\(error)"])
-            await reportError("reconcile", error, ["paymentReferenceId": .string(reference)])
-        }
     }
 
     /// Publishes `producer.error` so the app hears of failures it did not call for.

@@ -68,14 +68,14 @@ public struct OrderResult: Sendable, Hashable {
 ///
 /// | code | meaning |
 /// |---|---|
-/// | `paymentDeclined` | the gateway answered and refused the charge (`paymentStatus` not SUCCESS) |
+/// | `paymentDeclined` | the gateway answered and refused the charge (a decline `paymentStatus` for this order) |
 /// | `invalidCard` | the card was refused (bad number, expired) |
-/// | `gatewayUnavailable` | connection refused, or the gateway answered 5xx |
+/// | `gatewayUnavailable` | connection refused (nothing sent); for lookups and refunds also a 5xx |
 /// | `gatewayTimeout` | no answer in time (never for an order POST: see `paymentOutcomeUnknown`) |
 /// | `gatewayProtocol` | the answer was not what the API promises (not JSON, too large, missing fields) |
 /// | `gatewayRejected` | any other 4xx (unknown token, wrong key, …) |
 /// | `amountInvalid`, `unsupportedCurrency` | refused locally before sending |
-/// | `paymentOutcomeUnknown` | an order POST may have reached the gateway but no definite answer came back: reconcile with ``findOrder(customerOrderCode:)`` |
+/// | `paymentOutcomeUnknown` | an order POST may have reached the gateway but no definite answer came back (timeout, reset, 5xx, a 4xx without a Worldpay body, an unreadable, undecided or unmatched answer): reconcile with ``findOrder(customerOrderCode:)`` |
 /// | `credentials` | a needed key is missing |
 ///
 /// The gateway's own `customCode`, `message` and HTTP status travel in the error's `data`.
@@ -95,4 +95,13 @@ public protocol PaymentGateway: Sendable {
 
     /// Producer side: refunds `amount` (nil = the whole remaining amount) of a successful order.
     func refund(orderCode: String, amount: Money?) async throws
+}
+
+extension OrderResult {
+    /// The answer as the producer's money decisions see it (`GatewayOrder.standing`, `matches`).
+    public var gatewayOrder: GatewayOrder {
+        GatewayOrder(
+            orderCode: orderCode, customerOrderCode: customerOrderCode, paymentStatus: paymentStatus, amount: amount,
+            currencyCode: currencyCode, refundedAmount: refundedAmount)
+    }
 }

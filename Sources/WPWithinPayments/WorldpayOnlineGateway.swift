@@ -170,38 +170,64 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
                 .paymentOutcomeUnknown, "order request cancelled in flight; reconcile by customerOrderCode", data: reference
             )
         }
-        let object: [String: JSONValue]
-        do {
-            object = try decodeSuccess(response, operation: "orders")
-        } catch let error as WPWError where error.code == .gatewayProtocol && response.status == 200 {
-            // HTTP 200 with an unreadable body: the charge may have happened.
-            throw WPWError(
-                .paymentOutcomeUnknown, "unreadable answer to the order; reconcile by customerOrderCode",
-                data: ["customerOrderCode": .string(request.customerOrderCode), "httpStatusCode": 200]
-            )
+        return try Self.orderOutcome(
+            status: response.status, body: response.body, request: request, logger: logger,
+            gatewayError: { status, body in gatewayError(status: status, body: body, operation: "orders") })
+    }
+
+    /// Reads the answer to `POST /orders`. Only two answers are definite: a charge (200, `SUCCESS`, for this
+    /// customer order code) is returned, and a refusal the gateway itself states (200 with a decline status
+    /// for this customer order code, or a 4xx carrying a Worldpay error body with its `customCode`) is thrown
+    /// with its code. Everything else — a 5xx (a load balancer's 502 may come after the gateway charged), a
+    /// 4xx without a Worldpay body, a redirect, an unreadable or unmatched body, an undecided status — is
+    /// `paymentOutcomeUnknown`: reconcile by customer order code, never charge again.
+    static func orderOutcome(
+        status: Int, body: Data, request: OrderRequest, logger: Logger,
+        gatewayError: (Int, [String: JSONValue]?) -> WPWError
+    ) throws -> OrderResult {
+        let code = request.customerOrderCode
+        func unknown(_ message: String, _ extra: [String: JSONValue] = [:]) -> WPWError {
+            var data: [String: JSONValue] = ["customerOrderCode": .string(code), "httpStatusCode": .int(Int64(status))]
+            data.merge(extra) { $1 }
+            logger.warning(
+                "Gateway order outcome unknown",
+                metadata: [LogKey.customerOrderCode: "\(code)", "http.status": "\(status)", LogKey.reason: "\(message)"])
+            return WPWError(.paymentOutcomeUnknown, message + "; reconcile by customerOrderCode", data: .object(data))
         }
+        let value = try? JSONValue.parse(body)
+        guard status == 200 else {
+            let object = value?.objectValue
+            let customCode = object.flatMap { WorldpayOnlineWire.member($0, "customCode")?.stringValue }
+            guard (400..<500).contains(status), let customCode, !customCode.isEmpty else {
+                throw unknown("no definite answer from the gateway for the order (HTTP \(status))", customCode.map { ["customCode": .string($0)] } ?? [:])
+            }
+            throw gatewayError(status, object)
+        }
+        guard let object = value?.objectValue else { throw unknown("unreadable answer to the order") }
         guard let result = WorldpayOnlineWire.orderResult(object) else {
-            throw WPWError(
-                .paymentOutcomeUnknown, "order answer lacks orderCode or paymentStatus; reconcile by customerOrderCode",
-                data: reference
-            )
+            throw unknown("order answer lacks orderCode or paymentStatus")
         }
-        guard result.isSuccess else {
+        let seen = result.gatewayOrder
+        guard seen.customerOrderCode == code else {
+            throw unknown("the gateway answered for another order", ["answeredCustomerOrderCode": .string(seen.customerOrderCode)])
+        }
+        switch seen.standing {
+        case .charged where result.isSuccess:
+            logger.debug("Gateway order placed", metadata: ["payment.orderCode": "\(result.orderCode)"])
+            return result
+        case .notCharged:
             logger.info(
                 "Gateway declined order",
-                metadata: ["payment.customerOrderCode": "\(result.customerOrderCode)", "payment.status": "\(result.paymentStatus)"]
-            )
+                metadata: ["payment.customerOrderCode": "\(code)", "payment.status": "\(result.paymentStatus)"])
             throw WPWError(
-                .paymentDeclined,
-                "Payment failed for customer order \(result.customerOrderCode)",
+                .paymentDeclined, "Payment failed for customer order \(code)",
                 data: [
-                    "customerOrderCode": .string(result.customerOrderCode), "orderCode": .string(result.orderCode),
+                    "customerOrderCode": .string(code), "orderCode": .string(result.orderCode),
                     "paymentStatus": .string(result.paymentStatus),
-                ]
-            )
+                ])
+        case .charged, .refunded, .undecided:
+            throw unknown("undecided paymentStatus \(result.paymentStatus)", ["orderCode": .string(result.orderCode)])
         }
-        logger.debug("Gateway order placed", metadata: ["payment.orderCode": "\(result.orderCode)"])
-        return result
     }
 
     public func lookupOrder(orderCode: String) async throws -> OrderResult {

@@ -112,9 +112,10 @@ public struct HTEClient: Sendable {
         }
     }
 
-    /// Producer codes a consumer passes on as they are: lookups, state and payment outcomes (-32010…-32029).
+    /// Producer codes a consumer passes on as they are: lookups, state and payment outcomes (-32010…-32029),
+    /// and `storageLow` (the producer's state volume is full).
     /// Protocol codes (-32602 and the like) are the producer's view of our request and stay `peerRejected`.
-    static let passedThrough = Set((-32029)...(-32010))
+    static let passedThrough = Set((-32029)...(-32010)).union([WPWError.Code.storageLow.rawValue])
 
     /// A non-200 answer: the Go `ErrorResponse` body mapped to a `WPWError`.
     static func rejection(status: Int, body: [UInt8], route: String) -> WPWError {
@@ -123,10 +124,17 @@ public struct HTEClient: Sendable {
                 .peerProtocol, "the producer answered \(route) with HTTP \(status) and no error body",
                 data: ["httpStatus": .int(Int64(status)), "route": .string(route)])
         }
-        let data: JSONValue = [
+        var data: JSONValue = [
             "httpStatus": .int(Int64(status)), "errorCode": .int(Int64(error.errorCode)),
             "message": .string(error.message), "route": .string(route),
         ]
+        if let ledger = error.ledger, case .object(var members) = data {
+            members["ledger"] = [
+                "purchased": .int(Int64(ledger.purchased)), "delivered": .int(Int64(ledger.delivered)),
+                "inFlight": .int(Int64(ledger.inFlight)),
+            ]
+            data = .object(members)
+        }
         let code: WPWError.Code
         switch status {
         case _ where Self.passedThrough.contains(error.errorCode):

@@ -43,7 +43,7 @@ public enum HTEStatus {
         case .expired: 410
         case .paymentDeclined, .invalidCard: 402
         case .gatewayRejected, .gatewayProtocol, .credentials: 502
-        case .gatewayUnavailable, .unavailable, .overloaded: 503
+        case .gatewayUnavailable, .unavailable, .overloaded, .storageLow: 503
         case .gatewayTimeout: 504
         case .messageTooLarge: 413
         default: 500

@@ -89,7 +89,7 @@ public struct HTERouter: Sendable {
             logger.debug(
                 "HTE request refused",
                 metadata: ["hte.path": "\(request.path)", "hte.status": "\(status)", "error.code": "\(error.code)", "error": "\(error.message)"])
-            return Self.errorResponse(status: status, message: error.message, code: error.code)
+            return Self.errorResponse(status: status, message: error.message, code: error.code, ledger: error.data?["ledger"])
         } catch {
             logger.error("HTE producer failed", metadata: ["hte.path": "\(request.path)", "error": "\(error)"])
             return Self.errorResponse(status: 500, message: "Internal error", code: .internalError)
@@ -168,8 +168,16 @@ public struct HTERouter: Sendable {
     }
 
     /// `{"HTTPStatusCode":<status>,"message":"…","errorCode":<WPWError code>}` plus `\n`.
-    public static func errorResponse(status: Int, message: String, code: WPWError.Code) -> HTTPResponse {
-        let error = ErrorResponse(httpStatusCode: status, message: message, errorCode: code.rawValue)
+    /// The ledger a domain error carries in `data.ledger`, for the error body.
+    static func ledger(_ value: JSONValue?) -> LedgerSnapshot? {
+        guard let purchased = value?["purchased"]?.int64Value, let delivered = value?["delivered"]?.int64Value,
+              let inFlight = value?["inFlight"]?.int64Value
+        else { return nil }
+        return LedgerSnapshot(purchased: Int(purchased), delivered: Int(delivered), inFlight: Int(inFlight))
+    }
+
+    public static func errorResponse(status: Int, message: String, code: WPWError.Code, ledger: JSONValue? = nil) -> HTTPResponse {
+        let error = ErrorResponse(httpStatusCode: status, message: message, errorCode: code.rawValue, ledger: Self.ledger(ledger))
         let body = (try? GoJSON.encodeLine(error)) ?? Array("{\"HTTPStatusCode\":\(status),\"message\":\"error\",\"errorCode\":0}\n".utf8)
         return HTTPResponse(status: status, headers: ["Content-Type": contentType], body: body)
     }

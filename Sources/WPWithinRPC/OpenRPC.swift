@@ -65,7 +65,7 @@ public enum ErrorCatalog {
         .parseError: "parseError", .invalidRequest: "invalidRequest", .methodNotFound: "methodNotFound",
         .invalidParams: "invalidParams", .internalError: "internalError",
         .unavailable: "unavailable", .messageTooLarge: "messageTooLarge", .overloaded: "overloaded",
-        .roleDisabled: "roleDisabled",
+        .roleDisabled: "roleDisabled", .storageLow: "storageLow",
         .notFound: "notFound", .conflict: "conflict", .expired: "expired", .insufficientUnits: "insufficientUnits",
         .outOfStock: "outOfStock", .invalidToken: "invalidToken", .alreadyExists: "alreadyExists",
         .paymentDeclined: "paymentDeclined", .invalidCard: "invalidCard", .gatewayUnavailable: "gatewayUnavailable",

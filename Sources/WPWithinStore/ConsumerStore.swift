@@ -180,15 +180,65 @@ extension Store {
     /// Records the end of a delivery: commits `min(unitsReceived, inFlight)`. A replay is `conflict`.
     /// Not fsynced on its own: see `beginDelivery`.
     public func endDelivery(purchaseID: Int64, unitsReceived: Int, now: Instant) async throws -> Committed<ConsumerDeliveryEnd> {
+        try await recordEnd(purchaseID: purchaseID, unitsReceived: unitsReceived, now: now) { try $0.endDelivery(received: unitsReceived) }
+    }
+
+    private func recordEnd(
+        purchaseID: Int64, unitsReceived: Int, now: Instant, _ apply: @escaping @Sendable (Purchase) throws -> (purchase: Purchase, committed: Int)
+    ) async throws -> Committed<ConsumerDeliveryEnd> {
         try await transaction(durable: false) { tx in
             let stored = try Self.requirePurchase(tx.db, purchaseID)
-            let (next, committed) = try stored.purchase.endDelivery(received: unitsReceived)
+            let (next, committed) = try apply(stored.purchase)
             let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
             var payload = Self.purchasePayload(updated)
             payload["unitsReceived"] = .int(Int64(unitsReceived))
             payload["unitsCommitted"] = .int(Int64(committed))
             try tx.append(StoreEventType.consumerDeliveryEnded, payload, at: now)
             return ConsumerDeliveryEnd(purchase: updated, committed: committed)
+        }
+    }
+
+    /// A delivery call got no answer from the producer (`Purchase.beginUnanswered` / `endUnanswered`): the
+    /// record keeps its units in flight and says which call to settle. Durable: the mark is what lets the
+    /// next call settle with the producer instead of guessing.
+    public func recordUnsettled(purchaseID: Int64, _ unsettled: UnsettledDelivery, now: Instant) async throws -> Committed<StoredPurchase> {
+        try await transaction { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            let next: Purchase
+            switch unsettled {
+            case .begin(let units): next = try stored.purchase.beginUnanswered(reserved: units)
+            case .end(let units): next = stored.purchase.endUnanswered(received: units)
+            }
+            let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            var payload = Self.purchasePayload(updated)
+            payload["unsettled"] = .string(unsettled.name)
+            payload["units"] = .int(Int64(unsettled.units))
+            try tx.append(StoreEventType.consumerDeliveryUnsettled, payload, at: now)
+            return updated
+        }
+    }
+
+    /// The producer answered an end (`Purchase.endAnswered`): the record follows its ledger. Not fsynced on
+    /// its own: see `beginDelivery`.
+    public func recordEndAnswered(
+        purchaseID: Int64, unitsReceived: Int, unitsJustSupplied: Int, unitsRemaining: Int, now: Instant
+    ) async throws -> Committed<ConsumerDeliveryEnd> {
+        try await recordEnd(purchaseID: purchaseID, unitsReceived: unitsReceived, now: now) {
+            try $0.endAnswered(committed: min(unitsReceived, unitsJustSupplied), unitsRemaining: unitsRemaining)
+        }
+    }
+
+    /// The producer refused a delivery call and sent its ledger: the record takes it (`Purchase.synced`).
+    public func syncPurchase(purchaseID: Int64, to producer: UnitLedger, now: Instant) async throws -> Committed<StoredPurchase> {
+        try await transaction { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            let next = try stored.purchase.synced(to: producer)
+            let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            var payload = Self.purchasePayload(updated)
+            payload["producerUnitsDelivered"] = .int(Int64(producer.delivered))
+            payload["producerUnitsInFlight"] = .int(Int64(producer.inFlight))
+            try tx.append(StoreEventType.consumerDeliverySynced, payload, at: now)
+            return updated
         }
     }
 
@@ -227,14 +277,15 @@ extension Store {
             paymentReferenceID: row["payment_reference_id"],
             totalPaid: try Rows.money(row["total_amount"], row["currency"]), tokenKey: row["token_key"],
             expiry: try Rows.instant(row, "expiry"),
-            ledger: try UnitLedger(purchased: row["bought"], delivered: row["delivered"], inFlight: row["in_flight"]))
+            ledger: try UnitLedger(purchased: row["bought"], delivered: row["delivered"], inFlight: row["in_flight"]),
+            unsettled: UnsettledDelivery(name: row["unsettled"], units: row["unsettled_units"]))
         return StoredPurchase(id: row["id"], purchase: purchase, tokenJSON: row["token_json"], producerURL: row["producer_url"])
     }
 
     static func updatePurchase(_ db: Database, _ stored: StoredPurchase, _ next: Purchase, now: Instant) throws -> StoredPurchase {
         try db.run(
-            sql: "UPDATE purchase SET delivered = ?, in_flight = ?, updated_at_ms = ? WHERE id = ?",
-            arguments: [next.delivered, next.inFlight, now.milliseconds, stored.id])
+            sql: "UPDATE purchase SET delivered = ?, in_flight = ?, unsettled = ?, unsettled_units = ?, updated_at_ms = ? WHERE id = ?",
+            arguments: [next.delivered, next.inFlight, next.unsettled?.name, next.unsettled?.units, now.milliseconds, stored.id])
         return StoredPurchase(id: stored.id, purchase: next, tokenJSON: stored.tokenJSON, producerURL: stored.producerURL)
     }
 

@@ -20,6 +20,14 @@ public enum StoreEventType {
     public static let paymentSucceeded = "producer.paymentSucceeded"
     public static let paymentFailed = "producer.paymentFailed"
     public static let paymentOutcomeUnknown = "producer.paymentOutcomeUnknown"
+    /// Reconciliation took the attempt as never received by the gateway: stock released, reference closed.
+    public static let paymentAbandoned = "producer.paymentAbandoned"
+    /// A charge of an abandoned attempt turned up; it is refunded next.
+    public static let lateChargeFound = "producer.lateChargeFound"
+    /// The gateway refunded a charge the producer could not honour.
+    public static let refundIssued = "producer.refundIssued"
+    /// Units in flight past the delivery lease were settled (released, or committed by policy).
+    public static let deliveryLeaseExpired = "producer.deliveryLeaseExpired"
     public static let deliveryBegun = "producer.deliveryBegun"
     public static let deliveryEnded = "producer.deliveryEnded"
     public static let quoteReceived = "consumer.quoteReceived"
@@ -27,6 +35,10 @@ public enum StoreEventType {
     public static let consumerDeliveryBegun = "consumer.deliveryBegun"
     public static let consumerDeliveryConfirmed = "consumer.deliveryConfirmed"
     public static let consumerDeliveryEnded = "consumer.deliveryEnded"
+    /// A delivery call got no answer from the producer; the next call settles it.
+    public static let consumerDeliveryUnsettled = "consumer.deliveryUnsettled"
+    /// The consumer's record was brought into line with the producer's ledger.
+    public static let consumerDeliverySynced = "consumer.deliverySynced"
 }
 
 enum EventJournal {

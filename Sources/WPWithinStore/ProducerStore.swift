@@ -74,6 +74,7 @@ extension Store {
     public func createQuote(
         serviceID: Int, priceID: Int, units: Int, clientID: String, now: Instant
     ) async throws -> Committed<Quote> {
+        try space.requireRoomForNewMoney()
         let serverID = identity.serverID
         let policy = configuration.quotePolicy
         let random = self.random
@@ -107,13 +108,16 @@ extension Store {
     /// Throws `notFound` (unknown reference, or service/price removed), `conflict` (client mismatch, a
     /// payment in progress), `paymentOutcomeUnknown`, `expired`, `outOfStock`.
     public func startPayment(paymentReferenceID: String, clientID: String, now: Instant) async throws -> Committed<PaymentStart> {
-        try await transaction { tx in
+        let space = self.space
+        return try await transaction { tx in
             let order = try Self.requireOrder(tx.db, paymentReferenceID)
             let catalog = try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID)
             switch try order.startPayment(clientID: clientID, now: now, catalog: catalog) {
             case .alreadyPaid(let paid):
                 return .alreadyPaid(paid)
             case .charge(let pending, let reserved):
+                // New money needs room to record its outcome (a retry of a paid order does not).
+                try space.requireRoomForNewMoney()
                 try Rows.updateOrder(tx.db, pending, nowMS: now.milliseconds, paymentStarted: true)
                 try Rows.saveStock(tx.db, reserved, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
                 var payload = Self.orderPayload(pending.quote)
@@ -146,41 +150,81 @@ extension Store {
 
     /// The gateway refused (nothing charged): the order becomes `failed` and the stock goes back.
     public func recordPaymentFailed(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
-        try await transaction { tx in
-            let order = try Self.requireOrder(tx.db, paymentReferenceID)
-            let catalog = try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID)
-            let (failed, released) = try order.paymentFailed(reason: reason, catalog: catalog)
-            try Rows.updateOrder(tx.db, failed, nowMS: now.milliseconds)
-            try Rows.saveStock(tx.db, released, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
-            var payload = Self.orderPayload(failed.quote)
-            payload["reason"] = .string(reason)
-            try tx.append(StoreEventType.paymentFailed, payload, at: now)
-            return failed
+        try await orderTransition(paymentReferenceID, StoreEventType.paymentFailed, now: now, extra: ["reason": .string(reason)]) { order, catalog in
+            try order.paymentFailed(reason: reason, catalog: try catalog())
         }
     }
 
     /// The charge may or may not have happened (timeout, transport error): the stock stays reserved and
     /// the order waits for reconciliation.
     public func recordPaymentOutcomeUnknown(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
-        try await transaction { tx in
-            let order = try Self.requireOrder(tx.db, paymentReferenceID)
-            let unknown = try order.paymentOutcomeUnknown(reason: reason)
-            try Rows.updateOrder(tx.db, unknown, nowMS: now.milliseconds)
-            var payload = Self.orderPayload(unknown.quote)
-            payload["reason"] = .string(reason)
-            try tx.append(StoreEventType.paymentOutcomeUnknown, payload, at: now)
-            return unknown
+        try await orderTransition(paymentReferenceID, StoreEventType.paymentOutcomeUnknown, now: now, extra: ["reason": .string(reason)]) { order, _ in
+            (try order.paymentOutcomeUnknown(reason: reason), nil)
         }
     }
 
-    /// Orders whose charge may have happened without being recorded: `paymentPending` (the daemon stopped
-    /// while talking to the gateway) and `outcomeUnknown`. At start-up, look each one up at the gateway by
-    /// its customerOrderCode (= paymentReferenceID); for a pending order first call
-    /// `recordPaymentOutcomeUnknown`, then `recordPaymentSucceeded` or `recordPaymentFailed`.
-    public func ordersNeedingReconciliation() async throws -> [Order] {
-        try await read { db in
-            try Row.fetchAll(
-                db, sql: Rows.orderSelect + " WHERE o.state IN ('paymentPending','outcomeUnknown') ORDER BY o.updated_at_ms, q.payment_reference_id"
+    /// Reconciliation found that the gateway never received the attempt (``PaymentRecovery``): the order
+    /// becomes `abandoned`, its stock goes back, and it can no longer be paid; it stays watched for a late
+    /// charge.
+    public func recordPaymentAbandoned(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
+        try await orderTransition(paymentReferenceID, StoreEventType.paymentAbandoned, now: now, extra: ["reason": .string(reason)]) { order, catalog in
+            try order.paymentAbandoned(reason: reason, catalog: try catalog())
+        }
+    }
+
+    /// A charge of an abandoned attempt turned up: recorded (durably) before the refund is asked for.
+    public func recordLateCharge(paymentReferenceID: String, orderCode: String, now: Instant) async throws -> Committed<Order> {
+        try await orderTransition(paymentReferenceID, StoreEventType.lateChargeFound, now: now, extra: ["pspOrderCode": .string(orderCode)]) { order, _ in
+            (try order.lateChargeFound(orderCode: orderCode), nil)
+        }
+    }
+
+    /// The gateway shows the late charge refunded.
+    public func recordRefundCompleted(paymentReferenceID: String, now: Instant) async throws -> Committed<Order> {
+        try await orderTransition(paymentReferenceID, StoreEventType.refundIssued, now: now, extra: ["reason": "lateCharge"]) { order, _ in
+            (try order.refundCompleted(), nil)
+        }
+    }
+
+    /// One payment transition of one order: loads it, applies `apply` (which may load the order's catalog
+    /// and return it with stock released), writes the order (and the stock), appends `event` with the order's
+    /// payload, its customer order code and `extra`.
+    private func orderTransition(
+        _ reference: String, _ event: String, now: Instant, extra: [String: JSONValue],
+        _ apply: @escaping @Sendable (Order, () throws -> Catalog) throws -> (Order, Catalog?)
+    ) async throws -> Committed<Order> {
+        try await transaction { tx in
+            let order = try Self.requireOrder(tx.db, reference)
+            let (next, released) = try apply(order) { try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID) }
+            try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
+            if let released {
+                try Rows.saveStock(tx.db, released, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
+            }
+            var payload = Self.orderPayload(next.quote)
+            payload["customerOrderCode"] = .string(next.customerOrderCode)
+            if next.state == .refunded {
+                payload["pspOrderCode"] = .string(next.pspReference ?? "")
+                payload["refundAmount"] = .int(next.quote.total.minorUnits)
+            }
+            payload.merge(extra) { $1 }
+            try tx.append(event, payload, at: now)
+            return next
+        }
+    }
+
+    /// Orders that need the gateway's answer: `paymentPending` (a charge in progress, or one cut short by a
+    /// crash or a failed commit), `outcomeUnknown`, `refundPending`, and `abandoned` ones started at or after
+    /// `watchingSince` (a late charge may still turn up). Oldest first.
+    public func ordersNeedingReconciliation(watchingSince: Instant? = nil) async throws -> [Order] {
+        let cutoff = watchingSince?.milliseconds ?? Int64.min
+        return try await read { db in
+            try db.fetchRows(
+                sql: Rows.orderSelect + """
+                     WHERE o.state IN ('paymentPending','outcomeUnknown','refundPending')
+                        OR (o.state = 'abandoned' AND COALESCE(o.payment_started_at_ms, 0) >= ?)
+                     ORDER BY o.updated_at_ms, q.payment_reference_id
+                    """,
+                arguments: [cutoff]
             ).map(Rows.order)
         }
     }
@@ -191,11 +235,15 @@ extension Store {
     /// stored order (`Order.verify`: key, signature, client, expiry, service), then reserves
     /// `min(units, remaining)` units. Unknown key: `DeliveryToken.orderNotFound`.
     public func beginDelivery(
-        token: PresentedToken, clientID: String?, serviceID: Int, units: Int, now: Instant
+        token: PresentedToken, clientID: String?, serviceID: Int, units: Int, now: Instant,
+        lease: Duration? = nil, policy: UnitLedger.EndPolicy = .releaseUnreported
     ) async throws -> Committed<DeliveryGrant> {
         let signer = self.signer
         return try await transaction { tx in
-            guard let order = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
+            guard let found = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
+            let order = try Self.settlingLease(tx, found, now: now, lease: lease, policy: policy) {
+                try found.verify(token, clientID: clientID, serviceID: serviceID, now: now, signer: signer)
+            }
             let (next, granted) = try order.beginDelivery(
                 token, clientID: clientID, serviceID: serviceID, requestedUnits: units, now: now, signer: signer)
             try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
@@ -217,6 +265,7 @@ extension Store {
     ) async throws -> Committed<DeliveryEnd> {
         let signer = self.signer
         return try await transaction { tx in
+            // No lease here: a late end's own report of the units received is better than the lease's guess.
             guard let order = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
             let (next, committed) = try order.endDelivery(
                 token, clientID: clientID, serviceID: serviceID, receivedUnits: unitsReceived, now: now,
@@ -232,6 +281,25 @@ extension Store {
     }
 
     // MARK: Helpers
+
+    /// Settles an expired delivery lease (`Order.settlingExpiredLease`) inside the caller's transaction,
+    /// with its event, before the begin or end that found it. A refused begin or end that follows rolls this
+    /// back too, and the next begin settles it again. Only a caller whose token `verify` accepts settles it.
+    /// (An end does not settle the lease: the consumer's report of what it received decides then.)
+    static func settlingLease(
+        _ tx: Transaction, _ order: Order, now: Instant, lease: Duration?, policy: UnitLedger.EndPolicy,
+        verify: () throws -> Void
+    ) throws -> Order {
+        guard let lease, let (settled, units) = order.settlingExpiredLease(now: now, lease: lease, policy: policy) else { return order }
+        try verify()
+        try Rows.updateOrder(tx.db, settled, nowMS: now.milliseconds)
+        var payload = orderPayload(settled.quote)
+        payload["units"] = .int(Int64(units))
+        payload["settledAs"] = .string(policy == .commitUnreported ? "delivered" : "released")
+        payload.merge(ledgerPayload(settled.ledger)) { $1 }
+        try tx.append(StoreEventType.deliveryLeaseExpired, payload, at: now)
+        return settled
+    }
 
     static func requireOrder(_ db: Database, _ paymentReferenceID: String) throws -> Order {
         guard let order = try Rows.loadOrder(db, paymentReferenceID: paymentReferenceID) else {

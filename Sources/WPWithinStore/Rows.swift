@@ -76,9 +76,9 @@ enum Rows {
     // MARK: Orders
 
     static let orderSelect = """
-        SELECT q.*, o.state, o.attempts, o.psp_order_code, o.failure_reason,
+        SELECT q.*, o.state, o.attempts, o.psp_order_code, o.failure_reason, o.payment_started_at_ms,
                t.token_key, t.issued_s, t.issued_ns, t.expiry_s, t.expiry_ns, t.refund_on_expiry, t.signature,
-               l.purchased, l.delivered, l.in_flight
+               l.purchased, l.delivered, l.in_flight, l.in_flight_since_ms
         FROM quote q
         JOIN producer_order o ON o.payment_reference_id = q.payment_reference_id
         LEFT JOIN delivery_token t ON t.payment_reference_id = q.payment_reference_id
@@ -118,11 +118,16 @@ enum Rows {
         }
         var ledger: UnitLedger?
         if let purchased: Int = row["purchased"] {
-            ledger = try UnitLedger(purchased: purchased, delivered: row["delivered"], inFlight: row["in_flight"])
+            let since: Int64? = row["in_flight_since_ms"]
+            ledger = try UnitLedger(
+                purchased: purchased, delivered: row["delivered"], inFlight: row["in_flight"],
+                inFlightSince: since.map(Instant.init(milliseconds:)))
         }
+        let started: Int64? = row["payment_started_at_ms"]
         return Order(
             quote: try quote(row), state: state, attempts: row["attempts"], pspReference: row["psp_order_code"],
-            failureReason: row["failure_reason"], token: token, ledger: ledger)
+            failureReason: row["failure_reason"], token: token, ledger: ledger,
+            paymentStartedAt: started.map(Instant.init(milliseconds:)))
     }
 
     static func insertOrder(_ db: Database, _ order: Order, nowMS: Int64) throws {
@@ -182,12 +187,25 @@ enum Rows {
         if let ledger = order.ledger {
             try db.run(
                 sql: """
-                    INSERT INTO unit_ledger (payment_reference_id, purchased, delivered, in_flight) VALUES (?, ?, ?, ?)
+                    INSERT INTO unit_ledger (payment_reference_id, purchased, delivered, in_flight, in_flight_since_ms)
+                    VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (payment_reference_id) DO UPDATE SET
-                        purchased = excluded.purchased, delivered = excluded.delivered, in_flight = excluded.in_flight
+                        purchased = excluded.purchased, delivered = excluded.delivered, in_flight = excluded.in_flight,
+                        in_flight_since_ms = excluded.in_flight_since_ms
                     """,
-                arguments: [order.paymentReferenceID, ledger.purchased, ledger.delivered, ledger.inFlight])
+                arguments: [
+                    order.paymentReferenceID, ledger.purchased, ledger.delivered, ledger.inFlight,
+                    ledger.inFlightSince?.milliseconds,
+                ])
         }
+    }
+}
+
+extension Instant {
+    /// From milliseconds since the epoch (audit columns).
+    init(milliseconds: Int64) {
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        self.init(secondsSinceEpoch: seconds, nanoseconds: Int32((milliseconds - seconds * 1000) * 1_000_000))
     }
 }
 

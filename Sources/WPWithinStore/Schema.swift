@@ -6,12 +6,52 @@ import GRDB
 ///
 /// No table has a column for a card number, a CVC or a gateway client token: card data is never stored.
 enum Schema {
-    static let migrationNames = ["v1-initial"]
+    static let migrationNames = ["v1-initial", "v2-payment-recovery"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-initial") { db in try v1(db) }
+        migrator.registerMigration("v2-payment-recovery") { db in try v2(db) }
         return migrator
+    }
+
+    /// v2: the order states of payment recovery (`abandoned`, `refundPending`, `refunded`), the delivery lease
+    /// (`unit_ledger.in_flight_since_ms`) and the consumer's unsettled deliveries (`purchase.unsettled`).
+    /// SQLite cannot change a CHECK constraint, so `producer_order` is rebuilt (foreign keys are off during a
+    /// migration and checked after it).
+    private static func v2(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE producer_order_v2 (
+                payment_reference_id TEXT PRIMARY KEY REFERENCES quote(payment_reference_id),
+                state TEXT NOT NULL CHECK (state IN ('quoted','paymentPending','paid','failed','outcomeUnknown',
+                    'abandoned','refundPending','refunded')),
+                attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                psp_order_code TEXT,
+                failure_reason TEXT,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                payment_started_at_ms INTEGER,
+                paid_at_ms INTEGER,
+                CHECK (state NOT IN ('paid','refundPending','refunded') OR psp_order_code IS NOT NULL)
+            ) STRICT;
+            INSERT INTO producer_order_v2 SELECT payment_reference_id, state, attempts, psp_order_code, failure_reason,
+                created_at_ms, updated_at_ms, payment_started_at_ms, paid_at_ms FROM producer_order;
+            DROP TABLE producer_order;
+            ALTER TABLE producer_order_v2 RENAME TO producer_order;
+            CREATE INDEX producer_order_open ON producer_order(state)
+                WHERE state IN ('paymentPending','outcomeUnknown','abandoned','refundPending');
+            CREATE TRIGGER producer_order_paid_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'paid' AND NEW.state <> 'paid'
+                BEGIN SELECT RAISE(ABORT, 'a paid order stays paid'); END;
+            CREATE TRIGGER producer_order_refunded_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'refunded' AND NEW.state <> 'refunded'
+                BEGIN SELECT RAISE(ABORT, 'a refunded order stays refunded'); END;
+
+            ALTER TABLE unit_ledger ADD COLUMN in_flight_since_ms INTEGER;
+
+            ALTER TABLE purchase ADD COLUMN unsettled TEXT CHECK (unsettled IS NULL OR unsettled IN ('begin','end'));
+            ALTER TABLE purchase ADD COLUMN unsettled_units INTEGER CHECK (unsettled_units IS NULL OR unsettled_units >= 0);
+            """)
     }
 
     private static func v1(_ db: Database) throws {

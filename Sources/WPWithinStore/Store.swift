@@ -42,6 +42,7 @@ public final class Store: Sendable {
 
     let dbQueue: DatabaseQueue
     let committer: GroupCommitter
+    let space: SpaceGuard
     let logger: Logger
 
     var random: any RandomByteSource { configuration.random }
@@ -59,6 +60,10 @@ public final class Store: Sendable {
         self.signer = signer
         self.configuration = configuration
         self.logger = logger
+        let directory = String(path.dropLast(Store.fileName.count))
+        self.space = SpaceGuard(
+            directory: directory.isEmpty ? "." : directory, reserveBytes: configuration.reserveBytes,
+            minimumFreeBytes: configuration.minimumFreeBytes)
     }
 
     /// Opens (creating when missing) `directory/wpwithin.sqlite`: creates the directory (0700) and the file
@@ -85,6 +90,10 @@ public final class Store: Sendable {
             guard applied == synchronous.sqliteValue else {
                 throw DatabaseError(message: "could not set synchronous = \(synchronous.rawValue)")
             }
+            // A bounded WAL: checkpoint every 256 pages (1 MiB at 4 KiB pages, not SQLite's 1000), and cut
+            // the file back to 1 MiB after a checkpoint, so a small state volume is not filled by the log.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Store.walCheckpointPages)")
+            _ = try Int.fetchOne(db, sql: "PRAGMA journal_size_limit = \(Store.walSizeLimitBytes)")
         }
 
         let dbQueue: DatabaseQueue
@@ -121,9 +130,36 @@ public final class Store: Sendable {
             "path": .string(path), "synchronous": .string(configuration.synchronous.rawValue),
             "serverID": .string(identity.serverID),
         ])
-        return Store(
+        let store = Store(
             dbQueue: dbQueue, path: path, identity: identity, signer: signer, configuration: configuration,
             logger: logger)
+        if configuration.reserveBytes > 0, !store.space.ensureReserve() {
+            logger.warning("No room for the space reserve on the state volume", metadata: [
+                LogKey.storeFreeBytes: "\(store.space.freeBytes() ?? -1)", LogKey.storeReserveBytes: "\(configuration.reserveBytes)",
+            ])
+        }
+        return store
+    }
+
+    static let walCheckpointPages = 256
+    static let walSizeLimitBytes = 1 << 20
+
+    // MARK: Space
+
+    /// Throws `storageLow` when the state volume has less free space than `minimumFreeBytes`: callers check
+    /// it before taking new money (a quote, a charge, a consumer's payment). Re-makes the space reserve when
+    /// there is room again.
+    public func requireRoomForNewMoney() throws {
+        try space.requireRoomForNewMoney()
+    }
+
+    /// Bytes free on the state volume, and whether the space reserve is in place (for `getStatus`).
+    public var spaceStatus: (freeBytes: Int?, reserveInPlace: Bool) { (space.freeBytes(), space.hasReserve) }
+
+    /// Makes the space reserve again when it was used and there is room (the recovery loop calls it).
+    public func restoreSpaceReserve() {
+        guard configuration.reserveBytes > 0, !space.hasReserve else { return }
+        if space.ensureReserve() { logger.notice("Space reserve restored on the state volume") }
     }
 
     /// Closes the database (checkpointing the WAL). Further calls fail.
@@ -198,10 +234,25 @@ public final class Store: Sendable {
     ///
     /// `durable: false` is for changes whose loss in a power cut is harmless (quotes): a batch made only of
     /// those commits without the fsync when the store runs `synchronous = full`.
+    ///
+    /// When the volume is full (SQLITE_FULL), the space reserve is given up, the WAL is checkpointed and cut
+    /// back, and the transition is tried once more: an outcome the gateway has already decided must not be
+    /// lost for want of a few kilobytes.
     func transaction<T: Sendable>(
         durable: Bool = true, _ body: @escaping @Sendable (Transaction) throws -> T
     ) async throws -> Committed<T> {
-        try await Store.mapErrorsAsync { try await committer.transaction(durable: durable, body) }
+        do {
+            return try await committer.transaction(durable: durable, body)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            let released = space.releaseReserve()
+            logger.warning("State volume full; giving up the space reserve to record the change", metadata: [
+                LogKey.storeFreeBytes: "\(space.freeBytes() ?? -1)", "store.reserveReleased": "\(released)",
+            ])
+            _ = try? await dbQueue.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            return try await Store.mapErrorsAsync { try await committer.transaction(durable: durable, body) }
+        } catch let error as DatabaseError {
+            throw Store.mapped(error)
+        }
     }
 
     /// Commits and transitions so far (group commit shares one commit among concurrent transitions).
@@ -218,12 +269,16 @@ public final class Store: Sendable {
         try Store.mapErrors { try dbQueue.unsafeRead(body) }
     }
 
+    static func mapped(_ error: DatabaseError) -> WPWError {
+        WPWError(.internalError, "store: \(error.message ?? "SQLite error \(error.resultCode)")",
+                 data: ["sqliteCode": .int(Int64(error.extendedResultCode.rawValue))])
+    }
+
     static func mapErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as DatabaseError {
-            throw WPWError(.internalError, "store: \(error.message ?? "SQLite error \(error.resultCode)")",
-                           data: ["sqliteCode": .int(Int64(error.extendedResultCode.rawValue))])
+            throw mapped(error)
         }
     }
 
@@ -231,8 +286,7 @@ public final class Store: Sendable {
         do {
             return try await body()
         } catch let error as DatabaseError {
-            throw WPWError(.internalError, "store: \(error.message ?? "SQLite error \(error.resultCode)")",
-                           data: ["sqliteCode": .int(Int64(error.extendedResultCode.rawValue))])
+            throw mapped(error)
         }
     }
 }

@@ -36,6 +36,11 @@ public struct StoreConfiguration: Sendable {
     /// submitted in the same loop tick share one commit and nobody waits for a thread wake-up; the daemon
     /// sets this, tests and tools may leave it nil.
     public var scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)?
+    /// Bytes kept in a reserve file in the state directory, given up when the volume is full so that the
+    /// outcome of a charge can always be recorded (0: no reserve). See `SpaceGuard`.
+    public var reserveBytes: Int = 256 << 10
+    /// New quotes and charges are refused (`storageLow`) while less than this is free on the state volume.
+    public var minimumFreeBytes: Int = 1 << 20
 
     public init(
         synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(5), deviceName: String = "wpwithind",

@@ -519,24 +519,51 @@ public struct EndServiceDeliveryResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// Our extension of the error body: a producer's unit ledger, `{"purchased","delivered","inFlight"}`.
+public struct LedgerSnapshot: Codable, Sendable, Hashable {
+    public var purchased: Int
+    public var delivered: Int
+    public var inFlight: Int
+
+    public init(purchased: Int, delivered: Int, inFlight: Int) {
+        self.purchased = purchased
+        self.delivered = delivered
+        self.inFlight = inFlight
+    }
+
+    enum CodingKeys: String, CodingKey { case purchased, delivered, inFlight }
+
+    public init(from decoder: any Decoder) throws {
+        let o = try GoObject(decoder)
+        self.init(purchased: try o.int("purchased"), delivered: try o.int("delivered"), inFlight: try o.int("inFlight"))
+    }
+}
+
 /// The Go producer's error body `{"HTTPStatusCode":0,"message":"…","errorCode":0}`. Go fills only
 /// `message`; Go consumers print `"<HTTPStatusCode> - <message> (<errorCode>)"`.
 public struct ErrorResponse: Codable, Sendable, Hashable, Error, CustomStringConvertible {
     public var httpStatusCode: Int
     public var message: String
     public var errorCode: Int
+    /// Our extension (Go peers ignore it; Go producers never send it): with a refused delivery begin or
+    /// end, the producer's unit ledger `{"purchased","delivered","inFlight"}`, so that the consumer can bring
+    /// its record into line with the one that decides.
+    public var ledger: LedgerSnapshot?
 
-    public init(httpStatusCode: Int = 0, message: String, errorCode: Int = 0) {
+    public init(httpStatusCode: Int = 0, message: String, errorCode: Int = 0, ledger: LedgerSnapshot? = nil) {
         self.httpStatusCode = httpStatusCode
         self.message = message
         self.errorCode = errorCode
+        self.ledger = ledger
     }
 
-    enum CodingKeys: String, CodingKey { case httpStatusCode = "HTTPStatusCode", message, errorCode }
+    enum CodingKeys: String, CodingKey { case httpStatusCode = "HTTPStatusCode", message, errorCode, ledger }
 
     public init(from decoder: any Decoder) throws {
         let o = try GoObject(decoder)
-        self.init(httpStatusCode: try o.int("HTTPStatusCode"), message: try o.string("message"), errorCode: try o.int("errorCode"))
+        self.init(
+            httpStatusCode: try o.int("HTTPStatusCode"), message: try o.string("message"), errorCode: try o.int("errorCode"),
+            ledger: try? o.decode("ledger", as: LedgerSnapshot.self))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -544,6 +571,7 @@ public struct ErrorResponse: Codable, Sendable, Hashable, Error, CustomStringCon
         try c.encode(httpStatusCode, forKey: .httpStatusCode)
         try c.encode(message, forKey: .message)
         try c.encode(errorCode, forKey: .errorCode)
+        if let ledger { try c.encode(ledger, forKey: .ledger) }
     }
 
     /// The Go consumer's error string.

@@ -10,7 +10,7 @@ private func code(_ body: () throws -> Any) -> WPWError.Code? {
         let ledger = try UnitLedger(purchased: 10)
         let (a, granted) = try ledger.begin(requested: 25)
         #expect(granted == 10 && a.inFlight == 10 && a.remaining == 0)
-        #expect(throws: WPWError(.insufficientUnits, "Too many units requested", data: ["remaining": 0])) { try a.begin(requested: 1) }
+        #expect(throws: WPWError(.insufficientUnits, "Too many units requested", data: ["remaining": 0, "ledger": a.json])) { try a.begin(requested: 1) }
         let (b, g2) = try ledger.begin(requested: 3)
         #expect(g2 == 3 && b.remaining == 7)
     }

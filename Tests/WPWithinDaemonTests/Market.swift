@@ -61,23 +61,51 @@ final class Market: @unchecked Sendable {
     }
 
     /// Starts a producer daemon (state in `dir`; a fixed `htePort` lets a restarted producer keep its URL).
-    func startProducer(dir: TempDir? = nil, htePort: Int? = nil) async throws -> DaemonProcess {
+    /// `gateway` replaces the sandbox's endpoint (a fault proxy in front of it); `config` adds top-level
+    /// configuration keys to the catalog file (e.g. `["payments": ["recovery": …]]`).
+    func startProducer(
+        dir: TempDir? = nil, htePort: Int? = nil, gateway: String? = nil, config: [String: JSONValue] = [:]
+    ) async throws -> DaemonProcess {
         var env = loopbackDiscovery(port: discoveryPort, roles: "producer")
-        env["WPWITHIND_GATEWAY_ENDPOINT"] = gatewayEndpoint
+        env["WPWITHIND_GATEWAY_ENDPOINT"] = gateway ?? gatewayEndpoint
         env["WPWITHIND_MERCHANT_FILE"] = merchantPath
         if let htePort { env["WPWITHIND_HTE_PORT"] = String(htePort) }
-        let daemon = try DaemonProcess(dir: dir ?? TempDir(), extraArguments: ["--config", producerConfigPath], environment: env)
+        let configPath = config.isEmpty ? producerConfigPath : try merged(producerConfigPath, config)
+        let daemon = try DaemonProcess(dir: dir ?? TempDir(), extraArguments: ["--config", configPath], environment: env)
         try await daemon.waitUntilListening()
         return daemon
     }
 
-    func startConsumer(dir: TempDir? = nil, cardName: String = "Joe Bloggs") async throws -> DaemonProcess {
+    func startConsumer(dir: TempDir? = nil, cardName: String = "Joe Bloggs", config: [String: JSONValue] = [:]) async throws -> DaemonProcess {
         var env = loopbackDiscovery(port: discoveryPort, roles: "consumer")
         env["WPWITHIND_GATEWAY_ENDPOINT"] = gatewayEndpoint
         env["WPWITHIND_CARD_FILE"] = try cardFile(name: cardName)
-        let daemon = try DaemonProcess(dir: dir ?? TempDir(), environment: env)
+        var arguments: [String] = []
+        if !config.isEmpty {
+            let path = self.dir.file("consumer-\(UUID().uuidString.prefix(8)).json")
+            try Data(JSONValue.object(config).jsonString.utf8).write(to: URL(fileURLWithPath: path))
+            arguments = ["--config", path]
+        }
+        let daemon = try DaemonProcess(dir: dir ?? TempDir(), extraArguments: arguments, environment: env)
         try await daemon.waitUntilListening()
         return daemon
+    }
+
+    /// A copy of the configuration file at `path` with `extra`'s top-level keys merged in (objects merged
+    /// one level deep).
+    func merged(_ path: String, _ extra: [String: JSONValue]) throws -> String {
+        var root = try JSONValue.parse(String(contentsOfFile: path, encoding: .utf8)).objectValue ?? [:]
+        for (key, value) in extra {
+            if case .object(var existing)? = root[key], case .object(let more) = value {
+                for (k, v) in more { existing[k] = v }
+                root[key] = .object(existing)
+            } else {
+                root[key] = value
+            }
+        }
+        let out = dir.file("producer-\(UUID().uuidString.prefix(8)).json")
+        try Data(JSONValue.object(root).jsonString.utf8).write(to: URL(fileURLWithPath: out))
+        return out
     }
 
     /// The sandbox's audit records of one kind (`order.placed`, `token.created`, …).

@@ -11,7 +11,7 @@ struct StoreOpenTests {
         let dir = try TempDir()
         defer { dir.cleanup() }
         let store = try dir.open()
-        #expect(try await store.appliedMigrations() == ["v1-initial"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery"])
         #expect(Identifiers.isUUID(store.identity.serverID))
         #expect(store.identity.serverID == store.identity.serverID.lowercased())
         #expect(store.identity.name == "wpwithind")
@@ -57,7 +57,7 @@ struct StoreOpenTests {
         }
         let reread = try DatabaseQueue(path: dir.databasePath)
         let migrations = try await reread.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(migrations == ["v1-initial", "v99-future"])
+        #expect(migrations == ["v1-initial", "v2-payment-recovery", "v99-future"])
         try reread.close()
     }
 
@@ -79,7 +79,7 @@ struct StoreOpenTests {
         #expect(store.signer.verify(signature, for: message))
         #expect(try await store.catalog() == catalog)
         #expect(try await store.catalog().price(serviceID: 1, priceID: 1).stock == 7)
-        #expect(try await store.appliedMigrations() == ["v1-initial"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery"])
     }
 
     @Test func separateStoresHaveDifferentIdentitiesAndKeys() async throws {

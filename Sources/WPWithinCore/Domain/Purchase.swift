@@ -1,3 +1,35 @@
+/// A delivery call whose answer never came (a timeout, a cut connection): the producer may or may not have
+/// acted on it, so the consumer's record cannot say yet. The next call settles it with the producer, whose
+/// ledger decides.
+public enum UnsettledDelivery: Sendable, Hashable {
+    /// A begin for `units` got no answer: the producer may hold them in flight. Ending the delivery (with the
+    /// units received) settles it either way.
+    case begin(units: Int)
+    /// An end reporting `units` got no answer: the producer may have committed them. Sending it again settles it.
+    case end(units: Int)
+
+    public var name: String {
+        switch self {
+        case .begin: "begin"
+        case .end: "end"
+        }
+    }
+
+    public var units: Int {
+        switch self {
+        case .begin(let units), .end(let units): units
+        }
+    }
+
+    public init?(name: String?, units: Int?) {
+        switch (name, units) {
+        case ("begin", let units?): self = .begin(units: units)
+        case ("end", let units?): self = .end(units: units)
+        default: return nil
+        }
+    }
+}
+
 /// The consumer's record of units bought from a producer, with the same ledger rules as the producer.
 public struct Purchase: Sendable, Hashable {
     public let serverID: String
@@ -11,6 +43,8 @@ public struct Purchase: Sendable, Hashable {
     /// The expiry the producer stated in the token.
     public let expiry: Instant
     public let ledger: UnitLedger
+    /// A delivery call that got no answer, to settle on the next call.
+    public let unsettled: UnsettledDelivery?
 
     public var bought: Int { ledger.purchased }
     public var delivered: Int { ledger.delivered }
@@ -19,7 +53,7 @@ public struct Purchase: Sendable, Hashable {
 
     public init(
         serverID: String, clientID: String, serviceID: Int, priceID: Int, paymentReferenceID: String,
-        totalPaid: Money, tokenKey: String, expiry: Instant, ledger: UnitLedger
+        totalPaid: Money, tokenKey: String, expiry: Instant, ledger: UnitLedger, unsettled: UnsettledDelivery? = nil
     ) {
         self.serverID = serverID
         self.clientID = clientID
@@ -30,6 +64,7 @@ public struct Purchase: Sendable, Hashable {
         self.tokenKey = tokenKey
         self.expiry = expiry
         self.ledger = ledger
+        self.unsettled = unsettled
     }
 
     public init(
@@ -42,21 +77,32 @@ public struct Purchase: Sendable, Hashable {
             ledger: try UnitLedger(purchased: units))
     }
 
-    private func with(_ ledger: UnitLedger) -> Purchase {
+    private func with(_ ledger: UnitLedger, unsettled: UnsettledDelivery?) -> Purchase {
         Purchase(
             serverID: serverID, clientID: clientID, serviceID: serviceID, priceID: priceID,
             paymentReferenceID: paymentReferenceID, totalPaid: totalPaid, tokenKey: tokenKey, expiry: expiry,
-            ledger: ledger)
+            ledger: ledger, unsettled: unsettled)
     }
 
     public func isExpired(at now: Instant) -> Bool { now >= expiry }
 
     /// Reserves up to `requested` units locally before asking the producer. Throws `expired`, plus the
     /// ledger's errors.
+    ///
+    /// Refused (`conflict`) while an earlier delivery is unsettled: a begin that got no answer must be ended
+    /// first (only the app knows how many units it received), and an unanswered end must be sent again.
     public func beginDelivery(requested: Int, now: Instant) throws -> (purchase: Purchase, reserved: Int) {
+        if let unsettled {
+            throw WPWError(
+                .conflict,
+                unsettled.name == "begin"
+                    ? "an earlier delivery of this purchase is unsettled (its begin got no answer from the producer); end it with endServiceDelivery and the units received"
+                    : "an earlier end of a delivery of this purchase got no answer from the producer; send it again with endServiceDelivery",
+                data: ["unsettled": .string(unsettled.name), "units": .int(Int64(unsettled.units))])
+        }
         guard !isExpired(at: now) else { throw DeliveryToken.hasExpired }
-        let (next, granted) = try ledger.begin(requested: requested)
-        return (with(next), granted)
+        let (next, granted) = try ledger.begin(requested: requested, at: now)
+        return (with(next, unsettled: nil), granted)
     }
 
     /// The producer granted `granted` of the `reserved` units: give the difference back.
@@ -64,12 +110,41 @@ public struct Purchase: Sendable, Hashable {
         guard granted >= 0, granted <= reserved else {
             throw WPWError(.peerProtocol, "producer granted \(granted) units, more than the \(reserved) asked for")
         }
-        return with(try ledger.release(units: reserved - granted))
+        return with(try ledger.release(units: reserved - granted), unsettled: nil)
+    }
+
+    /// The begin for `reserved` units got no answer: they stay in flight here, marked unsettled.
+    public func beginUnanswered(reserved: Int) throws -> Purchase {
+        guard reserved > 0, reserved <= inFlight else {
+            throw WPWError(.conflict, "cannot mark \(reserved) units unsettled, \(inFlight) in flight")
+        }
+        return with(ledger, unsettled: .begin(units: reserved))
+    }
+
+    /// The end reporting `received` units got no answer: nothing changes but the mark.
+    public func endUnanswered(received: Int) -> Purchase {
+        with(ledger, unsettled: .end(units: received))
     }
 
     /// Records the end of a delivery: commits at most the units in flight.
     public func endDelivery(received: Int) throws -> (purchase: Purchase, committed: Int) {
         let (next, committed) = try ledger.end(reported: received)
-        return (with(next), committed)
+        return (with(next, unsettled: nil), committed)
+    }
+
+    /// The producer answered an end: `committed` units were delivered and its ledger now has
+    /// `unitsRemaining` undelivered. The record takes the larger delivered count of the two (ours cannot be
+    /// ahead of the producer's; a Go producer's remaining count is not kept, so it never lowers ours).
+    public func endAnswered(committed: Int, unitsRemaining: Int) throws -> (purchase: Purchase, committed: Int) {
+        let local = min(committed, max(inFlight, 0))
+        let byProducer = bought - max(0, min(unitsRemaining, bought))
+        let delivered = min(bought, max(self.delivered + local, byProducer))
+        let next = try UnitLedger(purchased: bought, delivered: delivered, inFlight: 0)
+        return (with(next, unsettled: nil), delivered - self.delivered)
+    }
+
+    /// Brings the record into line with the producer's ledger (sent with a refused begin or end).
+    public func synced(to producer: UnitLedger) throws -> Purchase {
+        with(try ledger.synced(to: producer), unsettled: nil)
     }
 }

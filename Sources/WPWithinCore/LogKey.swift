@@ -1,0 +1,19 @@
+/// Log metadata keys, defined once so that every module spells them the same (and `journalctl` field
+/// searches find them all). Values never carry secrets: no card number, CVC, client token or service key.
+public enum LogKey {
+    public static let paymentReference = "payment.reference"
+    public static let customerOrderCode = "payment.customerOrderCode"
+    public static let orderCode = "payment.orderCode"
+    public static let paymentStatus = "payment.status"
+    public static let amount = "payment.amount"
+    public static let reason = "reason"
+    public static let error = "error"
+    public static let purchaseID = "purchase.id"
+    public static let units = "delivery.units"
+    public static let unsettled = "delivery.unsettled"
+    public static let recoverySettleAfter = "recovery.settleAfter"
+    public static let recoveryWatch = "recovery.watch"
+    public static let storeFreeBytes = "store.freeBytes"
+    public static let storeReserveBytes = "store.reserveBytes"
+    public static let path = "path"
+}
