@@ -219,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WPWithinStoreTests",
-            dependencies: ["WPWithinStore", "WPWithinCore", "WPWithinCrypto", "wpw-store-crashtest",
+            dependencies: ["WPWithinStore", "WPWithinCore", "WPWithinCrypto", "wpw-store-crashtest", "WPWithinTestSupport",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),

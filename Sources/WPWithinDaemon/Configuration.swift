@@ -73,6 +73,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     // Store.
     /// `full` survives power loss; `normal` (WAL) survives a crash of the daemon.
     public var storeSynchronous = "full"
+    /// The space reserve and the floor for new money on the state volume (docs/store.md, "A full state volume").
+    public var storeReserveBytes = 256 << 10
+    public var storeMinimumFreeBytes = 1 << 20
 
     public init() {}
 
@@ -178,8 +181,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let store = top["store"] {
             let object = try reader.object(store, at: "store")
-            try reader.allow(object, keys: ["synchronous"], at: "store")
+            try reader.allow(object, keys: ["synchronous", "reserveBytes", "minimumFreeBytes"], at: "store")
             if let value = object["synchronous"] { storeSynchronous = try reader.string(value, at: "store.synchronous") }
+            if let value = object["reserveBytes"] { storeReserveBytes = try reader.int(value, at: "store.reserveBytes") }
+            if let value = object["minimumFreeBytes"] { storeMinimumFreeBytes = try reader.int(value, at: "store.minimumFreeBytes") }
         }
         if let payments = top["payments"] {
             let object = try reader.object(payments, at: "payments")
@@ -369,6 +374,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard (100...600_000).contains(peerTimeoutMs) else {
             throw ConfigurationError(path: source, key: "consumer.peerTimeoutMs", "must be between 100 and 600000")
+        }
+        guard (0...(1 << 30)).contains(storeReserveBytes) else {
+            throw ConfigurationError(path: source, key: "store.reserveBytes", "must be between 0 and 1073741824")
+        }
+        guard (0...(1 << 40)).contains(storeMinimumFreeBytes) else {
+            throw ConfigurationError(path: source, key: "store.minimumFreeBytes", "must be between 0 and 1099511627776")
         }
         guard ["full", "normal"].contains(storeSynchronous) else {
             throw ConfigurationError(path: source, key: "store.synchronous", "must be \"full\" or \"normal\"")

@@ -140,6 +140,8 @@ public func buildDaemon(
         quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
     )
     storeConfiguration.initialServerID = identity.serverId
+    storeConfiguration.reserveBytes = configuration.storeReserveBytes
+    storeConfiguration.minimumFreeBytes = configuration.storeMinimumFreeBytes
     // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
     // no thread hand-off per transition, and the calls of one loop tick share a commit.
     storeConfiguration.scheduleOnCurrentThread = { work in

@@ -98,6 +98,7 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
 
     /// One pass over the orders that need the gateway; returns when the next lookup is due.
     private func pass() async -> ContinuousClock.Instant {
+        store.restoreSpaceReserve()
         let idle = ContinuousClock.now + settings.maxRetryInterval
         let now = nowInstant()
         let watchingSince = Instant(secondsSinceEpoch: now.secondsSinceEpoch - settings.policy.watchFor.components.seconds)

@@ -54,7 +54,7 @@ enum Schema {
             """)
     }
 
-    private static func v1(_ db: Database) throws {
+    static func v1(_ db: Database) throws {
         try db.execute(sql: """
             -- Device identity: exactly one row, made on first open.
             CREATE TABLE device (

@@ -86,15 +86,18 @@ final class SpaceGuard: Sendable {
         return unlink(reservePath) == 0 || had
     }
 
-    /// Throws `storageLow` when new money must not be taken: free space under the floor.
+    /// Throws `storageLow` when new money must not be taken: the reserve is used up and cannot be made again,
+    /// or the free space (besides the reserve) is under the floor.
     func requireRoomForNewMoney() throws {
-        guard minimumFreeBytes > 0, let free = freeBytes() else { return }
-        guard free >= minimumFreeBytes else {
-            throw WPWError(
-                .storageLow,
-                "the state volume is nearly full (\(free) bytes free, \(minimumFreeBytes) needed): new quotes and payments are refused until space is freed",
-                data: ["freeBytes": .int(Int64(free)), "minimumFreeBytes": .int(Int64(minimumFreeBytes))])
-        }
-        ensureReserve()
+        let reserveMissing = reserveBytes > 0 && !ensureReserve()
+        let free = freeBytes() ?? Int.max
+        guard reserveMissing || free < minimumFreeBytes else { return }
+        throw WPWError(
+            .storageLow,
+            "the state volume is nearly full (\(free) bytes free, \(minimumFreeBytes + (reserveMissing ? reserveBytes : 0)) needed): new quotes and payments are refused until space is freed",
+            data: [
+                "freeBytes": .int(Int64(free)), "minimumFreeBytes": .int(Int64(minimumFreeBytes)),
+                "reserveInPlace": .bool(!reserveMissing),
+            ])
     }
 }
