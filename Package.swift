@@ -168,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "wpw-sandbox-gateway",
             dependencies: [
-                "WPWithinSandbox",
+                "WPWithinSandbox", "WPWithinCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
