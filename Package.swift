@@ -133,6 +133,19 @@ let package = Package(
             path: "Tests/wpw-store-crashtest",
             swiftSettings: swiftSettings
         ),
+        // Test-only: a fault-injecting HTTP proxy (drop, delay, hold, 5xx, cut after forwarding…), docs/testing.md.
+        .executableTarget(
+            name: "wpw-fault-proxy",
+            dependencies: [
+                "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/wpw-fault-proxy",
+            swiftSettings: swiftSettings
+        ),
         // Swift client for the daemon's socket (wpwctl and tests use it).
         .target(
             name: "WPWithinClient",
@@ -168,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "wpw-sandbox-gateway",
             dependencies: [
-                "WPWithinSandbox",
+                "WPWithinSandbox", "WPWithinCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -250,7 +263,7 @@ let package = Package(
             dependencies: [
                 "WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport",
                 "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinPayments", .product(name: "Logging", package: "swift-log"),
-                "wpw-example-carwash", "wpw-example-consumer",
+                "wpw-example-carwash", "wpw-example-consumer", "wpw-fault-proxy",
             ],
             swiftSettings: swiftSettings
         ),
@@ -263,6 +276,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        // The fault-injection tools themselves: the sandbox's state file and fault rules, wpw-fault-proxy.
+        .testTarget(
+            name: "WPWithinFaultToolsTests",
+            dependencies: ["WPWithinTestSupport", "WPWithinCore", "wpw-fault-proxy", "wpw-sandbox-gateway"],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the integration tests: locate built executables, temp dirs, run processes.

@@ -25,22 +25,47 @@ public enum SandboxMagicName: String, Sendable, CaseIterable {
     }
 }
 
-/// The sandbox gateway: the Worldpay Online JSON API (`/tokens`, `/orders`) on loopback, state in memory.
+/// The sandbox gateway: the Worldpay Online JSON API (`/tokens`, `/orders`) on loopback.
 ///
 /// Routes (an optional `/v1` prefix is accepted, so `api_endpoint` can be `http://127.0.0.1:PORT/v1`):
 /// `POST /tokens`, `POST /orders`, `GET /orders/{orderCode}`, `GET /orders?customerOrderCode=…`,
-/// `POST /orders/{orderCode}/refund`. See `docs/sandbox-gateway.md`.
+/// `POST /orders/{orderCode}/refund`; with `control`, the fault rules under `/_sandbox/faults`.
+/// State is in memory, or replayed from and appended to `configuration.stateFile`. See `docs/sandbox-gateway.md`.
 public struct SandboxGateway: Sendable {
     public let configuration: SandboxGatewayConfiguration
     let ledger: SandboxLedger
-    let audit: SandboxAuditLog?
+    /// The fault rules; nil when the control API is off.
+    let faults: SandboxFaults?
     let logger: Logger
 
-    public init(configuration: SandboxGatewayConfiguration, auditLog: SandboxAuditLog?, logger: Logger) {
+    /// Opens the state file and the audit log of `configuration` (replaying the state file).
+    ///
+    /// - Parameter control: serve the control API (`/_sandbox/faults`); only on a loopback `host`.
+    /// - Throws: `WPWError(.invalidParams)` for a control API on a non-loopback host or a damaged state file,
+    ///   `WPWError(.internalError)` when a file cannot be opened.
+    public init(configuration: SandboxGatewayConfiguration, control: Bool = false, logger: Logger) throws {
+        if control, !SandboxGatewayConfiguration.isLoopback(host: configuration.host) {
+            throw WPWError(
+                .invalidParams, "the control API is served on loopback only, not on \(configuration.host)",
+                data: ["host": .string(configuration.host)]
+            )
+        }
         self.configuration = configuration
-        self.ledger = SandboxLedger()
-        self.audit = auditLog
+        self.ledger = try SandboxLedger(stateFile: configuration.stateFile, auditLog: configuration.auditLog)
+        self.faults = control ? SandboxFaults() : nil
         self.logger = logger
+        let replay = ledger.replay
+        if configuration.stateFile != nil {
+            logger.info("Sandbox state replayed", metadata: [
+                "sandbox.stateFile": "\(configuration.stateFile ?? "")", "sandbox.tokens": "\(replay.tokens)",
+                "sandbox.orders": "\(replay.orders)", "sandbox.refunds": "\(replay.refunds)",
+            ])
+        }
+        if replay.droppedStateBytes > 0 || replay.droppedAuditBytes > 0 {
+            logger.warning("Sandbox cut off a half-written last line", metadata: [
+                "sandbox.stateFileBytes": "\(replay.droppedStateBytes)", "sandbox.auditLogBytes": "\(replay.droppedAuditBytes)",
+            ])
+        }
     }
 
     /// The HTTP server serving this gateway (bind address and body limit from the configuration).
@@ -60,25 +85,54 @@ public struct SandboxGateway: Sendable {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request (applying a matching fault rule around the gateway's own answer).
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        var segments = request.pathSegments.map(String.init)
+        let rawSegments = request.pathSegments.map(String.init)
+        if let faults, rawSegments.first == "_sandbox" {
+            return await control(request, segments: rawSegments, faults: faults)
+        }
+        var segments = rawSegments
         if segments.first == "v1" { segments.removeFirst() }
         let route = "\(request.method) /\(segments.joined(separator: "/"))"
         logger.debug("Sandbox request", metadata: ["http.method": "\(request.method)", "http.path": "\(request.path)"])
-        let response: HTTPResponse
+        guard let fault = await faults?.take(method: request.method, segments: segments) else {
+            return await answer(request, segments: segments, route: route)
+        }
+        logger.debug("Sandbox fault rule applies", metadata: ["sandbox.rule": "\(fault.route)", "sandbox.when": "\(fault.when)"])
+        var response: HTTPResponse?
+        if fault.when == .after { response = await answer(request, segments: segments, route: route) }
+        if fault.delayMilliseconds > 0 { try? await Task.sleep(for: .milliseconds(fault.delayMilliseconds)) }
+        if let replaced = fault.response {
+            var fields: [String: JSONValue] = [
+                "route": .string(route), "rule": .string(fault.route), "when": .string(fault.when.rawValue),
+                "httpStatusCode": .int(Int64(replaced.status)),
+            ]
+            if let original = response { fields["originalStatusCode"] = .int(Int64(original.status)) }
+            do {
+                try await ledger.record("fault.applied", fields)
+            } catch {
+                return internalError(route: route, error: error)
+            }
+            return replaced
+        }
+        if let response { return response }
+        return await answer(request, segments: segments, route: route)
+    }
+
+    /// The gateway's own answer.
+    private func answer(_ request: HTTPRequest, segments: [String], route: String) async -> HTTPResponse {
         do {
             switch (request.method, segments.count, segments.first) {
             case ("POST", 1, "tokens"):
-                response = try await createToken(request, route: route)
+                return try await createToken(request, route: route)
             case ("POST", 1, "orders"):
-                response = try await placeOrder(request, route: route)
+                return try await placeOrder(request, route: route)
             case ("GET", 1, "orders"):
-                response = try await findOrder(request, route: route)
+                return try await findOrder(request, route: route)
             case ("GET", 2, "orders"):
-                response = try await lookupOrder(request, orderCode: segments[1], route: route)
+                return try await lookupOrder(request, orderCode: segments[1], route: route)
             case ("POST", 3, "orders") where segments[2] == "refund":
-                response = try await refund(request, orderCode: segments[1], route: route)
+                return try await refund(request, orderCode: segments[1], route: route)
             case (_, _, "tokens"), (_, _, "orders"):
                 throw SandboxError(405, "METHOD_NOT_ALLOWED", "Method not allowed", "This route does not accept \(request.method).")
             default:
@@ -86,20 +140,48 @@ public struct SandboxGateway: Sendable {
             }
         } catch let error as SandboxError {
             logger.debug("Sandbox refused request", metadata: ["http.status": "\(error.status)", "gateway.customCode": "\(error.customCode)"])
-            await audit?.record("request.refused", [
-                "route": .string(route), "httpStatusCode": .int(Int64(error.status)), "customCode": .string(error.customCode),
-            ])
-            response = .json(status: error.status, body: SandboxGateway.errorBody(
-                status: error.status, customCode: error.customCode, message: error.message,
-                description: error.description, originalRequest: route
-            ))
+            do {
+                try await ledger.record("request.refused", [
+                    "route": .string(route), "httpStatusCode": .int(Int64(error.status)), "customCode": .string(error.customCode),
+                ])
+            } catch {
+                return internalError(route: route, error: error)
+            }
+            return error.response(originalRequest: route)
         } catch {
-            response = .json(status: 500, body: SandboxGateway.errorBody(
-                status: 500, customCode: "INTERNAL_SERVER_ERROR", message: "Internal error",
-                description: "The sandbox failed unexpectedly.", originalRequest: route
-            ))
+            return internalError(route: route, error: error)
         }
-        return response
+    }
+
+    private func internalError(route: String, error: any Error) -> HTTPResponse {
+        logger.error("Sandbox failed a request", metadata: ["sandbox.route": "\(route)", "error": "\(error)"])
+        return .json(status: 500, body: SandboxGateway.errorBody(
+            status: 500, customCode: "INTERNAL_SERVER_ERROR", message: "Internal error",
+            description: "The sandbox failed unexpectedly.", originalRequest: route
+        ))
+    }
+
+    /// The control API: `GET|POST|PUT|DELETE /_sandbox/faults`.
+    private func control(_ request: HTTPRequest, segments: [String], faults: SandboxFaults) async -> HTTPResponse {
+        let route = "\(request.method) /\(segments.joined(separator: "/"))"
+        guard segments == ["_sandbox", "faults"] else {
+            return SandboxError(404, "NOT_FOUND", "Resource not found", "The control API has /_sandbox/faults only.")
+                .response(originalRequest: route)
+        }
+        do throws(SandboxError) {
+            switch request.method {
+            case "GET": break
+            case "POST": await faults.append(try SandboxFaultRule.parseList(request.body))
+            case "PUT": await faults.replace(with: try SandboxFaultRule.parseList(request.body))
+            case "DELETE": await faults.replace(with: [])
+            default: throw SandboxError(405, "METHOD_NOT_ALLOWED", "Method not allowed", "Use GET, POST, PUT or DELETE.")
+            }
+        } catch {
+            logger.debug("Sandbox refused a fault rule", metadata: ["error": "\(error.description)"])
+            return error.response(originalRequest: route)
+        }
+        logger.info("Sandbox fault rules changed", metadata: ["http.method": "\(request.method)"])
+        return .json(status: 200, value: await faults.listing)
     }
 
     // MARK: Routes
@@ -132,11 +214,11 @@ public struct SandboxGateway: Sendable {
         }
         let masked = SandboxGateway.mask(number)
         guard SandboxGateway.luhnValid(number), cvc.count >= 3, cvc.count <= 4, cvc.utf8.allSatisfy({ (48...57).contains($0) }) else {
-            await audit?.record("token.refused", ["clientKey": .string(clientKey), "card": .string(masked), "customCode": "INVALID_PAYMENT_DETAILS"])
+            try await ledger.record("token.refused", ["clientKey": .string(clientKey), "card": .string(masked), "customCode": "INVALID_PAYMENT_DETAILS"])
             throw SandboxError(400, "INVALID_PAYMENT_DETAILS", "Invalid card details", "The card number or CVC is not valid.")
         }
         guard !SandboxGateway.isExpired(month: Int(month), year: Int(year)) else {
-            await audit?.record("token.refused", ["clientKey": .string(clientKey), "card": .string(masked), "customCode": "CARD_EXPIRED"])
+            try await ledger.record("token.refused", ["clientKey": .string(clientKey), "card": .string(masked), "customCode": "CARD_EXPIRED"])
             throw SandboxError(400, "CARD_EXPIRED", "Card expired", "The card's expiry date has passed.")
         }
         let magic = SandboxMagicName(cardholderName: name)
@@ -146,8 +228,7 @@ public struct SandboxGateway: Sendable {
         }
         let card = SandboxCard(name: name, maskedNumber: masked, expiryMonth: month, expiryYear: year, type: method.member("type")?.stringValue ?? "Card")
         let token = "TEST_SU_" + SandboxGateway.randomUUID()
-        await ledger.addToken(token, SandboxLedger.Token(clientKey: clientKey, card: card, magic: magic))
-        await audit?.record("token.created", ["clientKey": .string(clientKey), "card": .string(masked), "token": .string(token)])
+        try await ledger.addToken(token, SandboxLedger.Token(clientKey: clientKey, card: card, magic: magic))
         switch magic {
         case .garbage:
             return HTTPResponse(status: 200, headers: ["Content-Type": "text/html"], body: Array("<html><body>Gateway is having a bad day</body></html>".utf8))
@@ -182,7 +263,7 @@ public struct SandboxGateway: Sendable {
             throw SandboxError(400, "BAD_REQUEST", "orderDescription and customerOrderCode are required", "Some of request parameters are invalid.")
         }
         let orderCode = SandboxGateway.randomUUID()
-        let outcome = await ledger.placeOrder(
+        let outcome = try await ledger.placeOrder(
             token: token, merchant: merchant, orderCode: orderCode, amount: amount, currencyCode: currencyCode,
             orderDescription: description, customerOrderCode: customerOrderCode
         )
@@ -199,11 +280,6 @@ public struct SandboxGateway: Sendable {
         case .placed(let placed):
             order = placed
         }
-        await audit?.record("order.placed", [
-            "orderCode": .string(order.orderCode), "customerOrderCode": .string(order.customerOrderCode),
-            "amount": .int(order.amount), "currencyCode": .string(order.currencyCode), "card": .string(order.card.maskedNumber),
-            "paymentStatus": .string(order.paymentStatus), "token": .string(token), "clientKey": .string(merchant.clientKey),
-        ])
         if order.magic == .slow { try await Task.sleep(for: .milliseconds(configuration.slowDelayMilliseconds)) }
         if order.magic == .orderGarbage {
             return HTTPResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Array("{order placed, probably".utf8))
@@ -213,7 +289,7 @@ public struct SandboxGateway: Sendable {
 
     private func lookupOrder(_ request: HTTPRequest, orderCode: String, route: String) async throws -> HTTPResponse {
         let merchant = try authorize(request)
-        guard let order = await ledger.order(code: orderCode), order.serviceKey == merchant.serviceKey else {
+        guard let order = await ledger.order(code: orderCode), order.clientKey == merchant.clientKey else {
             throw SandboxError(404, "ORDER_NOT_FOUND", "Order not found", "No order with this code for this merchant.")
         }
         return .json(status: 200, value: order.responseObject)
@@ -224,7 +300,7 @@ public struct SandboxGateway: Sendable {
         guard let code = request.query["customerOrderCode"], !code.isEmpty else {
             throw SandboxError(400, "BAD_REQUEST", "customerOrderCode query parameter required", "Use GET /orders?customerOrderCode=…")
         }
-        guard let order = await ledger.order(customerOrderCode: code, serviceKey: merchant.serviceKey) else {
+        guard let order = await ledger.order(customerOrderCode: code, merchant: merchant) else {
             throw SandboxError(404, "ORDER_NOT_FOUND", "Order not found", "No order with this customerOrderCode for this merchant.")
         }
         return .json(status: 200, value: order.responseObject)
@@ -242,18 +318,14 @@ public struct SandboxGateway: Sendable {
                 amount = minor
             }
         }
-        switch await ledger.refund(orderCode: orderCode, serviceKey: merchant.serviceKey, amount: amount) {
+        switch try await ledger.refund(orderCode: orderCode, merchant: merchant, amount: amount) {
         case .notFound:
             throw SandboxError(404, "ORDER_NOT_FOUND", "Order not found", "No order with this code for this merchant.")
         case .notRefundable(let status):
             throw SandboxError(400, "ORDER_NOT_REFUNDABLE", "Order cannot be refunded", "The order's status is \(status).")
         case .exceedsRemaining(let remaining):
             throw SandboxError(400, "REFUND_AMOUNT_EXCEEDED", "Refund exceeds the remaining amount", "At most \(remaining) can be refunded.")
-        case .refunded(let order, let refunded):
-            await audit?.record("order.refunded", [
-                "orderCode": .string(order.orderCode), "customerOrderCode": .string(order.customerOrderCode),
-                "refundAmount": .int(refunded), "refundedAmount": .int(order.refundedAmount), "paymentStatus": .string(order.paymentStatus),
-            ])
+        case .refunded:
             return HTTPResponse(status: 200)
         }
     }
@@ -333,7 +405,7 @@ public struct SandboxGateway: Sendable {
 }
 
 /// A refusal, rendered as a Worldpay error body.
-struct SandboxError: Error {
+struct SandboxError: Error, CustomStringConvertible {
     let status: Int
     let customCode: String
     let message: String
@@ -343,6 +415,12 @@ struct SandboxError: Error {
         self.customCode = customCode
         self.message = message
         self.description = description
+    }
+
+    func response(originalRequest: String) -> HTTPResponse {
+        .json(status: status, body: SandboxGateway.errorBody(
+            status: status, customCode: customCode, message: message, description: description, originalRequest: originalRequest
+        ))
     }
 }
 

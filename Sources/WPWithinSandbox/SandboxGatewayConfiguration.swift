@@ -12,6 +12,7 @@ import WPWithinCore
 ///   "hugeResponseBytes": 8388608,
 ///   "maxRequestBytes": 65536,
 ///   "auditLog": "/var/tmp/sandbox-audit.jsonl",
+///   "stateFile": "/var/tmp/sandbox-state.jsonl",
 ///   "currencies": ["GBP", "EUR", "USD"]
 /// }
 /// ```
@@ -45,6 +46,8 @@ public struct SandboxGatewayConfiguration: Sendable, Codable, Hashable {
     public var maxRequestBytes: Int
     /// JSONL audit log path; nil for none.
     public var auditLog: String?
+    /// JSONL state file (tokens, orders, refunds; replayed at start, fsynced per change); nil keeps state in memory.
+    public var stateFile: String?
     /// Accepted currencies; nil accepts every ISO 4217 code the daemon knows (`Currency.exponents`).
     public var currencies: [String]?
 
@@ -56,6 +59,7 @@ public struct SandboxGatewayConfiguration: Sendable, Codable, Hashable {
         hugeResponseBytes: Int = 8 << 20,
         maxRequestBytes: Int = 64 << 10,
         auditLog: String? = nil,
+        stateFile: String? = nil,
         currencies: [String]? = nil
     ) {
         self.host = host
@@ -65,6 +69,7 @@ public struct SandboxGatewayConfiguration: Sendable, Codable, Hashable {
         self.hugeResponseBytes = hugeResponseBytes
         self.maxRequestBytes = maxRequestBytes
         self.auditLog = auditLog
+        self.stateFile = stateFile
         self.currencies = currencies
     }
 
@@ -78,7 +83,13 @@ public struct SandboxGatewayConfiguration: Sendable, Codable, Hashable {
         hugeResponseBytes = try c.decodeIfPresent(Int.self, forKey: .hugeResponseBytes) ?? defaults.hugeResponseBytes
         maxRequestBytes = try c.decodeIfPresent(Int.self, forKey: .maxRequestBytes) ?? defaults.maxRequestBytes
         auditLog = try c.decodeIfPresent(String.self, forKey: .auditLog)
+        stateFile = try c.decodeIfPresent(String.self, forKey: .stateFile)
         currencies = try c.decodeIfPresent([String].self, forKey: .currencies)
+    }
+
+    /// True for `localhost`, `127.x.x.x` and `::1`: the addresses the control API may be served on.
+    public static func isLoopback(host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
     }
 
     /// Reads the JSON configuration file; a bad file is a `WPWError(.invalidParams)` naming the path.

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import UnixSignals
+import WPWithinCore
 import WPWithinSandbox
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
@@ -32,6 +33,12 @@ struct SandboxGatewayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Append a JSONL audit log to this file (card numbers masked, CVC never written).")
     var auditLog: String?
 
+    @Option(name: .long, help: "Keep tokens, orders and refunds in this JSONL file (fsynced per change, replayed at start).")
+    var stateFile: String?
+
+    @Flag(name: .long, help: "Serve the fault-rule control API under /_sandbox/faults (loopback hosts only).")
+    var control = false
+
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -48,9 +55,15 @@ struct SandboxGatewayCommand: AsyncParsableCommand {
         if let host { configuration.host = host }
         if let port { configuration.port = port }
         if let auditLog { configuration.auditLog = auditLog }
+        if let stateFile { configuration.stateFile = stateFile }
 
-        let audit = try configuration.auditLog.map(SandboxAuditLog.init(path:))
-        let gateway = SandboxGateway(configuration: configuration, auditLog: audit, logger: logger)
+        let gateway: SandboxGateway
+        do {
+            gateway = try SandboxGateway(configuration: configuration, control: control, logger: logger)
+        } catch let error as WPWError {
+            logger.critical("Sandbox cannot start", metadata: ["error": "\(error.message)"])
+            throw ExitCode.failure
+        }
         let host = configuration.host
         let server = gateway.makeServer { port in
             let line = #"{"event":"listening","host":"\#(host)","port":\#(port)}"# + "\n"
