@@ -132,7 +132,8 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
             return
         }
         let timer = Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            // Only a sleep that ran its course wakes the loop (a cancelled timer must not: that would spin).
+            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
             await self?.wake()
         }
         await withTaskCancellationHandler {

@@ -93,8 +93,15 @@ struct ProducerEngine: HTEProducer {
             // charging it now): ask the gateway now rather than make the consumer wait, then answer from
             // what it says. Never a second order while the first one's fate is open.
             let settled = await recovery.settleNow(claimed: reference)
-            if settled?.state == .paid, let settled, settled.quote.clientID == request.clientID { return settled }
-            started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+            switch settled?.state {
+            case .paymentPending?, .outcomeUnknown?:
+                throw WPWError(
+                    .paymentOutcomeUnknown, "the outcome of an earlier payment is not known yet; it is being reconciled with the gateway",
+                    data: ["paymentReferenceId": .string(reference)])
+            default:
+                // Paid (the same token, after the client check), failed (a new attempt) or closed: as for any start.
+                started = try await store.startPayment(paymentReferenceID: reference, clientID: request.clientID, now: nowInstant())
+            }
         }
         await deliver(started.events)
         switch started.value {

@@ -128,11 +128,14 @@ public struct HTEClient: Sendable {
             "httpStatus": .int(Int64(status)), "errorCode": .int(Int64(error.errorCode)),
             "message": .string(error.message), "route": .string(route),
         ]
-        if let ledger = error.ledger, case .object(var members) = data {
-            members["ledger"] = [
-                "purchased": .int(Int64(ledger.purchased)), "delivered": .int(Int64(ledger.delivered)),
-                "inFlight": .int(Int64(ledger.inFlight)),
-            ]
+        if case .object(var members) = data {
+            if let ledger = error.ledger {
+                members["ledger"] = [
+                    "purchased": .int(Int64(ledger.purchased)), "delivered": .int(Int64(ledger.delivered)),
+                    "inFlight": .int(Int64(ledger.inFlight)),
+                ]
+            }
+            if let state = error.orderState { members["state"] = .string(state) }
             data = .object(members)
         }
         let code: WPWError.Code

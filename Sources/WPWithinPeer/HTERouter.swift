@@ -89,7 +89,8 @@ public struct HTERouter: Sendable {
             logger.debug(
                 "HTE request refused",
                 metadata: ["hte.path": "\(request.path)", "hte.status": "\(status)", "error.code": "\(error.code)", "error": "\(error.message)"])
-            return Self.errorResponse(status: status, message: error.message, code: error.code, ledger: error.data?["ledger"])
+            return Self.errorResponse(status: status, message: error.message, code: error.code, ledger: error.data?["ledger"],
+                orderState: error.code == .expired ? error.data?["state"]?.stringValue : nil)
         } catch {
             logger.error("HTE producer failed", metadata: ["hte.path": "\(request.path)", "error": "\(error)"])
             return Self.errorResponse(status: 500, message: "Internal error", code: .internalError)
@@ -176,8 +177,11 @@ public struct HTERouter: Sendable {
         return LedgerSnapshot(purchased: Int(purchased), delivered: Int(delivered), inFlight: Int(inFlight))
     }
 
-    public static func errorResponse(status: Int, message: String, code: WPWError.Code, ledger: JSONValue? = nil) -> HTTPResponse {
-        let error = ErrorResponse(httpStatusCode: status, message: message, errorCode: code.rawValue, ledger: Self.ledger(ledger))
+    public static func errorResponse(
+        status: Int, message: String, code: WPWError.Code, ledger: JSONValue? = nil, orderState: String? = nil
+    ) -> HTTPResponse {
+        let error = ErrorResponse(
+            httpStatusCode: status, message: message, errorCode: code.rawValue, ledger: Self.ledger(ledger), orderState: orderState)
         let body = (try? GoJSON.encodeLine(error)) ?? Array("{\"HTTPStatusCode\":\(status),\"message\":\"error\",\"errorCode\":0}\n".utf8)
         return HTTPResponse(status: status, headers: ["Content-Type": contentType], body: body)
     }

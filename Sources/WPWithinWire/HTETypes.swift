@@ -549,21 +549,26 @@ public struct ErrorResponse: Codable, Sendable, Hashable, Error, CustomStringCon
     /// end, the producer's unit ledger `{"purchased","delivered","inFlight"}`, so that the consumer can bring
     /// its record into line with the one that decides.
     public var ledger: LedgerSnapshot?
+    /// Our extension: with a refused payment of an order that can no longer be paid, the order's state
+    /// (`abandoned`, `refundPending`, `refunded`).
+    public var orderState: String?
 
-    public init(httpStatusCode: Int = 0, message: String, errorCode: Int = 0, ledger: LedgerSnapshot? = nil) {
+    public init(httpStatusCode: Int = 0, message: String, errorCode: Int = 0, ledger: LedgerSnapshot? = nil, orderState: String? = nil) {
         self.httpStatusCode = httpStatusCode
         self.message = message
         self.errorCode = errorCode
         self.ledger = ledger
+        self.orderState = orderState
     }
 
-    enum CodingKeys: String, CodingKey { case httpStatusCode = "HTTPStatusCode", message, errorCode, ledger }
+    enum CodingKeys: String, CodingKey { case httpStatusCode = "HTTPStatusCode", message, errorCode, ledger, orderState }
 
     public init(from decoder: any Decoder) throws {
         let o = try GoObject(decoder)
         self.init(
             httpStatusCode: try o.int("HTTPStatusCode"), message: try o.string("message"), errorCode: try o.int("errorCode"),
-            ledger: try? o.decode("ledger", as: LedgerSnapshot.self))
+            ledger: try? o.decode("ledger", as: LedgerSnapshot.self),
+            orderState: try? o.decode("orderState", as: String.self))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -572,6 +577,7 @@ public struct ErrorResponse: Codable, Sendable, Hashable, Error, CustomStringCon
         try c.encode(message, forKey: .message)
         try c.encode(errorCode, forKey: .errorCode)
         if let ledger { try c.encode(ledger, forKey: .ledger) }
+        if let orderState { try c.encode(orderState, forKey: .orderState) }
     }
 
     /// The Go consumer's error string.
