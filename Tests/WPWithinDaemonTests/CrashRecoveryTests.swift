@@ -22,62 +22,48 @@ import WPWithinTestSupport
     }
 
     @Test func aProducerKilledBetweenTheGatewaysSuccessAndItsCommitChargesOnceAndLosesNothing() async throws {
-        let market = try await Market(slowDelayMs: 3000)
-        let htePort = try unusedLoopbackPort()
-        let producerDir = try TempDir()
-        let producer = try await market.startProducer(dir: producerDir, htePort: htePort)
-        // SLOW: the sandbox places the order, then waits before answering: the producer is killed in that gap.
-        let consumer = try await market.startConsumer(cardName: "SLOW")
-        let url = JSONValue.string("http://127.0.0.1:\(htePort)")
-        let c = try RawClient(path: consumer.socketPath)
-        let quote = try c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
-        let reference = try #require(quote["paymentReferenceId"])
-
-        // The blocking parts run on threads of their own: other suites may keep the cooperative pool busy,
-        // and the kill must land inside the gateway's delay.
-        let socket = consumer.socketPath
-        let payment = OnThread { try RawClient(path: socket).call("makePayment", ["paymentReferenceId": reference], timeout: .seconds(30)) }
-        let killed = OnThread { () -> Bool in
-            let deadline = ContinuousClock.now + .seconds(30)
-            while market.ordersPlaced(customerOrderCode: reference) == 0 {
-                if ContinuousClock.now > deadline { return false }
-                usleep(2_000)
-            }
-            producer.signal(SIGKILL)
-            return true
+        // A fault proxy holds the gateway's answer to the order (the card is charged): the producer is killed
+        // exactly then, not at a guessed moment.
+        let market = try await FaultMarket()
+        try await market.gatewayProxy.setRules([PaymentFaultTests.orders])
+        let reference = try market.select(units: 3)
+        let payment = OnThread { [market] in
+            try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         }
-        #expect(try await killed.value, "the order never reached the gateway")
-        #expect(try await producer.waitForExit() == 128 + SIGKILL)
+        let held = try await market.gatewayProxy.waitForHeld(rule: "charge", stage: .response)
+        let killed: DaemonProcess = market.producer
+        killed.signal(SIGKILL)
+        #expect(try await killed.waitForExit() == 128 + SIGKILL)
+        try await market.gatewayProxy.release(held, .cut)
         let interrupted = try await payment.value
         #expect(interrupted["error"]?["code"] != nil)  // the consumer was not told it paid…
-        #expect(try c.result("listPurchases").arrayValue?.isEmpty == true)  // …and has no purchase yet
+        #expect(try market.consumerClient().result("listPurchases").arrayValue?.isEmpty == true)  // …and has no purchase yet
 
-        // Restarted on the same state and URL: start-up reconciliation asks the gateway and finds the charge.
-        let restarted = try await market.startProducer(dir: producerDir, htePort: htePort)
+        // Restarted on the same state and URL: reconciliation asks the gateway and finds the charge.
+        try await market.restartProducer()
+        try await market.gatewayProxy.clearRules()
         // The app retries (makePayment is idempotent per reference): the producer returns the same token.
-        let paid = try await Self.callRetrying(
-            c, "makePayment", ["paymentReferenceId": reference],
-            retryOn: Set([WPWError.Code.peerUnreachable, .peerRejected, .paymentOutcomeUnknown].map { Int64($0.rawValue) }))
+        let paid = try await market.payRetrying(reference)
         let purchase = try #require(paid["result"], "makePayment after the restart: \(paid)")
         #expect(purchase["unitsBought"] == 3)
         #expect(purchase["totalPaid"] == 1500)
-        #expect(market.ordersPlaced(customerOrderCode: reference) == 1)  // charged once
+        #expect(market.sandbox.audit.charges(reference: reference).count == 1)  // charged once
 
         // Every unit is there to use.
+        let c = try market.consumerClient()
         let id = try #require(purchase["purchaseId"])
         #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 3])["unitsToSupply"] == 3)
         #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])["unitsRemaining"] == 0)
 
         // The producer's journal tells the story, across the crash.
-        let events = try RawClient(path: restarted.socketPath)
+        let events = try market.producerClient()
         let subscribed = try events.result("subscribe", ["types": ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"], "resumeFrom": 0])
         var types: [String] = []
         for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { types.append(try events.readJSON()["params"]?["type"]?.stringValue ?? "?") }
         #expect(types == ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"])
-        #expect(try await restarted.stop() == 0)
-        #expect(try await consumer.stop() == 0)
+        try market.audit()
+        for log in [killed.log, market.producer.log, market.consumer.log] { #expect(!log.contains(Market.testPAN)) }
         await market.stop()
-        for log in [producer.log, restarted.log, consumer.log] { #expect(!log.contains(Market.testPAN)) }
     }
 
     @Test func aConsumerKilledMidDeliveryFinishesItAfterARestartWithNoUnitLostOrRestored() async throws {
