@@ -215,7 +215,9 @@ public func buildDaemon(
             listen: listen,
             maxLineBytes: configuration.maxLineBytes,
             maxConnections: configuration.maxConnections,
-            maxInFlightPerConnection: configuration.maxInFlightPerConnection
+            maxConnectionsPerUid: configuration.maxConnectionsPerUid,
+            maxInFlightPerConnection: configuration.maxInFlightPerConnection,
+            idleTimeout: configuration.idleTimeoutSeconds > 0 ? .seconds(configuration.idleTimeoutSeconds) : nil
         ),
         dispatcher: dispatcher,
         bus: bus,
@@ -322,6 +324,8 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         if old.roles != new.roles { keys.append("roles") }
         if old.maxLineBytes != new.maxLineBytes { keys.append("rpc.maxLineBytes") }
         if old.maxConnections != new.maxConnections { keys.append("rpc.maxConnections") }
+        if old.maxConnectionsPerUid != new.maxConnectionsPerUid { keys.append("rpc.maxConnectionsPerUid") }
+        if old.idleTimeoutSeconds != new.idleTimeoutSeconds { keys.append("rpc.idleTimeoutSeconds") }
         if old.maxInFlightPerConnection != new.maxInFlightPerConnection { keys.append("rpc.maxInFlightPerConnection") }
         if old.eventBufferPerSubscriber != new.eventBufferPerSubscriber { keys.append("rpc.eventBufferPerSubscriber") }
         if old.eventJournalCapacity != new.eventJournalCapacity { keys.append("rpc.eventJournalCapacity") }
