@@ -109,7 +109,30 @@ public func buildDaemon(
     logger: Logger
 ) throws -> Daemon {
     let startedAt = ContinuousClock.now
-    let identity = try DeviceIdentity.loadOrCreate(stateDirectory: configuration.stateDirectory)
+    // Durable state. The database is the identity's one source of truth: a new database adopts the serverId
+    // of an older daemon's identity.json, and a database that disagrees with that file refuses to start.
+    let legacyIdentity = try DeviceIdentity.legacyFile(stateDirectory: configuration.stateDirectory)
+    var storeConfiguration = StoreConfiguration(
+        synchronous: configuration.storeSynchronous == "normal" ? .normal : .full,
+        deviceName: configuration.deviceName,
+        quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
+    )
+    storeConfiguration.initialServerID = legacyIdentity?.serverId
+    // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
+    // no thread hand-off per transition, and the calls of one loop tick share a commit.
+    storeConfiguration.scheduleOnCurrentThread = { work in
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return false }
+        loop.execute(work)
+        return true
+    }
+    let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
+    let identity: DeviceIdentity
+    do {
+        identity = try DeviceIdentity.reconcile(database: store.identity, databasePath: store.path, legacyFile: legacyIdentity)
+    } catch {
+        try? store.close()
+        throw error
+    }
     var deviceLogger = logger
     deviceLogger[metadataKey: "device.server_id"] = "\(identity.serverId)"
     let logger = deviceLogger
@@ -131,21 +154,6 @@ public func buildDaemon(
         )
     }
 
-    // Durable state: the database adopts the identity the device already had.
-    var storeConfiguration = StoreConfiguration(
-        synchronous: configuration.storeSynchronous == "normal" ? .normal : .full,
-        deviceName: configuration.deviceName,
-        quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
-    )
-    storeConfiguration.initialServerID = identity.serverId
-    // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
-    // no thread hand-off per transition, and the calls of one loop tick share a commit.
-    storeConfiguration.scheduleOnCurrentThread = { work in
-        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return false }
-        loop.execute(work)
-        return true
-    }
-    let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
     // Events live in the store's journal, so `resumeFrom` works across restarts.
     let (oldestSeq, lastSeq) = try store.journalBounds()
     let bus = EventBus(
