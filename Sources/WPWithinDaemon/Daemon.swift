@@ -176,7 +176,7 @@ public func buildDaemon(
             onServerRunning: { port in
                 if let broadcaster {
                     let message = DiscoveryHub.message(
-                        configuration: configuration, identity: identity, port: port,
+                        configuration: configuration, identity: identity, hostname: discovery.advertisedHost, port: port,
                         serviceTypes: await broadcaster.currentMessage.serviceTypes)
                     try? await broadcaster.update(message: message)
                 }
