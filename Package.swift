@@ -238,6 +238,16 @@ let package = Package(
         ),
         .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "WPWithinRPCTests",
+            dependencies: [
+                "WPWithinRPC", "WPWithinCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WPWithinPaymentsTests",
             dependencies: [
                 "WPWithinPayments", "WPWithinCore", "WPWithinHTTP", "WPWithinTestSupport",

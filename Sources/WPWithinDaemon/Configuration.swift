@@ -21,6 +21,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var socketGroup: String?
     public var maxLineBytes = 1 << 20
     public var maxConnections = 256
+    /// The most connections one peer uid may hold; nil: half of `maxConnections`.
+    public var maxConnectionsPerUid: Int?
+    /// Idle connections (nothing in flight, no subscription) are closed after this long; 0: never.
+    public var idleTimeoutSeconds = 3600
     public var maxInFlightPerConnection = 64
     public var eventBufferPerSubscriber = 1024
     public var eventJournalCapacity = 10_000
@@ -236,6 +240,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             try reader.allow(object, keys: [
                 "socketPath", "socketMode", "socketGroup", "maxLineBytes", "maxConnections",
                 "maxInFlightPerConnection", "eventBufferPerSubscriber", "eventJournalCapacity",
+                "maxConnectionsPerUid", "idleTimeoutSeconds",
             ], at: "rpc")
             if let value = object["socketPath"] { socketPath = try reader.string(value, at: "rpc.socketPath") }
             if let value = object["socketMode"] {
@@ -244,6 +249,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let value = object["socketGroup"] { socketGroup = value.isNull ? nil : try reader.string(value, at: "rpc.socketGroup") }
             if let value = object["maxLineBytes"] { maxLineBytes = try reader.int(value, at: "rpc.maxLineBytes") }
             if let value = object["maxConnections"] { maxConnections = try reader.int(value, at: "rpc.maxConnections") }
+            if let value = object["maxConnectionsPerUid"] {
+                maxConnectionsPerUid = value.isNull ? nil : try reader.int(value, at: "rpc.maxConnectionsPerUid")
+            }
+            if let value = object["idleTimeoutSeconds"] { idleTimeoutSeconds = try reader.int(value, at: "rpc.idleTimeoutSeconds") }
             if let value = object["maxInFlightPerConnection"] {
                 maxInFlightPerConnection = try reader.int(value, at: "rpc.maxInFlightPerConnection")
             }
@@ -301,6 +310,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
         }
         if let value = try int("WPWITHIND_MAX_CONNECTIONS") { maxConnections = value }
+        if let value = try int("WPWITHIND_MAX_CONNECTIONS_PER_UID") { maxConnectionsPerUid = value }
+        if let value = try int("WPWITHIND_IDLE_TIMEOUT_SECONDS") { idleTimeoutSeconds = value }
     }
 
     func validate() throws(ConfigurationError) {
@@ -316,6 +327,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard (1...65_536).contains(maxConnections) else {
             throw ConfigurationError(path: source, key: "rpc.maxConnections", "must be between 1 and 65536")
+        }
+        if let maxConnectionsPerUid, !(1...maxConnections).contains(maxConnectionsPerUid) {
+            throw ConfigurationError(path: source, key: "rpc.maxConnectionsPerUid", "must be between 1 and rpc.maxConnections (\(maxConnections))")
+        }
+        guard (0...604_800).contains(idleTimeoutSeconds) else {
+            throw ConfigurationError(path: source, key: "rpc.idleTimeoutSeconds", "must be between 0 (never) and 604800")
         }
         guard (1...4096).contains(maxInFlightPerConnection) else {
             throw ConfigurationError(path: source, key: "rpc.maxInFlightPerConnection", "must be between 1 and 4096")

@@ -111,7 +111,32 @@ public func buildDaemon(
     logger: Logger
 ) throws -> Daemon {
     let startedAt = ContinuousClock.now
-    let identity = try DeviceIdentity.loadOrCreate(stateDirectory: configuration.stateDirectory)
+    // Durable state. The database is the identity's one source of truth: a new database adopts the serverId
+    // of an older daemon's identity.json, and a database that disagrees with that file refuses to start.
+    let legacyIdentity = try DeviceIdentity.legacyFile(stateDirectory: configuration.stateDirectory)
+    var storeConfiguration = StoreConfiguration(
+        synchronous: configuration.storeSynchronous == "normal" ? .normal : .full,
+        deviceName: configuration.deviceName,
+        quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
+    )
+    storeConfiguration.initialServerID = legacyIdentity?.serverId
+    storeConfiguration.reserveBytes = configuration.storeReserveBytes
+    storeConfiguration.minimumFreeBytes = configuration.storeMinimumFreeBytes
+    // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
+    // no thread hand-off per transition, and the calls of one loop tick share a commit.
+    storeConfiguration.scheduleOnCurrentThread = { work in
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return false }
+        loop.execute(work)
+        return true
+    }
+    let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
+    let identity: DeviceIdentity
+    do {
+        identity = try DeviceIdentity.reconcile(database: store.identity, databasePath: store.path, legacyFile: legacyIdentity)
+    } catch {
+        try? store.close()
+        throw error
+    }
     var deviceLogger = logger
     deviceLogger[metadataKey: "device.server_id"] = "\(identity.serverId)"
     let logger = deviceLogger
@@ -133,23 +158,6 @@ public func buildDaemon(
         )
     }
 
-    // Durable state: the database adopts the identity the device already had.
-    var storeConfiguration = StoreConfiguration(
-        synchronous: configuration.storeSynchronous == "normal" ? .normal : .full,
-        deviceName: configuration.deviceName,
-        quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds))
-    )
-    storeConfiguration.initialServerID = identity.serverId
-    storeConfiguration.reserveBytes = configuration.storeReserveBytes
-    storeConfiguration.minimumFreeBytes = configuration.storeMinimumFreeBytes
-    // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
-    // no thread hand-off per transition, and the calls of one loop tick share a commit.
-    storeConfiguration.scheduleOnCurrentThread = { work in
-        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return false }
-        loop.execute(work)
-        return true
-    }
-    let store = try Store.open(directory: configuration.stateDirectory, configuration: storeConfiguration, logger: logger)
     // Events live in the store's journal, so `resumeFrom` works across restarts.
     let (oldestSeq, lastSeq) = try store.journalBounds()
     let bus = EventBus(
@@ -184,7 +192,7 @@ public func buildDaemon(
             onServerRunning: { port in
                 if let broadcaster {
                     let message = DiscoveryHub.message(
-                        configuration: configuration, identity: identity, port: port,
+                        configuration: configuration, identity: identity, hostname: discovery.advertisedHost, port: port,
                         serviceTypes: await broadcaster.currentMessage.serviceTypes)
                     try? await broadcaster.update(message: message)
                 }
@@ -231,7 +239,9 @@ public func buildDaemon(
             listen: listen,
             maxLineBytes: configuration.maxLineBytes,
             maxConnections: configuration.maxConnections,
-            maxInFlightPerConnection: configuration.maxInFlightPerConnection
+            maxConnectionsPerUid: configuration.maxConnectionsPerUid,
+            maxInFlightPerConnection: configuration.maxInFlightPerConnection,
+            idleTimeout: configuration.idleTimeoutSeconds > 0 ? .seconds(configuration.idleTimeoutSeconds) : nil
         ),
         dispatcher: dispatcher,
         bus: bus,
@@ -338,6 +348,8 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         if old.roles != new.roles { keys.append("roles") }
         if old.maxLineBytes != new.maxLineBytes { keys.append("rpc.maxLineBytes") }
         if old.maxConnections != new.maxConnections { keys.append("rpc.maxConnections") }
+        if old.maxConnectionsPerUid != new.maxConnectionsPerUid { keys.append("rpc.maxConnectionsPerUid") }
+        if old.idleTimeoutSeconds != new.idleTimeoutSeconds { keys.append("rpc.idleTimeoutSeconds") }
         if old.maxInFlightPerConnection != new.maxInFlightPerConnection { keys.append("rpc.maxInFlightPerConnection") }
         if old.eventBufferPerSubscriber != new.eventBufferPerSubscriber { keys.append("rpc.eventBufferPerSubscriber") }
         if old.eventJournalCapacity != new.eventJournalCapacity { keys.append("rpc.eventJournalCapacity") }

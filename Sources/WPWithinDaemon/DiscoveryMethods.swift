@@ -12,15 +12,20 @@ final class DiscoveryHub: Sendable {
     let scanner: DiscoveryScanner?
     let bus: EventBus
     let logger: Logger
+    /// The broadcast's `hostname`, chosen once at start (logged then).
+    let advertisedHost: String
     private let forwarding = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(configuration: DaemonConfiguration, identity: DeviceIdentity, bus: EventBus, logger: Logger) {
         self.bus = bus
         self.logger = logger
         if configuration.roles.contains(.producer) {
+            advertisedHost = Self.chooseAdvertisedHost(configuration: configuration, logger: logger)
             let source: BroadcasterConfiguration.Source = configuration.broadcastSource.map { .address($0) } ?? .any
             broadcaster = DiscoveryBroadcaster(
-                message: Self.message(configuration: configuration, identity: identity, port: configuration.htePort, serviceTypes: []),
+                message: Self.message(
+                    configuration: configuration, identity: identity, hostname: advertisedHost, port: configuration.htePort,
+                    serviceTypes: []),
                 configuration: BroadcasterConfiguration(
                     destinationHost: configuration.broadcastAddress,
                     destinationPort: configuration.discoveryPort,
@@ -30,6 +35,7 @@ final class DiscoveryHub: Sendable {
                 logger: logger
             )
         } else {
+            advertisedHost = configuration.advertisedHost ?? configuration.hteHost
             broadcaster = nil
         }
         if configuration.roles.contains(.consumer) {
@@ -43,10 +49,12 @@ final class DiscoveryHub: Sendable {
     }
 
     /// Go's datagram for this Thing.
-    static func message(configuration: DaemonConfiguration, identity: DeviceIdentity, port: Int, serviceTypes: [String]) -> BroadcastMessage {
+    static func message(
+        configuration: DaemonConfiguration, identity: DeviceIdentity, hostname: String, port: Int, serviceTypes: [String]
+    ) -> BroadcastMessage {
         BroadcastMessage(
             deviceDescription: configuration.deviceDescription,
-            hostname: configuration.advertisedHost ?? Self.defaultAdvertisedHost(hteHost: configuration.hteHost),
+            hostname: hostname,
             portNumber: port,
             serverID: identity.serverId,
             urlPrefix: configuration.hteURLPrefix,
@@ -55,24 +63,33 @@ final class DiscoveryHub: Sendable {
         )
     }
 
-    /// The HTE host when it is a specific address; for a wildcard, the first non-loopback IPv4 address.
-    static func defaultAdvertisedHost(hteHost: String) -> String {
-        guard hteHost == "0.0.0.0" || hteHost == "::" || hteHost.isEmpty else { return hteHost }
-        var addresses: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&addresses) == 0, let first = addresses else { return "127.0.0.1" }
-        defer { freeifaddrs(addresses) }
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            guard getnameinfo(address, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else {
-                continue
-            }
-            let text = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if !text.hasPrefix("127.") { return text }
+    /// Picks the advertised host (see ``AdvertisedHost``) and says so in the log: how it was chosen, a
+    /// warning when the interfaces could not be listed, and a warning when consumers beyond this host would
+    /// be handed a loopback address.
+    static func chooseAdvertisedHost(configuration: DaemonConfiguration, logger: Logger) -> String {
+        let lookup = AdvertisedHost.lookUp(
+            configured: configuration.advertisedHost, hteHost: configuration.hteHost,
+            broadcastAddress: configuration.broadcastAddress, port: configuration.discoveryPort)
+        if let code = lookup.interfacesError {
+            logger.warning("Cannot list the network interfaces; asking the route toward the broadcast address instead", metadata: [
+                "errno": "\(code)", "error": "\(String(cString: strerror(code)))",
+                "discovery.broadcast_address": "\(configuration.broadcastAddress)",
+            ])
         }
-        return "127.0.0.1"
+        let choice = lookup.choice
+        var metadata: Logger.Metadata = [
+            "discovery.advertised_host": "\(choice.host)",
+            "discovery.advertised_host_source": "\(choice.source.rawValue)",
+            "discovery.broadcast_address": "\(configuration.broadcastAddress)",
+        ]
+        if let interface = choice.interface { metadata["discovery.interface"] = "\(interface)" }
+        logger.info("Advertised address chosen", metadata: metadata)
+        if AdvertisedHost.isUnreachableFromBroadcast(host: choice.host, broadcastAddress: configuration.broadcastAddress) {
+            logger.warning(
+                "Advertising a loopback address while broadcasting beyond this host: consumers elsewhere cannot reach it; set producer.hte.advertisedHost",
+                metadata: metadata)
+        }
+        return choice.host
     }
 
     /// Starts forwarding newly seen devices as `consumer.deviceDiscovered` events (once).

@@ -74,7 +74,7 @@ public final class RPCDispatcher: Sendable {
     }
 
     private func invalidRequest(_ id: JSONRPC.ID, _ message: String, data: JSONValue? = nil) -> JSONValue {
-        JSONRPC.response(id: id, error: WPWError(.invalidRequest, message, data: data))
+        JSONRPC.response(id: id, error: RPCEcho.bounded(WPWError(.invalidRequest, message, data: data)))
     }
 
     /// The reply line (with `\n`) to `message` when it can be given without suspending (a single request or
@@ -95,7 +95,7 @@ public final class RPCDispatcher: Sendable {
             guard let sync = method.syncHandler else { return .none }
             let result = Self.run(method.name, logger: logger) { try sync(params, context) }
             guard let id else { return .some(nil) }
-            return .some(JSONRPC.responseLine(id: id, result: result))
+            return .some(JSONRPC.responseLine(id: id, result: result.mapError { RPCEcho.bounded($0) }))
         }
     }
 
@@ -127,11 +127,13 @@ public final class RPCDispatcher: Sendable {
             return .reply(invalidRequest(id ?? .null, "Invalid Request: method must be a string"))
         }
         for key in object.keys where !["jsonrpc", "id", "method", "params"].contains(key) {
-            return .reply(invalidRequest(id ?? .null, "Invalid Request: unknown member \(key)", data: ["member": .string(key)]))
+            let member = RPCEcho.bound(key)
+            return .reply(invalidRequest(id ?? .null, "Invalid Request: unknown member \(member)", data: ["member": .string(member)]))
         }
         let failed = { (error: WPWError) -> Prepared in .reply(self.reply(id: id, result: .failure(error))) }
         guard let method = methods[name] else {
-            return failed(WPWError(.methodNotFound, "Method not found: \(name)", data: ["method": .string(name)]))
+            let quoted = RPCEcho.bound(name)
+            return failed(WPWError(.methodNotFound, "Method not found: \(quoted)", data: ["method": .string(quoted)]))
         }
         let params: RPCParams
         switch object["params"] {
@@ -152,7 +154,7 @@ public final class RPCDispatcher: Sendable {
         guard let id else { return nil }
         switch result {
         case .success(let value): return JSONRPC.response(id: id, result: value)
-        case .failure(let error): return JSONRPC.response(id: id, error: error)
+        case .failure(let error): return JSONRPC.response(id: id, error: RPCEcho.bounded(error))
         }
     }
 
@@ -193,7 +195,8 @@ public final class RPCDispatcher: Sendable {
     /// Checks names, presence and JSON types against the published parameter list.
     static func validate(_ params: RPCParams, against specs: [RPCParam]) -> WPWError? {
         for key in params.values.keys.sorted() where !specs.contains(where: { $0.name == key }) {
-            return WPWError.invalidParams(field: key, "unknown parameter \(key)")
+            let quoted = RPCEcho.bound(key)
+            return WPWError.invalidParams(field: quoted, "unknown parameter \(quoted)")
         }
         for spec in specs {
             guard let value = params[spec.name] else {

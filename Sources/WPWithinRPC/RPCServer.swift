@@ -7,7 +7,6 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import WPWithinCore
@@ -25,15 +24,29 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
         }
 
         public var listen: Listen
+        /// The most bytes a line may hold before its `\n` (see ``RPCLineDecoder``).
         public var maxLineBytes: Int
         public var maxConnections: Int
+        /// The most connections one peer uid may hold; nil: half of `maxConnections`.
+        public var maxConnectionsPerUid: Int?
         public var maxInFlightPerConnection: Int
+        /// A connection with no call in flight, no lines waiting and no subscription that receives no line
+        /// for this long is closed; nil: never.
+        public var idleTimeout: Duration?
+        /// Refused connections are logged at most once per this interval (with the number held back).
+        public var refusalLogInterval: Duration
 
-        public init(listen: Listen, maxLineBytes: Int = 1 << 20, maxConnections: Int = 256, maxInFlightPerConnection: Int = 64) {
+        public init(
+            listen: Listen, maxLineBytes: Int = 1 << 20, maxConnections: Int = 256, maxConnectionsPerUid: Int? = nil,
+            maxInFlightPerConnection: Int = 64, idleTimeout: Duration? = .seconds(3600), refusalLogInterval: Duration = .seconds(10)
+        ) {
             self.listen = listen
             self.maxLineBytes = maxLineBytes
             self.maxConnections = maxConnections
+            self.maxConnectionsPerUid = maxConnectionsPerUid
             self.maxInFlightPerConnection = maxInFlightPerConnection
+            self.idleTimeout = idleTimeout
+            self.refusalLogInterval = refusalLogInterval
         }
 
         public var displayPath: String {
@@ -50,10 +63,12 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
     private let logger: Logger
     private let onListening: @Sendable () async -> Void
     private let eventLoopGroup: MultiThreadedEventLoopGroup
-    private let stats = NIOLockedValueBox(Stats())
+    private let stats: NIOLockedValueBox<Stats>
 
+    /// The connection slots, the ids handed out and the refusal log's rate limit, shared by the event loops.
     struct Stats {
-        var open = 0
+        var accounting: ConnectionAccounting
+        var refusals: LogRateLimit
         var nextID: UInt64 = 1
     }
 
@@ -66,6 +81,9 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
         onListening: @escaping @Sendable () async -> Void = {}
     ) {
         self.configuration = configuration
+        self.stats = NIOLockedValueBox(Stats(
+            accounting: ConnectionAccounting(maxConnections: max(1, configuration.maxConnections), maxPerUid: configuration.maxConnectionsPerUid),
+            refusals: LogRateLimit(intervalNanoseconds: Self.nanoseconds(configuration.refusalLogInterval))))
         self.dispatcher = dispatcher
         self.bus = bus
         self.eventLoopGroup = eventLoopGroup
@@ -74,13 +92,18 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
     }
 
     /// Connections open right now.
-    public nonisolated var openConnections: Int { stats.withLockedValue { $0.open } }
+    public nonisolated var openConnections: Int { stats.withLockedValue { $0.accounting.open } }
+
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
 
     public func run() async throws {
         let maxLine = configuration.maxLineBytes
         let limits = RPCChannelHandler.Limits(
             maxLineBytes: maxLine, maxInFlight: max(1, configuration.maxInFlightPerConnection),
-            maxConnections: configuration.maxConnections)
+            idleTimeout: configuration.idleTimeout.map { .nanoseconds(Int64(Self.nanoseconds($0))) })
         let dispatcher = self.dispatcher
         let bus = self.bus
         let logger = self.logger
@@ -92,12 +115,17 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
             .childChannelInitializer { channel in
                 Self.peerCredentials(channel).flatMap { peer in
                     channel.eventLoop.makeCompletedFuture {
-                        let (id, open) = stats.withLockedValue { stats -> (UInt64, Int) in
+                        let draining = registry.isDraining
+                        let uid = peer?.uid
+                        let (id, decision, accounting, held) = stats.withLockedValue { stats in
                             defer { stats.nextID += 1 }
-                            stats.open += 1
-                            return (stats.nextID, stats.open)
+                            let decision: ConnectionAccounting.Decision? = draining ? nil : stats.accounting.admit(uid: uid)
+                            var held: Int?
+                            if case .admitted = decision {} else {
+                                held = stats.refusals.occurrence(now: NIODeadline.now().uptimeNanoseconds)
+                            }
+                            return (stats.nextID, decision, stats.accounting, held)
                         }
-                        channel.closeFuture.whenComplete { _ in stats.withLockedValue { $0.open -= 1 } }
                         var connectionLogger = logger
                         connectionLogger[metadataKey: "rpc.connection"] = "\(id)"
                         if let peer {
@@ -105,12 +133,31 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
                             connectionLogger[metadataKey: "peer.uid"] = "\(peer.uid)"
                             connectionLogger[metadataKey: "peer.gid"] = "\(peer.gid)"
                         }
-                        connectionLogger.debug("Connection accepted", metadata: ["rpc.connections": "\(open)"])
+                        let refusal: WPWError?
+                        switch decision {
+                        case .admitted(let open):
+                            channel.closeFuture.whenComplete { _ in stats.withLockedValue { $0.accounting.release(uid: uid) } }
+                            connectionLogger.debug("Connection accepted", metadata: ["rpc.connections": "\(open)"])
+                            refusal = nil
+                        case .refused(let reason):
+                            refusal = Self.refusalError(reason, accounting: accounting, uid: uid)
+                            if let held {
+                                connectionLogger.warning("Connection refused: too many connections", metadata: [
+                                    "rpc.refusal": "\(reason == .total ? "maxConnections" : "maxConnectionsPerUid")",
+                                    "rpc.connections": "\(accounting.open)",
+                                    "rpc.max_connections": "\(accounting.maxConnections)",
+                                    "rpc.max_connections_per_uid": "\(accounting.maxPerUid)",
+                                    "rpc.refusals_not_logged": "\(held)",
+                                ])
+                            }
+                        case nil:
+                            refusal = WPWError(.unavailable, "The daemon is stopping")
+                        }
                         let handler = RPCChannelHandler(
                             id: id, peer: peer, dispatcher: dispatcher, bus: bus, limits: limits,
-                            refuse: open > limits.maxConnections || registry.isDraining, logger: connectionLogger)
+                            refusal: refusal, logger: connectionLogger)
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maxLine))
+                            ByteToMessageHandler(RPCLineDecoder(maxLineBytes: maxLine)))
                         try channel.pipeline.syncOperations.addHandler(handler)
                         registry.add(channel)
                     }
@@ -174,6 +221,22 @@ public actor RPCServer: ServiceLifecycle.Service, CustomStringConvertible {
         logger.info("RPC server stopped")
     }
 
+    /// The error line a refused connection gets before it is closed: -32002 `overloaded`, `data.reason`
+    /// says which limit.
+    static func refusalError(_ reason: ConnectionAccounting.Refusal, accounting: ConnectionAccounting, uid: UInt32?) -> WPWError {
+        switch reason {
+        case .total:
+            return WPWError(.overloaded, "Too many connections", data: [
+                "reason": "maxConnections", "maxConnections": .int(Int64(accounting.maxConnections)),
+            ])
+        case .perUid:
+            return WPWError(.overloaded, "Too many connections from this user", data: [
+                "reason": "maxConnectionsPerUid", "maxConnectionsPerUid": .int(Int64(accounting.maxPerUid)),
+                "maxConnections": .int(Int64(accounting.maxConnections)), "uid": .int(Int64(uid ?? 0)),
+            ])
+        }
+    }
+
     private static func peerCredentials(_ channel: any Channel) -> EventLoopFuture<PeerCredentials?> {
         #if os(Linux)
         guard let provider = channel as? any SocketOptionProvider else { return channel.eventLoop.makeSucceededFuture(nil) }
@@ -224,7 +287,8 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     struct Limits: Sendable {
         var maxLineBytes: Int
         var maxInFlight: Int
-        var maxConnections: Int
+        /// Close a connection that is idle (nothing in flight or waiting, no subscription) this long.
+        var idleTimeout: TimeAmount?
     }
 
     /// Sent through the pipeline on graceful shutdown: stop reading, finish the calls in flight, close.
@@ -244,7 +308,8 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let dispatcher: RPCDispatcher
     private let bus: EventBus?
     private let limits: Limits
-    private let refuse: Bool
+    /// Set for a connection refused at accept: answered with this error, then closed.
+    private let refusal: WPWError?
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var connection: RPCConnection?
@@ -254,9 +319,12 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var flushScheduled = false
     private var pumping = false
     private var closing = Closing.open
+    /// When the last line arrived or the last call finished (kept only with an idle timeout).
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    private var idleCheck: Scheduled<Void>?
 
     init(
-        id: UInt64, peer: PeerCredentials?, dispatcher: RPCDispatcher, bus: EventBus?, limits: Limits, refuse: Bool,
+        id: UInt64, peer: PeerCredentials?, dispatcher: RPCDispatcher, bus: EventBus?, limits: Limits, refusal: WPWError?,
         logger: Logger
     ) {
         self.id = id
@@ -264,7 +332,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.dispatcher = dispatcher
         self.bus = bus
         self.limits = limits
-        self.refuse = refuse
+        self.refusal = refusal
         self.logger = logger
     }
 
@@ -288,13 +356,39 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
-        if refuse {
-            logger.warning("Too many connections; refusing", metadata: ["rpc.max_connections": "\(limits.maxConnections)"])
-            closing = .after(JSONRPC.response(
-                id: .null,
-                error: WPWError(.overloaded, "Too many connections", data: ["maxConnections": .int(Int64(limits.maxConnections))])))
+        if let refusal {
+            closing = .after(JSONRPC.response(id: .null, error: refusal))
             finishIfIdle()
+        } else if let timeout = limits.idleTimeout {
+            lastActivity = .now()
+            scheduleIdleCheck(at: lastActivity + timeout, context: context)
         }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) { handler.value.idleCheckDue() }
+    }
+
+    /// One timer per connection, moved on lazily: activity only stamps `lastActivity`, and the check, when
+    /// due, either closes the connection or sets itself for the new deadline.
+    private func idleCheckDue() {
+        idleCheck = nil
+        guard let context, case .open = closing, let timeout = limits.idleTimeout else { return }
+        let now = NIODeadline.now()
+        if inFlight > 0 || !waiting.isEmpty || connection?.currentSubscription != nil {
+            lastActivity = now
+        }
+        let deadline = lastActivity + timeout
+        if deadline > now {
+            scheduleIdleCheck(at: deadline, context: context)
+            return
+        }
+        // Nothing was read for the whole timeout, so no line of the client is left half-handled: a call it
+        // sends from now on is not executed (it sees the end of the stream) and may be sent again.
+        logger.debug("Closing an idle connection", metadata: ["rpc.idle_timeout_ms": "\(timeout.nanoseconds / 1_000_000)"])
+        closing = .after(nil)
+        finishIfIdle()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -304,6 +398,8 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         closing = .closed
         waiting.removeAll()
+        idleCheck?.cancel()
+        idleCheck = nil
         if let connection {
             let (subscription, forwarder) = connection.close()
             forwarder?.cancel()
@@ -315,6 +411,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .open = closing else { return }
+        if limits.idleTimeout != nil { lastActivity = .now() }
         let line = unwrapInboundIn(data)
         let bytes = line.readableBytesView
         if Self.isBlank(bytes) { return }
@@ -353,17 +450,17 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
-        case is ByteToMessageDecoderError.PayloadTooLargeError:
+        case is RPCLineDecoder.LineTooLong:
             logger.warning("Line longer than the limit; closing connection", metadata: ["rpc.max_line_bytes": "\(limits.maxLineBytes)"])
             if case .open = closing {
                 closing = .after(JSONRPC.response(
                     id: .null,
-                    error: WPWError(.messageTooLarge, "Message too large: a line may hold at most \(limits.maxLineBytes) bytes",
+                    error: WPWError(.messageTooLarge, "Message too large: a line may hold at most \(limits.maxLineBytes) bytes before its newline",
                                     data: ["maxLineBytes": .int(Int64(limits.maxLineBytes))])))
                 waiting.removeAll()
                 finishIfIdle()
             }
-        case is NIOExtrasErrors.LeftOverBytesError:
+        case is RPCLineDecoder.UnterminatedLine:
             logger.debug("Client hung up in the middle of a line")
         default:
             logger.debug("Connection ended with an error", metadata: ["error": "\(error)"])
@@ -461,6 +558,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func callDone() {
         inFlight -= 1
+        if inFlight == 0, limits.idleTimeout != nil { lastActivity = .now() }
         pump()
     }
 

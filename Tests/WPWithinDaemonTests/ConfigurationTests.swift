@@ -14,6 +14,23 @@ import WPWithinRPC
         #expect(configuration.roles == [.producer, .consumer])
     }
 
+    @Test func connectionLimitsHaveDocumentedDefaultsAndCanBeSet() throws {
+        let defaults = try DaemonConfiguration.load(path: nil, environment: [:])
+        #expect(defaults.maxConnections == 256)
+        #expect(defaults.maxConnectionsPerUid == nil, "nil: half of maxConnections")
+        #expect(ConnectionAccounting(maxConnections: defaults.maxConnections, maxPerUid: defaults.maxConnectionsPerUid).maxPerUid == 128)
+        #expect(defaults.idleTimeoutSeconds == 3600)
+        let dir = try TempDir()
+        try Data(#"{"rpc":{"maxConnectionsPerUid":5,"idleTimeoutSeconds":0}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+        let file = try DaemonConfiguration.load(path: dir.file("c.json"), environment: [:])
+        #expect(file.maxConnectionsPerUid == 5)
+        #expect(file.idleTimeoutSeconds == 0)
+        let environment = try DaemonConfiguration.load(
+            path: nil, environment: ["WPWITHIND_MAX_CONNECTIONS_PER_UID": "7", "WPWITHIND_IDLE_TIMEOUT_SECONDS": "30"])
+        #expect(environment.maxConnectionsPerUid == 7)
+        #expect(environment.idleTimeoutSeconds == 30)
+    }
+
     @Test func fileThenEnvironmentThenFlags() throws {
         let dir = try TempDir()
         let path = dir.file("c.json")
@@ -36,6 +53,9 @@ import WPWithinRPC
         (#"{"rpc":{"maxLineBytes":"big"}}"#, "rpc.maxLineBytes: must be an integer"),
         (#"{"rpc":{"maxLineBytes":10}}"#, "rpc.maxLineBytes: must be between"),
         (#"{"rpc":{"socketMode":"999"}}"#, "rpc.socketMode: must be an octal mode"),
+        (#"{"rpc":{"maxConnections":8,"maxConnectionsPerUid":9}}"#, "rpc.maxConnectionsPerUid: must be between 1 and rpc.maxConnections (8)"),
+        (#"{"rpc":{"maxConnectionsPerUid":0}}"#, "rpc.maxConnectionsPerUid: must be between"),
+        (#"{"rpc":{"idleTimeoutSeconds":-1}}"#, "rpc.idleTimeoutSeconds: must be between 0 (never) and 604800"),
         (#"{"roles":["seller"]}"#, "roles: must contain only"),
         (#"{"logLevel":"loud"}"#, "logLevel: must be one of"),
         (#"[1]"#, "must be an object"),

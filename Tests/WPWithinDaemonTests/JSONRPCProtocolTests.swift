@@ -185,6 +185,55 @@ import WPWithinCore
         #expect(try RawClient(path: daemon.socketPath).result("getDevice")["serverId"] != nil)
     }
 
+    /// The limit is exact and counts the bytes before the `\n`: a line of exactly 1 MiB is served; a whole
+    /// line of 1 MiB + 1 byte (newline included in the same write) is refused; and a line of 1 MiB + 1 byte
+    /// is refused as soon as its last byte arrives, with no newline ever sent.
+    @Test func aLineOfExactlyTheLimitIsServedAndOneByteMoreIsRefused() throws {
+        let limit = 1 << 20
+        let request = Array(#"{"jsonrpc":"2.0","id":7,"method":"getDevice"}"#.utf8)
+        let padded = request + [UInt8](repeating: 0x20, count: limit - request.count)
+        #expect(padded.count == limit)
+        let client = try RawClient(path: daemon.socketPath)
+        try client.send(padded + [0x0A])
+        let served = try client.readJSON()
+        #expect(served["id"] == 7)
+        #expect(served["result"]?["serverId"] != nil)
+
+        for ending: [UInt8] in [[0x0A], []] {
+            let over = try RawClient(path: daemon.socketPath)
+            try? over.send(padded + [0x20] + ending)
+            let refused = try over.readJSON()
+            #expect(errorCode(refused) == -32001, "\(refused)")
+            #expect(refused["id"] == .null)
+            #expect(refused["error"]?["data"]?["maxLineBytes"] == .int(Int64(limit)))
+            #expect(try over.isClosed())
+        }
+    }
+
+    /// A reply to a request of ≈ 1 MB quotes at most a bounded piece of it (never the whole, never twice).
+    @Test func errorsQuoteABoundedPieceOfAHugeRequest() throws {
+        let huge = String(repeating: "n", count: 1_000_000)
+        let cases: [(request: JSONValue, code: Int64, quoted: (JSONValue) -> JSONValue?)] = [
+            (["jsonrpc": "2.0", "id": 1, "method": .string(huge)], -32601, { $0["error"]?["data"]?["method"] }),
+            (["jsonrpc": "2.0", "id": 2, "method": "getDevice", "params": [huge: 1]], -32602, { $0["error"]?["data"]?["field"] }),
+            (["jsonrpc": "2.0", "id": 3, "method": "getDevice", huge: 1], -32600, { $0["error"]?["data"]?["member"] }),
+            // A handler's own error quoting a value (the consumer's "no quote …").
+            (["jsonrpc": "2.0", "id": 4, "method": "makePayment", "params": ["paymentReferenceId": .string(huge)]], -32010,
+             { $0["error"]?["data"]?["paymentReferenceId"] }),
+        ]
+        let client = try RawClient(path: daemon.socketPath)
+        for (request, code, quoted) in cases {
+            try client.sendLine(request)
+            let line = try #require(try client.readLine())
+            #expect(line.utf8.count < 1024, "reply of \(line.utf8.count) bytes to \(code)")
+            let reply = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+            #expect(errorCode(reply) == code)
+            let piece = try #require(quoted(reply)?.stringValue)
+            #expect(piece.utf8.count <= 64)
+            #expect(piece.hasPrefix("nnnn") && piece.hasSuffix("…"))
+        }
+    }
+
     @Test func clientsThatVanishMidLineOrMidResponseHarmNoOne() throws {
         do {
             let client = try RawClient(path: daemon.socketPath)

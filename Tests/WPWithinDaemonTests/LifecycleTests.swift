@@ -16,7 +16,9 @@ import WPWithinCore
         #expect(ready.contains("STATUS=Serving JSON-RPC on \(daemon.socketPath)"))
         // READY=1 only once the socket is bound: it must accept a connection right now.
         #expect(probe(daemon.socketPath) == 0)
-        #expect(FileManager.default.fileExists(atPath: daemon.stateDir + "/identity.json"))
+        // The identity lives in the database only; identity.json is no longer written.
+        #expect(FileManager.default.fileExists(atPath: daemon.stateDir + "/wpwithin.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: daemon.stateDir + "/identity.json"))
 
         daemon.signal(SIGTERM)
         let stopping = try notify.waitFor("STOPPING=1")

@@ -162,7 +162,8 @@ func probe(_ path: String) -> Int32 {
 }
 
 func connectUnix(_ path: String) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    // Close-on-exec: a helper process spawned by a test must not hold the test's connections open.
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw HarnessError("socket() failed") }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)

@@ -10,6 +10,9 @@ import Testing
         let service = try String(contentsOf: Self.root.appendingPathComponent("systemd/wpwithind.service"), encoding: .utf8)
         let socket = try String(contentsOf: Self.root.appendingPathComponent("systemd/wpwithind.socket"), encoding: .utf8)
         #expect(service.contains("Type=notify"))
+        // getifaddrs() needs a netlink socket: without it a producer cannot find its LAN address.
+        let families = try #require(service.split(separator: "\n").first { $0.hasPrefix("RestrictAddressFamilies=") })
+        #expect(families.split(separator: "=")[1].split(separator: " ").contains("AF_NETLINK"))
         #expect(socket.contains("ListenStream=/run/wpwithin.sock"))
         #expect(socket.contains("SocketMode=0660"))
         // verify checks that ExecStart exists: point it at the binary this build made.
