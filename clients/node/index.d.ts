@@ -294,6 +294,7 @@ export declare const CODES: {
   readonly messageTooLarge: -32001;
   readonly overloaded: -32002;
   readonly roleDisabled: -32003;
+  readonly storageLow: -32004;
   readonly notFound: -32010;
   readonly conflict: -32011;
   readonly expired: -32012;
@@ -329,6 +330,7 @@ export declare class UnavailableError extends WPWithinError { static readonly co
 export declare class MessageTooLargeError extends WPWithinError { static readonly code: -32001; }
 export declare class OverloadedError extends WPWithinError { static readonly code: -32002; }
 export declare class RoleDisabledError extends WPWithinError { static readonly code: -32003; }
+export declare class StorageLowError extends WPWithinError { static readonly code: -32004; }
 export declare class NotFoundError extends WPWithinError { static readonly code: -32010; }
 export declare class ConflictError extends WPWithinError { static readonly code: -32011; }
 export declare class ExpiredError extends WPWithinError { static readonly code: -32012; }
@@ -396,13 +398,19 @@ export type EventType =
   | "producer.paymentSucceeded"
   | "producer.paymentFailed"
   | "producer.paymentOutcomeUnknown"
+  | "producer.paymentAbandoned"
+  | "producer.lateChargeFound"
+  | "producer.refundIssued"
   | "producer.deliveryBegun"
   | "producer.deliveryEnded"
+  | "producer.deliveryLeaseExpired"
   | "consumer.quoteReceived"
   | "consumer.purchaseRecorded"
   | "consumer.deliveryBegun"
   | "consumer.deliveryConfirmed"
-  | "consumer.deliveryEnded";
+  | "consumer.deliveryEnded"
+  | "consumer.deliveryUnsettled"
+  | "consumer.deliverySynced";
 
 /** Every RPC method name, as the daemon's rpc.discover lists them. */
 export type MethodName =

@@ -39,6 +39,7 @@ const CODES = Object.freeze({
   messageTooLarge: -32001,
   overloaded: -32002,
   roleDisabled: -32003,
+  storageLow: -32004,
   notFound: -32010,
   conflict: -32011,
   expired: -32012,

@@ -365,13 +365,19 @@ const METHODS = deepFreeze([
               "producer.paymentSucceeded",
               "producer.paymentFailed",
               "producer.paymentOutcomeUnknown",
+              "producer.paymentAbandoned",
+              "producer.lateChargeFound",
+              "producer.refundIssued",
               "producer.deliveryBegun",
               "producer.deliveryEnded",
+              "producer.deliveryLeaseExpired",
               "consumer.quoteReceived",
               "consumer.purchaseRecorded",
               "consumer.deliveryBegun",
               "consumer.deliveryConfirmed",
-              "consumer.deliveryEnded"
+              "consumer.deliveryEnded",
+              "consumer.deliveryUnsettled",
+              "consumer.deliverySynced"
             ],
             "type": "string"
           },

@@ -136,6 +136,13 @@ class RoleDisabledError(WPWithinError):
     name = "roleDisabled"
 
 
+class StorageLowError(WPWithinError):
+    """-32004 storageLow: the state volume is nearly full; new quotes and payments are refused until space is freed."""
+
+    code = -32004
+    name = "storageLow"
+
+
 class NotFoundError(WPWithinError):
     """-32010 notFound: unknown serverId, service, price, order or purchase."""
 
