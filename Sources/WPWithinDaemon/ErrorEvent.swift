@@ -1,4 +1,5 @@
 import WPWithinCore
+import WPWithinRPC
 
 /// The payload of `producer.error` / `consumer.error` events: what failed, with the error's stable code.
 enum ErrorEvent {
@@ -14,7 +15,8 @@ enum ErrorEvent {
         payload["operation"] = .string(operation)
         if let error = error as? WPWError {
             payload["code"] = .int(Int64(error.code.rawValue))
-            payload["message"] = .string(error.message)
+            // Bounded like an RPC error reply: a message may quote what a client or peer sent.
+            payload["message"] = .string(RPCEcho.bound(error.message, limit: RPCEcho.maxMessageBytes))
         } else {
             payload["code"] = .int(Int64(WPWError.Code.internalError.rawValue))
             payload["message"] = .string("internal error")
