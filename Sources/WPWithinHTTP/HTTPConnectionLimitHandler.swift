@@ -26,6 +26,7 @@ final class HTTPConnectionLimitHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var eventSink: HTTPConnectionEventSink?
     private var flushTimer: Scheduled<Void>?
+    private var trimTimer: Scheduled<Void>?
     private var active = true
 
     init(
@@ -64,6 +65,8 @@ final class HTTPConnectionLimitHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         flush()
+        trimTimer?.cancel()
+        trimTimer = nil
         self.context = nil
     }
 
@@ -137,12 +140,28 @@ final class HTTPConnectionLimitHandler: ChannelInboundHandler {
     }
 
     private func closed(peer: String, admission: HTTPConnectionLimiter.Admission) {
-        guard limiter.closed(peer: peer, admission: admission), trimMemory, let trim = Self.mallocTrim else { return }
-        // The burst's connections are gone: hand the memory glibc kept for them back to the system.
+        guard limiter.closed(peer: peer, admission: admission), trimMemory, Self.mallocTrim != nil, trimTimer == nil, let context else {
+            return
+        }
+        // The burst's connections are gone, but their buffers and pipelines are freed over the next loop
+        // ticks: trim a moment later, so that what they used is free by then.
+        trimTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.trimDelay) { [self] in
+            self.trimTimer = nil
+            self.trim()
+        }
+    }
+
+    /// How long after a burst ends the freed memory is handed back.
+    static let trimDelay = TimeAmount.seconds(1)
+
+    /// Hands the memory glibc kept for the process back to the system.
+    private func trim() {
+        guard let trim = Self.mallocTrim else { return }
         let started = ContinuousClock.now
         _ = trim(0)
         logger.debug("HTTP server released freed memory after a burst", metadata: [
             "http.trim_us": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000)",
+            "http.open": "\(limiter.open)",
         ])
     }
 

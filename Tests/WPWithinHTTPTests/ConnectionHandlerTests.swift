@@ -144,13 +144,13 @@ let testAnswers = HTTPConnectionAnswers(
 
     static let message = "HTTP connections refused or timed out"
 
-    func makeServer(limits: HTTPConnectionLimiter.Limits) throws -> Setup {
+    func makeServer(limits: HTTPConnectionLimiter.Limits, trimMemory: Bool = false) throws -> Setup {
         let loop = EmbeddedEventLoop()
         let server = EmbeddedChannel(loop: loop)
         let log = LogCapture()
         let handler = HTTPConnectionLimitHandler(
             limits: limits, timeouts: .init(header: .seconds(1), body: .seconds(1), idle: .seconds(5)), answers: testAnswers,
-            logInterval: .seconds(10), trimMemory: false, logger: log.logger,
+            logInterval: .seconds(10), trimMemory: trimMemory, logger: log.logger,
             serve: { child in try child.pipeline.syncOperations.addHandler(Served()) })
         try server.pipeline.syncOperations.addHandler(handler)
         return Setup(loop: loop, server: server, handler: handler, log: log)
@@ -248,6 +248,24 @@ let testAnswers = HTTPConnectionAnswers(
         #expect(entries.first?.metadata["http.timed_out.header"] == "4")
         #expect(entries.first?.metadata["http.refused"] == "0")
         #expect(entries.first?.metadata["http.top_peer"] == "10.0.0.5")
+    }
+
+    @Test func freedMemoryIsHandedBackAMomentAfterABurst() throws {
+        let setup = try makeServer(limits: .init(maxConnections: 200, maxConnectionsPerPeer: 200, maxPendingRefusals: 1), trimMemory: true)
+        let message = "HTTP server released freed memory after a burst"
+        var children: [EmbeddedChannel] = []
+        for index in 0..<HTTPConnectionLimiter.burstSize { children.append(try accept(setup, from: "10.0.1.\(index)").0) }
+        for child in children { _ = try? child.close().wait() }
+        #expect(setup.log.entries(message).isEmpty)
+        setup.loop.advanceTime(by: HTTPConnectionLimitHandler.trimDelay)
+        #if canImport(Glibc)
+        #expect(setup.log.entries(message).count == 1)
+        #expect(setup.log.entries(message).first?.metadata["http.open"] == "0")
+        #endif
+        // A small burst does not trim again.
+        for _ in 0..<10 { _ = try? accept(setup, from: "10.0.2.1").0.close().wait() }
+        setup.loop.advanceTime(by: .seconds(10))
+        #expect(setup.log.entries(message).count <= 1)
     }
 
     @Test func acceptErrorsAreCountedNotPassedOn() throws {
