@@ -113,14 +113,7 @@ import WPWithinTestSupport
         try await withServer(configuration, log: log) { port in
             // Slowloris: one byte at a time, of a header that never ends; only the deadline can close it.
             let slow = try LoopbackTCPConnection(port: port)
-            slow.send("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            let end = ContinuousClock.now + .seconds(60)
-            while !slow.closedByServer, ContinuousClock.now < end {
-                guard slow.send("a") else { break }
-                try await Task.sleep(for: .milliseconds(100))
-                slow.poll()
-            }
-            try await slow.readUntilClosed()
+            try await slow.trickleUntilClosed(path: "/hello", every: .milliseconds(100))
             #expect(slow.status == 408)
             #expect(slow.body == #"{"error":{"status":408,"message":"request not received in time"}}"#)
 

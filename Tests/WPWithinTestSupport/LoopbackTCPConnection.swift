@@ -103,6 +103,19 @@ public final class LoopbackTCPConnection: @unchecked Sendable {
         }
     }
 
+    /// Slowloris: sends `head`, then one more byte of it (an endless header value) every `interval` until the
+    /// server closes the connection; throws if it is still open after `limit` (a hang guard).
+    public func trickleUntilClosed(path: String, every interval: Duration, limit: Duration = .seconds(60)) async throws {
+        send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        let end = ContinuousClock.now + limit
+        while !closedByServer, ContinuousClock.now < end {
+            guard send("a") else { break }
+            try await Task.sleep(for: interval)
+            poll()
+        }
+        try await readUntilClosed()
+    }
+
     /// The status of the first response received (nil before a status line arrived).
     public var status: Int? {
         let text = receivedText
