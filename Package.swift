@@ -294,7 +294,20 @@ let package = Package(
             dependencies: ["WPWithinTestSupport", "WPWithinCore", "wpw-fault-proxy", "wpw-sandbox-gateway"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "WPWithinHTTPTests",
+            dependencies: [
+                "WPWithinHTTP", "WPWithinTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Helpers shared by the integration tests: locate built executables, temp dirs, run processes.
-        .target(name: "WPWithinTestSupport", dependencies: ["WPWithinCore"], path: "Tests/WPWithinTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "WPWithinTestSupport", dependencies: ["WPWithinCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/WPWithinTestSupport", swiftSettings: swiftSettings),
     ]
 )

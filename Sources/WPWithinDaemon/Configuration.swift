@@ -55,6 +55,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The host other Things reach this one at (the broadcast's `hostname`). Default: the HTE host, or
     /// the first non-loopback IPv4 address when the HTE host is a wildcard.
     public var advertisedHost: String?
+    /// The HTE server's connection caps and timeouts (`producer.hte.maxConnections`, …).
+    public var hteLimits = HTELimits()
     public var quoteTTLSeconds = 600
     public var tokenTTLSeconds = 7 * 24 * 3600
     /// Units a consumer began and never ended are settled (released) at its next begin once the oldest has
@@ -149,7 +151,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
             try reader.allow(object, keys: ["hte", "quoteTtlSeconds", "tokenTtlSeconds", "deliveryLeaseSeconds", "services"], at: "producer")
             if let hte = object["hte"] {
                 let hteObject = try reader.object(hte, at: "producer.hte")
-                try reader.allow(hteObject, keys: ["host", "port", "urlPrefix", "advertisedHost"], at: "producer.hte")
+                try reader.allow(hteObject, keys: HTELimits.keys.union(["host", "port", "urlPrefix", "advertisedHost"]), at: "producer.hte")
+                try hteLimits.apply(hteObject, reader: reader)
                 if let value = hteObject["host"] { hteHost = try reader.string(value, at: "producer.hte.host") }
                 if let value = hteObject["port"] { htePort = try reader.int(value, at: "producer.hte.port") }
                 if let value = hteObject["urlPrefix"] { hteURLPrefix = try reader.string(value, at: "producer.hte.urlPrefix") }
@@ -312,6 +315,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = try int("WPWITHIND_MAX_CONNECTIONS") { maxConnections = value }
         if let value = try int("WPWITHIND_MAX_CONNECTIONS_PER_UID") { maxConnectionsPerUid = value }
         if let value = try int("WPWITHIND_IDLE_TIMEOUT_SECONDS") { idleTimeoutSeconds = value }
+        try hteLimits.apply(environment: environment)
     }
 
     func validate() throws(ConfigurationError) {
@@ -356,6 +360,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             throw ConfigurationError(path: source, key: "payments.totalTimeoutMs", "must be between 100 and 600000")
         }
         guard (0...65535).contains(htePort) else { throw ConfigurationError(path: source, key: "producer.hte.port", "must be 0 … 65535") }
+        try hteLimits.validate(source: source)
         guard (1...65535).contains(discoveryPort) else { throw ConfigurationError(path: source, key: "discovery.port", "must be 1 … 65535") }
         guard (50...60_000).contains(broadcastIntervalMs) else {
             throw ConfigurationError(path: source, key: "discovery.intervalMs", "must be between 50 and 60000")
@@ -425,6 +430,74 @@ public struct DaemonConfiguration: Sendable, Equatable {
             throw ConfigurationError(path: source, key: key, "must be an octal mode such as \"0660\"")
         }
         return mode
+    }
+}
+
+// MARK: HTE connection limits (producer.hte.*)
+
+extension DaemonConfiguration {
+    /// How many connections the HTE server serves and how long it waits for a request
+    /// (docs/configuration.md, "HTE connection limits"; docs/operations.md, "Connection floods").
+    public struct HTELimits: Sendable, Equatable {
+        /// Connections served at once (the next gets 503).
+        public var maxConnections = 256
+        /// Connections served at once for one peer address.
+        public var maxConnectionsPerPeer = 16
+        /// The whole request head must arrive in this time (slow headers are closed with 408).
+        public var headerTimeoutMs = 10_000
+        /// The whole body must arrive in this time after the head.
+        public var bodyTimeoutMs = 10_000
+        /// A keep-alive connection waiting for its next request is closed after this.
+        public var idleTimeoutMs = 60_000
+        /// At most one warning per interval sums up refused and timed-out connections.
+        public var limitLogIntervalMs = 10_000
+
+        public init() {}
+
+        /// Each setting: its key under `producer.hte`, its `WPWITHIND_HTE_*` variable, its range.
+        struct Field: Sendable {
+            let key: String
+            let environment: String
+            let value: any WritableKeyPath<HTELimits, Int> & Sendable
+            let range: ClosedRange<Int>
+        }
+
+        static let fields: [Field] = [
+            Field(key: "maxConnections", environment: "WPWITHIND_HTE_MAX_CONNECTIONS", value: \.maxConnections, range: 1...65_536),
+            Field(key: "maxConnectionsPerPeer", environment: "WPWITHIND_HTE_MAX_CONNECTIONS_PER_PEER", value: \.maxConnectionsPerPeer, range: 1...65_536),
+            Field(key: "headerTimeoutMs", environment: "WPWITHIND_HTE_HEADER_TIMEOUT_MS", value: \.headerTimeoutMs, range: 100...600_000),
+            Field(key: "bodyTimeoutMs", environment: "WPWITHIND_HTE_BODY_TIMEOUT_MS", value: \.bodyTimeoutMs, range: 100...600_000),
+            Field(key: "idleTimeoutMs", environment: "WPWITHIND_HTE_IDLE_TIMEOUT_MS", value: \.idleTimeoutMs, range: 100...3_600_000),
+            Field(key: "limitLogIntervalMs", environment: "WPWITHIND_HTE_LIMIT_LOG_INTERVAL_MS", value: \.limitLogIntervalMs, range: 100...3_600_000),
+        ]
+
+        static var keys: Set<String> { Set(fields.map(\.key)) }
+
+        /// The keys of `producer.hte` that belong here (the caller checked for unknown keys).
+        mutating func apply(_ object: [String: JSONValue], reader: ConfigReader) throws(ConfigurationError) {
+            for field in Self.fields {
+                if let raw = object[field.key] { self[keyPath: field.value] = try reader.int(raw, at: "producer.hte.\(field.key)") }
+            }
+        }
+
+        mutating func apply(environment: [String: String]) throws(ConfigurationError) {
+            for field in Self.fields {
+                guard let raw = environment[field.environment] else { continue }
+                guard let value = Int(raw) else { throw ConfigurationError(path: "environment", key: field.environment, "must be an integer") }
+                self[keyPath: field.value] = value
+            }
+        }
+
+        func validate(source: String) throws(ConfigurationError) {
+            for field in Self.fields where !field.range.contains(self[keyPath: field.value]) {
+                throw ConfigurationError(
+                    path: source, key: "producer.hte.\(field.key)", "must be between \(field.range.lowerBound) and \(field.range.upperBound)")
+            }
+            guard maxConnectionsPerPeer <= maxConnections else {
+                throw ConfigurationError(
+                    path: source, key: "producer.hte.maxConnectionsPerPeer", "must be at most producer.hte.maxConnections (\(maxConnections))")
+            }
+        }
     }
 }
 

@@ -168,6 +168,10 @@ public func buildDaemon(
     var hteServer: HTTPServer?
     var recovery: PaymentRecoveryService?
     let hteReady = ReadyGate()
+    let hteConfiguration = hteServerConfiguration(configuration)
+    FileDescriptorBudget.check(
+        hteConnections: configuration.roles.contains(.producer) ? hteConfiguration.maxConnections + hteConfiguration.maxPendingRefusals : 0,
+        rpcConnections: configuration.maxConnections, logger: logger)
     if configuration.roles.contains(.producer) {
         let settings = PaymentRecoveryService.Settings(
             policy: PaymentRecoveryPolicy(
@@ -186,9 +190,11 @@ public func buildDaemon(
         producer = engine
         let router = HTERouter(producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger)
         let broadcaster = discovery.broadcaster
+        var hteLogger = logger
+        hteLogger[metadataKey: "http.server"] = "hte"
         hteServer = HTTPServer(
-            configuration: HTTPServerConfiguration(host: configuration.hteHost, port: configuration.htePort, payloadTooLargeResponse: HTERouter.payloadTooLargeResponse),
-            logger: logger,
+            configuration: hteConfiguration,
+            logger: hteLogger,
             onServerRunning: { port in
                 if let broadcaster {
                     let message = DiscoveryHub.message(
@@ -287,6 +293,24 @@ public func buildDaemon(
     )
 }
 
+/// The HTE server's settings: address, caps and timeouts from `producer.hte`, answers in the Go error shape.
+func hteServerConfiguration(_ configuration: DaemonConfiguration) -> HTTPServerConfiguration {
+    let limits = configuration.hteLimits
+    return HTTPServerConfiguration(
+        host: configuration.hteHost,
+        port: configuration.htePort,
+        idleTimeout: .milliseconds(limits.idleTimeoutMs),
+        payloadTooLargeResponse: HTERouter.payloadTooLargeResponse,
+        maxConnections: limits.maxConnections,
+        maxConnectionsPerPeer: limits.maxConnectionsPerPeer,
+        headerTimeout: .milliseconds(limits.headerTimeoutMs),
+        bodyTimeout: .milliseconds(limits.bodyTimeoutMs),
+        limitLogInterval: .milliseconds(limits.limitLogIntervalMs),
+        connectionRefusedResponse: HTERouter.connectionRefusedResponse,
+        requestTimeoutResponse: HTERouter.requestTimeoutResponse
+    )
+}
+
 /// Sends STOPPING=1 and a last event as soon as a graceful shutdown starts.
 struct ShutdownAnnouncer: ServiceLifecycle.Service, CustomStringConvertible {
     var description: String { "ShutdownAnnouncer" }
@@ -353,6 +377,7 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         if old.maxInFlightPerConnection != new.maxInFlightPerConnection { keys.append("rpc.maxInFlightPerConnection") }
         if old.eventBufferPerSubscriber != new.eventBufferPerSubscriber { keys.append("rpc.eventBufferPerSubscriber") }
         if old.eventJournalCapacity != new.eventJournalCapacity { keys.append("rpc.eventJournalCapacity") }
+        if old.hteLimits != new.hteLimits { keys.append("producer.hte") }
         return keys
     }
 

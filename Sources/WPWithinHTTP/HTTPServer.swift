@@ -5,7 +5,10 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// A small HTTP/1.1 server: keep-alive, pipelining, bounded bodies, graceful shutdown.
+/// A small HTTP/1.1 server: keep-alive, pipelining, bounded bodies, graceful shutdown, and the limits a
+/// port on a LAN needs: a total and a per-peer cap on connections (503 over them), header, body and idle
+/// timeouts (408 for a request that does not arrive in time), one warning per interval summing up what was
+/// refused or timed out (see `docs/operations.md`, "Connection floods").
 ///
 /// Shaped like HummingbirdCore's `Server`: an actor with a state machine, bound with NIO's async
 /// bootstrap into an `NIOAsyncChannel`, one child task per connection in a discarding task group,
@@ -151,35 +154,45 @@ public actor HTTPServer: Service {
     private nonisolated func bind() async throws -> (Listener, ServerQuiescingHelper) {
         let quiescingHelper = ServerQuiescingHelper(group: eventLoopGroup)
         let configuration = self.configuration
+        let timeouts = HTTPRequestDeadlines.Timeouts(
+            header: TimeAmount(configuration.headerTimeout), body: TimeAmount(configuration.bodyTimeout),
+            idle: configuration.idleTimeout.map(TimeAmount.init))
+        let answers = HTTPConnectionAnswers(
+            refused: configuration.connectionRefusedResponse.closingBytes,
+            requestTimeout: configuration.requestTimeoutResponse.closingBytes,
+            linger: TimeAmount(configuration.closeLinger))
+        let serve: @Sendable (any Channel) throws -> Void = { [handler, logger] channel in
+            let sync = channel.pipeline.syncOperations
+            try sync.configureHTTPServerPipeline(withErrorHandling: true)
+            try sync.addHandler(HTTPRequestProgressObserver())
+            try sync.addHandler(
+                RequestBodyLimitHandler(
+                    maxBodySize: configuration.maxBodySize,
+                    response: configuration.payloadTooLargeResponse
+                )
+            )
+            try sync.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: configuration.maxBodySize))
+            try sync.addHandler(HTTPServerConnectionHandler(handler: handler, logger: logger))
+        }
         let listener = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(ChannelOptions.backlog, value: configuration.backlog)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
+            .serverChannelInitializer { [logger] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        quiescingHelper.makeServerChannelHandler(channel: channel)
-                    )
+                    let sync = channel.pipeline.syncOperations
+                    // Out of descriptors, accept(2) fails: wait a second instead of retrying in a busy loop.
+                    try sync.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: true))
+                    try sync.addHandler(quiescingHelper.makeServerChannelHandler(channel: channel))
+                    // Every accepted connection: counted against the caps, given its guard and (when served)
+                    // the HTTP handlers. NIO's accept handler after it only applies the child options.
+                    try sync.addHandler(
+                        HTTPConnectionLimitHandler(
+                            limits: configuration.connectionLimits, timeouts: timeouts, answers: answers,
+                            logInterval: TimeAmount(configuration.limitLogInterval),
+                            trimMemory: configuration.trimMemoryAfterBursts, logger: logger, serve: serve))
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [handler, logger] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let idle = configuration.idleTimeout {
-                        try sync.addHandler(IdleStateHandler(allTimeout: TimeAmount(idle)))
-                        try sync.addHandler(CloseOnIdleHandler())
-                    }
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(
-                        RequestBodyLimitHandler(
-                            maxBodySize: configuration.maxBodySize,
-                            response: configuration.payloadTooLargeResponse
-                        )
-                    )
-                    try sync.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: configuration.maxBodySize))
-                    try sync.addHandler(HTTPServerConnectionHandler(handler: handler, logger: logger))
-                }
-            }
             .bind(host: configuration.host, port: configuration.port).get()
         return (listener, quiescingHelper)
     }
@@ -193,19 +206,6 @@ extension TimeAmount {
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
-
-/// Closes a connection when `IdleStateHandler` reports it idle.
-final class CloseOnIdleHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = NIOAny
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
     }
 }
 

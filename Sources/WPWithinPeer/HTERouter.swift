@@ -43,6 +43,12 @@ public struct HTERouter: Sendable {
     /// A 413 answer in the Go error shape, for ``HTTPServerConfiguration/payloadTooLargeResponse``.
     public static let payloadTooLargeResponse = errorResponse(status: 413, message: "Request body too large", code: .messageTooLarge)
 
+    /// A 503 answer in the Go error shape, for ``HTTPServerConfiguration/connectionRefusedResponse``.
+    public static let connectionRefusedResponse = errorResponse(status: 503, message: "Too many connections", code: .overloaded)
+
+    /// A 408 answer in the Go error shape, for ``HTTPServerConfiguration/requestTimeoutResponse``.
+    public static let requestTimeoutResponse = errorResponse(status: 408, message: "Request not received in time", code: .invalidRequest)
+
     enum Route: Sendable, Equatable {
         case discover, prices(Int), requestTotal(Int), payment, begin(Int), end(Int)
     }
@@ -86,14 +92,42 @@ public struct HTERouter: Sendable {
             return Self.errorResponse(status: 422, message: "Unable to parse POST body", code: .parseError)
         } catch let error as WPWError {
             let status = HTEStatus.forError(error.code)
-            logger.debug(
-                "HTE request refused",
+            guard let withheld = Self.messageForPeers(instead: error.code) else {
+                logger.debug(
+                    "HTE request refused",
+                    metadata: ["hte.path": "\(request.path)", "hte.status": "\(status)", "error.code": "\(error.code)", "error": "\(error.message)"])
+                return Self.errorResponse(
+                    status: status, message: error.message, code: error.code, ledger: error.data?["ledger"],
+                    orderState: error.code == .expired ? error.data?["state"]?.stringValue : nil)
+            }
+            // The text is for the operator (a store or gateway detail, a file path), not for a remote peer.
+            logger.error(
+                "HTE request failed",
                 metadata: ["hte.path": "\(request.path)", "hte.status": "\(status)", "error.code": "\(error.code)", "error": "\(error.message)"])
-            return Self.errorResponse(status: status, message: error.message, code: error.code, ledger: error.data?["ledger"],
-                orderState: error.code == .expired ? error.data?["state"]?.stringValue : nil)
+            return Self.errorResponse(status: status, message: withheld, code: error.code)
         } catch {
             logger.error("HTE producer failed", metadata: ["hte.path": "\(request.path)", "error": "\(error)"])
             return Self.errorResponse(status: 500, message: "Internal error", code: .internalError)
+        }
+    }
+
+    /// The message a peer gets instead of the error's own text, or nil when that text is written for peers.
+    ///
+    /// Peers read the messages of refusals about their own request (not found, bad parameters, declined,
+    /// out of stock, …). Internal errors carry store and system details ("store: database or disk is
+    /// full"), credential errors name files, and gateway errors (unavailable, protocol, rejected) quote the
+    /// gateway's answer to the merchant: those stay in the producer's log. Codes not listed here are withheld
+    /// too, so a new code is private until someone decides otherwise.
+    static func messageForPeers(instead code: WPWError.Code) -> String? {
+        switch code {
+        case .notFound, .invalidParams, .invalidRequest, .parseError, .amountInvalid, .unsupportedCurrency,
+             .insufficientUnits, .conflict, .alreadyExists, .outOfStock, .paymentOutcomeUnknown, .invalidToken,
+             .expired, .paymentDeclined, .invalidCard, .gatewayTimeout, .unavailable, .overloaded, .messageTooLarge:
+            return nil
+        case .credentials: return "This producer cannot take payments"
+        case .gatewayUnavailable: return "The payment gateway is unavailable"
+        case .gatewayProtocol, .gatewayRejected: return "The payment gateway failed"
+        default: return "Internal error"
         }
     }
 
