@@ -224,6 +224,22 @@ final class FaultMarket: @unchecked Sendable {
         for log in [producer.log, consumer.log] { #expect(!log.contains(Market.testPAN), sourceLocation: sourceLocation) }
     }
 
+    /// A test that throws before `stop()` must not leave processes behind: every process whose command line
+    /// names this market's directory (the sandbox, the proxies' logs) is killed. The daemons kill themselves
+    /// in `DaemonProcess.deinit`.
+    deinit {
+        kill(gatewayProxy.processIdentifier, SIGKILL)
+        kill(hteProxy.processIdentifier, SIGKILL)
+        let marker = dir.path
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+                  String(decoding: cmdline, as: UTF8.self).contains(marker)
+            else { continue }
+            kill(pid, SIGKILL)
+        }
+    }
+
     func stop() async {
         if let keep = ProcessInfo.processInfo.environment["WPW_KEEP_LOGS"] {
             // Debugging aid: keep every log of the market.
