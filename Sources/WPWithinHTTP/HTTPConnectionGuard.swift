@@ -44,6 +44,8 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var lingerTimer: Scheduled<Void>?
     /// Answered (refused or timed out): reads are discarded, writes from behind refused.
     private(set) var answered = false
+    /// A request head has arrived and its response has not ended.
+    private var requestInProgress = false
 
     /// - Parameter timeouts: nil refuses the connection.
     init(peer: String, timeouts: HTTPRequestDeadlines.Timeouts?, answers: HTTPConnectionAnswers, sink: HTTPConnectionEventSink) {
@@ -66,6 +68,19 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard !answered else { return }
         apply(deadlines?.bytesReceived(), context: context)
         context.fireChannelRead(data)
+    }
+
+    /// On a graceful shutdown, a connection with no request under way (idle, or half a head: a slow or
+    /// stalled client) is closed here. Passed on to `HTTPServerPipelineHandler`, such a connection would be
+    /// closed there and the HTTP error handler's 400 for the cut-off head then written into a finished
+    /// pipeline (an assertion in debug builds). A request under way is left to finish.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, !requestInProgress {
+            cancelTimers()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -101,9 +116,13 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         switch progress {
-        case .headReceived: apply(deadlines?.headReceived(), context: context)
+        case .headReceived:
+            requestInProgress = true
+            apply(deadlines?.headReceived(), context: context)
         case .requestReceived: apply(deadlines?.requestReceived(), context: context)
-        case .responseEnding: apply(deadlines?.responseEnded(), context: context)
+        case .responseEnding:
+            requestInProgress = false
+            apply(deadlines?.responseEnded(), context: context)
         }
         promise?.succeed(())
     }
