@@ -48,6 +48,18 @@ import WPWithinTestSupport
         return seen.compactMap { $0["params"] }
     }
 
+    /// SIGSTOP, then waits until the kernel shows the process stopped (state `T` in /proc/PID/stat).
+    static func stop(_ daemon: DaemonProcess) async throws {
+        daemon.signal(SIGSTOP)
+        let end = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < end {
+            let stat = (try? String(contentsOfFile: "/proc/\(daemon.pid)/stat", encoding: .utf8)) ?? ""
+            if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "T" { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw HarnessError("the producer did not stop")
+    }
+
     static func purchase(_ c: RawClient) throws -> JSONValue { try #require(try c.result("listPurchases").arrayValue?.first) }
 
     @Test func aBeginWhoseAnswerIsLostIsSettledByItsEndAndNoUnitIsStranded() async throws {
@@ -55,7 +67,7 @@ import WPWithinTestSupport
         var c = try RawClient(path: s.consumer.socketPath)
         let (_, id) = try Self.buy(c, s.url, units: 5)
 
-        s.producer.signal(SIGSTOP)
+        try await Self.stop(s.producer)
         let lost = try c.call("beginServiceDelivery", ["purchaseId": id, "units": 3])
         s.producer.signal(SIGCONT)
         #expect(lost["error"]?["code"] == .int(Int64(WPWError.Code.peerUnreachable.rawValue)), "\(lost)")
@@ -94,9 +106,9 @@ import WPWithinTestSupport
         let c = try RawClient(path: s.consumer.socketPath)
         let (_, id) = try Self.buy(c, s.url, units: 4)
         // The producer is gone (killed) while the begin is on its way: nothing reached it.
-        s.producer.signal(SIGSTOP)
+        try await Self.stop(s.producer)
         let lost = try c.call("beginServiceDelivery", ["purchaseId": id, "units": 4])
-        #expect(lost["error"]?["data"]?["unsettled"] == "begin")
+        #expect(lost["error"]?["data"]?["unsettled"] == "begin", "\(lost)")
         s.producer.signal(SIGKILL)
         _ = try await s.producer.waitForExit()
         // The producer, restarted on its state, has no delivery in progress (the begin died with it).
@@ -122,7 +134,7 @@ import WPWithinTestSupport
         // Case 1: the app sends the end again.
         let (_, first) = try Self.buy(c, s.url, units: 5)
         #expect(try c.result("beginServiceDelivery", ["purchaseId": first, "units": 3])["unitsToSupply"] == 3)
-        s.producer.signal(SIGSTOP)
+        try await Self.stop(s.producer)
         let lost = try c.call("endServiceDelivery", ["purchaseId": first, "unitsReceived": 3])
         s.producer.signal(SIGCONT)
         #expect(lost["error"]?["data"]?["unsettled"] == "end", "\(lost)")
@@ -134,7 +146,7 @@ import WPWithinTestSupport
         // Case 2: the app begins the next delivery instead; the pending end is settled first.
         let (_, second) = try Self.buy(c, s.url, units: 5)
         #expect(try c.result("beginServiceDelivery", ["purchaseId": second, "units": 2])["unitsToSupply"] == 2)
-        s.producer.signal(SIGSTOP)
+        try await Self.stop(s.producer)
         let lost2 = try c.call("endServiceDelivery", ["purchaseId": second, "unitsReceived": 2])
         s.producer.signal(SIGCONT)
         #expect(lost2["error"]?["data"]?["unsettled"] == "end")
