@@ -25,16 +25,20 @@ final class FakeDaemon: Sendable {
     /// One entry per connection that ended (the client hung up or a script closed it).
     let disconnections: Recorder<Int>
     private let task: Task<Void, Never>
+    private let listener: any Channel
+    private let acceptLoopEnded: AsyncStream<Void>
 
     private init(
         directory: String, socketPath: String, received: Recorder<JSONValue>, disconnections: Recorder<Int>,
-        task: Task<Void, Never>
+        task: Task<Void, Never>, listener: any Channel, acceptLoopEnded: AsyncStream<Void>
     ) {
         self.directory = directory
         self.socketPath = socketPath
         self.received = received
         self.disconnections = disconnections
         self.task = task
+        self.listener = listener
+        self.acceptLoopEnded = acceptLoopEnded
     }
 
     static func start(_ handler: @escaping Handler = FakeDaemon.standard) async throws -> FakeDaemon {
@@ -49,9 +53,11 @@ final class FakeDaemon: Sendable {
             }
         let received = Recorder<JSONValue>()
         let disconnections = Recorder<Int>()
+        let (acceptLoopEnded, acceptLoop) = AsyncStream<Void>.makeStream()
         let task = Task {
             _ = try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
+                    defer { acceptLoop.finish() }
                     for try await connection in inbound {
                         group.addTask {
                             _ = try? await connection.executeThenClose { input, output in
@@ -69,12 +75,20 @@ final class FakeDaemon: Sendable {
             }
         }
         return FakeDaemon(
-            directory: directory, socketPath: socketPath, received: received, disconnections: disconnections, task: task
+            directory: directory, socketPath: socketPath, received: received, disconnections: disconnections, task: task,
+            listener: server.channel, acceptLoopEnded: acceptLoopEnded
         )
     }
 
     /// Stops listening, drops every connection and removes the temp dir.
+    ///
+    /// The listener is closed first and every connection it accepted is taken by the accept loop before the
+    /// task is cancelled: a connection accepted after its consumer was gone would be dropped unfinished, which
+    /// NIO treats as a programming error (it crashed the test process when a loaded machine delayed an accept
+    /// past the end of a test).
     func stop() async {
+        try? await listener.close()
+        for await _ in acceptLoopEnded {}
         task.cancel()
         await task.value
         try? FileManager.default.removeItem(atPath: directory)
