@@ -21,12 +21,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C system libraries.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Pure domain: money, errors, JSON values, JSON-RPC message types. No I/O.
         .target(name: "WPWithinCore", swiftSettings: swiftSettings),
@@ -116,12 +116,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Durable state: SQLite (WAL) through GRDB; every money or unit transition is one transaction.
+        // A thin layer over the system's libsqlite3: cached prepared statements bound by index, columns read
+        // by index, typed errors, one connection behind a mutex. No Foundation.
+        .target(name: "WPWithinSQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+        // Durable state: SQLite (WAL) through WPWithinSQLite; every money or unit transition is one transaction.
         .target(
             name: "WPWithinStore",
             dependencies: [
-                "WPWithinCore", "WPWithinCrypto",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "WPWithinCore", "WPWithinCrypto", "WPWithinSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -233,9 +235,11 @@ let package = Package(
         .testTarget(
             name: "WPWithinStoreTests",
             dependencies: ["WPWithinStore", "WPWithinCore", "WPWithinCrypto", "wpw-store-crashtest", "WPWithinTestSupport",
-                           .product(name: "GRDB", package: "GRDB.swift")],
+                           "WPWithinSQLite"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "WPWithinSQLiteTests", dependencies: ["WPWithinSQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WPWithinRPCTests",

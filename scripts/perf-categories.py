@@ -14,7 +14,7 @@ tids = set(sys.argv[2].split(','))
 rules = [
  ('fsync/io', r'fdatasync|fsync|pwrite|ext4_'),
  ('sqlite', r'sqlite3'),
- ('GRDB', r'GRDB|Statement|Database|Row\b|DatabaseValue'),
+ ('sqliteLayer', r'WPWithinSQLite|SQLiteConnection|SQLiteStatement|SQLiteRow|SQLiteDatabase|SQLiteArguments'),
  ('FoundationJSON', r'JSONDecoder|JSONEncoder|Decodable|Encodable|KeyedDecoding|JSONDecoderImpl|DecodingContainer'),
  ('GoJSON', r'GoJSON|Slot'),
  ('ownJSON', r'JSONValue|JSONParser|serialized'),

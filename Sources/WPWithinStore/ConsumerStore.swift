@@ -1,5 +1,5 @@
-import GRDB
 import WPWithinCore
+import WPWithinSQLite
 
 /// A quote the consumer received from a producer (`requestTotal`'s answer), kept until it is paid.
 public struct ConsumerQuote: Sendable, Hashable {
@@ -61,7 +61,7 @@ extension Store {
         // Not durable: a quote lost in a power cut only means selecting again; nothing is paid or reserved.
         try await transaction(durable: false) { tx in
             try tx.db.run(
-                sql: """
+                """
                     INSERT INTO consumer_quote (payment_reference_id, server_id, client_id, service_id, price_id, units,
                         total_amount, currency, merchant_client_key, producer_url, received_at_ms)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -71,7 +71,7 @@ extension Store {
                         currency = excluded.currency, merchant_client_key = excluded.merchant_client_key,
                         producer_url = excluded.producer_url, received_at_ms = excluded.received_at_ms
                     """,
-                arguments: [
+                [
                     quote.paymentReferenceID, quote.serverID, quote.clientID, quote.serviceID, quote.priceID, quote.units,
                     quote.total.minorUnits, quote.total.currency.code, quote.merchantClientKey, quote.producerURL,
                     now.milliseconds,
@@ -88,14 +88,19 @@ extension Store {
 
     public func consumerQuote(paymentReferenceID: String) async throws -> ConsumerQuote? {
         try await read { db in
-            guard let row = try db.fetchRow(
-                sql: "SELECT * FROM consumer_quote WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
-            else { return nil }
-            return ConsumerQuote(
-                paymentReferenceID: row["payment_reference_id"], serverID: row["server_id"], clientID: row["client_id"],
-                serviceID: row["service_id"], priceID: row["price_id"], units: row["units"],
-                total: try Rows.money(row["total_amount"], row["currency"]),
-                merchantClientKey: row["merchant_client_key"], producerURL: row["producer_url"])
+            try db.queryOne(
+                """
+                SELECT payment_reference_id, server_id, client_id, service_id, price_id, units, total_amount, currency,
+                    merchant_client_key, producer_url
+                FROM consumer_quote WHERE payment_reference_id = ?
+                """, [paymentReferenceID]
+            ) { row in
+                ConsumerQuote(
+                    paymentReferenceID: row.text(0), serverID: row.text(1), clientID: row.text(2),
+                    serviceID: row.int(3), priceID: row.int(4), units: row.int(5),
+                    total: try Rows.money(row.int64(6), row.text(7)),
+                    merchantClientKey: row.text(8), producerURL: row.text(9))
+            }
         }
     }
 
@@ -118,19 +123,19 @@ extension Store {
             }
             let ms = now.milliseconds
             try tx.db.run(
-                sql: """
+                """
                     INSERT INTO purchase (payment_reference_id, server_id, client_id, service_id, price_id, total_amount,
                         currency, token_key, token_json, expiry_s, expiry_ns, producer_url, bought, delivered, in_flight,
                         created_at_ms, updated_at_ms)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [
+                [
                     purchase.paymentReferenceID, purchase.serverID, purchase.clientID, purchase.serviceID,
                     purchase.priceID, purchase.totalPaid.minorUnits, purchase.totalPaid.currency.code,
                     purchase.tokenKey, tokenJSON, purchase.expiry.secondsSinceEpoch, Int64(purchase.expiry.nanoseconds),
                     producerURL, purchase.bought, purchase.delivered, purchase.inFlight, ms, ms,
                 ])
-            let stored = StoredPurchase(id: tx.db.lastInsertedRowID, purchase: purchase, tokenJSON: tokenJSON, producerURL: producerURL)
+            let stored = StoredPurchase(id: tx.db.lastInsertRowID, purchase: purchase, tokenJSON: tokenJSON, producerURL: producerURL)
             var payload = Self.purchasePayload(stored)
             payload["totalAmount"] = .int(purchase.totalPaid.minorUnits)
             payload["currencyCode"] = .string(purchase.totalPaid.currency.code)
@@ -243,9 +248,7 @@ extension Store {
     }
 
     public func purchase(id: Int64) async throws -> StoredPurchase? {
-        try await read { db in
-            try db.fetchRow(sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]).map(Self.purchase)
-        }
+        try await read { db in try db.queryOne(Self.purchaseSelect + " WHERE id = ?", [id], Self.purchase) }
     }
 
     public func purchase(paymentReferenceID: String) async throws -> StoredPurchase? {
@@ -254,38 +257,44 @@ extension Store {
 
     /// All purchases, oldest first.
     public func listPurchases() async throws -> [StoredPurchase] {
-        try await read { db in try db.fetchRows(sql: "SELECT * FROM purchase ORDER BY id").map(Self.purchase) }
+        try await read { db in try db.query(Self.purchaseSelect + " ORDER BY id", [], Self.purchase) }
     }
 
     // MARK: Helpers
 
-    static func loadPurchase(_ db: Database, paymentReferenceID: String) throws -> StoredPurchase? {
-        try db.fetchRow(sql: "SELECT * FROM purchase WHERE payment_reference_id = ?", arguments: [paymentReferenceID])
-            .map(purchase)
+    /// The columns `purchase(_:)` reads, by index.
+    static let purchaseSelect = """
+        SELECT id, server_id, client_id, service_id, price_id, payment_reference_id, total_amount, currency, token_key,
+            expiry_s, expiry_ns, bought, delivered, in_flight, unsettled, unsettled_units, token_json, producer_url
+        FROM purchase
+        """
+
+    static func loadPurchase(_ db: SQLiteConnection, paymentReferenceID: String) throws -> StoredPurchase? {
+        try db.queryOne(purchaseSelect + " WHERE payment_reference_id = ?", [paymentReferenceID], purchase)
     }
 
-    static func requirePurchase(_ db: Database, _ id: Int64) throws -> StoredPurchase {
-        guard let row = try db.fetchRow(sql: "SELECT * FROM purchase WHERE id = ?", arguments: [id]) else {
+    static func requirePurchase(_ db: SQLiteConnection, _ id: Int64) throws -> StoredPurchase {
+        guard let stored = try db.queryOne(purchaseSelect + " WHERE id = ?", [id], purchase) else {
             throw WPWError(.notFound, "purchase \(id) not found")
         }
-        return try purchase(row)
+        return stored
     }
 
-    static func purchase(_ row: Row) throws -> StoredPurchase {
+    static func purchase(_ row: SQLiteRow) throws -> StoredPurchase {
         let purchase = Purchase(
-            serverID: row["server_id"], clientID: row["client_id"], serviceID: row["service_id"], priceID: row["price_id"],
-            paymentReferenceID: row["payment_reference_id"],
-            totalPaid: try Rows.money(row["total_amount"], row["currency"]), tokenKey: row["token_key"],
-            expiry: try Rows.instant(row, "expiry"),
-            ledger: try UnitLedger(purchased: row["bought"], delivered: row["delivered"], inFlight: row["in_flight"]),
-            unsettled: UnsettledDelivery(name: row["unsettled"], units: row["unsettled_units"]))
-        return StoredPurchase(id: row["id"], purchase: purchase, tokenJSON: row["token_json"], producerURL: row["producer_url"])
+            serverID: row.text(1), clientID: row.text(2), serviceID: row.int(3), priceID: row.int(4),
+            paymentReferenceID: row.text(5),
+            totalPaid: try Rows.money(row.int64(6), row.text(7)), tokenKey: row.text(8),
+            expiry: try Rows.instant(row.int64(9), row.int64(10), "expiry"),
+            ledger: try UnitLedger(purchased: row.int(11), delivered: row.int(12), inFlight: row.int(13)),
+            unsettled: UnsettledDelivery(name: row.optionalText(14), units: row.optionalInt(15)))
+        return StoredPurchase(id: row.int64(0), purchase: purchase, tokenJSON: row.text(16), producerURL: row.text(17))
     }
 
-    static func updatePurchase(_ db: Database, _ stored: StoredPurchase, _ next: Purchase, now: Instant) throws -> StoredPurchase {
+    static func updatePurchase(_ db: SQLiteConnection, _ stored: StoredPurchase, _ next: Purchase, now: Instant) throws -> StoredPurchase {
         try db.run(
-            sql: "UPDATE purchase SET delivered = ?, in_flight = ?, unsettled = ?, unsettled_units = ?, updated_at_ms = ? WHERE id = ?",
-            arguments: [next.delivered, next.inFlight, next.unsettled?.name, next.unsettled?.units, now.milliseconds, stored.id])
+            "UPDATE purchase SET delivered = ?, in_flight = ?, unsettled = ?, unsettled_units = ?, updated_at_ms = ? WHERE id = ?",
+            [next.delivered, next.inFlight, next.unsettled?.name, next.unsettled?.units, now.milliseconds, stored.id])
         return StoredPurchase(id: stored.id, purchase: next, tokenJSON: stored.tokenJSON, producerURL: stored.producerURL)
     }
 

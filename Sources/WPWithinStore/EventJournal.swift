@@ -1,5 +1,5 @@
-import GRDB
 import WPWithinCore
+import WPWithinSQLite
 
 /// One journal entry. `seq` is strictly increasing and gap-free (the journal is never pruned by the store).
 public struct StoredEvent: Sendable, Hashable {
@@ -42,24 +42,26 @@ public enum StoreEventType {
 }
 
 enum EventJournal {
-    static func insert(_ db: Database, type: String, payload: [String: JSONValue], time: Instant) throws -> StoredEvent {
+    static func insert(_ db: SQLiteConnection, type: String, payload: [String: JSONValue], time: Instant) throws -> StoredEvent {
         let json = JSONValue.object(payload).jsonString
         try db.run(
-            sql: "INSERT INTO event (type, time_s, time_ns, payload_json) VALUES (?, ?, ?, ?)",
-            arguments: [type, time.secondsSinceEpoch, Int64(time.nanoseconds), json])
-        return StoredEvent(seq: db.lastInsertedRowID, type: type, time: time, payload: payload)
+            "INSERT INTO event (type, time_s, time_ns, payload_json) VALUES (?, ?, ?, ?)",
+            [type, time.secondsSinceEpoch, Int64(time.nanoseconds), json])
+        return StoredEvent(seq: db.lastInsertRowID, type: type, time: time, payload: payload)
     }
 
-    static func decode(_ row: Row) throws -> StoredEvent {
-        let json: String = row["payload_json"]
+    /// The columns `decode` reads, by index.
+    static let select = "SELECT seq, type, time_s, time_ns, payload_json FROM event"
+
+    static func decode(_ row: SQLiteRow) throws -> StoredEvent {
+        let seq = row.int64(0)
         let payload: [String: JSONValue]
         do {
-            payload = try JSONValue.parse(json).objectValue ?? [:]
+            payload = try JSONValue.parse(row.text(4)).objectValue ?? [:]
         } catch {
-            throw WPWError(.internalError, "store: event \(row["seq"] as Int64) has an unreadable payload")
+            throw WPWError(.internalError, "store: event \(seq) has an unreadable payload")
         }
-        return StoredEvent(
-            seq: row["seq"], type: row["type"], time: try Rows.instant(row, "time"), payload: payload)
+        return StoredEvent(seq: seq, type: row.text(1), time: try Rows.instant(row.int64(2), row.int64(3), "time"), payload: payload)
     }
 }
 
@@ -74,29 +76,25 @@ extension Store {
     /// Events with `seq > after`, oldest first, at most `limit`.
     public func events(after seq: Int64, limit: Int = 1000) async throws -> [StoredEvent] {
         try await read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, max(0, limit)]
-            ).map(EventJournal.decode)
+            try db.query(EventJournal.select + " WHERE seq > ? ORDER BY seq LIMIT ?", [seq, max(0, limit)], EventJournal.decode)
         }
     }
 
     /// The newest seq, 0 when the journal is empty.
     public func lastSeq() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
+        try await read { db in try db.integer("SELECT COALESCE(MAX(seq), 0) FROM event") ?? 0 }
     }
 }
 
 extension Store {
     /// The oldest stored seq, 0 when the journal is empty.
     public func oldestSeq() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MIN(seq), 0) FROM event") ?? 0 }
+        try await read { db in try db.integer("SELECT COALESCE(MIN(seq), 0) FROM event") ?? 0 }
     }
 
     /// Deletes journal events with `seq <= through`. AUTOINCREMENT keeps later seqs from reusing theirs.
     public func pruneEvents(through seq: Int64) async throws {
-        try await Store.mapErrorsAsync { [dbQueue] in
-            try await dbQueue.write { db in try db.execute(sql: "DELETE FROM event WHERE seq <= ?", arguments: [seq]) }
-        }
+        _ = try await transaction(durable: false) { tx in try tx.db.run("DELETE FROM event WHERE seq <= ?", [seq]) }
     }
 }
 
@@ -104,9 +102,9 @@ extension Store {
     /// The oldest and newest stored seq (0, 0 when empty). Blocking: for start-up.
     public func journalBounds() throws -> (oldest: Int64, last: Int64) {
         try Store.mapErrors {
-            try dbQueue.read { db in
-                let row = try Row.fetchOne(db, sql: "SELECT COALESCE(MIN(seq), 0) AS o, COALESCE(MAX(seq), 0) AS l FROM event")!
-                return (row["o"], row["l"])
+            try database.withConnection { db in
+                try db.queryOne("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM event") { ($0.int64(0), $0.int64(1)) }
+                    ?? (0, 0)
             }
         }
     }

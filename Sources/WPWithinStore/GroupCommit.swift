@@ -1,7 +1,7 @@
 import Dispatch
-import GRDB
 import Synchronization
 import WPWithinCore
+import WPWithinSQLite
 
 /// Group commit: transitions submitted while the writer is busy are run together in one SQLite transaction,
 /// each inside its own savepoint, and made durable by one commit (one fsync of the WAL).
@@ -19,7 +19,7 @@ final class GroupCommitter: Sendable {
         // @unchecked: `run` and `finish` are called on the drain queue only, once each, in that order.
         /// Runs the body (inside a savepoint when the flag says so); records its outcome for `finish` and
         /// returns whether the body succeeded.
-        let run: (Database, _ inSavepoint: Bool) -> Bool
+        let run: (SQLiteConnection, _ inSavepoint: Bool) -> Bool
         /// Called after the batch's commit (nil) or with the error that stopped the batch.
         let finish: ((any Error)?) -> Void
         /// False when losing this change in a power cut is harmless (e.g. a quote): such a batch may skip
@@ -35,7 +35,7 @@ final class GroupCommitter: Sendable {
 
     var statistics: GroupCommitStatistics { state.withLock { $0.statistics } }
 
-    private let dbQueue: DatabaseQueue
+    private let database: SQLiteDatabase
     private let relaxedSynchronous: Bool
     private let maxBatch: Int
     private let state = Mutex(State())
@@ -47,10 +47,10 @@ final class GroupCommitter: Sendable {
     ///     `NORMAL` for their commit.
     ///   - scheduleOnCurrentThread: see `StoreConfiguration.scheduleOnCurrentThread`.
     init(
-        dbQueue: DatabaseQueue, relaxedSynchronous: Bool, maxBatch: Int = 64,
+        database: SQLiteDatabase, relaxedSynchronous: Bool, maxBatch: Int = 64,
         scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)? = nil
     ) {
-        self.dbQueue = dbQueue
+        self.database = database
         self.relaxedSynchronous = relaxedSynchronous
         self.maxBatch = max(1, maxBatch)
         self.scheduleOnCurrentThread = scheduleOnCurrentThread
@@ -109,22 +109,20 @@ final class GroupCommitter: Sendable {
     private func run(_ batch: [Job]) {
         let relax = relaxedSynchronous && !batch.contains(where: \.durable)
         do {
-            try dbQueue.writeWithoutTransaction { db in
-                if relax { try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() }
-                defer { if relax { try? db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() } }
-                // Transaction control through cached statements: GRDB's `inTransaction`/`inSavepoint` compile
-                // their SQL on every call, which cost more CPU than the transitions themselves.
-                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            try database.withConnection { db in
+                if relax { try db.run("PRAGMA synchronous = NORMAL") }
+                defer { if relax { try? db.run("PRAGMA synchronous = FULL") } }
+                try db.run("BEGIN IMMEDIATE TRANSACTION")
                 // Alone in its batch, a transition needs no savepoint: its failure rolls the transaction back.
                 let commit = batch.count == 1 ? batch[0].run(db, false) : batch.map { $0.run(db, true) }.contains(true)
                 guard commit else {
-                    if db.isInsideTransaction { try db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+                    if db.isInTransaction { try db.run("ROLLBACK TRANSACTION") }
                     return
                 }
                 do {
-                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                    try db.run("COMMIT TRANSACTION")
                 } catch {
-                    if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+                    if db.isInTransaction { try? db.run("ROLLBACK TRANSACTION") }
                     throw error
                 }
             }
@@ -153,14 +151,14 @@ extension GroupCommitter {
                             committed = Committed(value: value, events: tx.events)
                         }
                         if inSavepoint {
-                            try db.cachedStatement(sql: "SAVEPOINT transition").execute()
+                            try db.run("SAVEPOINT transition")
                             do {
                                 try apply()
-                                try db.cachedStatement(sql: "RELEASE SAVEPOINT transition").execute()
+                                try db.run("RELEASE SAVEPOINT transition")
                             } catch {
-                                if db.isInsideTransaction {
-                                    try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT transition").execute()
-                                    try? db.cachedStatement(sql: "RELEASE SAVEPOINT transition").execute()
+                                if db.isInTransaction {
+                                    try? db.run("ROLLBACK TO SAVEPOINT transition")
+                                    try? db.run("RELEASE SAVEPOINT transition")
                                 }
                                 throw error
                             }

@@ -1,11 +1,11 @@
-import GRDB
 import WPWithinCore
+import WPWithinSQLite
 
 extension Store {
     /// The result stored for an RPC idempotency key, or nil when the key is new.
     public func idempotentResult(key: String) async throws -> JSONValue? {
         try await read { db in
-            guard let json = try String.fetchOne(db, sql: "SELECT result_json FROM idempotency_key WHERE key = ?", arguments: [key])
+            guard let json = try db.text("SELECT result_json FROM idempotency_key WHERE key = ?", [key])
             else { return nil }
             return try Self.parseStored(json, what: "idempotent result for \(key)")
         }
@@ -18,9 +18,11 @@ extension Store {
         let json = result.jsonString
         return try await transaction { tx in
             try tx.db.run(
-                sql: "INSERT INTO idempotency_key (key, result_json, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                arguments: [key, json, now.milliseconds])
-            let stored = try String.fetchOne(tx.db, sql: "SELECT result_json FROM idempotency_key WHERE key = ?", arguments: [key])!
+                "INSERT INTO idempotency_key (key, result_json, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                [key, json, now.milliseconds])
+            guard let stored = try tx.db.text("SELECT result_json FROM idempotency_key WHERE key = ?", [key]) else {
+                throw WPWError(.internalError, "store: the idempotent result for \(key) vanished")
+            }
             return try Self.parseStored(stored, what: "idempotent result for \(key)")
         }.value
     }
@@ -29,8 +31,8 @@ extension Store {
     @discardableResult
     public func pruneIdempotencyKeys(before cutoff: Instant) async throws -> Int {
         try await transaction { tx in
-            try tx.db.run(sql: "DELETE FROM idempotency_key WHERE created_at_ms < ?", arguments: [cutoff.milliseconds])
-            return tx.db.changesCount
+            try tx.db.run("DELETE FROM idempotency_key WHERE created_at_ms < ?", [cutoff.milliseconds])
+            return tx.db.changes
         }.value
     }
 

@@ -1,5 +1,5 @@
-import GRDB
 import WPWithinCore
+import WPWithinSQLite
 
 /// The answer to a `/payment` request, after the pending order is durable.
 public enum PaymentStart: Sendable, Hashable {
@@ -49,7 +49,7 @@ extension Store {
     public func replaceService(_ service: Service, now: Instant) async throws -> Committed<Catalog> {
         try await transaction { tx in
             let catalog = try Rows.loadCatalog(tx.db).replacing(service)
-            try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [service.id])
+            try tx.db.run("DELETE FROM service WHERE id = ?", [service.id])
             try Rows.insertService(tx.db, service)
             try tx.append(StoreEventType.serviceReplaced, ["serviceId": .int(Int64(service.id))], at: now)
             return catalog
@@ -61,7 +61,7 @@ extension Store {
     public func removeService(id: Int, now: Instant) async throws -> Committed<Catalog> {
         try await transaction { tx in
             let catalog = try Rows.loadCatalog(tx.db).removing(serviceID: id)
-            try tx.db.run(sql: "DELETE FROM service WHERE id = ?", arguments: [id])
+            try tx.db.run("DELETE FROM service WHERE id = ?", [id])
             try tx.append(StoreEventType.serviceRemoved, ["serviceId": .int(Int64(id))], at: now)
             return catalog
         }
@@ -218,14 +218,13 @@ extension Store {
     public func ordersNeedingReconciliation(watchingSince: Instant? = nil) async throws -> [Order] {
         let cutoff = watchingSince?.milliseconds ?? Int64.min
         return try await read { db in
-            try db.fetchRows(
-                sql: Rows.orderSelect + """
+            try db.query(
+                Rows.orderSelect + """
                      WHERE o.state IN ('paymentPending','outcomeUnknown','refundPending')
                         OR (o.state = 'abandoned' AND COALESCE(o.payment_started_at_ms, 0) >= ?)
                      ORDER BY o.updated_at_ms, q.payment_reference_id
                     """,
-                arguments: [cutoff]
-            ).map(Rows.order)
+                [cutoff], Rows.order)
         }
     }
 
@@ -301,7 +300,7 @@ extension Store {
         return settled
     }
 
-    static func requireOrder(_ db: Database, _ paymentReferenceID: String) throws -> Order {
+    static func requireOrder(_ db: SQLiteConnection, _ paymentReferenceID: String) throws -> Order {
         guard let order = try Rows.loadOrder(db, paymentReferenceID: paymentReferenceID) else {
             throw WPWError(.notFound, "Order not found for paymentReferenceID \(paymentReferenceID)")
         }

@@ -1,26 +1,90 @@
-import GRDB
+import WPWithinCore
+import WPWithinSQLite
 
 /// The versioned schema. One named migration per schema version; a migration, once shipped, never changes
-/// (add a new one instead). `DatabaseMigrator` records applied names in `grdb_migrations` and runs each
-/// pending migration in its own transaction.
+/// (add a new one instead). Applied names are recorded in `schema_migration`; each pending migration runs in
+/// its own transaction with foreign keys off, and `PRAGMA foreign_key_check` must find nothing before it
+/// commits (SQLite's procedure for rebuilding a table).
+///
+/// Databases written before the store moved off GRDB record their migrations in GRDB's `grdb_migrations`
+/// (same names): those are adopted into `schema_migration` on the first open, and that table is dropped.
 ///
 /// No table has a column for a card number, a CVC or a gateway client token: card data is never stored.
 enum Schema {
-    static let migrationNames = ["v1-initial", "v2-payment-recovery"]
+    static let migrations: [(name: String, apply: @Sendable (SQLiteConnection) throws -> Void)] = [
+        ("v1-initial", v1),
+        ("v2-payment-recovery", v2),
+    ]
+    static var migrationNames: [String] { migrations.map(\.name) }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1-initial") { db in try v1(db) }
-        migrator.registerMigration("v2-payment-recovery") { db in try v2(db) }
-        return migrator
+    static let legacyTable = "grdb_migrations"
+
+    private static func tableExists(_ db: SQLiteConnection, _ name: String) throws -> Bool {
+        try db.integer("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]) != nil
+    }
+
+    /// The names of the applied migrations, in the order they were applied.
+    static func appliedMigrations(_ db: SQLiteConnection) throws -> [String] {
+        var names: [String] = []
+        if try tableExists(db, "schema_migration") {
+            names += try db.query("SELECT identifier FROM schema_migration ORDER BY rowid") { $0.text(0) }
+        }
+        if try tableExists(db, legacyTable) {
+            names += try db.query("SELECT identifier FROM \(legacyTable) ORDER BY rowid") { $0.text(0) }
+                .filter { !names.contains($0) }
+        }
+        return names
+    }
+
+    /// True when the database records a migration this build does not know (a newer daemon wrote it).
+    static func hasBeenSuperseded(_ db: SQLiteConnection) throws -> Bool {
+        let known = Set(migrationNames)
+        return try appliedMigrations(db).contains { !known.contains($0) }
+    }
+
+    /// Applies the pending migrations, oldest first (after adopting GRDB's record, if any).
+    static func migrate(_ db: SQLiteConnection) throws {
+        try inTransaction(db) {
+            try db.execute("CREATE TABLE IF NOT EXISTS schema_migration (identifier TEXT NOT NULL PRIMARY KEY) STRICT")
+            if try tableExists(db, legacyTable) {
+                try db.execute("""
+                    INSERT OR IGNORE INTO schema_migration (identifier) SELECT identifier FROM \(legacyTable) ORDER BY rowid;
+                    DROP TABLE \(legacyTable);
+                    """)
+            }
+        }
+        let applied = Set(try appliedMigrations(db))
+        for migration in migrations where !applied.contains(migration.name) {
+            // Foreign keys cannot be switched inside a transaction: off around it, checked before the commit.
+            try db.execute("PRAGMA foreign_keys = OFF")
+            defer { try? db.execute("PRAGMA foreign_keys = ON") }
+            try inTransaction(db) {
+                try migration.apply(db)
+                try db.run("INSERT INTO schema_migration (identifier) VALUES (?)", [migration.name])
+                if let violation = try db.queryOne("PRAGMA foreign_key_check", [], { "\($0.text(0)) row \($0.int64(1))" }) {
+                    throw WPWError(.internalError, "migration \(migration.name) broke a foreign key: \(violation)")
+                }
+            }
+        }
+    }
+
+    private static func inTransaction(_ db: SQLiteConnection, _ body: () throws -> Void) throws {
+        try db.execute("BEGIN IMMEDIATE TRANSACTION")
+        do {
+            try body()
+            try db.execute("COMMIT TRANSACTION")
+        } catch {
+            if db.isInTransaction { try? db.execute("ROLLBACK TRANSACTION") }
+            throw error
+        }
     }
 
     /// v2: the order states of payment recovery (`abandoned`, `refundPending`, `refunded`), the delivery lease
     /// (`unit_ledger.in_flight_since_ms`) and the consumer's unsettled deliveries (`purchase.unsettled`).
     /// SQLite cannot change a CHECK constraint, so `producer_order` is rebuilt (foreign keys are off during a
     /// migration and checked after it).
-    private static func v2(_ db: Database) throws {
-        try db.execute(sql: """
+    static func v2(_ db: SQLiteConnection) throws {
+        try db.execute("""
             CREATE TABLE producer_order_v2 (
                 payment_reference_id TEXT PRIMARY KEY REFERENCES quote(payment_reference_id),
                 state TEXT NOT NULL CHECK (state IN ('quoted','paymentPending','paid','failed','outcomeUnknown',
@@ -54,8 +118,8 @@ enum Schema {
             """)
     }
 
-    static func v1(_ db: Database) throws {
-        try db.execute(sql: """
+    static func v1(_ db: SQLiteConnection) throws {
+        try db.execute("""
             -- Device identity: exactly one row, made on first open.
             CREATE TABLE device (
                 id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -7,11 +7,10 @@ import Darwin
 private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { Darwin.open(path, flags, mode) }
 private func systemClose(_ fd: Int32) -> Int32 { Darwin.close(fd) }
 #endif
-import Foundation
-import GRDB
 import Logging
 import WPWithinCore
 import WPWithinCrypto
+import WPWithinSQLite
 
 /// The daemon's durable state: one SQLite file (`wpwithin.sqlite`, WAL, mode 0600) in the state directory.
 ///
@@ -22,13 +21,14 @@ import WPWithinCrypto
 /// **No card data**: there is no column for a card number, a CVC or a gateway client token, in producer or
 /// consumer records. Callers must not put card data in event payloads or idempotent results either.
 ///
-/// Every money or unit transition is one `BEGIN IMMEDIATE` transaction on GRDB's serial writer: it loads
+/// Every money or unit transition is one `BEGIN IMMEDIATE` transaction on the one connection: it loads
 /// the current rows, applies the pure domain transition, writes the result and appends the journal events,
 /// then commits. A domain error rolls everything back and propagates unchanged as a `WPWError`; database
 /// failures become `WPWError(.internalError)`. Results come back as `Committed` values carrying the
 /// committed events (with their seq) for the caller to publish **after** the call returns.
 ///
-/// All methods are `async` and run on GRDB's writer/reader queue, off the cooperative pool.
+/// The connection is `WPWithinSQLite` over the system's libsqlite3 (statements cached, bound and read by
+/// index). Reads run on the calling thread; commits run where `GroupCommitter` schedules them.
 public final class Store: Sendable {
     public static let fileName = "wpwithin.sqlite"
 
@@ -40,7 +40,7 @@ public final class Store: Sendable {
     /// Full path of the SQLite file.
     public let path: String
 
-    let dbQueue: DatabaseQueue
+    let database: SQLiteDatabase
     let committer: GroupCommitter
     let space: SpaceGuard
     let logger: Logger
@@ -48,12 +48,12 @@ public final class Store: Sendable {
     var random: any RandomByteSource { configuration.random }
 
     private init(
-        dbQueue: DatabaseQueue, path: String, identity: DeviceIdentityRecord, signer: ClosureTokenSigner,
+        database: SQLiteDatabase, path: String, identity: DeviceIdentityRecord, signer: ClosureTokenSigner,
         configuration: StoreConfiguration, logger: Logger
     ) {
-        self.dbQueue = dbQueue
+        self.database = database
         self.committer = GroupCommitter(
-            dbQueue: dbQueue, relaxedSynchronous: configuration.synchronous == .full,
+            database: database, relaxedSynchronous: configuration.synchronous == .full,
             scheduleOnCurrentThread: configuration.scheduleOnCurrentThread)
         self.path = path
         self.identity = identity
@@ -75,55 +75,36 @@ public final class Store: Sendable {
         let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
         try createPrivateFile(directory: directory, path: path)
 
-        var config = Configuration()
-        // Not `config.journalMode = .wal`: GRDB then forces `synchronous = NORMAL` after `prepareDatabase`,
-        // silently weakening `.full`. WAL is set here instead, before `synchronous`.
-        config.foreignKeysEnabled = true
-        config.busyMode = .timeout(configuration.busyTimeout.timeInterval)
-        config.label = "wpwithin.store"
-        let synchronous = configuration.synchronous
-        config.prepareDatabase { db in
-            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-            guard mode == "wal" else { throw DatabaseError(message: "could not enable WAL (journal_mode \(mode ?? "?"))") }
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
-            let applied = try Int.fetchOne(db, sql: "PRAGMA synchronous")
-            guard applied == synchronous.sqliteValue else {
-                throw DatabaseError(message: "could not set synchronous = \(synchronous.rawValue)")
-            }
-            // A bounded WAL: checkpoint every 256 pages (1 MiB at 4 KiB pages, not SQLite's 1000), and cut
-            // the file back to 1 MiB after a checkpoint, so a small state volume is not filled by the log.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Store.walCheckpointPages)")
-            _ = try Int.fetchOne(db, sql: "PRAGMA journal_size_limit = \(Store.walSizeLimitBytes)")
-        }
-
-        let dbQueue: DatabaseQueue
+        let database: SQLiteDatabase
+        let (identity, key): (DeviceIdentityRecord, [UInt8])
         do {
-            dbQueue = try DatabaseQueue(path: path, configuration: config)
-            // A database written by a newer daemon has migrations this one does not know: refuse it rather
-            // than run on a schema it does not understand.
-            if try dbQueue.read({ db in try Schema.migrator.hasBeenSuperseded(db) }) {
-                throw WPWError(.internalError, "the store at \(path) was written by a newer wpwithind; upgrade or restore a backup")
+            database = try SQLiteDatabase(path: path)
+            (identity, key) = try database.withConnection { db in
+                try configure(db, configuration)
+                // A database written by a newer daemon has migrations this one does not know: refuse it rather
+                // than run on a schema it does not understand (and leave it as it is).
+                if try Schema.hasBeenSuperseded(db) {
+                    throw WPWError(.internalError, "the store at \(path) was written by a newer wpwithind; upgrade or restore a backup")
+                }
+                try Schema.migrate(db)
+                try db.run("BEGIN IMMEDIATE TRANSACTION")
+                do {
+                    let secrets = try loadOrCreateSecrets(
+                        db, random: configuration.random, deviceName: configuration.deviceName,
+                        initialServerID: configuration.initialServerID)
+                    try db.run("COMMIT TRANSACTION")
+                    return secrets
+                } catch {
+                    if db.isInTransaction { try? db.run("ROLLBACK TRANSACTION") }
+                    throw error
+                }
             }
-            try Schema.migrator.migrate(dbQueue)
-        } catch let error as DatabaseError {
-            throw WPWError(.internalError, "cannot open the store at \(path): \(error.message ?? "\(error)")")
+        } catch let error as SQLiteError {
+            throw WPWError(.internalError, "cannot open the store at \(path): \(error.message)")
         }
         // SQLite creates -wal/-shm with the database file's mode; make sure they are private too.
         for suffix in ["-wal", "-shm"] { _ = chmod(path + suffix, 0o600) }
 
-        let random = configuration.random
-        let deviceName = configuration.deviceName
-        let initialServerID = configuration.initialServerID
-        let (identity, key): (DeviceIdentityRecord, [UInt8]) = try Store.mapErrors {
-            try dbQueue.writeWithoutTransaction { db in
-                var result: (DeviceIdentityRecord, [UInt8])?
-                try db.inTransaction(.immediate) {
-                    result = try loadOrCreateSecrets(db, random: random, deviceName: deviceName, initialServerID: initialServerID)
-                    return .commit
-                }
-                return result!
-            }
-        }
         let hmac = try HMACTokenSigner(key: key)
         let signer = ClosureTokenSigner(sign: { hmac.sign($0) }, verify: { hmac.verify($0, for: $1) })
         logger.info("store opened", metadata: [
@@ -131,7 +112,7 @@ public final class Store: Sendable {
             "serverID": .string(identity.serverID),
         ])
         let store = Store(
-            dbQueue: dbQueue, path: path, identity: identity, signer: signer, configuration: configuration,
+            database: database, path: path, identity: identity, signer: signer, configuration: configuration,
             logger: logger)
         if configuration.reserveBytes > 0, !store.space.ensureReserve() {
             logger.warning("No room for the space reserve on the state volume", metadata: [
@@ -143,6 +124,28 @@ public final class Store: Sendable {
 
     static let walCheckpointPages = 256
     static let walSizeLimitBytes = 1 << 20
+
+    /// The connection's settings: WAL, the configured `synchronous` (read back: it must hold), a bounded WAL,
+    /// foreign keys, the busy timeout.
+    private static func configure(_ db: SQLiteConnection, _ configuration: StoreConfiguration) throws {
+        let milliseconds = configuration.busyTimeout.components.seconds * 1000
+            + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        try db.setBusyTimeout(milliseconds: Int32(clamping: milliseconds))
+        let mode = try db.text("PRAGMA journal_mode = WAL")
+        guard mode == "wal" else {
+            throw SQLiteError(extendedCode: 1, message: "could not enable WAL (journal_mode \(mode ?? "?"))")
+        }
+        let synchronous = configuration.synchronous
+        try db.execute("PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+        guard try db.integer("PRAGMA synchronous") == Int64(synchronous.sqliteValue) else {
+            throw SQLiteError(extendedCode: 1, message: "could not set synchronous = \(synchronous.rawValue)")
+        }
+        // A bounded WAL: checkpoint every 256 pages (1 MiB at 4 KiB pages, not SQLite's 1000), and cut
+        // the file back to 1 MiB after a checkpoint, so a small state volume is not filled by the log.
+        try db.execute("PRAGMA wal_autocheckpoint = \(Store.walCheckpointPages)")
+        _ = try db.integer("PRAGMA journal_size_limit = \(Store.walSizeLimitBytes)")
+        try db.execute("PRAGMA foreign_keys = ON")
+    }
 
     // MARK: Space
 
@@ -164,43 +167,39 @@ public final class Store: Sendable {
 
     /// Closes the database (checkpointing the WAL). Further calls fail.
     public func close() throws {
-        try Store.mapErrors { try dbQueue.close() }
+        try Store.mapErrors { try database.close() }
         logger.info("store closed", metadata: ["path": .string(path)])
     }
 
     /// The names of the applied migrations, oldest first.
     public func appliedMigrations() async throws -> [String] {
-        try await read { db in try Schema.migrator.appliedMigrations(db) }
+        try await read { db in try Schema.appliedMigrations(db) }
     }
 
     // MARK: Identity and key
 
     private static func loadOrCreateSecrets(
-        _ db: Database, random: any RandomByteSource, deviceName: String, initialServerID: String?
+        _ db: SQLiteConnection, random: any RandomByteSource, deviceName: String, initialServerID: String?
     ) throws -> (DeviceIdentityRecord, [UInt8]) {
         let now = Clock.nowMilliseconds()
-        if try Row.fetchOne(db, sql: "SELECT 1 FROM device WHERE id = 1") == nil {
+        if try db.integer("SELECT 1 FROM device WHERE id = 1") == nil {
             let serverID = try initialServerID ?? Identifiers.uuid(from: random)
-            try db.execute(
-                sql: "INSERT INTO device (id, server_id, name, created_at_ms) VALUES (1, ?, ?, ?)",
-                arguments: [serverID, deviceName, now])
+            try db.run(
+                "INSERT INTO device (id, server_id, name, created_at_ms) VALUES (1, ?, ?, ?)", [serverID, deviceName, now])
         }
-        if try Row.fetchOne(db, sql: "SELECT 1 FROM signing_key WHERE id = 1") == nil {
+        if try db.integer("SELECT 1 FROM signing_key WHERE id = 1") == nil {
             let key = try random.bytes(count: HMACTokenSigner.minimumKeyLength)
             guard key.count == HMACTokenSigner.minimumKeyLength else {
                 throw WPWError(.internalError, "random source returned \(key.count) bytes for the signing key")
             }
-            try db.execute(
-                sql: "INSERT INTO signing_key (id, key, created_at_ms) VALUES (1, ?, ?)",
-                arguments: [Data(key), now])
+            try db.run("INSERT INTO signing_key (id, key, created_at_ms) VALUES (1, ?, ?)", [key, now])
         }
-        let device = try Row.fetchOne(db, sql: "SELECT server_id, name, created_at_ms FROM device WHERE id = 1")!
-        let keyRow = try Row.fetchOne(db, sql: "SELECT key FROM signing_key WHERE id = 1")!
-        let key: Data = keyRow["key"]
-        return (
-            DeviceIdentityRecord(serverID: device["server_id"], name: device["name"], createdAtMilliseconds: device["created_at_ms"]),
-            [UInt8](key)
-        )
+        let device = try db.queryOne("SELECT server_id, name, created_at_ms FROM device WHERE id = 1") { row in
+            DeviceIdentityRecord(serverID: row.text(0), name: row.text(1), createdAtMilliseconds: row.int64(2))
+        }
+        let key = try db.queryOne("SELECT key FROM signing_key WHERE id = 1") { $0.blob(0) }
+        guard let device, let key else { throw WPWError(.internalError, "store: the identity rows are missing") }
+        return (device, key)
     }
 
     private static func createPrivateFile(directory: String, path: String) throws {
@@ -243,14 +242,14 @@ public final class Store: Sendable {
     ) async throws -> Committed<T> {
         do {
             return try await committer.transaction(durable: durable, body)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+        } catch let error as SQLiteError where error.isFull {
             let released = space.releaseReserve()
             logger.warning("State volume full; giving up the space reserve to record the change", metadata: [
                 LogKey.storeFreeBytes: "\(space.freeBytes() ?? -1)", "store.reserveReleased": "\(released)",
             ])
-            _ = try? await dbQueue.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            _ = try? database.withConnection { db in try db.integer("PRAGMA wal_checkpoint(TRUNCATE)") }
             return try await Store.mapErrorsAsync { try await committer.transaction(durable: durable, body) }
-        } catch let error as DatabaseError {
+        } catch let error as SQLiteError {
             throw Store.mapped(error)
         }
     }
@@ -258,26 +257,23 @@ public final class Store: Sendable {
     /// Commits and transitions so far (group commit shares one commit among concurrent transitions).
     public var commitStatistics: GroupCommitStatistics { committer.statistics }
 
-    /// A read on the serial connection, outside any transaction: nothing can write between the
-    /// closure's statements (the writer is this same queue), so it sees one consistent state. Not
-    /// `dbQueue.read`, which wraps every read in transaction and `query_only` statements compiled anew.
+    /// A read on the connection, outside any transaction: nothing can write between the closure's
+    /// statements (the connection is held for the whole closure), so it sees one consistent state.
     ///
-    /// It runs on the calling thread (GRDB's serial queue is entered synchronously): a read takes
-    /// microseconds, far less than the two thread wake-ups of an asynchronous hop to the queue and back.
-    /// It waits while a commit is in progress on another thread.
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try Store.mapErrors { try dbQueue.unsafeRead(body) }
+    /// It runs on the calling thread: a read takes microseconds, far less than the two thread wake-ups of an
+    /// asynchronous hop to another thread and back. It waits while a commit is in progress on another thread.
+    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) async throws -> T {
+        try Store.mapErrors { try database.withConnection(body) }
     }
 
-    static func mapped(_ error: DatabaseError) -> WPWError {
-        WPWError(.internalError, "store: \(error.message ?? "SQLite error \(error.resultCode)")",
-                 data: ["sqliteCode": .int(Int64(error.extendedResultCode.rawValue))])
+    static func mapped(_ error: SQLiteError) -> WPWError {
+        WPWError(.internalError, "store: \(error.message)", data: ["sqliteCode": .int(Int64(error.extendedCode))])
     }
 
     static func mapErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as DatabaseError {
+        } catch let error as SQLiteError {
             throw mapped(error)
         }
     }
@@ -285,7 +281,7 @@ public final class Store: Sendable {
     static func mapErrorsAsync<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as DatabaseError {
+        } catch let error as SQLiteError {
             throw mapped(error)
         }
     }
@@ -308,10 +304,10 @@ public struct Committed<Value: Sendable>: Sendable {
 
 /// The handle a transition body uses: the database plus the events it appended.
 final class Transaction {
-    let db: Database
+    let db: SQLiteConnection
     private(set) var events: [StoredEvent] = []
 
-    init(db: Database) { self.db = db }
+    init(db: SQLiteConnection) { self.db = db }
 
     /// Appends an event to the journal within this transaction.
     func append(_ type: String, _ payload: [String: JSONValue], at time: Instant) throws {
@@ -337,13 +333,6 @@ extension Instant {
     }
 }
 
-extension Duration {
-    var timeInterval: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}
-
 /// The connection settings in force, for diagnostics (`wpwctl status`) and tests.
 public struct StorePragmas: Sendable, Hashable {
     public let journalMode: String
@@ -357,10 +346,10 @@ extension Store {
     public func pragmas() async throws -> StorePragmas {
         try await read { db in
             StorePragmas(
-                journalMode: try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "",
-                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
-                foreignKeys: try Int.fetchOne(db, sql: "PRAGMA foreign_keys") ?? -1,
-                busyTimeoutMilliseconds: try Int.fetchOne(db, sql: "PRAGMA busy_timeout") ?? -1)
+                journalMode: try db.text("PRAGMA journal_mode") ?? "",
+                synchronous: Int(try db.integer("PRAGMA synchronous") ?? -1),
+                foreignKeys: Int(try db.integer("PRAGMA foreign_keys") ?? -1),
+                busyTimeoutMilliseconds: Int(try db.integer("PRAGMA busy_timeout") ?? -1))
         }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import WPWithinSQLite
 import Testing
 import WPWithinCore
 import WPWithinStore
@@ -89,26 +89,28 @@ struct CrashTests {
         }
         #expect(try await store.lastSeq() >= maxSeq)
 
-        let db = try DatabaseQueue(path: dir.databasePath)
+        let db = try SQLiteConnection(path: dir.databasePath, readOnly: true)
         defer { try? db.close() }
-        try await db.read { db in
+        do {
             // The journal has no gap.
-            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(MIN(seq), 1) AS lo, COALESCE(MAX(seq), 0) AS hi FROM event")!
-            #expect(row["lo"] as Int64 == 1)
-            #expect(row["n"] as Int64 == row["hi"] as Int64)
+            let (n, lo, hi) = try #require(try db.queryOne("SELECT COUNT(*), COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM event") {
+                ($0.int64(0), $0.int64(1), $0.int64(2))
+            })
+            #expect(lo == 1)
+            #expect(n == hi)
             // At most one successful payment per payment reference, and paid orders match those events.
-            let duplicates = try Int.fetchOne(db, sql: """
+            let duplicates = try db.integer("""
                 SELECT COUNT(*) FROM (SELECT json_extract(payload_json, '$.paymentReferenceId') AS r FROM event
                     WHERE type = 'producer.paymentSucceeded' GROUP BY r HAVING COUNT(*) > 1)
                 """)
             #expect(duplicates == 0)
-            let succeededEvents = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event WHERE type = 'producer.paymentSucceeded'")
-            let paidOrders = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM producer_order WHERE state = 'paid'")
-            let tokens = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM delivery_token")
+            let succeededEvents = try db.integer("SELECT COUNT(*) FROM event WHERE type = 'producer.paymentSucceeded'")
+            let paidOrders = try db.integer("SELECT COUNT(*) FROM producer_order WHERE state = 'paid'")
+            let tokens = try db.integer("SELECT COUNT(*) FROM delivery_token")
             #expect(succeededEvents == paidOrders)
             #expect(tokens == paidOrders)
             // Events and rows were committed together: the committed units in the journal add up to each ledger.
-            let mismatches = try Int.fetchOne(db, sql: """
+            let mismatches = try db.integer("""
                 SELECT COUNT(*) FROM unit_ledger l LEFT JOIN (
                     SELECT json_extract(payload_json, '$.paymentReferenceId') AS r,
                            SUM(json_extract(payload_json, '$.unitsCommitted')) AS c
@@ -116,7 +118,7 @@ struct CrashTests {
                 WHERE l.delivered <> COALESCE(e.c, 0)
                 """)
             #expect(mismatches == 0)
-            let consumerMismatches = try Int.fetchOne(db, sql: """
+            let consumerMismatches = try db.integer("""
                 SELECT COUNT(*) FROM purchase p LEFT JOIN (
                     SELECT json_extract(payload_json, '$.purchaseId') AS id,
                            SUM(json_extract(payload_json, '$.unitsCommitted')) AS c

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import WPWithinSQLite
 import Testing
 import WPWithinCore
 import WPWithinTestSupport
@@ -42,10 +42,10 @@ import WPWithinTestSupport
         // The stock given back stays given back; a refunded order is final.
         #expect(try await store.catalog().price(serviceID: 1, priceID: 1).stock == 10)
         await #expect(throws: WPWError.self) { try await store.recordRefundCompleted(paymentReferenceID: ref, now: at(1002)) }
-        let db = try DatabaseQueue(path: dir.databasePath)
+        let db = try SQLiteConnection(path: dir.databasePath)
         defer { try? db.close() }
         #expect(throws: (any Error).self) {
-            try db.write { db in try db.execute(sql: "UPDATE producer_order SET state = 'paid' WHERE payment_reference_id = ?", arguments: [ref]) }
+            try db.run("UPDATE producer_order SET state = 'paid' WHERE payment_reference_id = ?", [ref])
         }
     }
 
@@ -103,29 +103,31 @@ import WPWithinTestSupport
     @Test func aVersion1DatabaseMigratesWithItsOrdersAndPurchases() async throws {
         // A state directory written by the previous release: schema v1, a pending order and a consumer
         // purchase with a delivery in flight.
-        var v1 = DatabaseMigrator()
-        v1.registerMigration("v1-initial") { db in try Schema.v1(db) }
+        // Its migrations are recorded as GRDB recorded them (the store was on GRDB then).
         let v1File = try TempDir()
         defer { v1File.cleanup() }
-        let oldDB = try DatabaseQueue(path: v1File.databasePath)
-        try v1.migrate(oldDB)
-        try await oldDB.write { db in
-            try db.execute(sql: """
-                INSERT INTO device VALUES (1, '3b0f50f5-c4e6-4d0f-9cbf-52466e858ea3', 'old', 1);
-                INSERT INTO signing_key VALUES (1, zeroblob(32), 1);
-                INSERT INTO service VALUES (1, 'RoboWash', 'Car wash', 'wash');
-                INSERT INTO price VALUES (1, 1, 'per wash', 500, 'GBP', 1, 'wash', 6);
-                INSERT INTO quote VALUES ('ref-pending', 's', 'c', 1, 'RoboWash', 1, 1, 'wash', 4, 500, 2000, 'GBP', 1800000000, 0, 1800000600, 0);
-                INSERT INTO producer_order VALUES ('ref-pending', 'paymentPending', 1, NULL, NULL, 1, 2, 1800000001000, NULL);
-                INSERT INTO purchase (payment_reference_id, server_id, client_id, service_id, price_id, total_amount, currency,
-                    token_key, token_json, expiry_s, expiry_ns, producer_url, bought, delivered, in_flight, created_at_ms, updated_at_ms)
-                    VALUES ('ref-bought', 's', 'c', 1, 1, 1500, 'GBP', 'k', '{}', 1900000000, 0, 'http://127.0.0.1:1', 3, 1, 1, 1, 1);
-                """)
-        }
+        let oldDB = try SQLiteConnection(path: v1File.databasePath)
+        try oldDB.execute("CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+        try Schema.v1(oldDB)
+        try oldDB.execute("INSERT INTO grdb_migrations VALUES ('v1-initial')")
+        try oldDB.execute("""
+            INSERT INTO device VALUES (1, '3b0f50f5-c4e6-4d0f-9cbf-52466e858ea3', 'old', 1);
+            INSERT INTO signing_key VALUES (1, zeroblob(32), 1);
+            INSERT INTO service VALUES (1, 'RoboWash', 'Car wash', 'wash');
+            INSERT INTO price VALUES (1, 1, 'per wash', 500, 'GBP', 1, 'wash', 6);
+            INSERT INTO quote VALUES ('ref-pending', 's', 'c', 1, 'RoboWash', 1, 1, 'wash', 4, 500, 2000, 'GBP', 1800000000, 0, 1800000600, 0);
+            INSERT INTO producer_order VALUES ('ref-pending', 'paymentPending', 1, NULL, NULL, 1, 2, 1800000001000, NULL);
+            INSERT INTO purchase (payment_reference_id, server_id, client_id, service_id, price_id, total_amount, currency,
+                token_key, token_json, expiry_s, expiry_ns, producer_url, bought, delivered, in_flight, created_at_ms, updated_at_ms)
+                VALUES ('ref-bought', 's', 'c', 1, 1, 1500, 'GBP', 'k', '{}', 1900000000, 0, 'http://127.0.0.1:1', 3, 1, 1, 1, 1);
+            """)
         try oldDB.close()
         let store = try v1File.open()
         defer { try? store.close() }
         #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery"])
+        let tables = try SQLiteConnection(path: v1File.databasePath, readOnly: true)
+            .query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%migration%' ORDER BY name") { $0.text(0) }
+        #expect(tables == ["schema_migration"], "GRDB's record is adopted and dropped")
         #expect(store.identity.serverID == "3b0f50f5-c4e6-4d0f-9cbf-52466e858ea3")
         let open = try await store.ordersNeedingReconciliation()
         #expect(open.map(\.paymentReferenceID) == ["ref-pending"])

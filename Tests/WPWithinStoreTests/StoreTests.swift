@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import WPWithinSQLite
 import Testing
 import WPWithinCore
 import WPWithinCrypto
@@ -24,9 +24,8 @@ struct StoreOpenTests {
         }
         try store.close()
 
-        let db = try DatabaseQueue(path: dir.databasePath)
-        let mode = try await db.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
-        #expect(mode == "wal")
+        let db = try SQLiteConnection(path: dir.databasePath)
+        #expect(try db.text("PRAGMA journal_mode") == "wal")
         try db.close()
     }
 
@@ -47,16 +46,16 @@ struct StoreOpenTests {
         let dir = try TempDir()
         defer { dir.cleanup() }
         try dir.open().close()
-        let db = try DatabaseQueue(path: dir.databasePath)
-        try await db.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-future')") }
+        let db = try SQLiteConnection(path: dir.databasePath)
+        try db.run("INSERT INTO schema_migration (identifier) VALUES ('v99-future')")
         try db.close()
         #expect {
             try dir.open()
         } throws: { error in
             (error as? WPWError)?.message.contains("newer wpwithind") == true
         }
-        let reread = try DatabaseQueue(path: dir.databasePath)
-        let migrations = try await reread.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        let reread = try SQLiteConnection(path: dir.databasePath, readOnly: true)
+        let migrations = try reread.query("SELECT identifier FROM schema_migration ORDER BY identifier") { $0.text(0) }
         #expect(migrations == ["v1-initial", "v2-payment-recovery", "v99-future"])
         try reread.close()
     }
@@ -392,9 +391,8 @@ struct ProducerFlowTests {
         #expect(outcomes.filter { $0 == "paid" }.count == 10)
         #expect(outcomes.filter { $0 == "outOfStock" }.count == 6)
         #expect(try await store.catalog().price(serviceID: 1, priceID: 1).stock == 0)
-        let paidCount = try await DatabaseQueue(path: dir.databasePath).read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM producer_order WHERE state = 'paid'")
-        }
+        let paidCount = try SQLiteConnection(path: dir.databasePath, readOnly: true)
+            .integer("SELECT COUNT(*) FROM producer_order WHERE state = 'paid'")
         #expect(paidCount == 10)
         // Concurrent transitions shared commits (group commit), each still all-or-nothing on its own.
         let statistics = store.commitStatistics
@@ -519,9 +517,9 @@ struct ConsumerStoreTests {
         let dir = try TempDir()
         defer { dir.cleanup() }
         try dir.open().close()
-        let db = try DatabaseQueue(path: dir.databasePath)
-        let columns = try await db.read { db in
-            try String.fetchAll(db, sql: "SELECT p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'")
+        let db = try SQLiteConnection(path: dir.databasePath, readOnly: true)
+        let columns = try db.query("SELECT p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'") {
+            $0.text(0)
         }
         try db.close()
         #expect(!columns.isEmpty)

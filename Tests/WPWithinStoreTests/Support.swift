@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import WPWithinSQLite
 import Logging
 import Testing
 import WPWithinCore
@@ -39,18 +39,15 @@ func washService(stock: Int? = nil, id: Int = 1) throws -> Service {
 /// Every row of every table (and SQLite's AUTOINCREMENT counters), read through a separate read-only
 /// connection, as text. Two dumps are equal iff nothing visible changed.
 func dump(_ path: String) throws -> [String: [String]] {
-    var config = Configuration()
-    config.readonly = true
-    let db = try DatabaseQueue(path: path, configuration: config)
+    let db = try SQLiteConnection(path: path, readOnly: true)
     defer { try? db.close() }
-    return try db.read { db in
-        var out: [String: [String]] = [:]
-        let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        for table in tables {
-            out[table] = try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\" ORDER BY rowid").map { $0.description }
+    var out: [String: [String]] = [:]
+    for table in try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", [], { $0.text(0) }) {
+        out[table] = try db.prepare("SELECT * FROM \"\(table)\" ORDER BY rowid").query { row in
+            (0..<row.columnCount).map { "\(row.columnName($0))=\(row.value($0))" }.joined(separator: " ")
         }
-        return out
     }
+    return out
 }
 
 /// Runs `operation`, expects it to throw a `WPWError` with `code`, and checks that no row changed.
