@@ -15,8 +15,10 @@ import Darwin
 ///
 /// * One request at a time per connection; connections are pooled per `host:port` with keep-alive. A
 ///   connection that fails in any way is closed and never reused. At most
-///   ``HTTPClientConfiguration/maxIdleConnectionsPerHost`` idle connections are kept per host; concurrent
-///   requests beyond the idle ones open more connections (released extras are closed).
+///   ``HTTPClientConfiguration/maxConnectionsPerHost`` requests hold a connection to one host at a time;
+///   more wait in arrival order (``HTTPClientPermits``), within their own timeout. At most
+///   ``HTTPClientConfiguration/maxIdleConnectionsPerHost`` idle connections are kept per host (released
+///   extras are closed).
 /// * Each request has a total timeout (connect + write + whole response); the connect itself is also
 ///   bounded by ``HTTPClientConfiguration/connectTimeout``.
 /// * Responses are aggregated up to ``HTTPClientConfiguration/maxResponseBodySize`` bytes; beyond that the
@@ -30,11 +32,16 @@ public final class HTTPClient: Sendable {
     public let configuration: HTTPClientConfiguration
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    private let state = NIOLockedValueBox(PoolState())
+    private let state: NIOLockedValueBox<PoolState>
 
     private struct IdleConnection {
         let channel: any Channel
         let since: NIODeadline
+    }
+
+    private struct Waiter {
+        let continuation: CheckedContinuation<Void, any Error>
+        let timeout: Scheduled<Void>
     }
 
     private struct PoolState {
@@ -42,6 +49,12 @@ public final class HTTPClient: Sendable {
         var open: [ObjectIdentifier: any Channel] = [:]
         var isShutdown = false
         var statistics = HTTPClientStatistics()
+        var permits: HTTPClientPermits
+        var nextWaiter: UInt64 = 0
+        /// Queued requests whose continuation is registered.
+        var waiters: [UInt64: Waiter] = [:]
+        /// Queued requests given a permit, or an error, before their continuation was registered.
+        var settledEarly: [UInt64: HTTPClientError?] = [:]
     }
 
     public init(
@@ -52,6 +65,7 @@ public final class HTTPClient: Sendable {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
+        self.state = NIOLockedValueBox(PoolState(permits: HTTPClientPermits(limit: configuration.maxConnectionsPerHost)))
     }
 
     /// Counters since creation, and the connections open and idle now.
@@ -71,6 +85,21 @@ public final class HTTPClient: Sendable {
     public func execute(_ request: HTTPClientRequest, timeout: Duration) async throws(HTTPClientError) -> HTTPClientResponse {
         let target = try HTTPClientTarget(url: request.url)
         let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let key = target.poolKey
+        try await acquirePermit(key, deadline: deadline)
+        let result: Result<HTTPClientResponse, HTTPClientError>
+        do throws(HTTPClientError) {
+            result = .success(try await send(request, to: target, deadline: deadline))
+        } catch {
+            result = .failure(error)
+        }
+        releasePermit(key)
+        return try result.get()
+    }
+
+    private func send(
+        _ request: HTTPClientRequest, to target: HTTPClientTarget, deadline: NIODeadline
+    ) async throws(HTTPClientError) -> HTTPClientResponse {
         let channel = try await connection(to: target, deadline: deadline)
 
         var headers = HTTPHeaders()
@@ -118,17 +147,108 @@ public final class HTTPClient: Sendable {
     /// Closes every connection (requests in flight fail with `connectionClosed`); later requests fail
     /// with `shutdown`.
     public func shutdown() async {
-        let channels = state.withLockedValue { state -> [any Channel] in
+        let (channels, waiters) = state.withLockedValue { state -> ([any Channel], [Waiter]) in
             state.isShutdown = true
             state.idle = [:]
             let all = Array(state.open.values)
             state.open = [:]
-            return all
+            var waiters: [Waiter] = []
+            for id in state.permits.removeAllWaiters() {
+                if let waiter = state.waiters.removeValue(forKey: id) {
+                    waiters.append(waiter)
+                } else {
+                    state.settledEarly[id] = HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client is shut down")
+                }
+            }
+            return (all, waiters)
+        }
+        for waiter in waiters {
+            waiter.timeout.cancel()
+            waiter.continuation.resume(throwing: HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client is shut down"))
         }
         for channel in channels {
             try? await channel.close()
         }
         logger.debug("HTTP client shut down", metadata: ["http.client.closed": "\(channels.count)"])
+    }
+
+    // MARK: Permits
+
+    /// Takes a permit for `key` (``HTTPClientPermits``), waiting in line while every permit is taken, until
+    /// `deadline` (then `timeout`, nothing sent) or the task's cancellation (`cancelled`, nothing sent).
+    private func acquirePermit(_ key: String, deadline: NIODeadline) async throws(HTTPClientError) {
+        let admitted = state.withLockedValue { state -> (granted: Bool, id: UInt64)? in
+            guard !state.isShutdown else { return nil }
+            state.nextWaiter &+= 1
+            let id = state.nextWaiter
+            let granted = state.permits.acquire(key, waiter: id)
+            if !granted { state.statistics.requestsQueued += 1 }
+            return (granted, id)
+        }
+        guard let (granted, id) = admitted else {
+            throw HTTPClientError(.shutdown, mayHaveReachedServer: false, detail: "client is shut down")
+        }
+        if granted { return }
+        do {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let timeout = eventLoopGroup.any().scheduleTask(deadline: deadline) { [weak self] in
+                        guard let self else { return }
+                        self.abandonWaiter(key, id, HTTPClientError(
+                            .timeout, mayHaveReachedServer: false, detail: "no connection to \(key) was free before the deadline"))
+                    }
+                    let early = state.withLockedValue { state -> HTTPClientError?? in
+                        if let settled = state.settledEarly.removeValue(forKey: id) { return .some(settled) }
+                        state.waiters[id] = Waiter(continuation: continuation, timeout: timeout)
+                        return .none
+                    }
+                    switch early {
+                    case .none: break
+                    case .some(.none): timeout.cancel(); continuation.resume()
+                    case .some(.some(let error)): timeout.cancel(); continuation.resume(throwing: error)
+                    }
+                }
+            } onCancel: {
+                abandonWaiter(key, id, HTTPClientError(.cancelled, mayHaveReachedServer: false, detail: "cancelled while waiting for a connection"))
+            }
+        } catch let error as HTTPClientError {
+            throw error
+        } catch {
+            throw HTTPClientError(.cancelled, mayHaveReachedServer: false, detail: "\(error)")
+        }
+    }
+
+    /// A request is done with its connection: its permit goes to the first waiter for `key`, if any.
+    private func releasePermit(_ key: String) {
+        let next = state.withLockedValue { state -> Waiter? in
+            guard let id = state.permits.release(key) else { return nil }
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                state.settledEarly[id] = .some(nil)
+                return nil
+            }
+            return waiter
+        }
+        if let next {
+            next.timeout.cancel()
+            next.continuation.resume()
+        }
+    }
+
+    /// A waiter gives up (deadline, cancellation). If it had already been handed a permit, nothing happens
+    /// here: it goes on with the permit and gives it back when done.
+    private func abandonWaiter(_ key: String, _ id: UInt64, _ error: HTTPClientError) {
+        let waiter = state.withLockedValue { state -> Waiter? in
+            guard state.permits.abandon(key, waiter: id) else { return nil }
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                state.settledEarly[id] = .some(error)
+                return nil
+            }
+            return waiter
+        }
+        if let waiter {
+            waiter.timeout.cancel()
+            waiter.continuation.resume(throwing: error)
+        }
     }
 
     // MARK: Pool

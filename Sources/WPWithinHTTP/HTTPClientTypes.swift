@@ -80,13 +80,19 @@ public struct HTTPClientConfiguration: Sendable {
     /// idle timeout (``HTTPServerConfiguration/idleTimeout`` defaults to 60 s) so a request rarely lands on a
     /// connection the server is closing.
     public var idleTimeout: Duration
+    /// Requests that may hold a connection to one host at a time (at least 1); more wait, in arrival order,
+    /// for one to be free (within their own timeout). Keep it below the peer's per-address connection cap
+    /// (a wpwithind producer accepts 16 from one address).
+    public var maxConnectionsPerHost: Int
 
     public init(
         connectTimeout: Duration = .seconds(5),
         maxResponseBodySize: Int = 1 << 20,
         maxIdleConnectionsPerHost: Int = 8,
-        idleTimeout: Duration = .seconds(30)
+        idleTimeout: Duration = .seconds(30),
+        maxConnectionsPerHost: Int = 8
     ) {
+        self.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
         self.connectTimeout = connectTimeout
         self.maxResponseBodySize = maxResponseBodySize
         self.maxIdleConnectionsPerHost = maxIdleConnectionsPerHost
@@ -101,6 +107,8 @@ public struct HTTPClientStatistics: Sendable, Hashable {
     public var requests = 0
     public var openConnections = 0
     public var idleConnections = 0
+    /// Requests that had to wait for a connection to their host to be free (``HTTPClientConfiguration/maxConnectionsPerHost``).
+    public var requestsQueued = 0
 }
 
 /// Where a URL points: the pool key, connect address, `Host` header and request target.

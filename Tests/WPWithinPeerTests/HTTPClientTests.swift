@@ -67,6 +67,67 @@ import WPWithinTestSupport
         }
     }
 
+    @Test func aBurstNeverOpensMoreThanTheLimitOfConnectionsToOneHost() async throws {
+        let inHandler = Recorder<Int>()
+        let concurrency = Concurrency()
+        try await withHTTPServer(handler: { request in
+            let now = concurrency.enter()
+            inHandler.append(now)
+            try? await Task.sleep(for: .milliseconds(5))
+            concurrency.leave()
+            return HTTPResponse(status: 200, body: Array(request.path.utf8))
+        }) { port in
+            let client = HTTPClient(configuration: HTTPClientConfiguration(maxConnectionsPerHost: 3), logger: quietLogger)
+            let answers = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        let r = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/b/\(i)"), timeout: .seconds(60))
+                        return r.status == 200 && r.body == Array("/b/\(i)".utf8)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 40 && answers.allSatisfy { $0 })
+            // The server never saw more than 3 requests at once, and no more than 3 connections were opened.
+            #expect(inHandler.all.max() ?? 0 <= 3, "\(inHandler.all)")
+            let stats = client.statistics
+            #expect(stats.connectionsOpened <= 3, "\(stats)")
+            #expect(stats.requestsQueued > 0, "\(stats)")
+            await client.shutdown()
+        }
+    }
+
+    @Test func aRequestThatWaitsPastItsTimeoutIsNeverSent() async throws {
+        let gate = Gate()
+        let received = Recorder<String>()
+        try await withHTTPServer(handler: { request in
+            received.append(request.path)
+            if request.path == "/held" { await gate.wait() }
+            return HTTPResponse(status: 200)
+        }) { port in
+            let client = HTTPClient(configuration: HTTPClientConfiguration(maxConnectionsPerHost: 1), logger: quietLogger)
+            let held = Task { try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/held"), timeout: .seconds(60)) }
+            try await eventually { received.all == ["/held"] }
+            let error = await #expect(throws: HTTPClientError.self) {
+                try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/late", body: [1]), timeout: .milliseconds(200))
+            }
+            #expect(error?.kind == .timeout)
+            #expect(error?.mayHaveReachedServer == false)
+            // A cancelled waiter is not sent either.
+            let cancelled = Task { try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/cancelled"), timeout: .seconds(60)) }
+            try await eventually { client.statistics.requestsQueued == 2 }
+            cancelled.cancel()
+            let cancelError = await #expect(throws: HTTPClientError.self) { try await cancelled.value }
+            #expect(cancelError?.kind == .cancelled && cancelError?.mayHaveReachedServer == false)
+            await gate.open()
+            #expect(try await held.value.status == 200)
+            // The permit is free again.
+            #expect(try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/next"), timeout: .seconds(60)).status == 200)
+            #expect(received.all == ["/held", "/next"])
+            await client.shutdown()
+        }
+    }
+
     @Test func connectionCloseFromServerIsNotReused() async throws {
         try await withHTTPServer(handler: { _ in HTTPResponse(status: 200, headers: ["Connection": "close"], body: Array("bye".utf8)) }) { port in
             let client = HTTPClient(logger: quietLogger)
@@ -250,5 +311,29 @@ import WPWithinTestSupport
             #expect(client.statistics.idleConnections == 0)
             await client.shutdown()
         }
+    }
+}
+
+/// How many handlers run at once.
+final class Concurrency: @unchecked Sendable {
+    // @unchecked: `current` is behind `lock`.
+    private let lock = NSLock()
+    private var current = 0
+    func enter() -> Int { lock.withLock { current += 1; return current } }
+    func leave() { lock.withLock { current -= 1 } }
+}
+
+/// Holds handlers until opened.
+actor Gate {
+    private var isOpen = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+    func open() {
+        isOpen = true
+        for continuation in waiting { continuation.resume() }
+        waiting = []
     }
 }
