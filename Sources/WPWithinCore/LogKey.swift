@@ -15,5 +15,7 @@ public enum LogKey {
     public static let recoveryWatch = "recovery.watch"
     public static let storeFreeBytes = "store.freeBytes"
     public static let storeReserveBytes = "store.reserveBytes"
+    public static let prunedProducerQuotes = "store.prunedProducerQuotes"
+    public static let prunedConsumerQuotes = "store.prunedConsumerQuotes"
     public static let path = "path"
 }

@@ -277,6 +277,7 @@ public func buildDaemon(
     var services: [any ServiceLifecycle.Service] = [server]
     if let hteServer { services.append(hteServer) }
     if let recovery { services.append(recovery) }
+    services.append(StoreHousekeepingService(store: store, interval: StoreHousekeepingService.defaultInterval, logger: logger))
     if let broadcaster = discovery.broadcaster { services.append(broadcaster) }
     if let scanner = discovery.scanner { services.append(scanner) }
     if let reload {

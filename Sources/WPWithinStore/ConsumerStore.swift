@@ -136,6 +136,8 @@ extension Store {
                     producerURL, purchase.bought, purchase.delivered, purchase.inFlight, ms, ms,
                 ])
             let stored = StoredPurchase(id: tx.db.lastInsertRowID, purchase: purchase, tokenJSON: tokenJSON, producerURL: producerURL)
+            // The quote has served: a retried makePayment finds the purchase first.
+            try tx.db.run("DELETE FROM consumer_quote WHERE payment_reference_id = ?", [purchase.paymentReferenceID])
             var payload = Self.purchasePayload(stored)
             payload["totalAmount"] = .int(purchase.totalPaid.minorUnits)
             payload["currencyCode"] = .string(purchase.totalPaid.currency.code)

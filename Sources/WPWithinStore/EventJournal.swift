@@ -92,9 +92,12 @@ extension Store {
         try await read { db in try db.integer("SELECT COALESCE(MIN(seq), 0) FROM event") ?? 0 }
     }
 
-    /// Deletes journal events with `seq <= through`. AUTOINCREMENT keeps later seqs from reusing theirs.
+    /// Deletes journal events with `seq <= through`, never the newest one: a seq is `MAX(seq) + 1`, so the
+    /// newest row is what keeps later seqs from reusing pruned ones.
     public func pruneEvents(through seq: Int64) async throws {
-        _ = try await transaction(durable: false) { tx in try tx.db.run("DELETE FROM event WHERE seq <= ?", [seq]) }
+        _ = try await transaction(durable: false) { tx in
+            try tx.db.run("DELETE FROM event WHERE seq <= ? AND seq < (SELECT MAX(seq) FROM event)", [seq])
+        }
     }
 }
 

@@ -220,9 +220,9 @@ extension Store {
         return try await read { db in
             try db.query(
                 Rows.orderSelect + """
-                     WHERE o.state IN ('paymentPending','outcomeUnknown','refundPending')
-                        OR (o.state = 'abandoned' AND COALESCE(o.payment_started_at_ms, 0) >= ?)
-                     ORDER BY o.updated_at_ms, q.payment_reference_id
+                     WHERE state IN ('paymentPending','outcomeUnknown','refundPending')
+                        OR (state = 'abandoned' AND COALESCE(payment_started_at_ms, 0) >= ?)
+                     ORDER BY updated_at_ms, payment_reference_id
                     """,
                 [cutoff], Rows.order)
         }

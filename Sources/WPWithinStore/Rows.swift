@@ -68,26 +68,23 @@ enum Rows {
 
     // MARK: Orders
 
-    /// The columns `order(_:)` reads, by index.
+    /// The columns `order(_:)` reads, by index: one row per order (schema v3).
     static let orderSelect = """
-        SELECT q.payment_reference_id, q.server_id, q.client_id, q.service_id, q.service_name, q.price_id,
-               q.unit_id, q.unit_description, q.units, q.unit_amount, q.total_amount, q.currency,
-               q.created_s, q.created_ns, q.expires_s, q.expires_ns,
-               o.state, o.attempts, o.psp_order_code, o.failure_reason, o.payment_started_at_ms,
-               t.token_key, t.issued_s, t.issued_ns, t.expiry_s, t.expiry_ns, t.refund_on_expiry, t.signature,
-               l.purchased, l.delivered, l.in_flight, l.in_flight_since_ms
-        FROM quote q
-        JOIN producer_order o ON o.payment_reference_id = q.payment_reference_id
-        LEFT JOIN delivery_token t ON t.payment_reference_id = q.payment_reference_id
-        LEFT JOIN unit_ledger l ON l.payment_reference_id = q.payment_reference_id
+        SELECT payment_reference_id, server_id, client_id, service_id, service_name, price_id,
+               unit_id, unit_description, units, unit_amount, total_amount, currency,
+               created_s, created_ns, expires_s, expires_ns,
+               state, attempts, psp_order_code, failure_reason, payment_started_at_ms,
+               token_key, token_issued_s, token_issued_ns, token_expiry_s, token_expiry_ns, refund_on_expiry, token_signature,
+               purchased, delivered, in_flight, in_flight_since_ms
+        FROM producer_order
         """
 
     static func loadOrder(_ db: SQLiteConnection, paymentReferenceID: String) throws -> Order? {
-        try db.queryOne(orderSelect + " WHERE q.payment_reference_id = ?", [paymentReferenceID], order)
+        try db.queryOne(orderSelect + " WHERE payment_reference_id = ?", [paymentReferenceID], order)
     }
 
     static func loadOrder(_ db: SQLiteConnection, tokenKey: String) throws -> Order? {
-        try db.queryOne(orderSelect + " WHERE t.token_key = ?", [tokenKey], order)
+        try db.queryOne(orderSelect + " WHERE token_key = ?", [tokenKey], order)
     }
 
     static func order(_ row: SQLiteRow) throws -> Order {
@@ -126,69 +123,73 @@ enum Rows {
         let q = order.quote
         try db.run(
             """
-                INSERT INTO quote (payment_reference_id, server_id, client_id, service_id, service_name, price_id,
-                    unit_id, unit_description, units, unit_amount, total_amount, currency,
-                    created_s, created_ns, expires_s, expires_ns)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
+            INSERT INTO producer_order (payment_reference_id, server_id, client_id, service_id, service_name, price_id,
+                unit_id, unit_description, units, unit_amount, total_amount, currency,
+                created_s, created_ns, expires_s, expires_ns, state, attempts, created_at_ms, updated_at_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
             [
                 q.paymentReferenceID, q.serverID, q.clientID, q.serviceID, q.serviceName, q.priceID, q.unitID,
                 q.unitDescription, q.units, q.unitPrice.minorUnits, q.total.minorUnits, q.total.currency.code,
                 q.createdAt.secondsSinceEpoch, Int64(q.createdAt.nanoseconds),
                 q.expiresAt.secondsSinceEpoch, Int64(q.expiresAt.nanoseconds),
+                order.state.rawValue, order.attempts, nowMS, nowMS,
             ])
-        try db.run(
-            """
-                INSERT INTO producer_order (payment_reference_id, state, attempts, created_at_ms, updated_at_ms)
-                VALUES (?, ?, ?, ?, ?)
-                """,
-            [q.paymentReferenceID, order.state.rawValue, order.attempts, nowMS, nowMS])
     }
 
-    /// Writes an order's mutable parts (state, attempts, gateway outcome, token, ledger) after a transition.
+    private static let updateOrderSQL = """
+        UPDATE producer_order SET state = ?, attempts = ?, psp_order_code = ?, failure_reason = ?,
+            updated_at_ms = ?,
+            payment_started_at_ms = CASE WHEN ? THEN ? ELSE payment_started_at_ms END,
+            paid_at_ms = CASE WHEN ? = 'paid' AND paid_at_ms IS NULL THEN ? ELSE paid_at_ms END
+        """
+    /// The token is written once: an order that has one keeps it (and a trigger refuses any change).
+    private static let tokenSQL = """
+        , token_key = COALESCE(token_key, ?), token_issued_s = COALESCE(token_issued_s, ?),
+            token_issued_ns = COALESCE(token_issued_ns, ?), token_expiry_s = COALESCE(token_expiry_s, ?),
+            token_expiry_ns = COALESCE(token_expiry_ns, ?), refund_on_expiry = COALESCE(refund_on_expiry, ?),
+            token_signature = COALESCE(token_signature, ?)
+        """
+    private static let ledgerSQL = ", purchased = ?, delivered = ?, in_flight = ?, in_flight_since_ms = ?"
+    private static let whereReference = " WHERE payment_reference_id = ?"
+    private static let updateOrderStatements = (
+        plain: updateOrderSQL + whereReference,
+        token: updateOrderSQL + tokenSQL + whereReference,
+        ledger: updateOrderSQL + ledgerSQL + whereReference,
+        both: updateOrderSQL + tokenSQL + ledgerSQL + whereReference)
+
+    /// Writes an order's mutable parts (state, attempts, gateway outcome, token, ledger) after a transition:
+    /// one statement.
     static func updateOrder(_ db: SQLiteConnection, _ order: Order, nowMS: Int64, paymentStarted: Bool = false) throws {
-        try db.run(
-            """
-                UPDATE producer_order SET state = ?, attempts = ?, psp_order_code = ?, failure_reason = ?,
-                    updated_at_ms = ?,
-                    payment_started_at_ms = CASE WHEN ? THEN ? ELSE payment_started_at_ms END,
-                    paid_at_ms = CASE WHEN ? = 'paid' AND paid_at_ms IS NULL THEN ? ELSE paid_at_ms END
-                WHERE payment_reference_id = ?
-                """,
-            [
-                order.state.rawValue, order.attempts, order.pspReference, order.failureReason, nowMS,
-                paymentStarted, nowMS, order.state.rawValue, nowMS, order.paymentReferenceID,
-            ])
-        guard db.changes == 1 else {
-            throw WPWError(.internalError, "store: order \(order.paymentReferenceID) vanished during an update")
-        }
+        var values: [SQLiteValue] = [
+            .text(order.state.rawValue), .integer(Int64(order.attempts)), order.pspReference.map(SQLiteValue.text) ?? .null,
+            order.failureReason.map(SQLiteValue.text) ?? .null, .integer(nowMS),
+            .integer(paymentStarted ? 1 : 0), .integer(nowMS), .text(order.state.rawValue), .integer(nowMS),
+        ]
         if let token = order.token {
-            try db.run(
-                """
-                    INSERT INTO delivery_token (token_key, payment_reference_id, issued_s, issued_ns, expiry_s, expiry_ns,
-                        refund_on_expiry, signature)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (token_key) DO NOTHING
-                    """,
-                [
-                    token.key, order.paymentReferenceID, token.issued.secondsSinceEpoch, Int64(token.issued.nanoseconds),
-                    token.expiry.secondsSinceEpoch, Int64(token.expiry.nanoseconds), token.refundOnExpiry,
-                    token.signature,
-                ])
+            values += [
+                .text(token.key), .integer(token.issued.secondsSinceEpoch), .integer(Int64(token.issued.nanoseconds)),
+                .integer(token.expiry.secondsSinceEpoch), .integer(Int64(token.expiry.nanoseconds)),
+                .integer(token.refundOnExpiry ? 1 : 0), .blob(token.signature),
+            ]
         }
         if let ledger = order.ledger {
-            try db.run(
-                """
-                    INSERT INTO unit_ledger (payment_reference_id, purchased, delivered, in_flight, in_flight_since_ms)
-                    VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (payment_reference_id) DO UPDATE SET
-                        purchased = excluded.purchased, delivered = excluded.delivered, in_flight = excluded.in_flight,
-                        in_flight_since_ms = excluded.in_flight_since_ms
-                    """,
-                [
-                    order.paymentReferenceID, ledger.purchased, ledger.delivered, ledger.inFlight,
-                    ledger.inFlightSince?.milliseconds,
-                ])
+            values += [
+                .integer(Int64(ledger.purchased)), .integer(Int64(ledger.delivered)), .integer(Int64(ledger.inFlight)),
+                ledger.inFlightSince.map { .integer($0.milliseconds) } ?? .null,
+            ]
+        }
+        values.append(.text(order.paymentReferenceID))
+        let sql: String
+        switch (order.token != nil, order.ledger != nil) {
+        case (false, false): sql = updateOrderStatements.plain
+        case (true, false): sql = updateOrderStatements.token
+        case (false, true): sql = updateOrderStatements.ledger
+        case (true, true): sql = updateOrderStatements.both
+        }
+        try db.run(sql, SQLiteArguments(values))
+        guard db.changes == 1 else {
+            throw WPWError(.internalError, "store: order \(order.paymentReferenceID) vanished during an update")
         }
     }
 }

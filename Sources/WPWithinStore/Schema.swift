@@ -14,6 +14,7 @@ enum Schema {
     static let migrations: [(name: String, apply: @Sendable (SQLiteConnection) throws -> Void)] = [
         ("v1-initial", v1),
         ("v2-payment-recovery", v2),
+        ("v3-one-row-per-order", v3),
     ]
     static var migrationNames: [String] { migrations.map(\.name) }
 
@@ -77,6 +78,140 @@ enum Schema {
             if db.isInTransaction { try? db.execute("ROLLBACK TRANSACTION") }
             throw error
         }
+    }
+
+    /// v3: one row per producer order, and no AUTOINCREMENT.
+    ///
+    /// * `quote`, `producer_order`, `delivery_token` and `unit_ledger` were four 1:1 tables joined on every
+    ///   order load and written by up to three statements per transition: they become one `producer_order`
+    ///   row (the quote snapshot, the payment state, the token, the unit ledger), read and written by one
+    ///   statement. The constraints and triggers move with the columns.
+    /// * `event` and `purchase` lose AUTOINCREMENT, which wrote `sqlite_sequence` on every insert. A seq or a
+    ///   purchase id is still never reused: purchases are never deleted, and the journal is never pruned of
+    ///   its newest event (`pruneEvents`), so `MAX(rowid) + 1` keeps counting up. A journal that is empty
+    ///   while its counter has moved (only a hand-pruned one) keeps the counter as one `store.journalFloor`
+    ///   event.
+    static func v3(_ db: SQLiteConnection) throws {
+        try db.execute("""
+            CREATE TABLE producer_order_v3 (
+                payment_reference_id TEXT PRIMARY KEY,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                service_name TEXT NOT NULL,
+                price_id INTEGER NOT NULL,
+                unit_id INTEGER NOT NULL,
+                unit_description TEXT NOT NULL,
+                units INTEGER NOT NULL CHECK (units > 0),
+                unit_amount INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                created_s INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+                expires_s INTEGER NOT NULL, expires_ns INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('quoted','paymentPending','paid','failed','outcomeUnknown',
+                    'abandoned','refundPending','refunded')),
+                attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                psp_order_code TEXT,
+                failure_reason TEXT,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                payment_started_at_ms INTEGER,
+                paid_at_ms INTEGER,
+                token_key TEXT UNIQUE,
+                token_issued_s INTEGER, token_issued_ns INTEGER,
+                token_expiry_s INTEGER, token_expiry_ns INTEGER,
+                refund_on_expiry INTEGER CHECK (refund_on_expiry IS NULL OR refund_on_expiry IN (0,1)),
+                token_signature BLOB,
+                purchased INTEGER CHECK (purchased IS NULL OR purchased > 0),
+                delivered INTEGER CHECK (delivered IS NULL OR delivered >= 0),
+                in_flight INTEGER CHECK (in_flight IS NULL OR in_flight >= 0),
+                in_flight_since_ms INTEGER,
+                CHECK (state NOT IN ('paid','refundPending','refunded') OR psp_order_code IS NOT NULL),
+                CHECK ((token_key IS NULL) = (token_signature IS NULL) AND (token_key IS NULL) = (token_expiry_s IS NULL)
+                    AND (token_key IS NULL) = (token_issued_s IS NULL) AND (token_key IS NULL) = (refund_on_expiry IS NULL)),
+                CHECK ((purchased IS NULL) = (delivered IS NULL) AND (purchased IS NULL) = (in_flight IS NULL)),
+                CHECK (purchased IS NULL OR delivered + in_flight <= purchased)
+            ) STRICT;
+            INSERT INTO producer_order_v3 SELECT
+                q.payment_reference_id, q.server_id, q.client_id, q.service_id, q.service_name, q.price_id, q.unit_id,
+                q.unit_description, q.units, q.unit_amount, q.total_amount, q.currency,
+                q.created_s, q.created_ns, q.expires_s, q.expires_ns,
+                o.state, o.attempts, o.psp_order_code, o.failure_reason, o.created_at_ms, o.updated_at_ms,
+                o.payment_started_at_ms, o.paid_at_ms,
+                t.token_key, t.issued_s, t.issued_ns, t.expiry_s, t.expiry_ns, t.refund_on_expiry, t.signature,
+                l.purchased, l.delivered, l.in_flight, l.in_flight_since_ms
+            FROM quote q
+            JOIN producer_order o ON o.payment_reference_id = q.payment_reference_id
+            LEFT JOIN delivery_token t ON t.payment_reference_id = q.payment_reference_id
+            LEFT JOIN unit_ledger l ON l.payment_reference_id = q.payment_reference_id;
+            DROP TABLE unit_ledger;
+            DROP TABLE delivery_token;
+            DROP TABLE producer_order;
+            DROP TABLE quote;
+            ALTER TABLE producer_order_v3 RENAME TO producer_order;
+            CREATE INDEX producer_order_open ON producer_order(state)
+                WHERE state IN ('paymentPending','outcomeUnknown','abandoned','refundPending');
+            CREATE INDEX producer_order_quoted_expiry ON producer_order(expires_s) WHERE state = 'quoted';
+            CREATE TRIGGER producer_order_paid_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'paid' AND NEW.state <> 'paid'
+                BEGIN SELECT RAISE(ABORT, 'a paid order stays paid'); END;
+            CREATE TRIGGER producer_order_refunded_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'refunded' AND NEW.state <> 'refunded'
+                BEGIN SELECT RAISE(ABORT, 'a refunded order stays refunded'); END;
+            CREATE TRIGGER producer_order_token_is_final BEFORE UPDATE OF token_key, token_signature, token_expiry_s ON producer_order
+                WHEN OLD.token_key IS NOT NULL AND (NEW.token_key IS NOT OLD.token_key
+                    OR NEW.token_signature IS NOT OLD.token_signature OR NEW.token_expiry_s IS NOT OLD.token_expiry_s)
+                BEGIN SELECT RAISE(ABORT, 'a delivery token never changes'); END;
+            CREATE TRIGGER producer_order_no_restore BEFORE UPDATE OF purchased, delivered ON producer_order
+                WHEN NEW.delivered < OLD.delivered OR (OLD.purchased IS NOT NULL AND NEW.purchased IS NOT OLD.purchased)
+                BEGIN SELECT RAISE(ABORT, 'delivered units never decrease'); END;
+
+            CREATE TABLE event_v3 (
+                seq INTEGER PRIMARY KEY,
+                type TEXT NOT NULL,
+                time_s INTEGER NOT NULL, time_ns INTEGER NOT NULL,
+                payload_json TEXT NOT NULL
+            ) STRICT;
+            INSERT INTO event_v3 SELECT seq, type, time_s, time_ns, payload_json FROM event;
+            INSERT INTO event_v3 (seq, type, time_s, time_ns, payload_json)
+                SELECT s.seq, 'store.journalFloor', 0, 0, '{}' FROM sqlite_sequence s
+                WHERE s.name = 'event' AND s.seq > 0 AND NOT EXISTS (SELECT 1 FROM event_v3);
+            DROP TABLE event;
+            ALTER TABLE event_v3 RENAME TO event;
+
+            CREATE TABLE purchase_v3 (
+                id INTEGER PRIMARY KEY,
+                payment_reference_id TEXT NOT NULL UNIQUE,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                price_id INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                token_key TEXT NOT NULL,
+                token_json TEXT NOT NULL,
+                expiry_s INTEGER NOT NULL, expiry_ns INTEGER NOT NULL,
+                producer_url TEXT NOT NULL,
+                bought INTEGER NOT NULL CHECK (bought > 0),
+                delivered INTEGER NOT NULL CHECK (delivered >= 0),
+                in_flight INTEGER NOT NULL CHECK (in_flight >= 0),
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                unsettled TEXT CHECK (unsettled IS NULL OR unsettled IN ('begin','end')),
+                unsettled_units INTEGER CHECK (unsettled_units IS NULL OR unsettled_units >= 0),
+                CHECK (delivered + in_flight <= bought)
+            ) STRICT;
+            INSERT INTO purchase_v3 SELECT id, payment_reference_id, server_id, client_id, service_id, price_id,
+                total_amount, currency, token_key, token_json, expiry_s, expiry_ns, producer_url, bought, delivered,
+                in_flight, created_at_ms, updated_at_ms, unsettled, unsettled_units FROM purchase;
+            DROP TABLE purchase;
+            ALTER TABLE purchase_v3 RENAME TO purchase;
+            CREATE TRIGGER purchase_no_restore BEFORE UPDATE ON purchase
+                WHEN NEW.delivered < OLD.delivered OR NEW.bought <> OLD.bought
+                BEGIN SELECT RAISE(ABORT, 'delivered units never decrease'); END;
+
+            DELETE FROM sqlite_sequence;
+            """)
     }
 
     /// v2: the order states of payment recovery (`abandoned`, `refundPending`, `refunded`), the delivery lease

@@ -6,7 +6,8 @@ import WPWithinSQLite
 
 /// A state directory written by the last release whose store was on GRDB (`Fixtures/grdb-v2-wpwithin.sqlite`:
 /// made by that build's `wpw-store-crashtest crash DIR 8`, 8 paid and fully delivered orders with their
-/// consumer purchases, 2 payments left pending, the journal) opens on the libsqlite3 store unchanged.
+/// consumer purchases, 2 payments left pending, the journal) opens on the libsqlite3 store and migrates to
+/// one row per order (v3) with every value as it was.
 @Suite("Store: a GRDB-era state directory") struct MigrationFixtureTests {
     static func fixtureCopy() throws -> TempDir {
         let url = try #require(Bundle.module.url(forResource: "grdb-v2-wpwithin", withExtension: "sqlite", subdirectory: "Fixtures"))
@@ -15,19 +16,50 @@ import WPWithinSQLite
         return dir
     }
 
+    /// Every order's columns, oldest first: through the four v2 tables, or from the one v3 table.
+    static func orders(_ path: String, v2: Bool) throws -> [[SQLiteValue]] {
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        defer { try? db.close() }
+        let sql = v2 ? """
+            SELECT q.payment_reference_id, q.server_id, q.client_id, q.service_id, q.service_name, q.price_id, q.unit_id,
+                q.unit_description, q.units, q.unit_amount, q.total_amount, q.currency, q.created_s, q.created_ns,
+                q.expires_s, q.expires_ns, o.state, o.attempts, o.psp_order_code, o.failure_reason, o.created_at_ms,
+                o.updated_at_ms, o.payment_started_at_ms, o.paid_at_ms, t.token_key, t.issued_s, t.issued_ns, t.expiry_s,
+                t.expiry_ns, t.refund_on_expiry, t.signature, l.purchased, l.delivered, l.in_flight, l.in_flight_since_ms
+            FROM quote q JOIN producer_order o USING (payment_reference_id)
+            LEFT JOIN delivery_token t USING (payment_reference_id) LEFT JOIN unit_ledger l USING (payment_reference_id)
+            ORDER BY q.created_s, q.created_ns, q.payment_reference_id
+            """ : """
+            SELECT payment_reference_id, server_id, client_id, service_id, service_name, price_id, unit_id,
+                unit_description, units, unit_amount, total_amount, currency, created_s, created_ns,
+                expires_s, expires_ns, state, attempts, psp_order_code, failure_reason, created_at_ms,
+                updated_at_ms, payment_started_at_ms, paid_at_ms, token_key, token_issued_s, token_issued_ns, token_expiry_s,
+                token_expiry_ns, refund_on_expiry, token_signature, purchased, delivered, in_flight, in_flight_since_ms
+            FROM producer_order ORDER BY created_s, created_ns, payment_reference_id
+            """
+        return try db.prepare(sql).query { row in (0..<row.columnCount).map(row.value) }
+    }
+
     @Test func itOpensWithEveryRowAsItWasAndGoesOn() async throws {
         let dir = try Self.fixtureCopy()
         defer { dir.cleanup() }
         var before = try dump(dir.databasePath)
         #expect(before["grdb_migrations"]?.count == 2)
+        let ordersBefore = try Self.orders(dir.databasePath, v2: true)
+        #expect(ordersBefore.count == 10)
         let store = try dir.open()
         defer { try? store.close() }
-        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order"])
 
-        // Every row is as it was; only the record of migrations changed tables.
+        // Every order is as it was, now one row each (v3); every other row is as it was.
+        #expect(try Self.orders(dir.databasePath, v2: false) == ordersBefore)
         var after = try dump(dir.databasePath)
-        #expect(before.removeValue(forKey: "grdb_migrations") != nil)
-        #expect(after.removeValue(forKey: "schema_migration")?.count == 2)
+        for table in ["grdb_migrations", "quote", "producer_order", "delivery_token", "unit_ledger", "sqlite_sequence"] {
+            #expect(before.removeValue(forKey: table) != nil, "\(table)")
+        }
+        #expect(after.removeValue(forKey: "schema_migration")?.count == 3)
+        #expect(after.removeValue(forKey: "producer_order")?.count == 10)
+        #expect(after.removeValue(forKey: "sqlite_sequence")?.isEmpty == true)
         #expect(before == after)
 
         let purchases = try await store.listPurchases()

@@ -1,0 +1,38 @@
+import Logging
+import ServiceLifecycle
+import WPWithinCore
+import WPWithinStore
+
+/// Removes quotes that can no longer become money (`Store.pruneStaleQuotes`): once shortly after start,
+/// then every `interval`. Without it every `selectService` that was never paid would stay in the database
+/// for good.
+struct StoreHousekeepingService: ServiceLifecycle.Service, CustomStringConvertible {
+    var description: String { "StoreHousekeepingService" }
+
+    static let defaultInterval: Duration = .seconds(600)
+
+    let store: Store
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let pruned = try await store.pruneStaleQuotes(now: nowInstant())
+                if pruned.producerQuotes + pruned.consumerQuotes > 0 {
+                    logger.info("Stale quotes pruned", metadata: [
+                        LogKey.prunedProducerQuotes: "\(pruned.producerQuotes)", LogKey.prunedConsumerQuotes: "\(pruned.consumerQuotes)",
+                    ])
+                }
+            } catch {
+                // Housekeeping only: the next pass tries again.
+                logger.warning("Pruning stale quotes failed", metadata: [LogKey.error: "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                break
+            }
+        }
+    }
+}
