@@ -41,6 +41,8 @@ struct SuiteBenchmark: ParsableCommand {
     @Option(help: "Requests in flight in the pipelined RPC runs.") var depth = 32
     @Option(help: "store.synchronous of both daemons: full (durable, the default) or normal.") var synchronous = "full"
     @Flag(help: "Keep the temporary directory (logs, databases, audit log).") var keep = false
+    @Flag(help: "Run without the event subscriber on each daemon (by default one follows every event, as an app does).")
+    var noSubscribers = false
     @Option(parsing: .singleValue, help: "KEY=VALUE added to both daemons' environment (an experiment: recorded in the JSON and the table).")
     var daemonEnv: [String] = []
 
@@ -69,7 +71,7 @@ struct SuiteBenchmark: ParsableCommand {
             budgetSeconds: budgetSeconds ?? (quick ? 35 : 250),
             discoveryRuns: discoveryRuns ?? (quick ? 5 : 20), starts: starts ?? (quick ? 5 : 20),
             rpcSeconds: rpcSeconds ?? (quick ? 0.4 : 1.0), rpcRepeats: rpcRepeats, depth: depth, synchronous: synchronous,
-            daemonEnvironment: try environment(daemonEnv))
+            daemonEnvironment: try environment(daemonEnv), subscribers: !noSubscribers)
         let runner = try SuiteRun(plan: plan)
         runner.commit = commit
         runner.toolchain = toolchain
@@ -116,13 +118,15 @@ struct SuiteBenchmark: ParsableCommand {
         var depth: Int
         var synchronous: String
         var daemonEnvironment: [String: String]
+        /// One event subscriber on each daemon, reading every event.
+        var subscribers: Bool
 
         /// The load service's finite stock: more than the run can sell.
         var loadStock: Int { 10_000_000 }
 
         var json: [String: Any] {
             [
-                "quick": quick, "sequentialFlows": flows, "warmupFlows": warmupFlows, "clients": clients,
+                "quick": quick, "sequentialFlows": flows, "warmupFlows": warmupFlows, "clients": clients, "subscribers": subscribers,
                 "concurrencySeconds": concurrencySeconds, "scarceStock": scarceStock, "loadStock": loadStock,
                 "memoryFlows": memoryFlows, "memorySecondsLimit": memorySeconds ?? NSNull(), "budgetSeconds": budgetSeconds,
                 "discoveryRuns": discoveryRuns,
@@ -184,6 +188,13 @@ final class SuiteRun {
         let idle = (producer: cluster.producer.rssKiB, consumer: cluster.consumer.rssKiB, gateway: residentKiB(cluster.gateway.pid))
         report.extra["memoryIdle"] = ["producer": memoryBreakdown(cluster.producer.pid), "consumer": memoryBreakdown(cluster.consumer.pid)]
 
+        // As users run it: an app follows each daemon's events (issue: the benchmark as users run it).
+        let followers = plan.subscribers
+            ? [("producer", try EventFollower(socket: cluster.producer.socket, name: "producer")),
+               ("consumer", try EventFollower(socket: cluster.consumer.socket, name: "consumer"))]
+            : []
+        if !plan.subscribers { report.notes.append("EXPERIMENT: no event subscribers (--no-subscribers)") }
+
         _ = try cluster.producer.client().call("startServiceBroadcast", #"{"timeoutMs":0}"#)
         _ = try cluster.consumer.client().call("searchForDevice", #"{"serverId":"\#(cluster.producerServerID)","timeoutMs":10000}"#)
 
@@ -194,6 +205,16 @@ final class SuiteRun {
         try phase("scarce") { try scarcePhase(cluster) }
         try phase("memory") { try memoryPhase(cluster, idle: idle) }
         try phase("audit") { try auditPhase(cluster) }
+        if !followers.isEmpty {
+            report.section("Event subscribers (one per daemon, reading every event during the whole run)")
+            for (name, follower) in followers {
+                report.add("events.\(name).received", "\(name) events received", Double(follower.events), "events",
+                           note: follower.endedEarly ? "the daemon closed the subscription" : "subscription open to the end")
+                report.check("events.\(name).followed", "\(name) subscriber kept up (not dropped)", !follower.endedEarly,
+                             "\(follower.events) events")
+                follower.stop()
+            }
+        }
         let exits = cluster.stop()
         stopped = true
         report.check("daemons.cleanExit", "daemons and gateway exit 0 on SIGTERM", exits.values.allSatisfy { $0 == 0 },
