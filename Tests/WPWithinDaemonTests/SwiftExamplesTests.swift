@@ -26,14 +26,15 @@ import WPWithinTestSupport
             stderrPath: market.dir.file("consumer.err"))
         var consumerLines: [String] = []
         while consumerLines.last != "done" { consumerLines.append(try await buyer.nextLine(limit: .seconds(30))) }
-        #expect(await buyer.terminate() == 0)
+        // Both apps end by themselves after their last line (terminating them then raced their exit).
+        #expect(await buyer.waitForExit() == 0)
         #expect(consumerLines.contains { $0.hasPrefix("discovered: ") && $0.contains(serverId) })
         #expect(consumerLines.contains { $0.hasPrefix("paid: purchase ") && $0.contains("1500 GBP, 3 unit(s)") })
         #expect(consumerLines.contains("delivery 1 ended: 2 delivered, 1 remaining"))
         #expect(consumerLines.contains("delivery 2 ended: 3 delivered, 0 remaining"))
 
         while !(producerLines.last ?? "").hasPrefix("stopped after") { producerLines.append(try await carwash.nextLine(limit: .seconds(30))) }
-        #expect(await carwash.terminate() == 0)
+        #expect(await carwash.waitForExit() == 0)
         #expect(producerLines.filter { $0.hasPrefix("delivery begun: washing") }.count == 2)
         #expect(producerLines.last == "stopped after 2 deliveries")
         #expect(market.audit("order.placed").count == 1)

@@ -155,6 +155,20 @@ public final class LaunchedProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits for the process to exit by itself and returns its status; if it has not after `limit` (a hang
+    /// guard, not a timing assertion), terminates it (then the status says so).
+    public func waitForExit(limit: Duration = .seconds(60)) async -> Int32 {
+        let exit = self.exit
+        let pid = process.processIdentifier
+        let guardTask = Task {
+            try await Task.sleep(for: limit)
+            kill(pid, SIGTERM)
+        }
+        defer { guardTask.cancel() }
+        for await status in exit { return status }
+        return process.terminationStatus
+    }
+
     /// Sends SIGTERM, waits for exit (SIGKILL after `grace`), and returns the exit status.
     @discardableResult
     public func terminate(grace: Duration = .seconds(10)) async -> Int32 {
