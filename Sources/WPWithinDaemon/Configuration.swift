@@ -82,6 +82,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The space reserve and the floor for new money on the state volume (docs/store.md, "A full state volume").
     public var storeReserveBytes = 256 << 10
     public var storeMinimumFreeBytes = 1 << 20
+    /// Fsync every delivery begin and end too (default: only money transitions; docs/store.md, "fsync budget").
+    public var storeDurableDeliveries = false
 
     public init() {}
 
@@ -188,10 +190,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let store = top["store"] {
             let object = try reader.object(store, at: "store")
-            try reader.allow(object, keys: ["synchronous", "reserveBytes", "minimumFreeBytes"], at: "store")
+            try reader.allow(object, keys: ["synchronous", "reserveBytes", "minimumFreeBytes", "durableDeliveries"], at: "store")
             if let value = object["synchronous"] { storeSynchronous = try reader.string(value, at: "store.synchronous") }
             if let value = object["reserveBytes"] { storeReserveBytes = try reader.int(value, at: "store.reserveBytes") }
             if let value = object["minimumFreeBytes"] { storeMinimumFreeBytes = try reader.int(value, at: "store.minimumFreeBytes") }
+            if let value = object["durableDeliveries"] { storeDurableDeliveries = try reader.bool(value, at: "store.durableDeliveries") }
         }
         if let payments = top["payments"] {
             let object = try reader.object(payments, at: "payments")
@@ -303,6 +306,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = try int("WPWITHIND_DISCOVERY_PORT") { discoveryPort = value }
         if let value = environment["WPWITHIND_SCAN_BIND_ADDRESS"] { scanBindAddress = value }
         if let value = environment["WPWITHIND_STORE_SYNCHRONOUS"] { storeSynchronous = value }
+        if let raw = environment["WPWITHIND_STORE_DURABLE_DELIVERIES"] {
+            switch raw {
+            case "1", "true": storeDurableDeliveries = true
+            case "0", "false": storeDurableDeliveries = false
+            default: throw ConfigurationError(path: source, key: "WPWITHIND_STORE_DURABLE_DELIVERIES", "must be true or false (1 or 0)")
+            }
+        }
         if let value = environment["WPWITHIND_CARD_FILE"] { cardFile = value.isEmpty ? nil : value }
         if let value = environment["WPWITHIND_MERCHANT_FILE"] { merchantFile = value.isEmpty ? nil : value }
         if let directory = environment["CREDENTIALS_DIRECTORY"] {
@@ -546,5 +556,10 @@ struct ConfigReader {
     func int(_ value: JSONValue, at key: String) throws(ConfigurationError) -> Int {
         guard let int = value.int64Value, let result = Int(exactly: int) else { throw error(key, "must be an integer") }
         return result
+    }
+
+    func bool(_ value: JSONValue, at key: String) throws(ConfigurationError) -> Bool {
+        guard let bool = value.boolValue else { throw error(key, "must be true or false") }
+        return bool
     }
 }

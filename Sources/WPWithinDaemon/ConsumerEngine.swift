@@ -211,8 +211,8 @@ struct ConsumerEngine {
     }
 
     /// Records that a delivery call got no answer (the next call settles it) and logs it.
-    func markUnsettled(_ id: Int64, _ unsettled: UnsettledDelivery, _ error: any Error) async throws {
-        await deliver(try await store.recordUnsettled(purchaseID: id, unsettled, now: nowInstant()).events)
+    func markUnsettled(_ id: Int64, _ unsettled: UnsettledDelivery, reserved: Bool = true, _ error: any Error) async throws {
+        await deliver(try await store.recordUnsettled(purchaseID: id, unsettled, reserved: reserved, now: nowInstant()).events)
         logger.warning("Delivery call got no answer from the producer; unsettled until the next call settles it", metadata: [
             LogKey.purchaseID: "\(id)", LogKey.unsettled: "\(unsettled.name)", LogKey.units: "\(unsettled.units)", LogKey.error: "\(error)",
         ])
@@ -223,34 +223,34 @@ struct ConsumerEngine {
             // An end got no answer: send it again first (the producer's answer or ledger settles it).
             _ = try await endDelivery(purchaseID: id, received: pending)
         }
-        let started = try await store.beginDelivery(purchaseID: id, units: units, now: nowInstant())
-        let stored = started.value.purchase
+        // Checked here, asked of the producer, and recorded in one transaction with its answer: the producer's
+        // ledger decides the units, and a begin whose answer is lost is recorded unsettled (durably) instead.
+        let started = try await store.checkDelivery(purchaseID: id, units: units, now: nowInstant())
+        let stored = started.purchase
         let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
         let granted: Int
         do {
             granted = try await hte.beginDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, BeginServiceDeliveryRequest(
-                clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.value.reserved)).unitsToSupply
+                clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.reserved)).unitsToSupply
         } catch {
-            await deliver(started.events)
             if Self.mayHaveReachedProducer(error) {
-                // The producer may hold the units in flight: keep them in flight here, marked unsettled.
-                try await markUnsettled(id, .begin(units: started.value.reserved), error)
+                // The producer may hold the units in flight: put them in flight here, marked unsettled.
+                try await markUnsettled(id, .begin(units: started.reserved), reserved: false, error)
                 throw WPWError(
                     .peerUnreachable,
-                    "the producer did not answer the begin; the delivery of \(started.value.reserved) unit(s) is unsettled: end it with endServiceDelivery and the units received",
-                    data: ["purchaseId": .int(id), "unsettled": "begin", "units": .int(Int64(started.value.reserved))])
+                    "the producer did not answer the begin; the delivery of \(started.reserved) unit(s) is unsettled: end it with endServiceDelivery and the units received",
+                    data: ["purchaseId": .int(id), "unsettled": "begin", "units": .int(Int64(started.reserved))])
             }
-            // The producer refused (or was never reached): it holds nothing; give the reservation back, and take
+            // The producer refused (or was never reached): it holds nothing and nothing was reserved here; take
             // its ledger when it sent one.
-            let released = try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: 0, now: nowInstant())
-            await deliver(released.events)
             if let ledger = UnitLedger(json: error.data?["ledger"]) {
                 await deliver(try await store.syncPurchase(purchaseID: id, to: ledger, now: nowInstant()).events)
             }
             throw error
         }
-        let confirmed = try await store.confirmDelivery(purchaseID: id, reserved: started.value.reserved, granted: min(granted, started.value.reserved), now: nowInstant())
-        await deliver(started.events + confirmed.events)
+        let confirmed = try await store.recordDeliveryGranted(
+            purchaseID: id, requested: units, asked: started.reserved, granted: granted, now: nowInstant())
+        await deliver(confirmed.events)
         var result = purchaseJSON(confirmed.value).objectValue ?? [:]
         result["unitsToSupply"] = .int(Int64(granted))
         return .object(result)

@@ -121,6 +121,7 @@ public func buildDaemon(
     )
     storeConfiguration.initialServerID = legacyIdentity?.serverId
     storeConfiguration.reserveBytes = configuration.storeReserveBytes
+    storeConfiguration.durableDeliveries = configuration.storeDurableDeliveries
     storeConfiguration.minimumFreeBytes = configuration.storeMinimumFreeBytes
     // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
     // no thread hand-off per transition, and the calls of one loop tick share a commit.

@@ -205,15 +205,55 @@ extension Store {
         }
     }
 
+    /// Checks a begin before the producer is asked (`Purchase.beginDelivery`: nothing unsettled, not
+    /// expired, units left) and says how many units to ask for. Writes nothing: the answer is recorded in
+    /// one transaction by `recordDeliveryGranted` (or `recordUnsettled(…, reserved: false)`).
+    public func checkDelivery(purchaseID: Int64, units: Int, now: Instant) async throws -> ConsumerDeliveryStart {
+        try await read { db in
+            let stored = try Self.requirePurchase(db, purchaseID)
+            let (_, reserved) = try stored.purchase.beginDelivery(requested: units, now: now)
+            return ConsumerDeliveryStart(purchase: stored, reserved: reserved)
+        }
+    }
+
+    /// The producer granted `granted` of the `asked` units of a begin (`Purchase.beginGranted`): they go in
+    /// flight, with the `consumer.deliveryBegun` and `consumer.deliveryConfirmed` events, in one transaction
+    /// (the reservation and its confirmation of earlier releases, merged). Not fsynced on its own: see
+    /// `beginDelivery`.
+    public func recordDeliveryGranted(
+        purchaseID: Int64, requested: Int, asked: Int, granted: Int, now: Instant
+    ) async throws -> Committed<StoredPurchase> {
+        try await transaction(durable: false) { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            // A producer that grants more than it was asked for is held to what was asked.
+            let (next, inFlight) = try stored.purchase.beginGranted(min(granted, asked), at: now)
+            let updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            var begun = Self.purchasePayload(updated)
+            begun["unitsRequested"] = .int(Int64(requested))
+            begun["unitsReserved"] = .int(Int64(asked))
+            try tx.append(StoreEventType.consumerDeliveryBegun, begun, at: now)
+            var confirmed = Self.purchasePayload(updated)
+            confirmed["unitsReserved"] = .int(Int64(asked))
+            confirmed["unitsGranted"] = .int(Int64(inFlight))
+            try tx.append(StoreEventType.consumerDeliveryConfirmed, confirmed, at: now)
+            return updated
+        }
+    }
+
     /// A delivery call got no answer from the producer (`Purchase.beginUnanswered` / `endUnanswered`): the
     /// record keeps its units in flight and says which call to settle. Durable: the mark is what lets the
-    /// next call settle with the producer instead of guessing.
-    public func recordUnsettled(purchaseID: Int64, _ unsettled: UnsettledDelivery, now: Instant) async throws -> Committed<StoredPurchase> {
+    /// next call settle with the producer instead of guessing. `reserved: false` is for a begin whose units
+    /// were not reserved here before it was sent (`checkDelivery`): they go in flight now
+    /// (`Purchase.beginSentUnanswered`).
+    public func recordUnsettled(
+        purchaseID: Int64, _ unsettled: UnsettledDelivery, reserved: Bool = true, now: Instant
+    ) async throws -> Committed<StoredPurchase> {
         try await transaction { tx in
             let stored = try Self.requirePurchase(tx.db, purchaseID)
             let next: Purchase
             switch unsettled {
-            case .begin(let units): next = try stored.purchase.beginUnanswered(reserved: units)
+            case .begin(let units) where reserved: next = try stored.purchase.beginUnanswered(reserved: units)
+            case .begin(let units): next = try stored.purchase.beginSentUnanswered(units: units, at: now)
             case .end(let units): next = stored.purchase.endUnanswered(received: units)
             }
             let updated = try Self.updatePurchase(tx.db, stored, next, now: now)

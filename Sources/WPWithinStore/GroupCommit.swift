@@ -108,8 +108,9 @@ final class GroupCommitter: Sendable {
 
     private func run(_ batch: [Job]) {
         let relax = relaxedSynchronous && !batch.contains(where: \.durable)
+        let committed: Bool
         do {
-            try database.withConnection { db in
+            committed = try database.withConnection { db -> Bool in
                 if relax { try db.run("PRAGMA synchronous = NORMAL") }
                 defer { if relax { try? db.run("PRAGMA synchronous = FULL") } }
                 try db.run("BEGIN IMMEDIATE TRANSACTION")
@@ -117,7 +118,7 @@ final class GroupCommitter: Sendable {
                 let commit = batch.count == 1 ? batch[0].run(db, false) : batch.map { $0.run(db, true) }.contains(true)
                 guard commit else {
                     if db.isInTransaction { try db.run("ROLLBACK TRANSACTION") }
-                    return
+                    return false
                 }
                 do {
                     try db.run("COMMIT TRANSACTION")
@@ -125,11 +126,13 @@ final class GroupCommitter: Sendable {
                     if db.isInTransaction { try? db.run("ROLLBACK TRANSACTION") }
                     throw error
                 }
+                return true
             }
         } catch {
             for job in batch { job.finish(error) }
             return
         }
+        if committed && relaxedSynchronous && !relax { state.withLock { $0.statistics.fsyncedCommits += 1 } }
         for job in batch { job.finish(nil) }
     }
 }
@@ -194,6 +197,8 @@ public struct GroupCommitStatistics: Sendable, Hashable {
     public var batches = 0
     public var transitions = 0
     public var largestBatch = 0
+    /// Commits made with `synchronous = FULL` (each fsyncs the WAL); the others wait for no disk.
+    public var fsyncedCommits = 0
 }
 
 /// One job's outcome, written by `run` and read by `finish` on the drain queue.

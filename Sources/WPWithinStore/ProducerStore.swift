@@ -238,7 +238,7 @@ extension Store {
         lease: Duration? = nil, policy: UnitLedger.EndPolicy = .releaseUnreported
     ) async throws -> Committed<DeliveryGrant> {
         let signer = self.signer
-        return try await transaction { tx in
+        return try await transaction(durable: configuration.durableDeliveries) { tx in
             guard let found = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
             let order = try Self.settlingLease(tx, found, now: now, lease: lease, policy: policy) {
                 try found.verify(token, clientID: clientID, serviceID: serviceID, now: now, signer: signer)
@@ -263,7 +263,7 @@ extension Store {
         policy: UnitLedger.EndPolicy = .releaseUnreported
     ) async throws -> Committed<DeliveryEnd> {
         let signer = self.signer
-        return try await transaction { tx in
+        return try await transaction(durable: configuration.durableDeliveries) { tx in
             // No lease here: a late end's own report of the units received is better than the lease's guess.
             guard let order = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.orderNotFound }
             let (next, committed) = try order.endDelivery(

@@ -41,6 +41,10 @@ public struct StoreConfiguration: Sendable {
     public var reserveBytes: Int = 256 << 10
     /// New quotes and charges are refused (`storageLow`) while less than this is free on the state volume.
     public var minimumFreeBytes: Int = 1 << 20
+    /// Whether a producer's delivery begin and end (unit transitions) are fsynced like money transitions.
+    /// Default false: they survive `kill -9` and are made durable by the next money commit (docs/store.md,
+    /// "The fsync budget").
+    public var durableDeliveries = false
 
     public init(
         synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(5), deviceName: String = "wpwithind",

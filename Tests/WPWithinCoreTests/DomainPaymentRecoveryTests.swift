@@ -207,6 +207,27 @@ private func code(_ body: () throws -> Any) -> WPWError.Code? {
         #expect(synced.delivered == 0 && synced.inFlight == 0 && synced.remaining == 10 && synced.unsettled == nil)
     }
 
+    @Test func aGrantIsRecordedInOneStepAfterTheProducersAnswer() throws {
+        let p = try purchase(units: 5)
+        let (granted, inFlight) = try p.beginGranted(3, at: Fixture.t0)
+        #expect(inFlight == 3 && granted.inFlight == 3 && granted.remaining == 2 && granted.unsettled == nil)
+        // Never more in flight than the record has left (the producer's ledger decides; this is its mirror).
+        let (more, added) = try granted.beginGranted(4, at: Fixture.t0)
+        #expect(added == 2 && more.inFlight == 5 && more.remaining == 0)
+        // Nothing granted, or nothing left: nothing changes.
+        #expect(try more.beginGranted(1, at: Fixture.t0).inFlight == 0)
+        #expect(try p.beginGranted(0, at: Fixture.t0).purchase == p)
+        #expect(code { try p.beginGranted(-1, at: Fixture.t0) } == .peerProtocol)
+        // A grant made before the expiry is recorded after it too (the producer checked its clock).
+        #expect(try p.beginGranted(1, at: Fixture.t0.plus(1000)).inFlight == 1)
+    }
+
+    @Test func aBeginSentWithoutAReservationAndUnansweredGoesInFlightUnsettled() throws {
+        let unsettled = try purchase(units: 5).beginSentUnanswered(units: 8, at: Fixture.t0)
+        #expect(unsettled.inFlight == 5 && unsettled.unsettled == .begin(units: 5))
+        #expect(code { try unsettled.beginDelivery(requested: 1, now: Fixture.t0) } == .conflict)
+    }
+
     @Test func aLostEndAnswerIsCaughtUpFromTheProducersLedger() throws {
         let (asked, reserved) = try purchase().beginDelivery(requested: 3, now: Fixture.t0)
         let begun = try asked.confirmBegin(reserved: reserved, granted: 3)

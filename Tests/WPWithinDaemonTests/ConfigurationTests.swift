@@ -31,6 +31,19 @@ import WPWithinRPC
         #expect(environment.idleTimeoutSeconds == 30)
     }
 
+    @Test func durableDeliveriesIsOffByDefaultAndCanBeSet() throws {
+        #expect(try DaemonConfiguration.load(path: nil, environment: [:]).storeDurableDeliveries == false)
+        let dir = try TempDir()
+        try Data(#"{"store":{"durableDeliveries":true}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+        #expect(try DaemonConfiguration.load(path: dir.file("c.json"), environment: [:]).storeDurableDeliveries)
+        #expect(try DaemonConfiguration.load(path: dir.file("c.json"), environment: ["WPWITHIND_STORE_DURABLE_DELIVERIES": "0"])
+            .storeDurableDeliveries == false)
+        #expect(try DaemonConfiguration.load(path: nil, environment: ["WPWITHIND_STORE_DURABLE_DELIVERIES": "true"]).storeDurableDeliveries)
+        #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.load(path: nil, environment: ["WPWITHIND_STORE_DURABLE_DELIVERIES": "yes"])
+        }
+    }
+
     @Test func fileThenEnvironmentThenFlags() throws {
         let dir = try TempDir()
         let path = dir.file("c.json")
@@ -58,6 +71,7 @@ import WPWithinRPC
         (#"{"rpc":{"idleTimeoutSeconds":-1}}"#, "rpc.idleTimeoutSeconds: must be between 0 (never) and 604800"),
         (#"{"roles":["seller"]}"#, "roles: must contain only"),
         (#"{"logLevel":"loud"}"#, "logLevel: must be one of"),
+        (#"{"store":{"durableDeliveries":1}}"#, "store.durableDeliveries: must be true or false"),
         (#"[1]"#, "must be an object"),
     ])
     func badFilesAreRefusedNamingTheKey(json: String, expected: String) throws {

@@ -113,6 +113,24 @@ public struct Purchase: Sendable, Hashable {
         return with(try ledger.release(units: reserved - granted), unsettled: nil)
     }
 
+    /// The producer granted `granted` units of a begin that reserved nothing here beforehand (the consumer
+    /// checks with `beginDelivery`, asks, then records the answer in one step): they go in flight, as many
+    /// as this record has left (the producer's ledger decides; this is its mirror). No expiry check: the
+    /// producer has granted them.
+    public func beginGranted(_ granted: Int, at now: Instant) throws -> (purchase: Purchase, inFlight: Int) {
+        guard granted >= 0 else { throw WPWError(.peerProtocol, "producer granted \(granted) units") }
+        guard granted > 0, remaining > 0 else { return (with(ledger, unsettled: nil), 0) }
+        let (next, added) = try ledger.begin(requested: granted, at: now)
+        return (with(next, unsettled: nil), added)
+    }
+
+    /// A begin for `units` got no answer and nothing was reserved here for it: the units the producer may
+    /// have granted (as many as remain) go in flight, marked unsettled, so the next call settles them.
+    public func beginSentUnanswered(units: Int, at now: Instant) throws -> Purchase {
+        let (next, reserved) = try ledger.begin(requested: units, at: now)
+        return try with(next, unsettled: nil).beginUnanswered(reserved: reserved)
+    }
+
     /// The begin for `reserved` units got no answer: they stay in flight here, marked unsettled.
     public func beginUnanswered(reserved: Int) throws -> Purchase {
         guard reserved > 0, reserved <= inFlight else {
