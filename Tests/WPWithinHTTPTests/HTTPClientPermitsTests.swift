@@ -3,78 +3,64 @@ import Testing
 
 /// The client's per-host permits as a value: who gets a connection, who waits, in which order.
 @Suite struct HTTPClientPermitsTests {
+    /// The value under test, held in a box so that each step reads as one expectation.
+    final class Permits {
+        var value: HTTPClientPermits
+        init(limit: Int) { value = HTTPClientPermits(limit: limit) }
+        func acquire(_ key: String, _ waiter: UInt64) -> Bool { value.acquire(key, waiter: waiter) }
+        func release(_ key: String) -> UInt64? { value.release(key) }
+        func abandon(_ key: String, _ waiter: UInt64) -> Bool { value.abandon(key, waiter: waiter) }
+        func removeAllWaiters() -> [UInt64] { value.removeAllWaiters() }
+    }
+
     @Test func permitsUpToTheLimitThenWaitersInArrivalOrder() {
-        var permits = HTTPClientPermits(limit: 2)
-        let r7 = permits.acquire("a:1", waiter: 1)
-        #expect(r7)
-        let r9 = permits.acquire("a:1", waiter: 2)
-        #expect(r9)
-        let r11 = permits.acquire("a:1", waiter: 3)
-        #expect(!r11)
-        let r13 = permits.acquire("a:1", waiter: 4)
-        #expect(!r13)
+        let p = Permits(limit: 2)
+        #expect(p.acquire("a:1", 1))
+        #expect(p.acquire("a:1", 2))
+        #expect(!p.acquire("a:1", 3))
+        #expect(!p.acquire("a:1", 4))
         // Another host has its own permits.
-        let r16 = permits.acquire("b:1", waiter: 5)
-        #expect(r16)
-        #expect(permits.taken == ["a:1": 2, "b:1": 1])
+        #expect(p.acquire("b:1", 5))
+        #expect(p.value.taken == ["a:1": 2, "b:1": 1])
         // A released permit goes to the oldest waiter; the count stays at the limit.
-        let r20 = permits.release("a:1")
-        #expect(r20 == 3)
-        #expect(permits.taken["a:1"] == 2)
-        let r23 = permits.release("a:1")
-        #expect(r23 == 4)
-        let r25 = permits.release("a:1")
-        #expect(r25 == nil)
-        let r27 = permits.release("a:1")
-        #expect(r27 == nil)
-        #expect(permits.taken["a:1"] == nil)
-        #expect(permits.waiting.isEmpty)
+        #expect(p.release("a:1") == 3)
+        #expect(p.value.taken["a:1"] == 2)
+        #expect(p.release("a:1") == 4)
+        #expect(p.release("a:1") == nil)
+        #expect(p.release("a:1") == nil)
+        #expect(p.value.taken["a:1"] == nil)
+        #expect(p.value.waiting.isEmpty)
     }
 
     @Test func aNewcomerNeverOvertakesAWaiter() {
-        var permits = HTTPClientPermits(limit: 1)
-        let r35 = permits.acquire("h", waiter: 1)
-        #expect(r35)
-        let r37 = permits.acquire("h", waiter: 2)
-        #expect(!r37)
+        let p = Permits(limit: 1)
+        #expect(p.acquire("h", 1))
+        #expect(!p.acquire("h", 2))
         // Even at the instant a permit is free, waiter 2 gets it before newcomer 3 is considered.
-        let r40 = permits.release("h")
-        #expect(r40 == 2)
-        let r42 = permits.acquire("h", waiter: 3)
-        #expect(!r42)
-        #expect(permits.waiting["h"] == [3])
+        #expect(p.release("h") == 2)
+        #expect(!p.acquire("h", 3))
+        #expect(p.value.waiting["h"] == [3])
     }
 
     @Test func anAbandonedWaiterHoldsNothingAndAGrantedOneMustRelease() {
-        var permits = HTTPClientPermits(limit: 1)
-        let r49 = permits.acquire("h", waiter: 1)
-        #expect(r49)
-        let r51 = permits.acquire("h", waiter: 2)
-        #expect(!r51)
-        let r53 = permits.acquire("h", waiter: 3)
-        #expect(!r53)
-        let r55 = permits.abandon("h", waiter: 2)  // its deadline passed while waiting
-        #expect(r55)
-        let r57 = permits.release("h")
-        #expect(r57 == 3)
-        let r59 = permits.abandon("h", waiter: 3)  // already granted: it releases when done
-        #expect(!r59)
-        let r61 = permits.release("h")
-        #expect(r61 == nil)
-        #expect(permits.taken.isEmpty && permits.waiting.isEmpty)
+        let p = Permits(limit: 1)
+        #expect(p.acquire("h", 1))
+        #expect(!p.acquire("h", 2))
+        #expect(!p.acquire("h", 3))
+        #expect(p.abandon("h", 2))  // its deadline passed while waiting
+        #expect(p.release("h") == 3)
+        #expect(!p.abandon("h", 3))  // already granted: it releases when done
+        #expect(p.release("h") == nil)
+        #expect(p.value.taken.isEmpty && p.value.waiting.isEmpty)
     }
 
     @Test func shutdownTakesEveryWaiterAndTheLimitIsAtLeastOne() {
-        var permits = HTTPClientPermits(limit: 0)
-        #expect(permits.limit == 1)
-        let r69 = permits.acquire("h", waiter: 1)
-        #expect(r69)
-        let r71 = permits.acquire("h", waiter: 2)
-        #expect(!r71)
-        let r73 = permits.acquire("k", waiter: 3)
-        #expect(r73)
-        let r75 = permits.removeAllWaiters()
-        #expect(Set(r75) == [2])
-        #expect(permits.waiting.isEmpty)
+        let p = Permits(limit: 0)
+        #expect(p.value.limit == 1)
+        #expect(p.acquire("h", 1))
+        #expect(!p.acquire("h", 2))
+        #expect(p.acquire("k", 3))
+        #expect(p.removeAllWaiters() == [2])
+        #expect(p.value.waiting.isEmpty)
     }
 }
