@@ -8,8 +8,19 @@ internal import WPWithinCore
 /// (`<`, `>`, `&`, U+2028, U+2029 as `\u003c`…, other control characters as `\u00XX`, `/` unescaped).
 /// `decode` reads with the strict `JSONValue` parser and `JSONValueDecoder`; the wire types match keys case-insensitively, as Go does.
 public enum GoJSON {
-    /// Compact JSON bytes, keys in encoding order.
+    /// Compact JSON bytes, keys in encoding order. A ``GoJSONWritable`` value (the hot HTE bodies) writes
+    /// itself in one pass; anything else goes through the ordered `Encoder`.
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        if let writable = value as? any GoJSONWritable {
+            var writer = GoJSONWriter()
+            try writable.writeGoJSON(&writer)
+            return writer.bytes
+        }
+        return try encodeThroughEncoder(value)
+    }
+
+    /// The `Encoder` path, also for values that could write themselves (tests compare the two).
+    static func encodeThroughEncoder<T: Encodable>(_ value: T) throws -> [UInt8] {
         let root = Slot()
         try root.store(value, codingPath: [])
         var out: [UInt8] = []
@@ -71,23 +82,121 @@ public enum GoJSON {
 
     private static let hex = Array("0123456789abcdef".utf8)
 
+    /// Go's string escaping, one pass over the UTF-8 bytes: `"` `\\` `\n` `\r` `\t`, other control
+    /// characters and `<` `>` `&` as `\u00XX`, U+2028/U+2029 as `\u2028`/`\u2029`; everything else as is.
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for scalar in s.unicodeScalars {
-            switch scalar.value {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
-            case 0x09: out += [0x5C, UInt8(ascii: "t")]
-            case 0x00..<0x20, 0x3C, 0x3E, 0x26:
-                out += Array("\\u00".utf8) + [hex[Int(scalar.value >> 4)], hex[Int(scalar.value & 0xF)]]
-            case 0x2028: out += Array("\\u2028".utf8)
-            case 0x2029: out += Array("\\u2029".utf8)
-            default: out += Array(String(scalar).utf8)
+        var string = s
+        string.withUTF8 { utf8 in
+            var i = 0
+            let n = utf8.count
+            while i < n {
+                let b = utf8[i]
+                switch b {
+                case 0x22: out += [0x5C, 0x22]
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+                case 0x09: out += [0x5C, UInt8(ascii: "t")]
+                case 0x00..<0x20, 0x3C, 0x3E, 0x26:
+                    out += [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+                case 0xE2 where i + 2 < n && utf8[i + 1] == 0x80 && (utf8[i + 2] == 0xA8 || utf8[i + 2] == 0xA9):
+                    out += [0x5C, UInt8(ascii: "u"), UInt8(ascii: "2"), UInt8(ascii: "0"), UInt8(ascii: "2"),
+                            utf8[i + 2] == 0xA8 ? UInt8(ascii: "8") : UInt8(ascii: "9")]
+                    i += 2
+                default:
+                    // A run of bytes that need no escaping, copied at once.
+                    var end = i + 1
+                    while end < n {
+                        let c = utf8[end]
+                        if c < 0x20 || c == 0x22 || c == 0x5C || c == 0x3C || c == 0x3E || c == 0x26 || c == 0xE2 { break }
+                        end += 1
+                    }
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[i..<end]))
+                    i = end
+                    continue
+                }
+                i += 1
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// A wire value that writes its own Go JSON in one pass, straight into the output bytes (no Codable tree):
+/// the HTE bodies sent on every purchase. Its bytes must equal the `Encoder` path's (tested).
+public protocol GoJSONWritable: Encodable {
+    func writeGoJSON(_ writer: inout GoJSONWriter) throws
+}
+
+/// Compact JSON written in one pass, keys in call order, with ``GoJSON``'s string escaping.
+public struct GoJSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    private var first = true
+
+    public init() {
+        bytes.reserveCapacity(256)
+    }
+
+    public mutating func beginObject() {
+        bytes.append(UInt8(ascii: "{"))
+        first = true
+    }
+
+    public mutating func endObject() {
+        bytes.append(UInt8(ascii: "}"))
+        first = false
+    }
+
+    /// A member name: a constant ASCII key that needs no escaping.
+    public mutating func key(_ name: StaticString) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public mutating func field(_ name: StaticString, _ value: String) {
+        key(name)
+        GoJSON.writeString(value, into: &bytes)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: String?) {
+        guard let value else { return null(name) }
+        field(name, value)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Int) {
+        key(name)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    public mutating func field(_ name: StaticString, _ value: Bool) {
+        key(name)
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    public mutating func field<T: GoJSONWritable>(_ name: StaticString, _ value: T) throws {
+        key(name)
+        try value.writeGoJSON(&self)
+    }
+
+    public mutating func field<T: GoJSONWritable>(_ name: StaticString, _ value: T?) throws {
+        guard let value else { return null(name) }
+        try field(name, value)
+    }
+
+    public mutating func null(_ name: StaticString) {
+        key(name)
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// A bare string value (e.g. a whole value that is one string).
+    public mutating func string(_ value: String) {
+        GoJSON.writeString(value, into: &bytes)
+        first = false
     }
 }
 
