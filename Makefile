@@ -58,7 +58,7 @@ install: release
 	install -m 0644 systemd/wpwithind.socket $(UNITDIR)/wpwithind.socket
 	install -m 0644 systemd/wpwithind.sysusers $(SYSUSERS)/wpwithind.conf
 	[ -e $(CONFDIR)/wpwithind.json ] || install -m 0644 config/wpwithind.json $(CONFDIR)/wpwithind.json
-	install -m 0644 docs/*.md $(DOCDIR)/
+	install -m 0644 docs/*.md LICENSE NOTICE SECURITY.md CHANGELOG.md $(DOCDIR)/
 
 uninstall:
 	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
