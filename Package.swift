@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        // Foundation: the daemon's modules do not import it (FoundationFreeModulesTests checks), except
+        // WPWithinDaemon and WPWithinPayments, which are being moved off it (URLSession for https, file and
+        // environment helpers). The Swift client, wpwctl, the tools and the tests may import it.
+
         // C system libraries.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -34,7 +38,7 @@ let package = Package(
         .target(name: "WPWithinCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         // HTE and discovery wire types with the Go SDK's key spellings and order; Go-compatible times. No I/O.
         .target(name: "WPWithinWire", dependencies: ["WPWithinCore"], swiftSettings: swiftSettings),
-        // Newline-delimited JSON-RPC 2.0 over a Unix socket: codec, dispatcher, server.
+        // Newline-delimited JSON-RPC 2.0 over a Unix socket: codec, dispatcher, server. No Foundation.
         .target(
             name: "WPWithinRPC",
             dependencies: [
@@ -42,7 +46,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

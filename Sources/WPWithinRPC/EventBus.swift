@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import WPWithinCore
 
 /// One event of the daemon's stream.
@@ -233,7 +237,11 @@ public actor EventBus {
 
     public var subscriberCount: Int { subscribers.count }
 
+    /// The wall-clock time as RFC 3339 with milliseconds (events of a bus without a journal; the journal
+    /// stamps its own).
     static func now() -> String {
-        Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Instant(secondsSinceEpoch: Int64(ts.tv_sec), nanoseconds: Int32(ts.tv_nsec)).rfc3339Milliseconds
     }
 }

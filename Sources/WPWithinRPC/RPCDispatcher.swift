@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import WPWithinCore
 
@@ -47,7 +46,7 @@ public final class RPCDispatcher: Sendable {
     }
 
     /// Handles one line (without its newline).
-    public func handle(line: Data, connection: RPCConnection) async -> Outcome {
+    public func handle<Bytes: Collection<UInt8>>(line: Bytes, connection: RPCConnection) async -> Outcome {
         guard let message = Self.parse(line) else { return Outcome(reply: Self.parseErrorReply, close: true) }
         let hooks = ReplyHooks()
         defer { hooks.run() }

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,4 +1,3 @@
-internal import Foundation
 internal import WPWithinCore
 
 /// JSON the way the Go SDK writes and reads it.
