@@ -218,8 +218,8 @@ extension Store {
 
     /// The producer granted `granted` of the `asked` units of a begin (`Purchase.beginGranted`): they go in
     /// flight, with the `consumer.deliveryBegun` and `consumer.deliveryConfirmed` events, in one transaction
-    /// (the reservation and its confirmation of earlier releases, merged). Not fsynced on its own: see
-    /// `beginDelivery`.
+    /// (what used to be a reservation before the call and its confirmation after it). Not fsynced on its own:
+    /// see `beginDelivery`.
     public func recordDeliveryGranted(
         purchaseID: Int64, requested: Int, asked: Int, granted: Int, now: Instant
     ) async throws -> Committed<StoredPurchase> {
