@@ -226,6 +226,13 @@ private func code(_ body: () throws -> Any) -> WPWError.Code? {
         let unsettled = try purchase(units: 5).beginSentUnanswered(units: 8, at: Fixture.t0)
         #expect(unsettled.inFlight == 5 && unsettled.unsettled == .begin(units: 5))
         #expect(code { try unsettled.beginDelivery(requested: 1, now: Fixture.t0) } == .conflict)
+        // A concurrent begin took what remained meanwhile: the units in flight are marked for the next end.
+        let (taken, _) = try purchase(units: 5).beginGranted(5, at: Fixture.t0)
+        let marked = try taken.beginSentUnanswered(units: 2, at: Fixture.t0)
+        #expect(marked.inFlight == 5 && marked.unsettled == .begin(units: 2))
+        // Everything delivered: nothing to mark.
+        let (all, _) = try taken.endDelivery(received: 5)
+        #expect(try all.beginSentUnanswered(units: 2, at: Fixture.t0) == all)
     }
 
     @Test func aLostEndAnswerIsCaughtUpFromTheProducersLedger() throws {

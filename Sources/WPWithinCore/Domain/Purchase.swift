@@ -125,8 +125,15 @@ public struct Purchase: Sendable, Hashable {
     }
 
     /// A begin for `units` got no answer and nothing was reserved here for it: the units the producer may
-    /// have granted (as many as remain) go in flight, marked unsettled, so the next call settles them.
+    /// have granted (as many as remain) go in flight, marked unsettled, so the next call settles them. When a
+    /// concurrent begin took what remained meanwhile, the units already in flight are marked instead (the
+    /// next end settles them with the producer, whose ledger decides); with nothing left at all, nothing
+    /// changes.
     public func beginSentUnanswered(units: Int, at now: Instant) throws -> Purchase {
+        guard remaining > 0 else {
+            guard inFlight > 0 else { return self }
+            return try beginUnanswered(reserved: min(max(units, 1), inFlight))
+        }
         let (next, reserved) = try ledger.begin(requested: units, at: now)
         return try with(next, unsettled: nil).beginUnanswered(reserved: reserved)
     }
