@@ -74,6 +74,7 @@ public struct Daemon: Sendable {
     /// The event types the daemon publishes (the `subscribe` filter accepts these).
     public static let eventTypes = [
         "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error",
+        "producer.error", "consumer.error",
         "consumer.deviceDiscovered",
         StoreEventType.serviceAdded, StoreEventType.serviceReplaced, StoreEventType.serviceRemoved,
         StoreEventType.quoteCreated, StoreEventType.paymentStarted, StoreEventType.paymentSucceeded,

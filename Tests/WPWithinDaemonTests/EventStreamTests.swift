@@ -84,6 +84,23 @@ import WPWithinCore
         #expect(try await third.stop() == 0)
     }
 
+    @Test func errorEventsCanBeSubscribedToByNameAndAreListed() async throws {
+        let dir = try TempDir()
+        let daemon = try DaemonProcess(dir: dir)
+        try await daemon.waitUntilListening()
+        let client = try RawClient(path: daemon.socketPath)
+        let subscribed = try client.result("subscribe", ["types": ["producer.error", "consumer.error"]])
+        #expect(subscribed["subscribed"] == true)
+        let discover = try RawClient(path: daemon.socketPath).result("rpc.discover")
+        let subscribe = discover["methods"]?.arrayValue?.first { $0["name"] == "subscribe" }
+        let listed = subscribe?["params"]?.arrayValue?.first { $0["name"] == "types" }?["schema"]?["items"]?["enum"]?.arrayValue ?? []
+        #expect(listed.contains("producer.error") && listed.contains("consumer.error"), "\(listed)")
+        // A type that does not exist is still refused.
+        #expect(try client.call("subscribe", ["types": ["producer.nosuch"]])["error"]?["code"] == .int(-32602))
+        daemon.signal(SIGTERM)
+        _ = try await daemon.waitForExit()
+    }
+
     @Test func typeFiltersApply() async throws {
         let dir = try TempDir()
         let daemon = try DaemonProcess(dir: dir)

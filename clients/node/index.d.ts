@@ -389,6 +389,8 @@ export type EventType =
   | "daemon.reloaded"
   | "daemon.stopping"
   | "daemon.error"
+  | "producer.error"
+  | "consumer.error"
   | "consumer.deviceDiscovered"
   | "producer.serviceAdded"
   | "producer.serviceReplaced"

@@ -356,6 +356,8 @@ const METHODS = deepFreeze([
               "daemon.reloaded",
               "daemon.stopping",
               "daemon.error",
+              "producer.error",
+              "consumer.error",
               "consumer.deviceDiscovered",
               "producer.serviceAdded",
               "producer.serviceReplaced",
