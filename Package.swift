@@ -167,7 +167,7 @@ let package = Package(
         .executableTarget(
             name: "wpwithind",
             dependencies: [
-                "WPWithinDaemon",
+                "WPWithinDaemon", "WPWithinCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

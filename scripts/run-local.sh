@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bin="${BIN:-.build/debug}"
 top="$PWD/.wpw"
 mkdir -p "$top/run" "$top/state" "$top/credentials"
-chmod 700 "$top/credentials"
+chmod 700 "$top/state" "$top/credentials"
 install -m 0600 config/card.example.json "$top/credentials/card.json"
 install -m 0600 config/merchant.example.json "$top/credentials/merchant.json"
 

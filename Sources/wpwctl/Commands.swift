@@ -50,7 +50,7 @@ struct CallCommand: AsyncParsableCommand {
         discussion: """
             Examples:
               wpwctl call rpc.discover --json
-              wpwctl call subscribe '{"types":["payment"]}'
+              wpwctl call subscribe '{"types":["producer.paymentSucceeded"]}'
             """
     )
 

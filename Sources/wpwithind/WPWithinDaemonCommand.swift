@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Foundation
 import Logging
+import WPWithinCore
 import WPWithinDaemon
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
@@ -66,6 +67,9 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
         } catch {
             logger.critical("Daemon failed", metadata: ["error": "\(error)"])
             notifier.status("Failed: \(error)")
+            // A configuration or credential file the operator must fix: EX_CONFIG, which the unit does not
+            // restart (RestartPreventExitStatus=78); anything else may be transient.
+            if error is ConfigurationError || (error as? WPWError)?.code == .credentials { throw ExitCode(78) }
             throw ExitCode.failure
         }
     }

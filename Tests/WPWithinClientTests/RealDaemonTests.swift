@@ -28,6 +28,22 @@ func withRealDaemon(_ body: (RealDaemon, WPWithinClient) async throws -> Void) a
 /// The client and wpwctl against the real daemon built from this package.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct RealDaemonTests {
+    @Test func theEventTypesInWpwctlsExamplesExist() async throws {
+        let help = try await runProcess(try builtExecutable("wpwctl"), ["call", "--help"])
+        #expect(help.status == 0)
+        // Every quoted dotted name in the examples' params.
+        let examples = help.stdout.components(separatedBy: "Examples:").last ?? ""
+        let named = examples.components(separatedBy: "\"").filter { $0.contains(".") && !$0.contains(" ") && !$0.contains("{") }
+        #expect(!named.isEmpty, "\(help.stdout)")
+        try await withRealDaemon { _, client in
+            let discover: JSONValue = try await client.call("rpc.discover")
+            let subscribe = discover["methods"]?.arrayValue?.first { $0["name"] == "subscribe" }
+            let known = subscribe?["params"]?.arrayValue?.first { $0["name"] == "types" }?["schema"]?["items"]?["enum"]?.arrayValue?
+                .compactMap(\.stringValue) ?? []
+            for name in named { #expect(known.contains(name), "\(name) is not an event type") }
+        }
+    }
+
     @Test func deviceAndStatus() async throws {
         try await withRealDaemon { daemon, client in
             let device = try await client.getDevice()
