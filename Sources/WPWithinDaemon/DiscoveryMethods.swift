@@ -178,7 +178,7 @@ final class DiscoveryHub: Sendable {
                 summary: "Listens for producers for timeoutMs and returns each one seen (one per serverId).",
                 params: [timeout],
                 result: "devices", Schema.array(of: Self.deviceSchema),
-                errors: [.roleDisabled],
+                errors: [.roleDisabled, .unavailable],
                 handler: { params, _ in
                     guard let scanner = self.scanner else { throw DiscoveryHub.roleDisabled("consumer") }
                     await self.startForwardingDiscoveries()

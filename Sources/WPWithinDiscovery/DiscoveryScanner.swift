@@ -86,10 +86,16 @@ public actor DiscoveryScanner: ServiceLifecycle.Service, CustomStringConvertible
         guard timeout >= .zero else { throw WPWError.invalidParams(field: "timeout", "timeout must not be negative") }
         try await start()
         let since = ContinuousClock.now - configuration.recentWindow
-        // Waits in short slices so a shutdown ends the wait at once (with what was heard so far).
+        // Waits in short slices so a shutdown ends the wait at once: an error, not a short list that would
+        // look like the whole answer.
         let deadline = ContinuousClock.now + timeout
         while !isShutDown, ContinuousClock.now < deadline {
             try await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+        }
+        if isShutDown, ContinuousClock.now < deadline {
+            throw WPWError(
+                .unavailable, "the scanner shut down before the discovery window ended",
+                data: ["devicesHeard": .int(Int64(table.devices(seenSince: since).count))])
         }
         return table.devices(seenSince: since)
     }

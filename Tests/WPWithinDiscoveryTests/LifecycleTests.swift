@@ -103,6 +103,7 @@ struct DiscoveryLifecycleTests {
         }
         // A pending search ends when the scanner shuts down.
         let pending = Task { try await scanner.search(matching: .serverID("nobody"), timeout: .seconds(30)) }
+        let listening = Task { try await scanner.devices(within: .seconds(30)) }
         try await Task.sleep(for: .milliseconds(200))
         runs.cancel()
         try await runs.value
@@ -111,6 +112,9 @@ struct DiscoveryLifecycleTests {
         #expect(await scanner.isListening == false)
         let pendingError = await #expect(throws: WPWError.self) { try await pending.value }
         #expect(pendingError?.code == .unavailable)
+        // A discovery window cut short is an error, not an empty list that looks like the whole answer.
+        let listeningError = await #expect(throws: WPWError.self) { try await listening.value }
+        #expect(listeningError?.code == .unavailable)
         let startError = await #expect(throws: WPWError.self) { try await broadcaster.start() }
         #expect(startError?.code == .unavailable)
         let scanError = await #expect(throws: WPWError.self) { try await scanner.devices(within: .zero) }

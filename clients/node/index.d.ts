@@ -522,7 +522,7 @@ export interface WPWithinMethods {
   startServiceBroadcast(params?: StartServiceBroadcastParams, options?: CallOptions): Promise<{ broadcasting: boolean }>;
   /** Stops broadcasting. Errors: -32003 roleDisabled. */
   stopServiceBroadcast(params?: Record<string, never>, options?: CallOptions): Promise<{ broadcasting: boolean }>;
-  /** Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: -32003 roleDisabled. */
+  /** Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: -32003 roleDisabled, -32000 unavailable. */
   deviceDiscovery(params?: DeviceDiscoveryParams, options?: CallOptions): Promise<DiscoveredDevice[]>;
   /** Returns the first producer matching serverId or name as soon as it is heard, or discoveryTimeout. Errors: -32003 roleDisabled, -32043 discoveryTimeout. */
   searchForDevice(params?: SearchForDeviceParams, options?: CallOptions): Promise<DiscoveredDevice>;

@@ -64,7 +64,8 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
-      -32003
+      -32003,
+      -32000
     ]
   },
   {
@@ -432,7 +433,7 @@ class GeneratedMethods {
     return this._invoke(METHODS[4], params, options);
   }
 
-  /** Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: -32003 roleDisabled. */
+  /** Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: -32003 roleDisabled, -32000 unavailable. */
   deviceDiscovery(params, options) {
     return this._invoke(METHODS[5], params, options);
   }

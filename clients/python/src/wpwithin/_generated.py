@@ -316,6 +316,7 @@ class SyncMethods:
 
         Raises:
             RoleDisabledError: -32003 roleDisabled
+            UnavailableError: -32000 unavailable
         """
         return self._invoke('deviceDiscovery', {'timeoutMs': timeoutMs})
 
@@ -656,6 +657,7 @@ class AsyncMethods:
 
         Raises:
             RoleDisabledError: -32003 roleDisabled
+            UnavailableError: -32000 unavailable
         """
         return await self._invoke('deviceDiscovery', {'timeoutMs': timeoutMs})
 
