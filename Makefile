@@ -7,6 +7,7 @@ DESTDIR  ?=
 BINDIR   := $(DESTDIR)$(PREFIX)/bin
 UNITDIR  ?= $(DESTDIR)$(PREFIX)/lib/systemd/system
 SYSUSERS ?= $(DESTDIR)$(PREFIX)/lib/sysusers.d
+TMPFILES ?= $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 CONFDIR  ?= $(DESTDIR)/etc/wpwithind
 DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
 RELEASE_SCRATCH := .build-release
@@ -49,20 +50,21 @@ bench: release
 	@scripts/bench.sh $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 install: release
-	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(CONFDIR) $(DOCDIR)
+	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(TMPFILES) $(CONFDIR) $(DOCDIR)
 	for exe in $(EXECUTABLES); do \
 	  install -m 0755 $$($(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH) --show-bin-path)/$$exe $(BINDIR)/$$exe; \
 	done
-	sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' systemd/wpwithind.service > $(UNITDIR)/wpwithind.service
+	sed -e 's#/usr/local/bin/#$(PREFIX)/bin/#g' -e 's#/usr/local/share/#$(PREFIX)/share/#g' systemd/wpwithind.service > $(UNITDIR)/wpwithind.service
 	chmod 0644 $(UNITDIR)/wpwithind.service
 	install -m 0644 systemd/wpwithind.socket $(UNITDIR)/wpwithind.socket
 	install -m 0644 systemd/wpwithind.sysusers $(SYSUSERS)/wpwithind.conf
+	install -m 0644 systemd/wpwithind.tmpfiles $(TMPFILES)/wpwithind.conf
 	[ -e $(CONFDIR)/wpwithind.json ] || install -m 0644 config/wpwithind.json $(CONFDIR)/wpwithind.json
 	install -m 0644 docs/*.md LICENSE NOTICE SECURITY.md CHANGELOG.md $(DOCDIR)/
 
 uninstall:
 	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
-	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf
+	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf $(TMPFILES)/wpwithind.conf
 	rm -rf $(DOCDIR)
 
 clean:

@@ -33,4 +33,23 @@ import Testing
         #expect(status == 0, "\(complaints)")
         #expect(complaints.isEmpty, "\(complaints)")
     }
+
+    /// The tmpfiles entry makes the credentials directory private (applied to a scratch root, not this machine).
+    @Test func theTmpfilesEntryMakesAPrivateCredentialsDirectory() throws {
+        let dir = try TempDir()
+        let stderrPath = dir.file("tmpfiles.err")
+        let pid = try spawn(
+            "/usr/bin/systemd-tmpfiles",
+            arguments: ["--create", "--root=" + dir.path, Self.root.appendingPathComponent("systemd/wpwithind.tmpfiles").path],
+            environment: ProcessInfo.processInfo.environment,
+            stderrPath: stderrPath
+        )
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(status == 0, "\((try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")")
+        var info = stat()
+        #expect(stat(dir.path + "/etc/wpwithind/credentials", &info) == 0)
+        #expect(info.st_mode & 0o7777 == 0o700)
+        #expect((info.st_mode & S_IFMT) == S_IFDIR)
+    }
 }
