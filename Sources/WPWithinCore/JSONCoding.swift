@@ -10,16 +10,22 @@ extension JSONValue {
     /// The deepest array/object nesting accepted.
     public static let maximumDepth = 256
 
-    /// Parses exactly one JSON value (surrounding whitespace allowed) from UTF-8 bytes.
-    public static func parse<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(JSONParseError) -> JSONValue {
+    /// Parses exactly one JSON value (surrounding whitespace allowed) from UTF-8 bytes. An object that names a
+    /// key twice keeps the last value, unless `rejectingDuplicateKeys` (configuration files: a key given twice
+    /// is a mistake to report, not a choice to guess).
+    public static func parse<Bytes: Collection<UInt8>>(
+        _ bytes: Bytes, rejectingDuplicateKeys: Bool = false
+    ) throws(JSONParseError) -> JSONValue {
         let result = bytes.withContiguousStorageIfAvailable { buffer -> Result<JSONValue, JSONParseError> in
             var parser = JSONParser(buffer)
+            parser.rejectDuplicateKeys = rejectingDuplicateKeys
             return Result { () throws(JSONParseError) -> JSONValue in try parser.parseDocument() }
         }
         if let result { return try result.get() }
         let copy = Array(bytes)
         return try copy.withUnsafeBufferPointer { buffer throws(JSONParseError) -> JSONValue in
             var parser = JSONParser(buffer)
+            parser.rejectDuplicateKeys = rejectingDuplicateKeys
             return try parser.parseDocument()
         }
     }
@@ -129,6 +135,7 @@ struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
+    var rejectDuplicateKeys = false
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -219,7 +226,12 @@ struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == 0x22 else { throw fail("expected a string key") }
+            let keyStart = index
             let key = try parseString()
+            if rejectDuplicateKeys, members[key] != nil {
+                index = keyStart
+                throw fail("duplicate key \"\(key.prefix(64))\"")
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == 0x3A else { throw fail("expected :") }
             index += 1

@@ -133,10 +133,25 @@ public struct DaemonConfiguration: Sendable, Equatable {
         } catch {
             throw ConfigurationError(path: path, key: nil, "cannot read the configuration file")
         }
-        guard let root = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw ConfigurationError(path: path, key: nil, "not valid JSON")
+        let root: JSONValue
+        do {
+            // Strict: no comments, no trailing commas, no key given twice.
+            root = try JSONValue.parse(data, rejectingDuplicateKeys: true)
+        } catch {
+            let (line, column) = Self.lineAndColumn(of: error.offset, in: data)
+            throw ConfigurationError(path: path, key: nil, "not valid JSON at line \(line), column \(column): \(error.reason)")
         }
         try apply(json: root, source: path)
+    }
+
+    /// 1-based line and column (in bytes) of a byte offset, for error messages.
+    static func lineAndColumn(of offset: Int, in bytes: some Collection<UInt8>) -> (line: Int, column: Int) {
+        var line = 1
+        var column = 1
+        for byte in bytes.prefix(offset) {
+            if byte == 0x0A { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
     }
 
     /// Applies a parsed configuration document; unknown keys are refused so that typos are caught.

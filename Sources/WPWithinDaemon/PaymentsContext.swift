@@ -15,6 +15,23 @@ public struct PaymentsContext: Sendable {
     /// The producer's merchant keys, when this Thing sells.
     public let merchant: MerchantCredentials?
 
+    /// Checks the configured credential files as start-up would (mode 0600 or stricter, readable, every
+    /// field present), without keeping anything: for `wpwithind --check-config`. Returns what was checked.
+    public static func checkCredentials(configuration: DaemonConfiguration) throws -> [String] {
+        var checked: [String] = []
+        if let path = configuration.cardFile {
+            try CredentialFile.checkPermissions(path: path)
+            _ = try PaymentCard.load(fromFile: path)
+            checked.append("card \(path)")
+        }
+        if let path = configuration.merchantFile {
+            try CredentialFile.checkPermissions(path: path)
+            _ = try MerchantCredentials.load(fromFile: path)
+            checked.append("merchant keys \(path)")
+        }
+        return checked
+    }
+
     static func load(configuration: DaemonConfiguration, logger: Logger) throws -> PaymentsContext {
         var card: PaymentCard?
         var merchant: MerchantCredentials?

@@ -18,6 +18,9 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Configuration file (JSON). Default: $WPWITHIND_CONFIG, else /etc/wpwithind/wpwithind.json when present.")
     var config: String?
 
+    @Flag(name: .customLong("check-config"), help: "Check the configuration (file, environment and flags) and the credential files it names, then exit: 0 and a summary when they are valid, 78 and the error when not. Starts nothing.")
+    var checkConfig = false
+
     @Option(name: .long, help: "Unix socket path for the JSON-RPC API (overrides the config file and $WPWITHIND_SOCKET).")
     var socket: String?
 
@@ -40,6 +43,19 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("wpwithind: configuration error: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
+        }
+        if checkConfig {
+            do {
+                let credentials = try PaymentsContext.checkCredentials(configuration: configuration)
+                let source = configPath ?? environment["WPWITHIND_CONFIG"]
+                    ?? (FileManager.default.fileExists(atPath: DaemonConfiguration.defaultPath) ? DaemonConfiguration.defaultPath : "built-in defaults")
+                print("wpwithind: configuration OK (\(source); roles \(configuration.roles.map(\.rawValue).sorted().joined(separator: ", ")))")
+                for item in credentials { print("wpwithind: \(item) OK") }
+                return
+            } catch {
+                FileHandle.standardError.write(Data("wpwithind: credential error: \(error)\n".utf8))
+                throw ExitCode(78)
+            }
         }
 
         let levelControl = LogLevelControl(configuration.logLevel)

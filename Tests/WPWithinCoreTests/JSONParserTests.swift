@@ -49,3 +49,18 @@ import WPWithinCore
         #expect(try JSONValue.parse(text) == value)
     }
 }
+
+@Suite struct JSONParserDuplicateKeyTests {
+    @Test func aKeyGivenTwiceKeepsTheLastValueUnlessRefused() throws {
+        let text = Array(#"{"a":1,"b":{"c":2,"c":3}}"#.utf8)
+        #expect(try JSONValue.parse(text)["b"]?["c"] == 3)
+        do {
+            _ = try JSONValue.parse(text, rejectingDuplicateKeys: true)
+            Issue.record("a duplicate key was accepted")
+        } catch {
+            #expect(error.reason == #"duplicate key "c""#)
+            #expect(error.offset == 18)  // the second "c"
+        }
+        #expect(try JSONValue.parse(Array(#"{"a":{"c":1},"b":{"c":2}}"#.utf8), rejectingDuplicateKeys: true)["b"]?["c"] == 2)
+    }
+}

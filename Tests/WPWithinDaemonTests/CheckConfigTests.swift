@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import WPWithinDaemon
+
+/// `wpwithind --check-config` and the configuration file's syntax errors, on the real executable.
+@Suite struct CheckConfigTests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs the built `wpwithind` with `arguments` and only `environment` (no WPWITHIND_* of this process).
+    static func wpwithind(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BuiltProducts.path("wpwithind"))
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func aValidConfigurationAndItsCredentialsPassAndNothingStarts() throws {
+        let dir = try TempDir()
+        let card = dir.file("card.json")
+        try Data(#"{"firstName":"Joe","lastName":"Bloggs","expMonth":12,"expYear":2099,"cardNumber":"4444333322221111","type":"Card","cvc":"123"}"#.utf8)
+            .write(to: URL(fileURLWithPath: card))
+        chmod(card, 0o600)
+        try Data(#"{"logLevel":"debug","payments":{"cardFile":"\#(card)"}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+        let ok = try Self.wpwithind(["--check-config", "--config", dir.file("c.json"), "--socket", dir.file("never.sock")])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("wpwithind: configuration OK (\(dir.file("c.json"))"), "\(ok.stdout)")
+        #expect(ok.stdout.contains("card \(card) OK"))
+        #expect(!ok.stdout.contains("4444333322221111") && !ok.stderr.contains("4444333322221111"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("never.sock")), "nothing was started")
+
+        // The same card readable by others: exit 78, naming the file.
+        chmod(card, 0o644)
+        let loose = try Self.wpwithind(["--check-config", "--config", dir.file("c.json")])
+        #expect(loose.status == 78)
+        #expect(loose.stderr.contains("credential error") && loose.stderr.contains(card), "\(loose.stderr)")
+    }
+
+    @Test(arguments: [
+        ("{\n  \"logLevel\": \"info\",\n}\n", "line 3, column 1"),
+        ("{\n  \"logLevel\": \"info\",\n  \"logLevel\": \"debug\"\n}\n", "line 3, column 3: duplicate key \"logLevel\""),
+        ("{\"rpc\": {\"socketPath\": \"/x\" // comment\n}}", "line 1, column 29: expected , or }"),
+        ("{\"rpc\": {\"maxLineBytes\": 10}}", "rpc.maxLineBytes: must be between"),
+    ])
+    func badFilesExitWithTheLineAndColumn(text: String, expected: String) throws {
+        let dir = try TempDir()
+        try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+        let run = try Self.wpwithind(["--check-config", "--config", dir.file("c.json")])
+        #expect(run.status == 78)
+        #expect(run.stderr.contains(expected), "\(run.stderr)")
+    }
+}
