@@ -29,6 +29,7 @@ struct ProfileCommand: ParsableCommand {
     @Option(help: "store.synchronous of both daemons.") var synchronous = "full"
     @Option(parsing: .singleValue, help: "KEY=VALUE added to both daemons' environment (e.g. MALLOC_ARENA_MAX=2).") var daemonEnv: [String] = []
     @Option(help: "The wpwithind to run (e.g. a copy without DWARF, `objcopy --strip-debug`, for valgrind).") var daemon: String?
+    @Flag(help: "Follow every event of each daemon during the run, as the suite (and an app) does.") var subscribers = false
 
     func run() throws {
         let dir = try BenchDirectory()
@@ -44,6 +45,11 @@ struct ProfileCommand: ParsableCommand {
         }
         sleepSeconds(1)
         rss("idle")
+        let followers = subscribers
+            ? [try EventFollower(socket: cluster.producer.socket, name: "producer"),
+               try EventFollower(socket: cluster.consumer.socket, name: "consumer")]
+            : []
+        defer { for follower in followers { follower.stop() } }
         _ = try cluster.producer.client().call("startServiceBroadcast", #"{"timeoutMs":0}"#)
         _ = try cluster.consumer.client().call("searchForDevice", #"{"serverId":"\#(cluster.producerServerID)","timeoutMs":60000}"#)
         let client = try cluster.consumer.client()
@@ -73,6 +79,7 @@ struct ProfileCommand: ParsableCommand {
             print(String(format: "CPU per flow: producer %.2f ms, consumer %.2f ms, gateway %.2f ms (total %.2f)", cpu[0], cpu[1], cpu[2], cpu.reduce(0, +)))
         }
         rss("after \(flows) more flows")
+        if !followers.isEmpty { print("events followed: producer \(followers[0].events), consumer \(followers[1].events)") }
         if listPurchases {
             let purchases = try client.call("listPurchases").arrayValue?.count ?? 0
             _ = try cluster.producer.client().call("listServices")
