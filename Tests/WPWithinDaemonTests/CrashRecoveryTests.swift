@@ -14,7 +14,7 @@ import WPWithinTestSupport
     static func callRetrying(_ client: RawClient, _ method: String, _ params: JSONValue, retryOn: Set<Int64>, attempts: Int = 50) async throws -> JSONValue {
         var last: JSONValue = .null
         for _ in 0..<attempts {
-            last = try client.call(method, params)
+            last = try await client.call(method, params)
             guard let code = last["error"]?["code"]?.int64Value, retryOn.contains(code) else { return last }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -26,9 +26,9 @@ import WPWithinTestSupport
         // exactly then, not at a guessed moment.
         let market = try await FaultMarket()
         try await market.gatewayProxy.setRules([PaymentFaultTests.orders])
-        let reference = try market.select(units: 3)
+        let reference = try await market.select(units: 3)
         let payment = OnThread { [market] in
-            try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+            try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         }
         let held = try await market.gatewayProxy.waitForHeld(rule: "charge", stage: .response)
         let killed: DaemonProcess = market.producer
@@ -37,7 +37,7 @@ import WPWithinTestSupport
         try await market.gatewayProxy.release(held, .cut)
         let interrupted = try await payment.value
         #expect(interrupted["error"]?["code"] != nil)  // the consumer was not told it paid…
-        #expect(try market.consumerClient().result("listPurchases").arrayValue?.isEmpty == true)  // …and has no purchase yet
+        #expect(try await market.consumerClient().result("listPurchases").arrayValue?.isEmpty == true)  // …and has no purchase yet
 
         // Restarted on the same state and URL: reconciliation asks the gateway and finds the charge.
         try await market.restartProducer()
@@ -52,16 +52,16 @@ import WPWithinTestSupport
         // Every unit is there to use.
         let c = try market.consumerClient()
         let id = try #require(purchase["purchaseId"])
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 3])["unitsToSupply"] == 3)
-        #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])["unitsRemaining"] == 0)
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 3])["unitsToSupply"] == 3)
+        #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])["unitsRemaining"] == 0)
 
         // The producer's journal tells the story, across the crash.
         let events = try market.producerClient()
-        let subscribed = try events.result("subscribe", ["types": ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"], "resumeFrom": 0])
+        let subscribed = try await events.result("subscribe", ["types": ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"], "resumeFrom": 0])
         var types: [String] = []
-        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { types.append(try events.readJSON()["params"]?["type"]?.stringValue ?? "?") }
+        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { types.append(try await events.readJSON()["params"]?["type"]?.stringValue ?? "?") }
         #expect(types == ["producer.paymentStarted", "producer.paymentOutcomeUnknown", "producer.paymentSucceeded"])
-        try market.audit()
+        try await market.audit()
         for log in [killed.log, market.producer.log, market.consumer.log] { #expect(!log.contains(Market.testPAN)) }
         await market.stop()
     }
@@ -74,37 +74,37 @@ import WPWithinTestSupport
         let consumer = try await market.startConsumer(dir: consumerDir)
         let url = JSONValue.string("http://127.0.0.1:\(htePort)")
         var c = try RawClient(path: consumer.socketPath)
-        let quote = try c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
+        let quote = try await c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
         let reference = try #require(quote["paymentReferenceId"])
-        let id = try #require(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"])
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 2])["unitsToSupply"] == 2)
+        let id = try await #require(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"])
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 2])["unitsToSupply"] == 2)
 
         consumer.signal(SIGKILL)
         #expect(try await consumer.waitForExit() == 128 + SIGKILL)
         let restarted = try await market.startConsumer(dir: consumerDir)
         c = try RawClient(path: restarted.socketPath)
-        let before = try #require(try c.result("listPurchases").arrayValue?.first)
+        let before = try await #require(try c.result("listPurchases").arrayValue?.first)
         #expect(before["unitsInFlight"] == 2)
         #expect(before["unitsDelivered"] == 0)
         // Replaying makePayment after the crash is the same purchase, not a second charge.
-        #expect(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"] == id)
+        #expect(try await c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"] == id)
 
-        let ended = try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])
+        let ended = try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])
         #expect(ended["unitsRemaining"] == 1)
         #expect(ended["producerUnitsRemaining"] == 1)
         // A replayed end restores nothing.
-        #expect(try c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["error"]?["code"] == .int(Int64(WPWError.Code.conflict.rawValue)))
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 5])["unitsToSupply"] == 1)
-        #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 1])["unitsRemaining"] == 0)
-        #expect(try c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])["error"]?["code"] == .int(Int64(WPWError.Code.insufficientUnits.rawValue)))
+        #expect(try await c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["error"]?["code"] == .int(Int64(WPWError.Code.conflict.rawValue)))
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 5])["unitsToSupply"] == 1)
+        #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 1])["unitsRemaining"] == 0)
+        #expect(try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])["error"]?["code"] == .int(Int64(WPWError.Code.insufficientUnits.rawValue)))
         #expect(market.ordersPlaced(customerOrderCode: reference) == 1)
 
         // The producer delivered exactly 3 units, in two sessions.
         let events = try RawClient(path: producer.socketPath)
-        let subscribed = try events.result("subscribe", ["types": ["producer.deliveryEnded"], "resumeFrom": 0])
+        let subscribed = try await events.result("subscribe", ["types": ["producer.deliveryEnded"], "resumeFrom": 0])
         var units: [Int64] = []
         for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) {
-            units.append(try events.readJSON()["params"]?["unitsCommitted"]?.int64Value ?? -1)
+            units.append(try await events.readJSON()["params"]?["unitsCommitted"]?.int64Value ?? -1)
         }
         #expect(units.reduce(0, +) == 3, "producer.deliveryEnded units: \(units)")
         #expect(try await restarted.stop() == 0)
@@ -164,7 +164,7 @@ import WPWithinTestSupport
         #expect(market.audit("order.placed").count == stock / 2)
         // Sold out: the next quote is refused.
         let late = try RawClient(path: consumers[0].socketPath)
-        #expect(try late.call("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 1])["error"]?["code"] == .int(Int64(WPWError.Code.outOfStock.rawValue)))
+        #expect(try await late.call("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 1])["error"]?["code"] == .int(Int64(WPWError.Code.outOfStock.rawValue)))
 
         for consumer in consumers { #expect(try await consumer.stop() == 0) }
         #expect(try await producer.stop() == 0)
@@ -172,29 +172,16 @@ import WPWithinTestSupport
     }
 }
 
-/// Runs a blocking body on a thread of its own (not the cooperative pool) and hands back its result.
-final class OnThread<T: Sendable>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<T, any Error>?
+/// Starts a body at once (a call that waits on a daemon) and hands back its result later: the test goes on
+/// meanwhile (to kill a process, restart the gateway) and then awaits `value`.
+final class OnThread<T: Sendable>: Sendable {
+    private let task: Task<T, any Error>
 
-    init(_ body: @escaping @Sendable () throws -> T) {
-        let thread = Thread { [self] in
-            result = Result { try body() }
-            done.signal()
-        }
-        thread.start()
+    init(_ body: @escaping @Sendable () async throws -> T) {
+        task = Task { try await body() }
     }
 
     var value: T {
-        get async throws {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async { [self] in
-                    done.wait()
-                    done.signal()
-                    continuation.resume()
-                }
-            }
-            return try result!.get()
-        }
+        get async throws { try await task.value }
     }
 }

@@ -29,14 +29,14 @@ import WPWithinCore
         ])
         try await daemon.waitUntilListening()
         let client = try RawClient(path: daemon.socketPath)
-        let status = try client.result("getStatus")
+        let status = try await client.result("getStatus")
         let payments = try #require(status["payments"])
         #expect(payments["card"]?.stringValue?.hasSuffix("1111") == true)
         #expect(payments["merchantClientKey"] == "T_C_client")
         let answer = status.jsonString
         #expect(!answer.contains(Self.pan))
         #expect(!answer.contains("T_S_secret_service_key"))
-        _ = try client.result("rpc.discover")
+        _ = try await client.result("rpc.discover")
         #expect(try await daemon.stop() == 0)
 
         let log = daemon.log
@@ -72,7 +72,7 @@ import WPWithinCore
         try FileManager.default.moveItem(atPath: files.card, toPath: credentials + "/card.json")
         let daemon = try DaemonProcess(dir: dir, environment: ["CREDENTIALS_DIRECTORY": credentials])
         try await daemon.waitUntilListening()
-        let status = try RawClient(path: daemon.socketPath).result("getStatus")
+        let status = try await RawClient(path: daemon.socketPath).result("getStatus")
         #expect(status["payments"]?["card"]?.stringValue?.hasSuffix("1111") == true)
         #expect(status["payments"]?["merchantClientKey"] == .null)
         #expect(try await daemon.stop() == 0)

@@ -31,20 +31,20 @@ import WPWithinTestSupport
         return Setup(market: market, producer: producer, consumerDir: consumerDir, consumer: consumer, url: .string("http://127.0.0.1:\(htePort)"))
     }
 
-    static func buy(_ c: RawClient, _ url: JSONValue, units: Int) throws -> (reference: JSONValue, id: JSONValue) {
-        let quote = try c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": .int(Int64(units))])
+    static func buy(_ c: RawClient, _ url: JSONValue, units: Int) async throws -> (reference: JSONValue, id: JSONValue) {
+        let quote = try await c.result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": .int(Int64(units))])
         let reference = try #require(quote["paymentReferenceId"])
-        let id = try #require(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"])
+        let id = try await #require(try c.result("makePayment", ["paymentReferenceId": reference])["purchaseId"])
         return (reference, id)
     }
 
     /// Waits (on the producer's journal, not a clock) until it has `count` events of `type`.
-    static func waitForEvents(_ producer: DaemonProcess, _ type: String, count: Int) throws -> [JSONValue] {
+    static func waitForEvents(_ producer: DaemonProcess, _ type: String, count: Int) async throws -> [JSONValue] {
         let events = try RawClient(path: producer.socketPath)
-        let subscribed = try events.result("subscribe", ["types": [.string(type)], "resumeFrom": 0])
+        let subscribed = try await events.result("subscribe", ["types": [.string(type)], "resumeFrom": 0])
         var seen: [JSONValue] = []
-        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { seen.append(try events.readJSON()) }
-        while seen.count < count { seen.append(try events.readJSON(timeout: .seconds(60))) }
+        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { seen.append(try await events.readJSON()) }
+        while seen.count < count { seen.append(try await events.readJSON(timeout: .seconds(60))) }
         return seen.compactMap { $0["params"] }
     }
 
@@ -60,25 +60,25 @@ import WPWithinTestSupport
         throw HarnessError("the producer did not stop")
     }
 
-    static func purchase(_ c: RawClient) throws -> JSONValue { try #require(try c.result("listPurchases").arrayValue?.first) }
+    static func purchase(_ c: RawClient) async throws -> JSONValue { try await #require(try c.result("listPurchases").arrayValue?.first) }
 
     @Test func aBeginWhoseAnswerIsLostIsSettledByItsEndAndNoUnitIsStranded() async throws {
         var s = try await Self.setUp()
         var c = try RawClient(path: s.consumer.socketPath)
-        let (_, id) = try Self.buy(c, s.url, units: 5)
+        let (_, id) = try await Self.buy(c, s.url, units: 5)
 
         try await Self.stop(s.producer)
-        let lost = try c.call("beginServiceDelivery", ["purchaseId": id, "units": 3])
+        let lost = try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 3])
         s.producer.signal(SIGCONT)
         #expect(lost["error"]?["code"] == .int(Int64(WPWError.Code.peerUnreachable.rawValue)), "\(lost)")
         #expect(lost["error"]?["data"]?["unsettled"] == "begin")
         // The producer acted on the begin once it ran again: 3 units in flight there.
-        let begun = try Self.waitForEvents(s.producer, "producer.deliveryBegun", count: 1)
+        let begun = try await Self.waitForEvents(s.producer, "producer.deliveryBegun", count: 1)
         #expect(begun.first?["unitsInFlight"] == 3)
         // The consumer kept them in flight, marked unsettled; a new begin is refused until it is ended.
-        #expect(try Self.purchase(c)["unitsInFlight"] == 3)
-        #expect(try Self.purchase(c)["unsettled"] == "begin")
-        let refused = try c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])
+        #expect(try await Self.purchase(c)["unitsInFlight"] == 3)
+        #expect(try await Self.purchase(c)["unsettled"] == "begin")
+        let refused = try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])
         #expect(refused["error"]?["code"] == .int(Int64(WPWError.Code.conflict.rawValue)))
         #expect(refused["error"]?["data"]?["unsettled"] == "begin")
 
@@ -86,15 +86,15 @@ import WPWithinTestSupport
         #expect(try await s.consumer.stop() == 0)
         s.consumer = try await s.market.startConsumer(dir: s.consumerDir, config: Self.consumerConfig)
         c = try RawClient(path: s.consumer.socketPath)
-        #expect(try Self.purchase(c)["unsettled"] == "begin")
+        #expect(try await Self.purchase(c)["unsettled"] == "begin")
 
         // Ending it settles it with the producer: the 3 units are delivered, 2 remain, and both agree.
-        let ended = try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])
+        let ended = try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])
         #expect(ended["unitsDelivered"] == 3 && ended["unitsRemaining"] == 2 && ended["producerUnitsRemaining"] == 2)
         #expect(ended["unsettled"] == .null)
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 5])["unitsToSupply"] == 2)
-        #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["unitsRemaining"] == 0)
-        let committed = try Self.waitForEvents(s.producer, "producer.deliveryEnded", count: 2).compactMap { $0["unitsCommitted"]?.int64Value }
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 5])["unitsToSupply"] == 2)
+        #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["unitsRemaining"] == 0)
+        let committed = try await Self.waitForEvents(s.producer, "producer.deliveryEnded", count: 2).compactMap { $0["unitsCommitted"]?.int64Value }
         #expect(committed.reduce(0, +) == 5)
         #expect(try await s.consumer.stop() == 0)
         #expect(try await s.producer.stop() == 0)
@@ -104,24 +104,24 @@ import WPWithinTestSupport
     @Test func aBeginThatNeverReachedTheProducerIsReturnedWhenEnded() async throws {
         let s = try await Self.setUp()
         let c = try RawClient(path: s.consumer.socketPath)
-        let (_, id) = try Self.buy(c, s.url, units: 4)
+        let (_, id) = try await Self.buy(c, s.url, units: 4)
         // The producer is gone (killed) while the begin is on its way: nothing reached it.
         try await Self.stop(s.producer)
-        let lost = try c.call("beginServiceDelivery", ["purchaseId": id, "units": 4])
+        let lost = try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 4])
         #expect(lost["error"]?["data"]?["unsettled"] == "begin", "\(lost)")
         s.producer.signal(SIGKILL)
         _ = try await s.producer.waitForExit()
         // The producer, restarted on its state, has no delivery in progress (the begin died with it).
         let restarted = try await s.market.startProducer(dir: s.producer.dir, htePort: Int(s.url.stringValue!.split(separator: ":").last!)!)
-        let ended = try c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": 4])
+        let ended = try await c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": 4])
         // The consumer says what is true: nothing was delivered, the 4 units remain, and its record agrees.
         #expect(ended["error"]?["code"] == .int(Int64(WPWError.Code.conflict.rawValue)), "\(ended)")
         #expect(ended["error"]?["data"]?["unitsDelivered"] == 0)
         #expect(ended["error"]?["data"]?["unitsRemaining"] == 4)
-        let after = try Self.purchase(c)
+        let after = try await Self.purchase(c)
         #expect(after["unitsDelivered"] == 0 && after["unitsInFlight"] == 0 && after["unitsRemaining"] == 4 && after["unsettled"] == .null)
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": id, "units": 4])["unitsToSupply"] == 4)
-        #expect(try c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 4])["unitsRemaining"] == 0)
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 4])["unitsToSupply"] == 4)
+        #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 4])["unitsRemaining"] == 0)
         #expect(try await s.consumer.stop() == 0)
         #expect(try await restarted.stop() == 0)
         await s.market.stop()
@@ -132,33 +132,33 @@ import WPWithinTestSupport
         let c = try RawClient(path: s.consumer.socketPath)
 
         // Case 1: the app sends the end again.
-        let (_, first) = try Self.buy(c, s.url, units: 5)
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": first, "units": 3])["unitsToSupply"] == 3)
+        let (_, first) = try await Self.buy(c, s.url, units: 5)
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": first, "units": 3])["unitsToSupply"] == 3)
         try await Self.stop(s.producer)
-        let lost = try c.call("endServiceDelivery", ["purchaseId": first, "unitsReceived": 3])
+        let lost = try await c.call("endServiceDelivery", ["purchaseId": first, "unitsReceived": 3])
         s.producer.signal(SIGCONT)
         #expect(lost["error"]?["data"]?["unsettled"] == "end", "\(lost)")
-        _ = try Self.waitForEvents(s.producer, "producer.deliveryEnded", count: 1)
-        let again = try c.result("endServiceDelivery", ["purchaseId": first, "unitsReceived": 3])
+        _ = try await Self.waitForEvents(s.producer, "producer.deliveryEnded", count: 1)
+        let again = try await c.result("endServiceDelivery", ["purchaseId": first, "unitsReceived": 3])
         #expect(again["unitsDelivered"] == 3 && again["unitsInFlight"] == 0 && again["unitsRemaining"] == 2)
         #expect(again["settledFromProducer"] == true)
 
         // Case 2: the app begins the next delivery instead; the pending end is settled first.
-        let (_, second) = try Self.buy(c, s.url, units: 5)
-        #expect(try c.result("beginServiceDelivery", ["purchaseId": second, "units": 2])["unitsToSupply"] == 2)
+        let (_, second) = try await Self.buy(c, s.url, units: 5)
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": second, "units": 2])["unitsToSupply"] == 2)
         try await Self.stop(s.producer)
-        let lost2 = try c.call("endServiceDelivery", ["purchaseId": second, "unitsReceived": 2])
+        let lost2 = try await c.call("endServiceDelivery", ["purchaseId": second, "unitsReceived": 2])
         s.producer.signal(SIGCONT)
         #expect(lost2["error"]?["data"]?["unsettled"] == "end")
-        _ = try Self.waitForEvents(s.producer, "producer.deliveryEnded", count: 2)
-        let next = try c.result("beginServiceDelivery", ["purchaseId": second, "units": 10])
+        _ = try await Self.waitForEvents(s.producer, "producer.deliveryEnded", count: 2)
+        let next = try await c.result("beginServiceDelivery", ["purchaseId": second, "units": 10])
         #expect(next["unitsToSupply"] == 3)  // 5 bought, 2 delivered
         #expect(next["unitsDelivered"] == 2 && next["unitsInFlight"] == 3)
-        let done = try c.result("endServiceDelivery", ["purchaseId": second, "unitsReceived": 3])
+        let done = try await c.result("endServiceDelivery", ["purchaseId": second, "unitsReceived": 3])
         #expect(done["unitsRemaining"] == 0 && done["unitsDelivered"] == 5)
 
         // No message claims a release that did not happen: a repeated end says what the producer's ledger says.
-        let repeated = try c.call("endServiceDelivery", ["purchaseId": second, "unitsReceived": 3])
+        let repeated = try await c.call("endServiceDelivery", ["purchaseId": second, "unitsReceived": 3])
         #expect(repeated["error"]?["code"] == .int(Int64(WPWError.Code.conflict.rawValue)))
         let message = repeated["error"]?["message"]?.stringValue ?? ""
         #expect(message.contains("5 of 5") && !message.contains("released"), "\(message)")

@@ -48,43 +48,43 @@ func loopbackDiscovery(port: Int, roles: String) -> [String: String] {
         try await consumer.waitUntilListening()
         let producerClient = try RawClient(path: producer.socketPath)
         let consumerClient = try RawClient(path: consumer.socketPath)
-        let serverId = try #require(try producerClient.result("getDevice")["serverId"]?.stringValue)
+        let serverId = try await #require(try producerClient.result("getDevice")["serverId"]?.stringValue)
 
         // Roles are enforced.
-        #expect(try consumerClient.call("startServiceBroadcast")["error"]?["code"] == -32003)
-        #expect(try producerClient.call("deviceDiscovery", ["timeoutMs": 10])["error"]?["code"] == -32003)
+        #expect(try await consumerClient.call("startServiceBroadcast")["error"]?["code"] == -32003)
+        #expect(try await producerClient.call("deviceDiscovery", ["timeoutMs": 10])["error"]?["code"] == -32003)
 
         let events = try RawClient(path: consumer.socketPath)
-        _ = try events.result("subscribe", ["types": ["consumer.deviceDiscovered"]])
-        #expect(try producerClient.result("startServiceBroadcast", ["timeoutMs": 0])["broadcasting"] == true)
+        _ = try await events.result("subscribe", ["types": ["consumer.deviceDiscovered"]])
+        #expect(try await producerClient.result("startServiceBroadcast", ["timeoutMs": 0])["broadcasting"] == true)
         // A 60 s timeout: the answer comes with the first datagram, long before.
-        let found = try consumerClient.result("searchForDevice", ["serverId": .string(serverId), "timeoutMs": 60_000])
+        let found = try await consumerClient.result("searchForDevice", ["serverId": .string(serverId), "timeoutMs": 60_000])
         #expect(found["serverId"]?.stringValue == serverId)
         #expect(found["hostname"] == "127.0.0.1")
         #expect(found["url"]?.stringValue?.hasPrefix("http://127.0.0.1:") == true)
 
-        let devices = try #require(try consumerClient.result("deviceDiscovery", ["timeoutMs": 600]).arrayValue)
+        let devices = try await #require(try consumerClient.result("deviceDiscovery", ["timeoutMs": 600]).arrayValue)
         #expect(devices.filter { $0["serverId"]?.stringValue == serverId }.count == 1)
 
         // The datagram lists the catalog's service types, kept current as services come and go.
-        _ = try producerClient.result("addService", ["service": [
+        _ = try await producerClient.result("addService", ["service": [
             "id": 7, "name": "Vac", "description": "Vacuum", "serviceType": "vacuum",
             "prices": [["id": 1, "description": "minute", "amount": 20, "currencyCode": "GBP", "unitId": 1, "unitDescription": "minute"]],
         ]])
         var types: JSONValue?
         for _ in 0..<50 where types != ["vacuum"] {
-            let seen = try consumerClient.result("deviceDiscovery", ["timeoutMs": 600]).arrayValue ?? []
+            let seen = try await consumerClient.result("deviceDiscovery", ["timeoutMs": 600]).arrayValue ?? []
             types = seen.first { $0["serverId"]?.stringValue == serverId }?["serviceTypes"]
         }
         #expect(types == ["vacuum"])
-        let event = try events.readJSON()
+        let event = try await events.readJSON()
         #expect(event["params"]?["type"] == "consumer.deviceDiscovered")
         #expect(event["params"]?["serverId"]?.stringValue == serverId)
 
-        #expect(try producerClient.result("stopServiceBroadcast")["broadcasting"] == false)
-        let missing = try consumerClient.call("searchForDevice", ["serverId": "00000000-0000-4000-8000-000000000000", "timeoutMs": 200])
+        #expect(try await producerClient.result("stopServiceBroadcast")["broadcasting"] == false)
+        let missing = try await consumerClient.call("searchForDevice", ["serverId": "00000000-0000-4000-8000-000000000000", "timeoutMs": 200])
         #expect(missing["error"]?["code"] == -32043)
-        let both = try consumerClient.call("searchForDevice", ["serverId": "x", "name": "y"])
+        let both = try await consumerClient.call("searchForDevice", ["serverId": "x", "name": "y"])
         #expect(both["error"]?["code"] == -32602)
         #expect(try await producer.stop() == 0)
         #expect(try await consumer.stop() == 0)

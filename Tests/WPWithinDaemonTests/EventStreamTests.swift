@@ -12,14 +12,14 @@ import WPWithinCore
         let daemon = try DaemonProcess(dir: dir)
         try await daemon.waitUntilListening()
         let watcher = try RawClient(path: daemon.socketPath)
-        let subscribed = try watcher.result("subscribe")
+        let subscribed = try await watcher.result("subscribe")
         let start = try #require(subscribed["lastSeq"]?.int64Value)
         #expect(start >= 1)  // daemon.started
 
         for _ in 0..<3 { daemon.signal(SIGHUP); try await Task.sleep(for: .milliseconds(150)) }
         var seqs: [Int64] = []
         while seqs.count < 3 {
-            let message = try watcher.readJSON()
+            let message = try await watcher.readJSON()
             #expect(message["method"] == "event")
             #expect(message["params"]?["time"]?.stringValue != nil)
             if let seq = message["params"]?["seq"]?.int64Value { seqs.append(seq) }
@@ -30,19 +30,19 @@ import WPWithinCore
 
         // A second client resumes from the first event it "missed".
         let late = try RawClient(path: daemon.socketPath)
-        let resumed = try late.result("subscribe", ["resumeFrom": .int(start)])
+        let resumed = try await late.result("subscribe", ["resumeFrom": .int(start)])
         #expect(resumed["replayed"] == 3)
         var replayed: [Int64] = []
         while replayed.count < 3 {
-            if let seq = try late.readJSON()["params"]?["seq"]?.int64Value { replayed.append(seq) }
+            if let seq = try await late.readJSON()["params"]?["seq"]?.int64Value { replayed.append(seq) }
         }
         #expect(replayed == seqs)
 
         // Unsubscribed: no more events on that connection.
-        #expect(try late.result("unsubscribe")["subscribed"] == false)
+        #expect(try await late.result("unsubscribe")["subscribed"] == false)
         daemon.signal(SIGHUP)
-        _ = try watcher.readJSON()  // the watcher still gets it
-        let next = try late.call("getStatus")
+        _ = try await watcher.readJSON()  // the watcher still gets it
+        let next = try await late.call("getStatus")
         #expect(next["result"] != nil)
         #expect(try await daemon.stop() == 0)
     }
@@ -52,29 +52,29 @@ import WPWithinCore
         let first = try DaemonProcess(dir: dir)
         try await first.waitUntilListening()
         let watcher = try RawClient(path: first.socketPath)
-        let start = try #require(try watcher.result("subscribe")["lastSeq"]?.int64Value)
-        for _ in 0..<2 { first.signal(SIGHUP); _ = try watcher.readJSON() }
+        let start = try await #require(try watcher.result("subscribe")["lastSeq"]?.int64Value)
+        for _ in 0..<2 { first.signal(SIGHUP); _ = try await watcher.readJSON() }
         #expect(try await first.stop() == 0)
 
         // A crash must not lose committed events either.
         let second = try DaemonProcess(dir: dir)
         try await second.waitUntilListening()
         let started = try RawClient(path: second.socketPath)
-        _ = try started.result("subscribe", ["types": ["daemon.started"], "resumeFrom": .int(start)])
-        #expect(try started.readJSON()["params"]?["type"] == "daemon.started")  // committed: now crash
+        _ = try await started.result("subscribe", ["types": ["daemon.started"], "resumeFrom": .int(start)])
+        #expect(try await started.readJSON()["params"]?["type"] == "daemon.started")  // committed: now crash
         second.signal(SIGKILL)
         _ = try await second.waitForExit()
 
         let third = try DaemonProcess(dir: dir)
         try await third.waitUntilListening()
         let late = try RawClient(path: third.socketPath)
-        let resumed = try late.result("subscribe", ["resumeFrom": .int(start)])
+        let resumed = try await late.result("subscribe", ["resumeFrom": .int(start)])
         #expect(resumed["truncated"] == false)
         let count = Int(try #require(resumed["replayed"]?.int64Value))
         var types: [String] = []
         var seqs: [Int64] = []
         for _ in 0..<count {
-            let params = try late.readJSON()["params"]
+            let params = try await late.readJSON()["params"]
             types.append(params?["type"]?.stringValue ?? "?")
             seqs.append(params?["seq"]?.int64Value ?? -1)
         }
@@ -89,14 +89,14 @@ import WPWithinCore
         let daemon = try DaemonProcess(dir: dir)
         try await daemon.waitUntilListening()
         let client = try RawClient(path: daemon.socketPath)
-        let subscribed = try client.result("subscribe", ["types": ["producer.error", "consumer.error"]])
+        let subscribed = try await client.result("subscribe", ["types": ["producer.error", "consumer.error"]])
         #expect(subscribed["subscribed"] == true)
-        let discover = try RawClient(path: daemon.socketPath).result("rpc.discover")
+        let discover = try await RawClient(path: daemon.socketPath).result("rpc.discover")
         let subscribe = discover["methods"]?.arrayValue?.first { $0["name"] == "subscribe" }
         let listed = subscribe?["params"]?.arrayValue?.first { $0["name"] == "types" }?["schema"]?["items"]?["enum"]?.arrayValue ?? []
         #expect(listed.contains("producer.error") && listed.contains("consumer.error"), "\(listed)")
         // A type that does not exist is still refused.
-        #expect(try client.call("subscribe", ["types": ["producer.nosuch"]])["error"]?["code"] == .int(-32602))
+        #expect(try await client.call("subscribe", ["types": ["producer.nosuch"]])["error"]?["code"] == .int(-32602))
         daemon.signal(SIGTERM)
         _ = try await daemon.waitForExit()
     }
@@ -106,11 +106,11 @@ import WPWithinCore
         let daemon = try DaemonProcess(dir: dir)
         try await daemon.waitUntilListening()
         let client = try RawClient(path: daemon.socketPath)
-        _ = try client.result("subscribe", ["types": ["daemon.stopping"], "resumeFrom": 0])
+        _ = try await client.result("subscribe", ["types": ["daemon.stopping"], "resumeFrom": 0])
         daemon.signal(SIGHUP)
         try await Task.sleep(for: .milliseconds(200))
         daemon.signal(SIGTERM)
-        let event = try client.readJSON()
+        let event = try await client.readJSON()
         // Neither daemon.started (replayed) nor daemon.reloaded pass the filter.
         #expect(event["params"]?["type"] == "daemon.stopping")
         _ = try await daemon.waitForExit()

@@ -124,8 +124,8 @@ final class FaultMarket: @unchecked Sendable {
     func producerClient() throws -> RawClient { try RawClient(path: producer.socketPath) }
 
     /// `selectService` through the HTE proxy; returns the payment reference.
-    func select(units: Int = 2) throws -> String {
-        let quote = try consumerClient().result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": .int(Int64(units))])
+    func select(units: Int = 2) async throws -> String {
+        let quote = try await consumerClient().result("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": .int(Int64(units))])
         return try #require(quote["paymentReferenceId"]?.stringValue)
     }
 
@@ -139,7 +139,7 @@ final class FaultMarket: @unchecked Sendable {
         let end = ContinuousClock.now + deadline
         var last: JSONValue = .null
         while ContinuousClock.now < end {
-            last = try consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+            last = try await consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
             guard let code = last["error"]?["code"]?.int64Value, Self.retryable.contains(code) else { return last }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -147,13 +147,13 @@ final class FaultMarket: @unchecked Sendable {
     }
 
     /// Waits (on the producer's journal, not a clock) for an event of `type` matching `predicate`.
-    func waitForProducerEvent(_ type: String, timeout: Duration = .seconds(120), where predicate: (JSONValue) -> Bool = { _ in true }) throws -> JSONValue {
+    func waitForProducerEvent(_ type: String, timeout: Duration = .seconds(120), where predicate: (JSONValue) -> Bool = { _ in true }) async throws -> JSONValue {
         let events = try producerClient()
-        let subscribed = try events.result("subscribe", ["types": [.string(type)], "resumeFrom": 0])
+        let subscribed = try await events.result("subscribe", ["types": [.string(type)], "resumeFrom": 0])
         var replayed = Int(subscribed["replayed"]?.int64Value ?? 0)
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
-            let message = try events.readJSON(timeout: timeout)
+            let message = try await events.readJSON(timeout: timeout)
             if replayed > 0 { replayed -= 1 }
             if let params = message["params"], params["type"]?.stringValue == type, predicate(params) { return params }
         }
@@ -163,19 +163,19 @@ final class FaultMarket: @unchecked Sendable {
     /// Begins and ends deliveries until every unit of every purchase is delivered (settling unsettled ones).
     func deliverEverything() async throws {
         let c = try consumerClient()
-        for purchase in try c.result("listPurchases").arrayValue ?? [] {
+        for purchase in try await c.result("listPurchases").arrayValue ?? [] {
             let id = purchase["purchaseId"] ?? .null
             for _ in 0..<20 {
-                guard let current = try c.result("listPurchases").arrayValue?.first(where: { $0["purchaseId"] == id }) else { break }
+                guard let current = try await c.result("listPurchases").arrayValue?.first(where: { $0["purchaseId"] == id }) else { break }
                 if current["unsettled"] == "begin" || (current["unitsInFlight"]?.int64Value ?? 0) > 0 {
-                    _ = try c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": current["unitsInFlight"] ?? 0])
+                    _ = try await c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": current["unitsInFlight"] ?? 0])
                     continue
                 }
                 let remaining = current["unitsRemaining"]?.int64Value ?? 0
                 if remaining == 0 { break }
-                let begun = try c.call("beginServiceDelivery", ["purchaseId": id, "units": .int(remaining)])
+                let begun = try await c.call("beginServiceDelivery", ["purchaseId": id, "units": .int(remaining)])
                 if let granted = begun["result"]?["unitsToSupply"] {
-                    _ = try c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": granted])
+                    _ = try await c.call("endServiceDelivery", ["purchaseId": id, "unitsReceived": granted])
                 }
             }
         }
@@ -183,12 +183,12 @@ final class FaultMarket: @unchecked Sendable {
 
     /// The audit from outside: the gateway's own log of charges and refunds against the consumer's purchases and
     /// the producer's stock. `expectDelivered`: every unit bought has been delivered (else: is collectable).
-    func audit(expectDelivered: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func audit(expectDelivered: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let gateway = sandbox.audit
         // Charges and refunds per payment reference (attempt n > 1 goes as `<reference>.<n>`).
         var charged: [String: [GatewayAudit.Charge]] = [:]
         for charge in gateway.charges { charged[Order.paymentReference(ofCustomerOrderCode: charge.customerOrderCode), default: []].append(charge) }
-        let purchases = try consumerClient().result("listPurchases").arrayValue ?? []
+        let purchases = try await consumerClient().result("listPurchases").arrayValue ?? []
         var bought = 0
         for (reference, charges) in charged {
             let standing = charges.filter { gateway.refunded(orderCode: $0.orderCode) < $0.amount }
@@ -218,7 +218,7 @@ final class FaultMarket: @unchecked Sendable {
             }
         }
         // Stock sold = units paid for.
-        let services = try producerClient().result("listServices").arrayValue ?? []
+        let services = try await producerClient().result("listServices").arrayValue ?? []
         let stock = services.first?["prices"]?.arrayValue?.first?["stock"]?.int64Value
         #expect(stock.map { Self.stock - Int($0) } == bought, "stock \(stock ?? -1) of \(Self.stock) after \(bought) units bought", sourceLocation: sourceLocation)
         for log in [producer.log, consumer.log] { #expect(!log.contains(Market.testPAN), sourceLocation: sourceLocation) }

@@ -43,56 +43,56 @@ import WPWithinTestSupport
         let p = try RawClient(path: producer.socketPath)
         let c = try RawClient(path: consumer.socketPath)
         let events = try RawClient(path: producer.socketPath)
-        _ = try events.result("subscribe", ["types": ["producer.deliveryBegun", "producer.deliveryEnded"]])
+        _ = try await events.result("subscribe", ["types": ["producer.deliveryBegun", "producer.deliveryEnded"]])
 
         // Discover.
-        let serverId = try #require(try p.result("getDevice")["serverId"]?.stringValue)
-        _ = try p.result("startServiceBroadcast")
-        _ = try c.result("searchForDevice", ["serverId": .string(serverId), "timeoutMs": 30_000])
-        let services = try c.result("requestServices", ["serverId": .string(serverId)])
+        let serverId = try await #require(try p.result("getDevice")["serverId"]?.stringValue)
+        _ = try await p.result("startServiceBroadcast")
+        _ = try await c.result("searchForDevice", ["serverId": .string(serverId), "timeoutMs": 30_000])
+        let services = try await c.result("requestServices", ["serverId": .string(serverId)])
         #expect(services["services"]?.arrayValue?.first?["name"] == "RoboWash")
-        let prices = try c.result("getServicePrices", ["serverId": .string(serverId), "serviceId": 1])
+        let prices = try await c.result("getServicePrices", ["serverId": .string(serverId), "serviceId": 1])
         #expect(prices["prices"]?.arrayValue?.first?["amount"] == 500)
 
         // Select.
-        let quote = try c.result("selectService", ["serverId": .string(serverId), "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
+        let quote = try await c.result("selectService", ["serverId": .string(serverId), "serviceId": 1, "priceId": 1, "numberOfUnits": 3])
         #expect(quote["totalPrice"] == 1500)
         let reference = try #require(quote["paymentReferenceId"])
-        #expect(try c.call("selectService", ["serverId": .string(serverId), "serviceId": 1, "priceId": 9, "numberOfUnits": 1])["error"]?["code"] == -32010)
-        #expect(try c.call("selectService", ["serverId": .string(serverId), "serviceId": 1, "priceId": 1, "numberOfUnits": 0])["error"]?["code"] == -32602)
+        #expect(try await c.call("selectService", ["serverId": .string(serverId), "serviceId": 1, "priceId": 9, "numberOfUnits": 1])["error"]?["code"] == -32010)
+        #expect(try await c.call("selectService", ["serverId": .string(serverId), "serviceId": 1, "priceId": 1, "numberOfUnits": 0])["error"]?["code"] == -32602)
 
         // Pay (twice: the second is the same purchase, not a second charge).
-        let purchase = try c.result("makePayment", ["paymentReferenceId": reference])
+        let purchase = try await c.result("makePayment", ["paymentReferenceId": reference])
         #expect(purchase["unitsBought"] == 3)
         #expect(purchase["totalPaid"] == 1500)
-        let again = try c.result("makePayment", ["paymentReferenceId": reference])
+        let again = try await c.result("makePayment", ["paymentReferenceId": reference])
         #expect(again["purchaseId"] == purchase["purchaseId"])
-        #expect(try c.call("makePayment", ["paymentReferenceId": "nope"])["error"]?["code"] == -32010)
+        #expect(try await c.call("makePayment", ["paymentReferenceId": "nope"])["error"]?["code"] == -32010)
         let purchaseId = try #require(purchase["purchaseId"])
 
         // Release: 3 units in two sessions.
-        let b1 = try c.result("beginServiceDelivery", ["purchaseId": purchaseId, "units": 2])
+        let b1 = try await c.result("beginServiceDelivery", ["purchaseId": purchaseId, "units": 2])
         #expect(b1["unitsToSupply"] == 2)
         // Ending more than was begun is refused and changes nothing.
-        let overEnd = try c.call("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 3])
+        let overEnd = try await c.call("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 3])
         #expect(overEnd["error"]?["code"] == -32602)
         #expect(overEnd["error"]?["data"]?["field"] == "unitsReceived")
-        #expect(try c.result("listPurchases").arrayValue?.first?["unitsInFlight"] == 2)
-        let e1 = try c.result("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 2])
+        #expect(try await c.result("listPurchases").arrayValue?.first?["unitsInFlight"] == 2)
+        let e1 = try await c.result("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 2])
         #expect(e1["unitsRemaining"] == 1)
-        #expect(try c.call("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 1])["error"]?["code"] == -32011)
-        let b2 = try c.result("beginServiceDelivery", ["purchaseId": purchaseId, "units": 1])
+        #expect(try await c.call("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 1])["error"]?["code"] == -32011)
+        let b2 = try await c.result("beginServiceDelivery", ["purchaseId": purchaseId, "units": 1])
         #expect(b2["unitsToSupply"] == 1)
-        let e2 = try c.result("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 1])
+        let e2 = try await c.result("endServiceDelivery", ["purchaseId": purchaseId, "unitsReceived": 1])
         #expect(e2["unitsRemaining"] == 0)
-        #expect(try c.call("beginServiceDelivery", ["purchaseId": purchaseId, "units": 1])["error"]?["code"] == -32013)
-        let listed = try #require(try c.result("listPurchases").arrayValue)
+        #expect(try await c.call("beginServiceDelivery", ["purchaseId": purchaseId, "units": 1])["error"]?["code"] == -32013)
+        let listed = try await #require(try c.result("listPurchases").arrayValue)
         #expect(listed.count == 1)
         #expect(listed.first?["unitsDelivered"] == 3)
 
         // The app that delivers the service hears every begin and end.
         var types: [String] = []
-        while types.count < 4 { if let type = try events.readJSON()["params"]?["type"]?.stringValue { types.append(type) } }
+        while types.count < 4 { if let type = try await events.readJSON()["params"]?["type"]?.stringValue { types.append(type) } }
         #expect(types == ["producer.deliveryBegun", "producer.deliveryEnded", "producer.deliveryBegun", "producer.deliveryEnded"])
 
         #expect(try await producer.stop() == 0)

@@ -65,8 +65,8 @@ import WPWithinTestSupport
 
     func total(_ producer: Producer, _ key: String) -> Int { summaries(producer).reduce(0) { $0 + ($1[key] ?? 0) } }
 
-    func rpcAnswers(_ producer: Producer) throws -> Bool {
-        try producer.rpc.result("getStatus")["ready"] == true
+    func rpcAnswers(_ producer: Producer) async throws -> Bool {
+        try await producer.rpc.result("getStatus")["ready"] == true
     }
 
     @Test func aFloodOverTheCapsIsRefusedAndTimedOutWhileRPCAndHTEKeepWorking() async throws {
@@ -103,7 +103,7 @@ import WPWithinTestSupport
                 }
                 for connection in held { connection.send("a") }
             }
-            #expect(try rpcAnswers(producer))
+            #expect(try await rpcAnswers(producer))
             held.forEach { $0.poll() }
             if held.allSatisfy({ !$0.closedByServer }) {
                 #expect(answers.allSatisfy { $0 == 503 }, "\(answers)")
@@ -124,7 +124,7 @@ import WPWithinTestSupport
                 connection.send("a")
                 connection.poll()
             }
-            #expect(try rpcAnswers(producer))
+            #expect(try await rpcAnswers(producer))
             try await Task.sleep(for: .milliseconds(300))
         }
         #expect(held.allSatisfy { $0.closedByServer }, "the header deadline did not close the trickling connections")
@@ -133,7 +133,7 @@ import WPWithinTestSupport
 
         // A normal request works again (once the server has counted the closed ones back).
         refusals += try await served(producer, from: "127.0.0.1", until: end)
-        #expect(try rpcAnswers(producer))
+        #expect(try await rpcAnswers(producer))
 
         // Every refusal and every timeout is in the summaries; there is at most one per interval.
         let expectedRefusals = refusals
@@ -155,7 +155,7 @@ import WPWithinTestSupport
         // One byte per second of a head that never ends: only the deadline can close it.
         try await slow.trickleUntilClosed(path: "/service/discover", every: .seconds(1))
         #expect(slow.status == 408)
-        #expect(try rpcAnswers(producer))
+        #expect(try await rpcAnswers(producer))
         #expect(try await discover(producer) == 200)
         try await eventually(limit: .seconds(30)) { total(producer, "http.timed_out.header") == 1 }
         #expect(try await producer.daemon.stop() == 0)

@@ -15,15 +15,15 @@ import WPWithinDaemon
         try text.write(toFile: stateDir + "/identity.json", atomically: true, encoding: .utf8)
     }
 
-    func serverId(_ daemon: DaemonProcess) throws -> String? {
-        try RawClient(path: daemon.socketPath).result("getDevice")["serverId"]?.stringValue
+    func serverId(_ daemon: DaemonProcess) async throws -> String? {
+        try await RawClient(path: daemon.socketPath).result("getDevice")["serverId"]?.stringValue
     }
 
     /// Starts a daemon on `dir`, reads its serverId and stops it cleanly.
     func runOnce(_ dir: TempDir) async throws -> String? {
         let daemon = try DaemonProcess(dir: dir)
         try await daemon.waitUntilListening()
-        let id = try serverId(daemon)
+        let id = try await serverId(daemon)
         #expect(try await daemon.stop() == 0)
         return id
     }

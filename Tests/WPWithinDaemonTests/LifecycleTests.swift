@@ -11,7 +11,7 @@ import WPWithinCore
         let dir = try TempDir()
         let notify = try NotifyListener(path: dir.file("notify.sock"))
         let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path])
-        let startup = try notify.waitFor("READY=1")
+        let startup = try await notify.waitFor("READY=1")
         let ready = try #require(startup.last)
         #expect(ready.contains("STATUS=Serving JSON-RPC on \(daemon.socketPath)"))
         // READY=1 only once the socket is bound: it must accept a connection right now.
@@ -21,7 +21,7 @@ import WPWithinCore
         #expect(!FileManager.default.fileExists(atPath: daemon.stateDir + "/identity.json"))
 
         daemon.signal(SIGTERM)
-        let stopping = try notify.waitFor("STOPPING=1")
+        let stopping = try await notify.waitFor("STOPPING=1")
         #expect(stopping.last?.contains("STATUS=") == true)
         #expect(try await daemon.waitForExit() == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
@@ -40,10 +40,10 @@ import WPWithinCore
         let dir = try TempDir()
         let notify = try NotifyListener(path: dir.file("notify.sock"))
         let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
-        _ = try notify.waitFor("READY=1")
+        _ = try await notify.waitFor("READY=1")
         // Two pings at least (200 ms apart) after readiness.
-        _ = try notify.waitFor("WATCHDOG=1")
-        _ = try notify.waitFor("WATCHDOG=1")
+        _ = try await notify.waitFor("WATCHDOG=1")
+        _ = try await notify.waitFor("WATCHDOG=1")
         #expect(try await daemon.stop() == 0)
     }
 
@@ -63,7 +63,7 @@ import WPWithinCore
         try await daemon.waitUntilListening()
         // systemd-socket-activate starts the daemon on the first connection.
         let client = try RawClient(path: path)
-        #expect(try client.result("getDevice")["serverId"] != nil)
+        #expect(try await client.result("getDevice")["serverId"] != nil)
         let log = daemon.log
         #expect(log.contains("Using the socket passed by systemd"), "\(log)")
         #expect(log.contains("rpc.fd_name=rpc"))
@@ -90,7 +90,7 @@ import WPWithinCore
 
         let daemon = try DaemonProcess(dir: dir, socketPath: path)
         try await daemon.waitUntilListening()
-        #expect(try RawClient(path: path).result("getDevice")["serverId"] != nil)
+        #expect(try await RawClient(path: path).result("getDevice")["serverId"] != nil)
         #expect(daemon.log.contains("Replaced a stale socket file"))
         #expect(try await daemon.stop() == 0)
     }
@@ -104,7 +104,7 @@ import WPWithinCore
         #expect(status != 0)
         #expect(second.log.contains("another daemon is already listening on \(first.socketPath)"))
         // The first one is untouched.
-        #expect(try RawClient(path: first.socketPath).result("getDevice")["serverId"] != nil)
+        #expect(try await RawClient(path: first.socketPath).result("getDevice")["serverId"] != nil)
         #expect(try await first.stop() == 0)
     }
 
@@ -138,11 +138,11 @@ import WPWithinCore
         let dir = try TempDir()
         let first = try DaemonProcess(dir: dir)
         try await first.waitUntilListening()
-        let id1 = try RawClient(path: first.socketPath).result("getDevice")["serverId"]
+        let id1 = try await RawClient(path: first.socketPath).result("getDevice")["serverId"]
         #expect(try await first.stop() == 0)
         let second = try DaemonProcess(dir: dir)
         try await second.waitUntilListening()
-        let id2 = try RawClient(path: second.socketPath).result("getDevice")["serverId"]
+        let id2 = try await RawClient(path: second.socketPath).result("getDevice")["serverId"]
         #expect(id1 != nil)
         #expect(id1 == id2)
         #expect(try await second.stop() == 0)
@@ -169,25 +169,25 @@ import WPWithinCore
         let daemon = try DaemonProcess(dir: dir, extraArguments: ["--config", config], environment: ["NOTIFY_SOCKET": notify.path])
         try await daemon.waitUntilListening()
         let client = try RawClient(path: daemon.socketPath)
-        #expect(try client.result("getDevice")["name"] == "before")
-        let subscription = try client.result("subscribe", ["types": ["daemon.reloaded"]])
+        #expect(try await client.result("getDevice")["name"] == "before")
+        let subscription = try await client.result("subscribe", ["types": ["daemon.reloaded"]])
         #expect(subscription["subscribed"] == true)
 
         try write("after")
         daemon.signal(SIGHUP)
-        let event = try client.readJSON()
+        let event = try await client.readJSON()
         #expect(event["method"] == "event")
         #expect(event["params"]?["type"] == "daemon.reloaded")
-        #expect(try client.result("getDevice")["name"] == "after")
-        _ = try notify.waitFor("RELOADING=1")
-        _ = try notify.waitFor("READY=1")
+        #expect(try await client.result("getDevice")["name"] == "after")
+        _ = try await notify.waitFor("RELOADING=1")
+        _ = try await notify.waitFor("READY=1")
 
         // A broken file is refused and the running configuration stays.
         try Data("{not json".utf8).write(to: URL(fileURLWithPath: config))
         daemon.signal(SIGHUP)
-        _ = try notify.waitFor("RELOADING=1")
-        _ = try notify.waitFor("READY=1")
-        #expect(try client.result("getDevice")["name"] == "after")
+        _ = try await notify.waitFor("RELOADING=1")
+        _ = try await notify.waitFor("READY=1")
+        #expect(try await client.result("getDevice")["name"] == "after")
         #expect(daemon.log.contains("Configuration reload failed"))
         #expect(try await daemon.stop() == 0)
     }

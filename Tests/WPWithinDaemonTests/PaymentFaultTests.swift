@@ -42,13 +42,13 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         } else {
             try await market.sandbox.setFaults([.init(route: "POST /orders", when: .afterCharge, status: 502, times: 1)])
         }
-        let reference = try market.select(units: 3)
+        let reference = try await market.select(units: 3)
         let purchase = try await market.payRetrying(reference)
         #expect(purchase["result"]?["unitsBought"] == 3, "\(fault): \(purchase)")
         #expect(try await market.gatewayProxy.log().forwarded("POST", "/orders") == 1)
         #expect(market.sandbox.audit.charges(reference: reference).count == 1)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -62,25 +62,25 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         ]
         // Every /orders request (the charge and every lookup) gets the same SUCCESS; nothing reaches the gateway.
         try await market.gatewayProxy.setRules([FaultProxy.Rule(nil, "/orders", match: .prefix, .fabricate(.json(bogus)))])
-        let reference = try market.select(units: 2)
-        let first = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)])
+        let reference = try await market.select(units: 2)
+        let first = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)])
         #expect(first["error"]?["code"] == code(.paymentOutcomeUnknown), "\(first)")
         // A retry makes no new order and hands out no token.
-        let again = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)])
+        let again = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)])
         #expect(again["error"]?["code"] == code(.paymentOutcomeUnknown) || again["error"]?["code"] == code(.expired), "\(again)")
-        #expect(try market.consumerClient().result("listPurchases").arrayValue?.isEmpty == true)
+        #expect(try await market.consumerClient().result("listPurchases").arrayValue?.isEmpty == true)
         #expect(try await market.gatewayProxy.log().matching("POST", "/orders").count == 1)
         #expect(market.producer.log.contains("The gateway answered a lookup with another order"))
         #expect(market.sandbox.audit.charges.isEmpty)
         // The gateway never had the order: once settled, the quote is closed and the consumer selects again.
         try await market.gatewayProxy.clearRules()
-        _ = try market.waitForProducerEvent("producer.paymentAbandoned")
+        _ = try await market.waitForProducerEvent("producer.paymentAbandoned")
         let closed = try await market.payRetrying(reference)
         #expect(closed["error"]?["code"] == code(.expired) && closed["error"]?["data"]?["state"] == "abandoned", "\(closed)")
-        let second = try market.select(units: 2)
+        let second = try await market.select(units: 2)
         #expect(try await market.payRetrying(second)["result"]?["unitsBought"] == 2)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -89,11 +89,11 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
     @Test func anOrderThatReachesTheGatewayAfterTheProducerGaveUpIsChargedOnce() async throws {
         let market = try await FaultMarket()
         try await market.gatewayProxy.setRules([FaultProxy.Rule("POST", "/orders", times: 1, name: "late", .hold)])
-        let reference = try market.select(units: 2)
-        let first = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+        let reference = try await market.select(units: 2)
+        let first = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         #expect(first["error"]?["code"] == code(.paymentOutcomeUnknown), "\(first)")
         // The consumer retries while the first order is still on its way: no second order.
-        let retry = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+        let retry = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         #expect(retry["error"]?["code"] == code(.paymentOutcomeUnknown), "\(retry)")
         #expect(try await market.gatewayProxy.log().matching("POST", "/orders").count == 1)
         // The order arrives late and is charged; reconciliation finds it; the retry gets the token.
@@ -103,29 +103,29 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         #expect(purchase["result"]?["unitsBought"] == 2, "\(purchase)")
         #expect(try await market.gatewayProxy.log().forwarded("POST", "/orders") == 1)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
     @Test func anOrderPlacedJustBeforeTheGatewayRestartsIsFoundAfterIt() async throws {
         let market = try await FaultMarket()
         try await market.gatewayProxy.setRules([Self.orders])
-        let reference = try market.select(units: 4)
-        let payment = OnThread { [market] in try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
+        let reference = try await market.select(units: 4)
+        let payment = OnThread { [market] in try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
         let held = try await market.gatewayProxy.waitForHeld(rule: "charge", stage: .response)  // charged
         await market.sandbox.kill9()
         try await market.gatewayProxy.release(held, .cut)
         #expect(try await payment.value["error"]?["code"] == code(.paymentOutcomeUnknown))
         try await market.gatewayProxy.clearRules()
         // While the gateway is down, lookups fail: still unknown, never failed.
-        let meanwhile = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+        let meanwhile = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         // (The consumer's own token call fails first; either way nothing is charged again.)
         #expect(meanwhile["error"]?["code"] == code(.paymentOutcomeUnknown) || meanwhile["error"]?["code"] == code(.gatewayUnavailable), "\(meanwhile)")
         try await market.sandbox.start()
         let purchase = try await market.payRetrying(reference)
         #expect(purchase["result"]?["unitsBought"] == 4, "\(purchase)")
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -135,8 +135,8 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
     func anAttemptTheGatewayNeverSawIsAbandonedNotChargedAgain(_ variant: NeverArrives) async throws {
         let market = try await FaultMarket(settleAfterSeconds: 2)
         try await market.gatewayProxy.setRules([FaultProxy.Rule("POST", "/orders", times: 1, name: "lost", .hold)])
-        let reference = try market.select(units: 2)
-        let first = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+        let reference = try await market.select(units: 2)
+        let first = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         #expect(first["error"]?["code"] == code(.paymentOutcomeUnknown), "\(first)")
         let held = try await market.gatewayProxy.waitForHeld(rule: "lost")
         switch variant {
@@ -148,30 +148,30 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
             _ = try await market.gatewayProxy.waitForLog { $0.matching("POST", "/orders").first?.done == true }
             try await market.sandbox.start()
         }
-        _ = try market.waitForProducerEvent("producer.paymentAbandoned")
+        _ = try await market.waitForProducerEvent("producer.paymentAbandoned")
         let closed = try await market.payRetrying(reference)
         #expect(closed["error"]?["code"] == code(.expired) && closed["error"]?["data"]?["state"] == "abandoned", "\(closed)")
         #expect(market.sandbox.audit.charges(reference: reference).isEmpty)
         // The stock came back; the consumer selects again and buys.
-        let second = try market.select(units: 2)
+        let second = try await market.select(units: 2)
         #expect(try await market.payRetrying(second)["result"]?["unitsBought"] == 2)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
     @Test func aLateChargeOfAnAbandonedAttemptIsRefundedExactlyOnce() async throws {
         let market = try await FaultMarket(settleAfterSeconds: 2)
         try await market.gatewayProxy.setRules([FaultProxy.Rule("POST", "/orders", times: 1, name: "late", .hold)])
-        let reference = try market.select(units: 3)
-        let first = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+        let reference = try await market.select(units: 3)
+        let first = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
         #expect(first["error"]?["code"] == code(.paymentOutcomeUnknown))
-        _ = try market.waitForProducerEvent("producer.paymentAbandoned")
+        _ = try await market.waitForProducerEvent("producer.paymentAbandoned")
         #expect(try await market.payRetrying(reference)["error"]?["code"] == code(.expired))
         // Long after, the order turns up at the gateway and is charged: it cannot be honoured, so it is refunded.
         let held = try await market.gatewayProxy.waitForHeld(rule: "late")
         try await market.gatewayProxy.release(held)
-        let refund = try market.waitForProducerEvent("producer.refundIssued")
+        let refund = try await market.waitForProducerEvent("producer.refundIssued")
         #expect(refund["paymentReferenceId"] == .string(reference) && refund["refundAmount"] == 1500)
         let charges = market.sandbox.audit.charges(reference: reference)
         #expect(charges.count == 1)
@@ -181,14 +181,14 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         // Still closed after the refund; a fresh purchase works and is the only standing charge.
         let closed = try await market.payRetrying(reference)
         #expect(closed["error"]?["code"] == code(.expired) && closed["error"]?["data"]?["state"] == "refunded", "\(closed)")
-        let second = try market.select(units: 1)
+        let second = try await market.select(units: 1)
         #expect(try await market.payRetrying(second)["result"]?["unitsBought"] == 1)
         // A restart neither refunds again nor forgets.
         try await market.restartProducer()
         #expect(try await market.payRetrying(reference)["error"]?["code"] == code(.expired))
         #expect(market.sandbox.audit.refunds.count == 1)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -198,12 +198,12 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
             .init(route: "POST /orders", when: .afterCharge, status: 503, times: 1),
             .init(route: "GET /orders", when: .beforeCharge, status: 503, times: 8),
         ])
-        let reference = try market.select(units: 2)
+        let reference = try await market.select(units: 2)
         let purchase = try await market.payRetrying(reference)
         #expect(purchase["result"]?["unitsBought"] == 2, "\(purchase)")
         #expect(market.sandbox.audit.faults.count >= 9)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -231,9 +231,9 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
     @Test(arguments: Kill.allCases)
     func killedAtEveryStepOfAPurchaseNothingIsChargedTwiceOrLost(_ kill: Kill) async throws {
         let market = try await FaultMarket()
-        let reference = try market.select(units: 2)
+        let reference = try await market.select(units: 2)
         let pay = { [market] in
-            OnThread { try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
+            OnThread { try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
         }
         switch kill {
         case .producerBeforeTheOrderArrives:
@@ -304,7 +304,7 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         #expect(purchase["result"]?["unitsBought"] == 2, "\(kill): \(purchase)")
         #expect(market.sandbox.audit.charges(reference: reference).count == 1)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -317,10 +317,10 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
     @Test(arguments: DeliveryKill.allCases)
     func killedDuringADeliveryNoUnitIsLostOrDeliveredTwice(_ kill: DeliveryKill) async throws {
         let market = try await FaultMarket()
-        let reference = try market.select(units: 5)
+        let reference = try await market.select(units: 5)
         let id = try #require(try await market.payRetrying(reference)["result"]?["purchaseId"])
         let call = { [market] (method: String, params: JSONValue) in
-            OnThread { try market.consumerClient().call(method, params, timeout: .seconds(60)) }
+            OnThread { try await market.consumerClient().call(method, params, timeout: .seconds(60)) }
         }
         switch kill {
         case .producerBeforeTheBeginArrives, .producerAfterTheBegin, .consumerAfterTheBegin:
@@ -343,7 +343,7 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
                 try await market.restartProducer(kill9: true)
             }
         case .consumerAfterTheEnd, .producerAfterTheEnd:
-            #expect(try market.consumerClient().result("beginServiceDelivery", ["purchaseId": id, "units": 3])["unitsToSupply"] == 3)
+            #expect(try await market.consumerClient().result("beginServiceDelivery", ["purchaseId": id, "units": 3])["unitsToSupply"] == 3)
             try await market.hteProxy.setRules([FaultProxy.Rule("POST", "/service/1/delivery/end", name: "end", .holdResponse)])
             let end = call("endServiceDelivery", ["purchaseId": id, "unitsReceived": 3])
             let exchange = try await market.hteProxy.waitForHeld(rule: "end", stage: .response)
@@ -363,11 +363,11 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         try await market.deliverEverything()
         // The producer's journal: exactly the 5 units bought were committed, across the crashes.
         let ended = try market.producerClient()
-        let subscribed = try ended.result("subscribe", ["types": ["producer.deliveryEnded"], "resumeFrom": 0])
+        let subscribed = try await ended.result("subscribe", ["types": ["producer.deliveryEnded"], "resumeFrom": 0])
         var committed: Int64 = 0
-        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { committed += try ended.readJSON()["params"]?["unitsCommitted"]?.int64Value ?? 0 }
+        for _ in 0..<Int(subscribed["replayed"]?.int64Value ?? 0) { committed += try await ended.readJSON()["params"]?["unitsCommitted"]?.int64Value ?? 0 }
         #expect(committed == 5, "\(kill): the producer committed \(committed) units")
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -379,8 +379,8 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         let market = try await FaultMarket(reserveBytes: 0, producerVolumeBytes: 8 << 20)
         let volume = try #require(market.volume)
         try await market.gatewayProxy.setRules([Self.orders])
-        let reference = try market.select(units: 2)
-        let payment = OnThread { [market] in try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
+        let reference = try await market.select(units: 2)
+        let payment = OnThread { [market] in try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
         let held = try await market.gatewayProxy.waitForHeld(rule: "charge", stage: .response)  // charged
         try volume.fill()
         try await market.gatewayProxy.release(held)
@@ -389,7 +389,7 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         try await market.gatewayProxy.clearRules()
         // Retries while the disk is full: never a second order, never "failed".
         for _ in 0..<3 {
-            let retry = try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
+            let retry = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60))
             #expect(retry["error"]?["code"] == code(.paymentOutcomeUnknown) || retry["error"]?["code"] == code(.storageLow), "\(retry)")
             try volume.fill()
         }
@@ -400,7 +400,7 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         let purchase = try await market.payRetrying(reference)
         #expect(purchase["result"]?["unitsBought"] == 2, "\(purchase)")
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 
@@ -409,8 +409,8 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         let market = try await FaultMarket(producerVolumeBytes: 8 << 20)
         let volume = try #require(market.volume)
         try await market.gatewayProxy.setRules([Self.orders])
-        let reference = try market.select(units: 2)
-        let payment = OnThread { [market] in try market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
+        let reference = try await market.select(units: 2)
+        let payment = OnThread { [market] in try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)], timeout: .seconds(60)) }
         let held = try await market.gatewayProxy.waitForHeld(rule: "charge", stage: .response)
         try volume.fill()
         try await market.gatewayProxy.release(held)
@@ -420,14 +420,14 @@ private func code(_ value: WPWError.Code) -> JSONValue { .int(Int64(value.rawVal
         // New quotes are refused with a clear error while the volume is full; deliveries go on. (Fill it again:
         // recording the charge checkpointed and cut back the WAL, which may have freed room for the floor.)
         try volume.fill()
-        let refused = try market.consumerClient().call("selectService", ["url": market.url, "serviceId": 1, "priceId": 1, "numberOfUnits": 1])
+        let refused = try await market.consumerClient().call("selectService", ["url": market.url, "serviceId": 1, "priceId": 1, "numberOfUnits": 1])
         #expect(refused["error"]?["code"] == code(.storageLow), "\(refused)")
         #expect(market.producer.log.contains("State volume full; giving up the space reserve"))
         volume.drain()
-        let second = try market.select(units: 1)
+        let second = try await market.select(units: 1)
         #expect(try await market.payRetrying(second)["result"]?["unitsBought"] == 1)
         try await market.deliverEverything()
-        try market.audit()
+        try await market.audit()
         await market.stop()
     }
 }

@@ -42,7 +42,7 @@ import WPWithinWire
         let portText = try #require(daemon.log.components(separatedBy: "hte.port=").dropFirst().first?.prefix { $0.isNumber })
         let base = "http://127.0.0.1:\(portText)"
         let rpc = try RawClient(path: daemon.socketPath)
-        let serverId = try #require(try rpc.result("getDevice")["serverId"]?.stringValue)
+        let serverId = try await #require(try rpc.result("getDevice")["serverId"]?.stringValue)
 
         let http = HTTPClient(logger: logger)
         let hte = HTEClient(http: http, logger: logger)
@@ -102,14 +102,14 @@ import WPWithinWire
         }
 
         // The catalog over RPC; stock went down by the 3 units paid for.
-        let listed = try #require(try rpc.result("listServices").arrayValue)
+        let listed = try await #require(try rpc.result("listServices").arrayValue)
         #expect(listed.first?["prices"]?.arrayValue?.first?["stock"] == 2)
-        let added = try rpc.call("addService", ["service": ["id": 2, "name": "Vacuum", "prices": [["id": 1, "amount": 200, "currencyCode": "GBP", "unitId": 2, "unitDescription": "minute"]]]])
+        let added = try await rpc.call("addService", ["service": ["id": 2, "name": "Vacuum", "prices": [["id": 1, "amount": 200, "currencyCode": "GBP", "unitId": 2, "unitDescription": "minute"]]]])
         #expect(added["result"]?["id"] == 2)
-        #expect(try rpc.call("addService", ["service": ["id": 2, "name": "Again"]])["error"]?["code"] == -32016)
-        #expect(try rpc.call("addService", ["service": ["id": 3, "name": "Bad", "prices": [["id": 1, "amount": 0, "currencyCode": "GBP", "unitId": 1, "unitDescription": "x"]]]])["error"]?["code"] == -32027)
-        #expect(try rpc.result("removeService", ["serviceId": 2])["removed"] == true)
-        #expect(try rpc.call("removeService", ["serviceId": 2])["error"]?["code"] == -32010)
+        #expect(try await rpc.call("addService", ["service": ["id": 2, "name": "Again"]])["error"]?["code"] == -32016)
+        #expect(try await rpc.call("addService", ["service": ["id": 3, "name": "Bad", "prices": [["id": 1, "amount": 0, "currencyCode": "GBP", "unitId": 1, "unitDescription": "x"]]]])["error"]?["code"] == -32027)
+        #expect(try await rpc.result("removeService", ["serviceId": 2])["removed"] == true)
+        #expect(try await rpc.call("removeService", ["serviceId": 2])["error"]?["code"] == -32010)
 
         await http.shutdown()
         gateway.shutdown()

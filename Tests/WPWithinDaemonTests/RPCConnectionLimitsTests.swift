@@ -68,10 +68,10 @@ import WPWithinCore
     }
 
     /// Opens a connection and waits for its first answer: the reply to `getDevice`, or a refusal line.
-    func firstAnswer(_ path: String) throws -> (client: RawClient, answer: JSONValue) {
+    func firstAnswer(_ path: String) async throws -> (client: RawClient, answer: JSONValue) {
         let client = try RawClient(path: path)
         try? client.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getDevice\"}\n")
-        return (client, try client.readJSON())
+        return (client, try await client.readJSON())
     }
 
     /// A greedy uid gets its share and no more; another uid still gets in, until the total is reached. Runs
@@ -88,17 +88,17 @@ import WPWithinCore
         // root: three connections, each served; the fourth refused with the per-uid reason, then closed.
         var greedy: [RawClient] = []
         for _ in 0..<3 {
-            let (client, answer) = try firstAnswer(daemon.socketPath)
+            let (client, answer) = try await firstAnswer(daemon.socketPath)
             #expect(answer["result"]?["serverId"] != nil, "\(answer)")
             greedy.append(client)
         }
-        let (refusedClient, refused) = try firstAnswer(daemon.socketPath)
+        let (refusedClient, refused) = try await firstAnswer(daemon.socketPath)
         #expect(errorCode(refused) == -32002)
         #expect(refused["id"] == .null)
         #expect(refused["error"]?["data"]?["reason"] == "maxConnectionsPerUid")
         #expect(refused["error"]?["data"]?["maxConnectionsPerUid"] == 3)
         #expect(refused["error"]?["data"]?["uid"] == 0)
-        #expect(try refusedClient.isClosed())
+        #expect(try await refusedClient.isClosed())
 
         // nobody (65534) is not locked out: its share is its own.
         let nobody = try OtherUidClient(socketPath: daemon.socketPath, count: 4, uid: 65534, dir: dir)
@@ -121,7 +121,7 @@ import WPWithinCore
         let deadline = ContinuousClock.now + .seconds(30)
         var again: JSONValue = .null
         while ContinuousClock.now < deadline {
-            again = try firstAnswer(daemon.socketPath).answer
+            again = try await firstAnswer(daemon.socketPath).answer
             if again["result"] != nil { break }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -138,15 +138,15 @@ import WPWithinCore
         try await daemon.waitUntilListening()
         var held: [RawClient] = []
         for _ in 0..<2 {
-            let (client, answer) = try firstAnswer(daemon.socketPath)
+            let (client, answer) = try await firstAnswer(daemon.socketPath)
             #expect(answer["result"] != nil)
             held.append(client)
         }
         let started = ContinuousClock.now
         for _ in 0..<50 {
-            let (client, answer) = try firstAnswer(daemon.socketPath)
+            let (client, answer) = try await firstAnswer(daemon.socketPath)
             #expect(answer["error"]?["data"]?["reason"] == "maxConnectionsPerUid")
-            #expect(try client.isClosed())
+            #expect(try await client.isClosed())
         }
         let elapsed = ContinuousClock.now - started
         let logged = daemon.log.components(separatedBy: "Connection refused: too many connections").count - 1
@@ -169,17 +169,17 @@ import WPWithinCore
         try await daemon.waitUntilListening()
 
         let subscriber = try RawClient(path: daemon.socketPath)
-        #expect(try subscriber.result("subscribe", ["types": ["daemon.reloaded"]])["subscribed"] == true)
+        #expect(try await subscriber.result("subscribe", ["types": ["daemon.reloaded"]])["subscribed"] == true)
         // A call that lasts 4 s, four times the idle timeout.
         let busy = try RawClient(path: daemon.socketPath)
         try busy.sendLine(["jsonrpc": "2.0", "id": 9, "method": "searchForDevice", "params": ["name": "no-such-thing", "timeoutMs": 4000]])
         // Opened last, so its timeout is due after the others' checks.
         let idle = try RawClient(path: daemon.socketPath)
-        #expect(try idle.result("getDevice")["serverId"] != nil)
+        #expect(try await idle.result("getDevice")["serverId"] != nil)
 
-        #expect(try idle.isClosed(timeout: .seconds(60)), "the idle connection is closed")
-        #expect(try subscriber.result("getDevice")["serverId"] != nil, "the subscriber is still connected")
-        let answer = try busy.readJSON(timeout: .seconds(60))
+        #expect(try await idle.isClosed(timeout: .seconds(60)), "the idle connection is closed")
+        #expect(try await subscriber.result("getDevice")["serverId"] != nil, "the subscriber is still connected")
+        let answer = try await busy.readJSON(timeout: .seconds(60))
         #expect(answer["id"] == 9)
         #expect(errorCode(answer) == -32043, "the long call was answered, not cut off: \(answer)")
         #expect(daemon.isRunning)

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import WPWithinCore
+import WPWithinTestSupport
 
 /// Errors from the test harness itself.
 struct HarnessError: Error, CustomStringConvertible {
@@ -97,7 +98,7 @@ final class DaemonProcess: @unchecked Sendable {
             // Ready means answering: one real round trip, so no connection is still half-accepted when a
             // test signals the daemon next.
             if probe(socketPath) == 0, let client = try? RawClient(path: socketPath),
-               (try? client.result("getStatus"))?["ready"] == true {
+               (try? await client.result("getStatus"))?["ready"] == true {
                 return
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -187,6 +188,7 @@ func connectUnix(_ path: String) throws -> Int32 {
 }
 
 /// A deliberately raw line client: it can send anything, including bytes that are not JSON.
+/// Its waits are async (see `onOwnThread`); use one client from one task at a time.
 final class RawClient: @unchecked Sendable {
     let fd: Int32
     private var buffer: [UInt8] = []
@@ -214,8 +216,13 @@ final class RawClient: @unchecked Sendable {
         try send(Array(data) + [0x0A])
     }
 
-    /// Next line, or nil at end of stream. Throws on timeout.
-    func readLine(timeout: Duration = .seconds(20)) throws -> String? {
+    /// Next line, or nil at end of stream. Throws on timeout. The wait happens on a thread of its own
+    /// (`onOwnThread`), so a test waiting for a daemon never holds a thread of Swift's cooperative pool.
+    func readLine(timeout: Duration = .seconds(20)) async throws -> String? {
+        try await onOwnThread { try self.receiveLine(timeout: timeout) }
+    }
+
+    private func receiveLine(timeout: Duration) throws -> String? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
@@ -240,32 +247,38 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
-    func readJSON(timeout: Duration = .seconds(20)) throws -> JSONValue {
-        guard let line = try readLine(timeout: timeout) else { throw HarnessError("connection closed") }
+    func readJSON(timeout: Duration = .seconds(20)) async throws -> JSONValue {
+        try await onOwnThread { try self.receiveJSON(timeout: timeout) }
+    }
+
+    private func receiveJSON(timeout: Duration) throws -> JSONValue {
+        guard let line = try receiveLine(timeout: timeout) else { throw HarnessError("connection closed") }
         return try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
     }
 
     /// True when the daemon closed the connection (after any pending lines are consumed).
-    func isClosed(timeout: Duration = .seconds(20)) throws -> Bool {
-        try readLine(timeout: timeout) == nil
+    func isClosed(timeout: Duration = .seconds(20)) async throws -> Bool {
+        try await readLine(timeout: timeout) == nil
     }
 
     /// Sends a request and returns its response (skipping notifications).
-    func call(_ method: String, _ params: JSONValue? = nil, timeout: Duration = .seconds(20)) throws -> JSONValue {
+    func call(_ method: String, _ params: JSONValue? = nil, timeout: Duration = .seconds(20)) async throws -> JSONValue {
         let id = nextID
         nextID += 1
         var request: [String: JSONValue] = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
         if let params { request["params"] = params }
         try sendLine(.object(request))
-        while true {
-            let message = try readJSON(timeout: timeout)
-            if message["id"] == .int(id) { return message }
+        return try await onOwnThread {
+            while true {
+                let message = try self.receiveJSON(timeout: timeout)
+                if message["id"] == .int(id) { return message }
+            }
         }
     }
 
     /// The result of a call, or a failure naming the error.
-    func result(_ method: String, _ params: JSONValue? = nil) throws -> JSONValue {
-        let response = try call(method, params)
+    func result(_ method: String, _ params: JSONValue? = nil) async throws -> JSONValue {
+        let response = try await call(method, params)
         guard let result = response["result"] else { throw HarnessError("\(method) failed: \(response)") }
         return result
     }
@@ -297,7 +310,11 @@ final class NotifyListener: @unchecked Sendable {
     deinit { close(fd) }
 
     /// Collects datagrams until one contains `needle` (returns every message seen so far).
-    func waitFor(_ needle: String, timeout: Duration = .seconds(30)) throws -> [String] {
+    func waitFor(_ needle: String, timeout: Duration = .seconds(30)) async throws -> [String] {
+        try await onOwnThread { try self.receiveUntil(needle, timeout: timeout) }
+    }
+
+    private func receiveUntil(_ needle: String, timeout: Duration) throws -> [String] {
         var seen: [String] = []
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

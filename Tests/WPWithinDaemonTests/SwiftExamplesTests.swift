@@ -10,7 +10,7 @@ import WPWithinTestSupport
         let market = try await Market()
         let producer = try await market.startProducer()
         let consumer = try await market.startConsumer()
-        let serverId = try #require(try RawClient(path: producer.socketPath).result("getDevice")["serverId"]?.stringValue)
+        let serverId = try await #require(try RawClient(path: producer.socketPath).result("getDevice")["serverId"]?.stringValue)
 
         let carwash = try LaunchedProcess.launch(
             BuiltExecutable.url(named: "wpw-example-carwash"),

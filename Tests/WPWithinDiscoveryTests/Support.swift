@@ -14,8 +14,12 @@ enum Loopback {
     static let logger = Logger(label: "discovery-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// A scanner on loopback broadcasts, on a port the kernel picks (unique, high, never 8980).
-    static func scanner(port: Int = 0) async throws -> (DiscoveryScanner, Int) {
-        let scanner = DiscoveryScanner(configuration: .loopback(port: port), logger: logger)
+    /// `recentWindow`: how long a device heard counts as present (a test that relies on "heard a moment ago"
+    /// gives it a long window, so a loaded machine's pauses cannot age the device out between two steps).
+    static func scanner(port: Int = 0, recentWindow: Duration? = nil) async throws -> (DiscoveryScanner, Int) {
+        var configuration = ScannerConfiguration.loopback(port: port)
+        if let recentWindow { configuration.recentWindow = recentWindow }
+        let scanner = DiscoveryScanner(configuration: configuration, logger: logger)
         try await scanner.start()
         let bound = try #require(await scanner.localAddress?.port)
         #expect(bound != Discovery.defaultPort)

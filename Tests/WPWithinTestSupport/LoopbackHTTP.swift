@@ -229,8 +229,10 @@ public enum LoopbackHTTP {
     }
 }
 
-/// Runs blocking work on a new thread and resumes with its result.
-func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+/// Runs blocking work (a socket wait, a poll loop) on a new thread and resumes with its result. Swift's
+/// cooperative pool has as many threads as cores (2 here): a test that blocked one of them while waiting
+/// for a daemon would starve every test running beside it, which is why the suites once ran one at a time.
+public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
             continuation.resume(with: Result { try work() })
