@@ -1,7 +1,9 @@
 import CSystemd
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// Tells the service manager about the daemon's state (sd_notify). Tests inject their own.
 public protocol ServiceNotifier: Sendable {
@@ -16,12 +18,35 @@ extension ServiceNotifier {
     public func watchdog() { notify("WATCHDOG=1") }
 }
 
-/// sd_notify through libsystemd; a no-op when NOTIFY_SOCKET is unset.
-public struct SystemdNotifier: ServiceNotifier {
-    public init() {}
+/// sd_notify through libsystemd, sent from a thread of NIO's blocking-I/O pool, never from the caller's;
+/// a no-op when NOTIFY_SOCKET is unset.
+///
+/// sd_notify blocks while the service manager's socket is full (`net.unix.max_dgram_qlen`, 10 datagrams by
+/// default). Called on the event loop, a reader that stalled (a busy PID 1, a test that stopped reading)
+/// froze the whole daemon: RPC unanswered, SIGTERM never finished. Now the caller only queues the message;
+/// messages leave in order, one at a time, and a watchdog ping already waiting is not queued twice.
+public final class SystemdNotifier: ServiceNotifier, Sendable {
+    private let queue = Mutex(NotificationQueue())
+    private let enabled: Bool
+    private let pool: NIOThreadPool
+    private let send: @Sendable (String) -> Void
+
+    public convenience init() {
+        self.init(enabled: getenv("NOTIFY_SOCKET") != nil, pool: .singleton) { _ = sd_notify(0, $0) }
+    }
+
+    /// `send` runs on `pool`, one message at a time (tests pass a closure that blocks).
+    init(enabled: Bool, pool: NIOThreadPool, send: @escaping @Sendable (String) -> Void) {
+        self.enabled = enabled
+        self.pool = pool
+        self.send = send
+    }
 
     public func notify(_ state: String) {
-        _ = sd_notify(0, state)
+        guard enabled, queue.withLock({ $0.enqueue(state) }) else { return }
+        pool.submit { [self] _ in
+            while let next = queue.withLock({ $0.next() }) { send(next) }
+        }
     }
 
     /// The watchdog interval requested by systemd (WATCHDOG_USEC), if any.
@@ -30,6 +55,38 @@ public struct SystemdNotifier: ServiceNotifier {
         guard sd_watchdog_enabled(0, &usec) > 0, usec > 0 else { return nil }
         return .microseconds(Int64(clamping: usec))
     }
+}
+
+/// The messages waiting for the notification thread, in order, with at most one watchdog ping among them
+/// (a second would say nothing the first does not). A value: `SystemdNotifier` keeps it behind a mutex.
+struct NotificationQueue {
+    static let watchdogPing = "WATCHDOG=1"
+    private var pending: [String] = []
+    private var head = 0
+    private var draining = false
+
+    /// Queues `state`; true when no drain is running and the caller must start one.
+    mutating func enqueue(_ state: String) -> Bool {
+        if state == Self.watchdogPing, pending[head...].contains(Self.watchdogPing) { return false }
+        pending.append(state)
+        if draining { return false }
+        draining = true
+        return true
+    }
+
+    /// The next message to send; nil when none is left, which ends the drain.
+    mutating func next() -> String? {
+        guard head < pending.count else {
+            pending.removeAll(keepingCapacity: true)
+            head = 0
+            draining = false
+            return nil
+        }
+        head += 1
+        return pending[head - 1]
+    }
+
+    var count: Int { pending.count - head }
 }
 
 /// Sockets passed by systemd socket activation (LISTEN_FDS / LISTEN_FDNAMES).

@@ -47,6 +47,28 @@ import WPWithinCore
         #expect(try await daemon.stop() == 0)
     }
 
+    /// sd_notify blocks while the service manager's socket is full (10 datagrams). With nobody reading
+    /// ours, the daemon must go on answering and stop cleanly on SIGTERM; once the socket is read again,
+    /// what was queued (STOPPING=1 among it) arrives. Before the fix the event loop itself blocked in
+    /// sd_notify: getStatus went unanswered and SIGTERM never finished.
+    @Test func aNotifySocketNobodyReadsStallsNothing() async throws {
+        let dir = try TempDir()
+        let notify = try NotifyListener(path: dir.file("notify.sock"))
+        // A ping every 50 ms: the socket's 10 places are full after half a second of not reading.
+        let daemon = try DaemonProcess(dir: dir, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "100000"])
+        _ = try await notify.waitFor("READY=1")
+        // Stop reading. Each round trip also gives the daemon time to ping; 40 rounds at 50 ms apart are
+        // 2 s, 40 pings (fewer on a loaded machine, which can only make the test easier to pass).
+        let client = try RawClient(path: daemon.socketPath)
+        for _ in 0..<40 {
+            #expect(try await client.result("getStatus")["ready"] == true)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        daemon.signal(SIGTERM)
+        _ = try await notify.waitFor("STOPPING=1")
+        #expect(try await daemon.waitForExit() == 0)
+    }
+
     @Test func socketActivationUsesThePassedSocketAndLeavesItsFile() async throws {
         let dir = try TempDir()
         let path = dir.file("activated.sock")
