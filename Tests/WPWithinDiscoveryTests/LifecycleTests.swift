@@ -39,7 +39,9 @@ struct DiscoveryLifecycleTests {
 
     @Test("a broadcast with a timeout ends by itself; the message can change while running")
     func broadcasterTimeout() async throws {
-        let (scanner, port) = try await Loopback.scanner()
+        // A long window: the search below looks for a device that has stopped broadcasting, which a
+        // loaded machine may reach seconds later.
+        let (scanner, port) = try await Loopback.scanner(recentWindow: .seconds(600))
         var message = Loopback.message()
         let broadcaster = Loopback.broadcaster(message, port: port, interval: .milliseconds(50))
 
