@@ -1,4 +1,6 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import WPWithinCore
 import WPWithinRPC
 
@@ -56,7 +58,7 @@ enum DaemonMethods {
                         "stateDir": .string(current.stateDirectory),
                         "ready": .bool(readiness.isReady),
                         "roles": .array(current.roles.map { .string($0.rawValue) }),
-                        "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
+                        "pid": .int(Int64(getpid())),
                         "payments": payments.status,
                     ]
                 }

@@ -1,4 +1,3 @@
-import Foundation
 import WPWithinCore
 import WPWithinRPC
 import WPWithinStore

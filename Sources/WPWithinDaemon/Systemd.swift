@@ -1,5 +1,4 @@
 import CSystemd
-import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle

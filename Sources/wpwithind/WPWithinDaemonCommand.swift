@@ -1,7 +1,6 @@
 import ArgumentParser
 import NIOCore
 import NIOPosix
-import Foundation
 import Logging
 import WPWithinCore
 import WPWithinDaemon
@@ -34,26 +33,26 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
         // The service group turns these signals into graceful shutdown / reload once it runs; until then
         // (and in the window before its handlers are installed) they must not kill the process.
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
-        let environment = ProcessInfo.processInfo.environment
+        let environment = ProcessEnvironment.current()
         let overrides = DaemonConfiguration.Overrides(socketPath: socket, stateDirectory: stateDir, logLevel: logLevel)
         let configPath = config
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(path: configPath, environment: environment, overrides: overrides)
         } catch {
-            FileHandle.standardError.write(Data("wpwithind: configuration error: \(error)\n".utf8))
+            ProcessEnvironment.writeErrorLine("wpwithind: configuration error: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
         if checkConfig {
             do {
                 let credentials = try PaymentsContext.checkCredentials(configuration: configuration)
                 let source = configPath ?? environment["WPWITHIND_CONFIG"]
-                    ?? (FileManager.default.fileExists(atPath: DaemonConfiguration.defaultPath) ? DaemonConfiguration.defaultPath : "built-in defaults")
+                    ?? (ProcessEnvironment.fileExists(DaemonConfiguration.defaultPath) ? DaemonConfiguration.defaultPath : "built-in defaults")
                 print("wpwithind: configuration OK (\(source); roles \(configuration.roles.map(\.rawValue).sorted().joined(separator: ", ")))")
                 for item in credentials { print("wpwithind: \(item) OK") }
                 return
             } catch {
-                FileHandle.standardError.write(Data("wpwithind: credential error: \(error)\n".utf8))
+                ProcessEnvironment.writeErrorLine("wpwithind: credential error: \(error)")
                 throw ExitCode(78)
             }
         }
@@ -71,7 +70,7 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
                 reload: {
                     try DaemonConfiguration.load(
                         path: configPath,
-                        environment: ProcessInfo.processInfo.environment,
+                        environment: ProcessEnvironment.current(),
                         overrides: overrides
                     )
                 },
@@ -96,7 +95,7 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
 @main
 enum WPWithinDaemonMain {
     static func main() async {
-        let environment = ProcessInfo.processInfo.environment
+        let environment = ProcessEnvironment.current()
         // One event loop by default: the store serialises every transition anyway, and on a small device a
         // second loop mostly adds thread hand-offs between the socket, the handlers and the commits.
         let threads = environment["WPWITHIND_EVENT_LOOP_THREADS"].flatMap(Int.init) ?? 1
