@@ -131,7 +131,6 @@ public final class Store: Sendable {
         let milliseconds = configuration.busyTimeout.components.seconds * 1000
             + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000
         try db.setBusyTimeout(milliseconds: Int32(clamping: milliseconds))
-        _ = try db.text("PRAGMA locking_mode = EXCLUSIVE")
         let mode = try db.text("PRAGMA journal_mode = WAL")
         guard mode == "wal" else {
             throw SQLiteError(extendedCode: 1, message: "could not enable WAL (journal_mode \(mode ?? "?"))")
