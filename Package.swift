@@ -51,6 +51,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // TLS on NIO channels over the system's libssl (memory BIOs): client and server handlers. No Foundation.
+        .target(
+            name: "WPWithinTLS",
+            dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // A small HTTP/1 server on NIO, shared by the sandbox gateway and the producer's HTE server.
         .target(
             name: "WPWithinHTTP",
@@ -299,6 +305,15 @@ let package = Package(
         .testTarget(
             name: "WPWithinFaultToolsTests",
             dependencies: ["WPWithinTestSupport", "WPWithinCore", "wpw-fault-proxy", "wpw-sandbox-gateway"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WPWithinTLSTests",
+            dependencies: [
+                "WPWithinTLS", "WPWithinTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,7 +7,7 @@ import Testing
 @Suite struct FoundationFreeModulesTests {
     static let foundationFree = [
         "WPWithinCore", "WPWithinCrypto", "WPWithinWire", "WPWithinRPC", "WPWithinHTTP", "WPWithinPeer",
-        "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore",
+        "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore", "WPWithinTLS",
     ]
 
     @Test(arguments: foundationFree)
