@@ -57,10 +57,12 @@ let package = Package(
             dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        // A small HTTP/1 server on NIO, shared by the sandbox gateway and the producer's HTE server.
+        // A small HTTP/1 server and client on NIO (http and https), shared by the sandbox gateway, the
+        // producer's HTE server, the consumer and the gateway client.
         .target(
             name: "WPWithinHTTP",
             dependencies: [
+                "WPWithinTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -84,7 +86,7 @@ let package = Package(
         .target(
             name: "WPWithinPayments",
             dependencies: [
-                "WPWithinCore", "WPWithinHTTP",
+                "WPWithinCore", "WPWithinHTTP", "WPWithinTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -93,7 +95,7 @@ let package = Package(
         .target(
             name: "WPWithinSandbox",
             dependencies: [
-                "WPWithinCore", "WPWithinHTTP", "WPWithinCrypto",
+                "WPWithinCore", "WPWithinHTTP", "WPWithinCrypto", "WPWithinTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -192,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "wpw-sandbox-gateway",
             dependencies: [
-                "WPWithinSandbox", "WPWithinCore",
+                "WPWithinSandbox", "WPWithinCore", "WPWithinTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -319,7 +321,7 @@ let package = Package(
         .testTarget(
             name: "WPWithinHTTPTests",
             dependencies: [
-                "WPWithinHTTP", "WPWithinTestSupport",
+                "WPWithinHTTP", "WPWithinTLS", "WPWithinTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -77,14 +77,12 @@ struct SandboxProcess {
         merchant: MerchantCredentials? = TestKeys.merchant1,
         totalTimeout: Duration = .seconds(30),
         maxResponseBytes: Int = 256 << 10,
-        transport: WorldpayOnlineConfiguration.Transport = .automatic,
         logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) -> WorldpayOnlineGateway {
-        var configuration = WorldpayOnlineConfiguration(
-            endpoint: endpoint, merchant: merchant, connectTimeout: .seconds(30), totalTimeout: totalTimeout,
-            maxResponseBytes: maxResponseBytes
+        let configuration = WorldpayOnlineConfiguration(
+            endpoint: try! GatewayEndpoint(endpoint.absoluteString), merchant: merchant, connectTimeout: .seconds(30),
+            totalTimeout: totalTimeout, maxResponseBytes: maxResponseBytes
         )
-        configuration.transport = transport
         return WorldpayOnlineGateway(configuration: configuration, logger: logger)
     }
 }
