@@ -24,8 +24,9 @@ let package = Package(
     ],
     targets: [
         // Foundation: the daemon's modules do not import it (FoundationFreeModulesTests checks), except
-        // WPWithinDaemon and WPWithinPayments, which are being moved off it (URLSession for https, file and
-        // environment helpers). The Swift client, wpwctl, the tools and the tests may import it.
+        // WPWithinDaemon, which is being moved off it (file and environment helpers). https goes through
+        // WPWithinTLS on the system's libssl, not URLSession. The Swift client, wpwctl, the sandbox gateway,
+        // the tools and the tests may import it.
 
         // C system libraries.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
