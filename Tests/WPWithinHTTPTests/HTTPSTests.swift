@@ -128,4 +128,22 @@ import WPWithinTestSupport
         }
         #expect(seen.all.isEmpty)
     }
+
+    /// A listener that never accepts: the kernel completes TCP, nobody answers the client hello. The
+    /// handshake is cut at the connect timeout: `timeout`, and nothing was sent.
+    @Test func aSilentServerTimesTheHandshakeOutAndNothingWasSent() async throws {
+        let listener = try SilentLoopbackListener()
+        let port = listener.port
+        let client = HTTPClient(
+            configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(300)),
+            logger: Logger(label: "https-client", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let error = await #expect(throws: HTTPClientError.self) {
+            try await client.execute(HTTPClientRequest(method: "POST", url: "https://127.0.0.1:\(port)/orders"), timeout: .seconds(30))
+        }
+        #expect(error?.kind == .timeout)
+        #expect(error?.mayHaveReachedServer == false)
+        #expect(client.statistics.openConnections == 0)
+        await client.shutdown()
+        withExtendedLifetime(listener) {}
+    }
 }
