@@ -102,6 +102,30 @@ import WPWithinTestSupport
         #expect(pair.serverErrors.isEmpty)
     }
 
+    /// After the handshake, the end of the TCP stream without a close_notify is reported (a body read until
+    /// the close could be truncated); a close_notify first is a clean end.
+    @Test func aCloseWithoutCloseNotifyIsAnUncleanShutdown() throws {
+        let pki = try PKI()
+        defer { pki.directory.remove() }
+        let unclean = try Pair(serving: pki.certificates.localhost, trusting: pki.certificates.caFile, hostname: "localhost")
+        unclean.pump()
+        _ = try unclean.handshake.futureResult.wait()
+        unclean.client.pipeline.fireChannelInactive()
+        let error = #expect(throws: TLSError.self) { try unclean.client.throwIfErrorCaught() }
+        #expect(error?.code == .uncleanShutdown)
+        unclean.finish()
+
+        let clean = try Pair(serving: pki.certificates.localhost, trusting: pki.certificates.caFile, hostname: "localhost")
+        clean.pump()
+        _ = try clean.handshake.futureResult.wait()
+        try clean.server.close().wait()  // the server's close_notify goes out first
+        clean.pump()
+        #expect(!clean.client.isActive)  // the client closed on it, answering with its own
+        #expect(clean.clientErrors.isEmpty)
+        #expect(throws: Never.self) { try clean.client.throwIfErrorCaught() }
+        clean.finish()
+    }
+
     @Test func anIPAddressIsVerifiedAgainstTheCertificatesAddresses() throws {
         let pki = try PKI()
         defer { pki.directory.remove() }
