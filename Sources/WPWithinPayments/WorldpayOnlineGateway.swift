@@ -302,6 +302,12 @@ public final class WorldpayOnlineGateway: PaymentGateway, Sendable {
             response = try await client.execute(
                 HTTPClientRequest(method: method, url: url, headers: headers, body: body ?? []), timeout: configuration.totalTimeout)
         } catch {
+            if let tls = error.tlsError {
+                // Nothing was sent; a refused certificate or a failed handshake is an operator's matter.
+                logger.warning(
+                    "Gateway TLS handshake failed; nothing was sent",
+                    metadata: [LogKey.tlsError: "\(tls.code.rawValue)", LogKey.reason: "\(tls.detail)", "http.path": "/\(path)"])
+            }
             throw try LoadFailure(error)
         }
         if (300..<400).contains(response.status) { throw LoadFailure.redirected(status: response.status) }
