@@ -24,8 +24,9 @@ let package = Package(
     ],
     targets: [
         // Foundation: the daemon's modules do not import it (FoundationFreeModulesTests checks), except
-        // WPWithinDaemon and WPWithinPayments, which are being moved off it (URLSession for https, file and
-        // environment helpers). The Swift client, wpwctl, the tools and the tests may import it.
+        // WPWithinDaemon, which is being moved off it (file and environment helpers). https goes through
+        // WPWithinTLS on the system's libssl, not URLSession. The Swift client, wpwctl, the sandbox gateway,
+        // the tools and the tests may import it.
 
         // C system libraries.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -51,10 +52,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // A small HTTP/1 server on NIO, shared by the sandbox gateway and the producer's HTE server.
+        // TLS on NIO channels over the system's libssl (memory BIOs): client and server handlers. No Foundation.
+        .target(
+            name: "WPWithinTLS",
+            dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // A small HTTP/1 server and client on NIO (http and https), shared by the sandbox gateway, the
+        // producer's HTE server, the consumer and the gateway client.
         .target(
             name: "WPWithinHTTP",
             dependencies: [
+                "WPWithinTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -78,7 +87,7 @@ let package = Package(
         .target(
             name: "WPWithinPayments",
             dependencies: [
-                "WPWithinCore", "WPWithinHTTP",
+                "WPWithinCore", "WPWithinHTTP", "WPWithinTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -87,7 +96,7 @@ let package = Package(
         .target(
             name: "WPWithinSandbox",
             dependencies: [
-                "WPWithinCore", "WPWithinHTTP", "WPWithinCrypto",
+                "WPWithinCore", "WPWithinHTTP", "WPWithinCrypto", "WPWithinTLS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -186,7 +195,7 @@ let package = Package(
         .executableTarget(
             name: "wpw-sandbox-gateway",
             dependencies: [
-                "WPWithinSandbox", "WPWithinCore",
+                "WPWithinSandbox", "WPWithinCore", "WPWithinTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -302,9 +311,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WPWithinTLSTests",
+            dependencies: [
+                "WPWithinTLS", "WPWithinTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WPWithinHTTPTests",
             dependencies: [
-                "WPWithinHTTP", "WPWithinTestSupport",
+                "WPWithinHTTP", "WPWithinTLS", "WPWithinTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -18,4 +18,6 @@ public enum LogKey {
     public static let prunedProducerQuotes = "store.prunedProducerQuotes"
     public static let prunedConsumerQuotes = "store.prunedConsumerQuotes"
     public static let path = "path"
+    /// A `TLSError` code (`certificateExpired`, `hostnameMismatch`, …).
+    public static let tlsError = "tls.error"
 }

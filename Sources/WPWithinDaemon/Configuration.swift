@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import WPWithinCore
+import WPWithinPayments
 import WPWithinRPC
 
 /// The daemon's configuration: built-in defaults, then a JSON file, then `WPWITHIND_*` environment
@@ -32,6 +33,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The Worldpay Online API base URL. The default is the sandbox on loopback, so nothing is charged
     /// until a real endpoint (`https://api.worldpay.com/v1`) is configured on purpose.
     public var gatewayEndpoint = "http://127.0.0.1:18080"
+    /// For an `https://` gateway endpoint: the PEM file of the certificate authorities trusted for the
+    /// gateway's certificate. Nil: the system's trust store.
+    public var gatewayCAFile: String?
     public var gatewayConnectTimeoutMs = 5000
     public var gatewayTotalTimeoutMs = 30000
     /// Payment recovery (docs/store.md, "The order state machine"): an attempt the gateway does not know is
@@ -213,7 +217,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let payments = top["payments"] {
             let object = try reader.object(payments, at: "payments")
-            try reader.allow(object, keys: ["gatewayEndpoint", "connectTimeoutMs", "totalTimeoutMs", "cardFile", "merchantFile", "recovery"], at: "payments")
+            try reader.allow(object, keys: ["gatewayEndpoint", "gatewayCAFile", "connectTimeoutMs", "totalTimeoutMs", "cardFile", "merchantFile", "recovery"], at: "payments")
             if let recovery = object["recovery"] {
                 let r = try reader.object(recovery, at: "payments.recovery")
                 try reader.allow(r, keys: [
@@ -230,6 +234,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 }
             }
             if let value = object["gatewayEndpoint"] { gatewayEndpoint = try reader.string(value, at: "payments.gatewayEndpoint") }
+            if let value = object["gatewayCAFile"] {
+                gatewayCAFile = value.isNull ? nil : try reader.string(value, at: "payments.gatewayCAFile")
+            }
             if let value = object["connectTimeoutMs"] { gatewayConnectTimeoutMs = try reader.int(value, at: "payments.connectTimeoutMs") }
             if let value = object["totalTimeoutMs"] { gatewayTotalTimeoutMs = try reader.int(value, at: "payments.totalTimeoutMs") }
             if let value = object["cardFile"] { cardFile = value.isNull ? nil : try reader.string(value, at: "payments.cardFile") }
@@ -313,6 +320,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = environment["WPWITHIND_SOCKET_GROUP"] { socketGroup = value.isEmpty ? nil : value }
         if let value = try int("WPWITHIND_MAX_LINE_BYTES") { maxLineBytes = value }
         if let value = environment["WPWITHIND_GATEWAY_ENDPOINT"] { gatewayEndpoint = value }
+        if let value = environment["WPWITHIND_GATEWAY_CA_FILE"] { gatewayCAFile = value.isEmpty ? nil : value }
         if let value = environment["WPWITHIND_HTE_HOST"] { hteHost = value }
         if let value = try int("WPWITHIND_HTE_PORT") { htePort = value }
         if let value = environment["WPWITHIND_ADVERTISED_HOST"] { advertisedHost = value.isEmpty ? nil : value }
@@ -375,8 +383,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         guard shutdownTimeoutSeconds > 0, shutdownTimeoutSeconds <= 3600 else {
             throw ConfigurationError(path: source, key: "shutdownTimeoutSeconds", "must be between 0 and 3600")
         }
-        guard let url = URL(string: gatewayEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw ConfigurationError(path: source, key: "payments.gatewayEndpoint", "must be an http:// or https:// URL")
+        do throws(GatewayEndpointError) {
+            _ = try GatewayEndpoint(gatewayEndpoint)
+        } catch {
+            throw ConfigurationError(path: source, key: "payments.gatewayEndpoint", "must be an http:// or https:// URL (\(error.reason))")
+        }
+        if let gatewayCAFile, gatewayCAFile.isEmpty || !gatewayCAFile.hasPrefix("/") {
+            throw ConfigurationError(path: source, key: "payments.gatewayCAFile", "must be an absolute path")
         }
         guard (100...600_000).contains(gatewayConnectTimeoutMs) else {
             throw ConfigurationError(path: source, key: "payments.connectTimeoutMs", "must be between 100 and 600000")

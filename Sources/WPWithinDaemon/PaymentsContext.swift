@@ -29,7 +29,35 @@ public struct PaymentsContext: Sendable {
             _ = try MerchantCredentials.load(fromFile: path)
             checked.append("merchant keys \(path)")
         }
+        if configuration.gatewayEndpoint.lowercased().hasPrefix("https:") {
+            _ = try gatewayConfiguration(configuration, merchant: nil)
+            checked.append("gateway trust anchors \(configuration.gatewayCAFile ?? "(system store)")")
+        }
         return checked
+    }
+
+    /// The gateway client's settings; for an `https://` endpoint the trust anchors (CA file or system store)
+    /// are loaded once here, so that an unusable CA file stops the start (and `--check-config`).
+    static func gatewayConfiguration(_ configuration: DaemonConfiguration, merchant: MerchantCredentials?) throws -> WorldpayOnlineConfiguration {
+        let endpoint: GatewayEndpoint
+        do throws(GatewayEndpointError) {
+            endpoint = try GatewayEndpoint(configuration.gatewayEndpoint)
+        } catch {
+            throw ConfigurationError(path: "configuration", key: "payments.gatewayEndpoint", error.reason)
+        }
+        let gatewayConfiguration = WorldpayOnlineConfiguration(
+            endpoint: endpoint,
+            merchant: merchant,
+            trustedCAFile: configuration.gatewayCAFile,
+            connectTimeout: .milliseconds(configuration.gatewayConnectTimeoutMs),
+            totalTimeout: .milliseconds(configuration.gatewayTotalTimeoutMs)
+        )
+        do {
+            try WorldpayOnlineGateway.checkTrust(gatewayConfiguration)
+        } catch {
+            throw ConfigurationError(path: "configuration", key: "payments.gatewayCAFile", "cannot load the gateway's trust anchors: \(error)")
+        }
+        return gatewayConfiguration
     }
 
     static func load(configuration: DaemonConfiguration, logger: Logger) throws -> PaymentsContext {
@@ -54,18 +82,8 @@ public struct PaymentsContext: Sendable {
         } else if configuration.roles.contains(.producer) {
             logger.notice("No merchant keys configured: this Thing cannot take payments (set payments.merchantFile)")
         }
-        guard let endpoint = URL(string: configuration.gatewayEndpoint) else {
-            throw ConfigurationError(path: "configuration", key: "payments.gatewayEndpoint", "not a URL")
-        }
-        let gateway = WorldpayOnlineGateway(
-            configuration: WorldpayOnlineConfiguration(
-                endpoint: endpoint,
-                merchant: merchant,
-                connectTimeout: .milliseconds(configuration.gatewayConnectTimeoutMs),
-                totalTimeout: .milliseconds(configuration.gatewayTotalTimeoutMs)
-            ),
-            logger: logger
-        )
+        let gatewayConfiguration = try gatewayConfiguration(configuration, merchant: merchant)
+        let gateway = WorldpayOnlineGateway(configuration: gatewayConfiguration, logger: logger)
         return PaymentsContext(gateway: gateway, endpoint: configuration.gatewayEndpoint, card: card, merchant: merchant)
     }
 

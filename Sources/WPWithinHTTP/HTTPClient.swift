@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import WPWithinTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -10,10 +11,15 @@ import Glibc
 import Darwin
 #endif
 
-/// A small HTTP/1.1 client for plain `http://` on SwiftNIO, for HTE calls between devices and the loopback
-/// sandbox gateway.
+/// A small HTTP/1.1 client for `http://` and `https://` on SwiftNIO, for HTE calls between devices and the
+/// payment gateway (the loopback sandbox or the real API).
 ///
-/// * One request at a time per connection; connections are pooled per `host:port` with keep-alive. A
+/// * `https://`: a ``TLSHandler`` (system libssl) sits before the HTTP codec; the server's certificate is
+///   verified against ``HTTPClientConfiguration/tls`` (trust anchors, host name or address). The request is
+///   written only once the handshake completed and verification passed, so a TLS failure is
+///   ``HTTPClientError/Kind/tls`` with `mayHaveReachedServer == false`. Everything else (pool, keep-alive,
+///   limits) is the same code path as `http://`.
+/// * One request at a time per connection; connections are pooled per `scheme://host:port` with keep-alive. A
 ///   connection that fails in any way is closed and never reused. At most
 ///   ``HTTPClientConfiguration/maxConnectionsPerHost`` requests hold a connection to one host at a time;
 ///   more wait in arrival order (``HTTPClientPermits``), within their own timeout. At most
@@ -33,6 +39,8 @@ public final class HTTPClient: Sendable {
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     private let state: NIOLockedValueBox<PoolState>
+    /// Built on the first `https://` request (loading the trust store reads files), then shared.
+    private let tlsContext = NIOLockedValueBox<Result<TLSClientContext, TLSError>?>(nil)
 
     private struct IdleConnection {
         let channel: any Channel
@@ -279,13 +287,19 @@ public final class HTTPClient: Sendable {
         let remaining = deadline - now
         guard remaining > .zero else { throw HTTPClientError(.timeout, mayHaveReachedServer: false, detail: "deadline passed before connecting") }
         let connectTimeout = min(TimeAmount(configuration.connectTimeout), remaining)
-        let bootstrap = ClientBootstrap(group: eventLoopGroup)
+        let tls = target.isTLS ? try clientTLSContext(peer: key) : nil
+        let loop = eventLoopGroup.next()
+        let handshake = tls.map { _ in loop.makePromise(of: TLSHandshakeCompleted.self) }
+        let host = target.host
+        let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(HTTPClientChannelHandler())
+                    let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(TLSHandler(client: tls, serverHostname: host, handshakePromise: handshake)) }
+                    try sync.addHTTPClientHandlers()
+                    try sync.addHandler(HTTPClientChannelHandler())
                 }
             }
         let channel: any Channel
@@ -296,7 +310,12 @@ public final class HTTPClient: Sendable {
                 channel = try await bootstrap.connect(host: target.host, port: target.port).get()
             }
         } catch {
+            handshake?.fail(TLSError(.closedDuringHandshake, "not connected"))
+            if let tlsError = error as? TLSError { throw HTTPClientError(handshake: tlsError, peer: key) }
             throw Self.connectError(error, target: target, timeout: connectTimeout)
+        }
+        if let handshake {
+            try await completeHandshake(handshake.futureResult, on: channel, peer: key, timeout: connectTimeout)
         }
         let accepted = state.withLockedValue { state -> Bool in
             guard !state.isShutdown else { return false }
@@ -312,6 +331,60 @@ public final class HTTPClient: Sendable {
         channel.closeFuture.whenComplete { [weak self] _ in self?.closed(channel, key: key) }
         logger.trace("HTTP client connected", metadata: ["http.client.peer": "\(key)"])
         return channel
+    }
+
+    /// The TLS context of this client, built once.
+    private func clientTLSContext(peer: String) throws(HTTPClientError) -> TLSClientContext {
+        let result = tlsContext.withLockedValue { cached -> Result<TLSClientContext, TLSError> in
+            if let cached { return cached }
+            let built: Result<TLSClientContext, TLSError>
+            do throws(TLSError) {
+                built = .success(try TLSClientContext(configuration: configuration.tls))
+            } catch {
+                built = .failure(error)
+            }
+            cached = built
+            return built
+        }
+        switch result {
+        case .success(let context): return context
+        case .failure(let error): throw HTTPClientError(handshake: error, peer: peer)
+        }
+    }
+
+    /// Waits for the TLS handshake of a new connection, at most `timeout`; on any failure the connection is
+    /// closed and nothing was written on it.
+    private func completeHandshake(
+        _ handshake: EventLoopFuture<TLSHandshakeCompleted>, on channel: any Channel, peer: String, timeout: TimeAmount
+    ) async throws(HTTPClientError) {
+        let timedOut = NIOLockedValueBox(false)
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        do {
+            let completed = try await withTaskCancellationHandler {
+                try await handshake.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+            timer.cancel()
+            logger.trace(
+                "HTTP client TLS handshake completed",
+                metadata: ["http.client.peer": "\(peer)", "tls.version": "\(completed.version)", "tls.alpn": "\(completed.negotiatedProtocol ?? "")"])
+        } catch {
+            timer.cancel()
+            channel.close(promise: nil)
+            if timedOut.withLockedValue({ $0 }) {
+                throw HTTPClientError(.timeout, mayHaveReachedServer: false, detail: "TLS handshake with \(peer) timed out")
+            }
+            if Task.isCancelled {
+                throw HTTPClientError(.cancelled, mayHaveReachedServer: false, detail: "cancelled during the TLS handshake")
+            }
+            let tlsError = error as? TLSError ?? TLSError(.handshakeFailed, "\(error)")
+            logger.debug("HTTP client TLS handshake failed", metadata: ["http.client.peer": "\(peer)", "error": "\(tlsError)"])
+            throw HTTPClientError(handshake: tlsError, peer: peer)
+        }
     }
 
     private func release(_ channel: any Channel, key: String, reusable: Bool) {

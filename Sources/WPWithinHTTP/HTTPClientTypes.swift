@@ -1,9 +1,12 @@
-/// A request for ``HTTPClient``: method, an absolute `http://` URL, headers and a `Content-Length` body.
+import WPWithinTLS
+
+/// A request for ``HTTPClient``: method, an absolute `http://` or `https://` URL, headers and a
+/// `Content-Length` body.
 public struct HTTPClientRequest: Sendable {
     /// Upper-case method (`GET`, `POST`).
     public var method: String
-    /// `http://host[:port][/path][?query]`; IPv6 hosts in brackets, or unbracketed as the Go SDK builds
-    /// them (`http://fe80::1:64521/x`: the last colon separates the port).
+    /// `http://host[:port][/path][?query]` or `https://…`; IPv6 hosts in brackets, or unbracketed as the Go
+    /// SDK builds them (`http://fe80::1:64521/x`: the last colon separates the port).
     public var url: String
     public var headers: HTTPHeaderFields
     public var body: [UInt8]
@@ -43,8 +46,12 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case responseTooLarge
         /// The bytes received are not a valid HTTP/1.1 response.
         case invalidResponse
-        /// The URL is not a plain `http://` URL this client can use. Nothing was sent.
+        /// The URL is not an `http://` or `https://` URL this client can use. Nothing was sent.
         case invalidURL
+        /// `https://`: the TLS handshake failed, or the server's certificate was refused (untrusted issuer,
+        /// expired, not for this host), or the TLS configuration cannot be used (``HTTPClientError/tlsError``
+        /// says which). Nothing was sent: the request is written only after a verified handshake.
+        case tls
         /// The client was shut down. Nothing was sent (or the request was cut off by the shutdown).
         case shutdown
         /// The calling task was cancelled.
@@ -55,11 +62,19 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
     /// False only when the request certainly never left this process.
     public let mayHaveReachedServer: Bool
     public let detail: String
+    /// For ``Kind/tls``: the TLS failure.
+    public let tlsError: TLSError?
 
-    public init(_ kind: Kind, mayHaveReachedServer: Bool, detail: String = "") {
+    public init(_ kind: Kind, mayHaveReachedServer: Bool, detail: String = "", tlsError: TLSError? = nil) {
         self.kind = kind
         self.mayHaveReachedServer = mayHaveReachedServer
         self.detail = detail
+        self.tlsError = tlsError
+    }
+
+    /// A TLS handshake that did not complete (or a TLS configuration that cannot be used): nothing was sent.
+    init(handshake error: TLSError, peer: String) {
+        self.init(.tls, mayHaveReachedServer: false, detail: "TLS with \(peer) failed: \(error)", tlsError: error)
     }
 
     public var description: String {
@@ -69,7 +84,8 @@ public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertibl
 
 /// Limits and pool settings of an ``HTTPClient``.
 public struct HTTPClientConfiguration: Sendable {
-    /// Longest time to establish a TCP connection (also bounded by each request's total timeout).
+    /// Longest time to establish a TCP connection, and then (`https://`) to complete the TLS handshake (also
+    /// bounded by each request's total timeout).
     public var connectTimeout: Duration
     /// Largest response body accepted; a larger one fails with `responseTooLarge` and the connection is closed.
     public var maxResponseBodySize: Int
@@ -84,14 +100,19 @@ public struct HTTPClientConfiguration: Sendable {
     /// for one to be free (within their own timeout). Keep it below the peer's per-address connection cap
     /// (a wpwithind producer accepts 16 from one address).
     public var maxConnectionsPerHost: Int
+    /// For `https://` URLs: minimum version, trust anchors (the system store by default), ALPN. The server's
+    /// certificate is always verified, name included.
+    public var tls: TLSClientConfiguration
 
     public init(
         connectTimeout: Duration = .seconds(5),
         maxResponseBodySize: Int = 1 << 20,
         maxIdleConnectionsPerHost: Int = 8,
         idleTimeout: Duration = .seconds(30),
-        maxConnectionsPerHost: Int = 8
+        maxConnectionsPerHost: Int = 8,
+        tls: TLSClientConfiguration = TLSClientConfiguration()
     ) {
+        self.tls = tls
         self.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
         self.connectTimeout = connectTimeout
         self.maxResponseBodySize = maxResponseBodySize
@@ -113,17 +134,20 @@ public struct HTTPClientStatistics: Sendable, Hashable {
 
 /// Where a URL points: the pool key, connect address, `Host` header and request target.
 struct HTTPClientTarget: Sendable, Hashable {
+    var isTLS: Bool
     var host: String
     var port: Int
     var uri: String
 
-    var poolKey: String { "\(host):\(port)" }
+    /// Connections are pooled per scheme, host and port: an `https` request never reuses a plain connection.
+    var poolKey: String { "\(isTLS ? "https" : "http")://\(host):\(port)" }
     var hostHeader: String {
         let bracketed = host.contains(":") ? "[\(host)]" : host
-        return port == 80 ? bracketed : "\(bracketed):\(port)"
+        return port == (isTLS ? 443 : 80) ? bracketed : "\(bracketed):\(port)"
     }
 
-    init(host: String, port: Int, uri: String) {
+    init(isTLS: Bool = false, host: String, port: Int, uri: String) {
+        self.isTLS = isTLS
         self.host = host
         self.port = port
         self.uri = uri
@@ -131,11 +155,19 @@ struct HTTPClientTarget: Sendable, Hashable {
 
     init(url: String) throws(HTTPClientError) {
         func bad(_ why: String) -> HTTPClientError { HTTPClientError(.invalidURL, mayHaveReachedServer: false, detail: "\(why): \(url)") }
-        let scheme = "http://"
-        guard url.utf8.count > scheme.utf8.count,
-              url.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8) || url.lowercased().hasPrefix(scheme)
-        else { throw bad("only http:// URLs are supported") }
-        let rest = url.dropFirst(scheme.count)
+        func hasScheme(_ scheme: String) -> Bool {
+            url.utf8.count > scheme.utf8.count
+                && (url.utf8.prefix(scheme.utf8.count).elementsEqual(scheme.utf8) || url.prefix(scheme.count).lowercased() == scheme)
+        }
+        let isTLS: Bool
+        if hasScheme("http://") {
+            isTLS = false
+        } else if hasScheme("https://") {
+            isTLS = true
+        } else {
+            throw bad("only http:// and https:// URLs are supported")
+        }
+        let rest = url.dropFirst(isTLS ? 8 : 7)
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
         var path = String(rest[authorityEnd...])
@@ -158,12 +190,12 @@ struct HTTPClientTarget: Sendable, Hashable {
         } else {
             host = authority
         }
-        var port = 80
+        var port = isTLS ? 443 : 80
         if let portText {
             guard let p = Int(portText), (1...65535).contains(p), portText.allSatisfy(\.isASCII) else { throw bad("invalid port") }
             port = p
         }
         guard !host.isEmpty else { throw bad("empty host") }
-        self.init(host: String(host), port: port, uri: path)
+        self.init(isTLS: isTLS, host: String(host), port: port, uri: path)
     }
 }

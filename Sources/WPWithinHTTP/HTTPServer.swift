@@ -4,6 +4,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import WPWithinTLS
 
 /// A small HTTP/1.1 server: keep-alive, pipelining, bounded bodies, graceful shutdown, and the limits a
 /// port on a LAN needs: a total and a per-peer cap on connections (503 over them), header, body and idle
@@ -161,8 +162,12 @@ public actor HTTPServer: Service {
             refused: configuration.connectionRefusedResponse.closingBytes,
             requestTimeout: configuration.requestTimeoutResponse.closingBytes,
             linger: TimeAmount(configuration.closeLinger))
+        // Loads the certificate and key (a bad file fails `run()`).
+        let tls = try configuration.tls.map { configuration throws(TLSError) in try TLSServerContext(configuration: configuration) }
         let serve: @Sendable (any Channel) throws -> Void = { [handler, logger] channel in
             let sync = channel.pipeline.syncOperations
+            // In front of the connection's guard: the guard's timeouts and answers see plaintext.
+            if let tls { try sync.addHandler(TLSHandler(server: tls), position: .first) }
             try sync.configureHTTPServerPipeline(withErrorHandling: true)
             try sync.addHandler(HTTPRequestProgressObserver())
             try sync.addHandler(

@@ -1,3 +1,5 @@
+import WPWithinTLS
+
 /// How an ``HTTPServer`` binds and what it accepts.
 public struct HTTPServerConfiguration: Sendable {
     /// Address to bind (`127.0.0.1`, `::1`, `0.0.0.0`).
@@ -43,6 +45,11 @@ public struct HTTPServerConfiguration: Sendable {
     public var connectionRefusedResponse: HTTPResponse
     /// The answer when the head or the body of a request does not arrive in time (408).
     public var requestTimeoutResponse: HTTPResponse
+    /// Serve https: every served connection starts with a TLS handshake (certificate and key files, loaded
+    /// when the server starts). Requests reach the handler only over a completed handshake. The header
+    /// timeout counts from the accept, handshake included. A connection refused over a cap still gets its
+    /// 503 in clear text (a TLS client sees a failed handshake). Nil: plain http.
+    public var tls: TLSServerConfiguration?
 
     public init(
         host: String = "127.0.0.1",
@@ -69,8 +76,10 @@ public struct HTTPServerConfiguration: Sendable {
         requestTimeoutResponse: HTTPResponse = .json(
             status: 408,
             #"{"error":{"status":408,"message":"request not received in time"}}"#
-        )
+        ),
+        tls: TLSServerConfiguration? = nil
     ) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.maxBodySize = maxBodySize

@@ -1,5 +1,10 @@
-import Foundation
 import WPWithinCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A payment card, as the consumer's card file holds it.
 ///
@@ -40,13 +45,17 @@ public struct PaymentCard: Sendable, Hashable {
     /// The card number passes the Luhn check.
     public var passesLuhn: Bool { Luhn.isValid(cardNumber) }
 
-    /// True when the expiry month has ended before `date` (the card is valid through the end of its month, UTC).
-    public func isExpired(at date: Date = Date()) -> Bool {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let now = calendar.dateComponents([.year, .month], from: date)
-        let (year, month) = (now.year ?? 0, now.month ?? 0)
+    /// True when the expiry month has ended before `now` (the card is valid through the end of its month, UTC).
+    public func isExpired(at now: Instant) -> Bool {
+        let (year, month, _, _) = now.utcDate
         return expiryYear < year || (expiryYear == year && expiryMonth < month)
+    }
+
+    /// True when the expiry month has ended (the system clock, UTC).
+    public func isExpired() -> Bool {
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        return isExpired(at: Instant(secondsSinceEpoch: Int64(clock.tv_sec)))
     }
 
     /// Reads a card file (JSON) after checking it is not readable by group or others.
@@ -164,16 +173,15 @@ extension MerchantCredentials: CustomStringConvertible, CustomDebugStringConvert
 public enum CredentialFile {
     /// Throws `credentials` unless `path` is a regular file with no group/other permission bits (e.g. 0600, 0400).
     public static func checkPermissions(path: String) throws {
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
-        } catch {
+        var status = stat()
+        // lstat: a symbolic link is not a regular file (as before).
+        guard lstat(path, &status) == 0 else {
             throw WPWError(.credentials, "cannot read credential file \(path)", data: ["path": .string(path)])
         }
-        guard (attributes[.type] as? FileAttributeType) == .typeRegular else {
+        guard status.st_mode & S_IFMT == S_IFREG else {
             throw WPWError(.credentials, "credential file \(path) is not a regular file", data: ["path": .string(path)])
         }
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        let mode = Int(status.st_mode & 0o7777)
         guard mode & 0o077 == 0 else {
             throw WPWError(
                 .credentials,
@@ -185,13 +193,30 @@ public enum CredentialFile {
 
     static func readObject(path: String) throws -> [String: JSONValue] {
         try checkPermissions(path: path)
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let bytes = readSmallFile(path) else {
             throw WPWError(.credentials, "cannot read credential file \(path)", data: ["path": .string(path)])
         }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), let object = value.objectValue else {
+        guard let value = try? JSONValue.parse(bytes), let object = value.objectValue else {
             throw WPWError(.credentials, "credential file \(path) is not a JSON object", data: ["path": .string(path)])
         }
         return object
+    }
+
+    /// The whole file (at most 1 MiB: a credential file is a few hundred bytes), or nil.
+    private static func readSmallFile(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count <= 1 << 20 {
+            let count = read(descriptor, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+        return nil
     }
 
     /// Case-insensitive key lookup, as Go's encoding/json matches keys.

@@ -1,19 +1,18 @@
-import Foundation
 import Logging
 import WPWithinCore
 import WPWithinHTTP
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import WPWithinTLS
 
 /// Settings for ``WorldpayOnlineGateway``.
 public struct WorldpayOnlineConfiguration: Sendable {
-    /// The API base, without a trailing slash; `/tokens` and `/orders` are appended.
-    public var endpoint: URL
+    /// The API base; `/tokens` and `/orders` are appended.
+    public var endpoint: GatewayEndpoint
     /// The producer's keys (the service key authorises `/orders`). Nil on a consumer-only gateway.
     public var merchant: MerchantCredentials?
-    /// Longest wait for the connection and for each read (URLSession's per-request inactivity timeout,
-    /// which bounds connection set-up on FoundationNetworking).
+    /// `https://` endpoints: the PEM file of the certificate authorities trusted for the gateway's
+    /// certificate; nil trusts the system's store. The certificate's name is always checked too.
+    public var trustedCAFile: String?
+    /// Longest wait for the TCP connection and, for `https://`, the TLS handshake.
     public var connectTimeout: Duration
     /// Longest time a whole exchange may take, connection to last byte.
     public var totalTimeout: Duration
@@ -25,21 +24,17 @@ public struct WorldpayOnlineConfiguration: Sendable {
     /// Delay before the first token retry; doubled for each further one.
     public var tokenRetryDelay: Duration
 
-    public static let defaultEndpoint = URL(string: "https://api.worldpay.com/v1")!
+    public static let defaultEndpoint = GatewayEndpoint.worldpay
 
-    /// How requests travel.
-    public enum Transport: String, Sendable, CaseIterable {
-        /// SwiftNIO for `http://` endpoints, URLSession for `https://`.
-        case automatic
-        /// URLSession always (tests use it to cover the `https://` path against the plain-HTTP sandbox).
-        case urlSession
+    /// TLS for an `https://` endpoint: at least TLS 1.2, ALPN `http/1.1`, trust as configured.
+    var tls: TLSClientConfiguration {
+        TLSClientConfiguration(trustRoots: trustedCAFile.map { .caFile($0) } ?? .system)
     }
 
-    public var transport: Transport = .automatic
-
     public init(
-        endpoint: URL = WorldpayOnlineConfiguration.defaultEndpoint,
+        endpoint: GatewayEndpoint = WorldpayOnlineConfiguration.defaultEndpoint,
         merchant: MerchantCredentials? = nil,
+        trustedCAFile: String? = nil,
         connectTimeout: Duration = .seconds(10),
         totalTimeout: Duration = .seconds(30),
         maxResponseBytes: Int = 1 << 20,
@@ -48,6 +43,7 @@ public struct WorldpayOnlineConfiguration: Sendable {
     ) {
         self.endpoint = endpoint
         self.merchant = merchant
+        self.trustedCAFile = trustedCAFile
         self.connectTimeout = connectTimeout
         self.totalTimeout = totalTimeout
         self.maxResponseBytes = maxResponseBytes
@@ -59,54 +55,38 @@ public struct WorldpayOnlineConfiguration: Sendable {
 /// The Worldpay Online JSON API client (`POST /tokens`, `POST /orders`, `GET /orders/{code}`,
 /// `POST /orders/{code}/refund`), byte-compatible with the Go SDK's requests.
 ///
-/// Transport: an `http://` endpoint (the sandbox gateway on loopback, a local proxy) goes through the
-/// SwiftNIO ``HTTPClient`` (keep-alive pool, no Foundation networking on the hot path: about a tenth of
-/// URLSession's latency per exchange); `https://` (the real Worldpay API) goes through one `URLSession`
-/// that lives as long as the gateway. Call ``shutdown()`` when done (the session is also invalidated on
-/// deinit).
-public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
-    // @unchecked: every stored property is immutable; URLSession and HTTPClient are thread-safe.
+/// Transport: every endpoint goes through the SwiftNIO ``HTTPClient`` (keep-alive pool, at most 8
+/// connections): `http://` (the sandbox gateway on loopback, a local proxy) in clear, `https://` (the real
+/// Worldpay API) over TLS with the system's libssl, the gateway's certificate verified against
+/// ``WorldpayOnlineConfiguration/trustedCAFile`` (or the system store) and its name. A request is written
+/// only after a verified handshake: a TLS failure means nothing was sent (an order is then safely not
+/// charged). Call ``shutdown()`` when done.
+public final class WorldpayOnlineGateway: PaymentGateway, Sendable {
     public let configuration: WorldpayOnlineConfiguration
-    private let session: URLSession
-    private let loader: BoundedHTTPLoader
-    /// Set for `http://` endpoints.
-    private let plainClient: HTTPClient?
+    private let client: HTTPClient
     private let logger: Logger
 
     public init(configuration: WorldpayOnlineConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        sessionConfiguration.timeoutIntervalForRequest = configuration.connectTimeout.seconds
-        sessionConfiguration.timeoutIntervalForResource = configuration.totalTimeout.seconds
-        sessionConfiguration.httpShouldSetCookies = false
-        sessionConfiguration.httpCookieAcceptPolicy = .never
-        sessionConfiguration.urlCache = nil
-        sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        sessionConfiguration.httpMaximumConnectionsPerHost = 8
-        let loader = BoundedHTTPLoader()
-        let queue = OperationQueue()
-        queue.maxConcurrentOperationCount = 1
-        self.loader = loader
-        self.session = URLSession(configuration: sessionConfiguration, delegate: loader, delegateQueue: queue)
-        if configuration.transport == .automatic, configuration.endpoint.scheme?.lowercased() == "http" {
-            self.plainClient = HTTPClient(
-                configuration: HTTPClientConfiguration(
-                    connectTimeout: configuration.connectTimeout, maxResponseBodySize: configuration.maxResponseBytes),
-                logger: logger)
-        } else {
-            self.plainClient = nil
-        }
+        self.client = HTTPClient(
+            configuration: HTTPClientConfiguration(
+                connectTimeout: configuration.connectTimeout, maxResponseBodySize: configuration.maxResponseBytes,
+                tls: configuration.tls),
+            logger: logger)
     }
 
-    deinit {
-        session.invalidateAndCancel()
-    }
-
-    /// Cancels outstanding requests and releases the session.
+    /// Closes the pooled connections; requests in flight fail.
     public func shutdown() {
-        session.invalidateAndCancel()
-        if let plainClient { Task { await plainClient.shutdown() } }
+        let client = self.client
+        Task { await client.shutdown() }
+    }
+
+    /// Loads the trust anchors an `https://` endpoint needs (the CA file or the system store), so that a
+    /// bad CA file shows at start-up rather than at the first payment. Does nothing for `http://`.
+    public static func checkTrust(_ configuration: WorldpayOnlineConfiguration) throws(TLSError) {
+        guard configuration.endpoint.scheme == .https else { return }
+        _ = try TLSClientContext(configuration: configuration.tls)
     }
 
     // MARK: Consumer
@@ -154,6 +134,9 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
         } catch LoadFailure.connectFailed(let reason) {
             // Nothing reached the gateway: safe to report as unavailable.
             throw WPWError(.gatewayUnavailable, "payment gateway unreachable", data: ["reason": .string(reason), "operation": "orders"])
+        } catch let failure as LoadFailure where failure.isTLSFailure {
+            // The handshake did not complete: the order was never written, so it is certainly not charged.
+            throw mapFailure(failure, operation: "orders")
         } catch let failure as LoadFailure {
             // The order may or may not have been placed: never guess, never retry.
             logger.warning(
@@ -182,7 +165,7 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
     /// 4xx without a Worldpay body, a redirect, an unreadable or unmatched body, an undecided status — is
     /// `paymentOutcomeUnknown`: reconcile by customer order code, never charge again.
     static func orderOutcome(
-        status: Int, body: Data, request: OrderRequest, logger: Logger,
+        status: Int, body: [UInt8], request: OrderRequest, logger: Logger,
         gatewayError: (Int, [String: JSONValue]?) -> WPWError
     ) throws -> OrderResult {
         let code = request.customerOrderCode
@@ -245,7 +228,7 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
 
     public func findOrder(customerOrderCode: String) async throws -> OrderResult? {
         let serviceKey = try requireServiceKey()
-        let query = customerOrderCode.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? customerOrderCode
+        let query = Self.percentEncoded(customerOrderCode)
         let response = try await sendMapping("GET", "orders?customerOrderCode=\(query)", body: nil, authorization: serviceKey, operation: "orders.find")
         if response.status == 404 { return nil }
         let object = try decodeSuccess(response, operation: "orders.find")
@@ -275,8 +258,24 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
         return key
     }
 
-    private static func pathComponent(_ value: String) -> String {
-        value.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? value
+    private static func pathComponent(_ value: String) -> String { percentEncoded(value) }
+
+    /// Percent-encodes every byte but the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`): safe
+    /// as a path segment and as a query value.
+    static func percentEncoded(_ value: String) -> String {
+        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `send`, with transport failures mapped to typed errors (for idempotent calls).
@@ -290,76 +289,26 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
         }
     }
 
-    /// One HTTP exchange under the total deadline. Throws `LoadFailure` or `CancellationError`.
+    /// One HTTP exchange under the total deadline, over the NIO client; its errors mapped to `LoadFailure`s.
+    /// Throws `LoadFailure` or `CancellationError`.
     private func send(_ method: String, _ path: String, body: [UInt8]?, authorization: String?) async throws -> LoadedResponse {
-        if let plainClient { return try await sendPlain(plainClient, method, path, body: body, authorization: authorization) }
-        guard let url = URL(string: configuration.endpoint.absoluteString + "/" + path) else {
-            throw LoadFailure.connectFailed("bad URL")
-        }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = configuration.connectTimeout.seconds
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let body {
-            request.httpBody = Data(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
-
-        let started = ContinuousClock.now
-        let loader = self.loader
-        let finalRequest = request
-        let session = self.session
-        let limit = configuration.maxResponseBytes
-        let deadline = configuration.totalTimeout
-        let response = try await withThrowingTaskGroup(of: LoadedResponse?.self) { group in
-            group.addTask { try await loader.load(finalRequest, session: session, limit: limit) }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let response = first else { throw LoadFailure.timedOut }
-            return response
-        }
-        logger.debug(
-            "Gateway exchange",
-            metadata: [
-                "http.method": "\(method)", "http.path": "\(url.path)", "http.status": "\(response.status)",
-                "duration.ms": "\((ContinuousClock.now - started).milliseconds)",
-            ]
-        )
-        return response
-    }
-
-    /// One exchange over the NIO client, with its errors mapped to the same `LoadFailure`s as URLSession's.
-    private func sendPlain(
-        _ client: HTTPClient, _ method: String, _ path: String, body: [UInt8]?, authorization: String?
-    ) async throws -> LoadedResponse {
         var headers: HTTPHeaderFields = ["Accept": "application/json"]
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         if let authorization { headers.add(name: "Authorization", value: authorization) }
-        let url = configuration.endpoint.absoluteString + "/" + path
+        let url = configuration.endpoint.url(path)
         let started = ContinuousClock.now
         let response: HTTPClientResponse
         do {
             response = try await client.execute(
                 HTTPClientRequest(method: method, url: url, headers: headers, body: body ?? []), timeout: configuration.totalTimeout)
         } catch {
-            switch error.kind {
-            case .connectionRefused, .invalidURL, .shutdown:
-                throw LoadFailure.connectFailed(error.detail.isEmpty ? error.kind.rawValue : error.detail)
-            case .timeout:
-                if !error.mayHaveReachedServer { throw LoadFailure.connectFailed("connect timeout") }
-                throw LoadFailure.timedOut
-            case .connectionClosed, .invalidResponse:
-                if !error.mayHaveReachedServer { throw LoadFailure.connectFailed(error.detail) }
-                throw LoadFailure.connectionLost(error.detail.isEmpty ? error.kind.rawValue : error.detail)
-            case .responseTooLarge:
-                throw LoadFailure.responseTooLarge(status: 200)
-            case .cancelled:
-                throw CancellationError()
+            if let tls = error.tlsError {
+                // Nothing was sent; a refused certificate or a failed handshake is an operator's matter.
+                logger.warning(
+                    "Gateway TLS handshake failed; nothing was sent",
+                    metadata: [LogKey.tlsError: "\(tls.code.rawValue)", LogKey.reason: "\(tls.detail)", "http.path": "/\(path)"])
             }
+            throw try LoadFailure(error)
         }
         if (300..<400).contains(response.status) { throw LoadFailure.redirected(status: response.status) }
         logger.debug(
@@ -369,7 +318,7 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
                 "duration.ms": "\((ContinuousClock.now - started).milliseconds)",
             ]
         )
-        return LoadedResponse(status: response.status, body: Data(response.body))
+        return LoadedResponse(status: response.status, body: response.body)
     }
 
     private func mapFailure(_ failure: LoadFailure, operation: String) -> WPWError {
@@ -388,8 +337,10 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
             )
         case .redirected(let status):
             return protocolError("gateway answered with a redirect", operation: operation, status: status)
-        case .other(let reason):
-            return WPWError(.gatewayUnavailable, "payment gateway request failed", data: ["reason": .string(reason), "operation": op])
+        case .tlsFailed(let code, let reason):
+            return WPWError(
+                .gatewayUnavailable, "TLS with the payment gateway failed; nothing was sent",
+                data: ["reason": .string(reason), "operation": op, "tls": .string(code)])
         }
     }
 
@@ -446,20 +397,54 @@ public final class WorldpayOnlineGateway: PaymentGateway, @unchecked Sendable {
     }
 }
 
-extension CharacterSet {
-    static let urlQueryValueAllowed: CharacterSet = {
-        var set = CharacterSet.urlQueryAllowed
-        set.remove(charactersIn: "&=+?#")
-        return set
-    }()
+/// The result of one HTTP exchange with the gateway.
+struct LoadedResponse: Sendable {
+    var status: Int
+    var body: [UInt8]
+}
+
+/// Why one HTTP exchange failed before a complete response was read.
+enum LoadFailure: Error, Sendable {
+    /// The connection could not be made: the request never reached the gateway.
+    case connectFailed(String)
+    /// `https://`: the TLS handshake failed or the gateway's certificate was refused (`code` is the
+    /// `TLSError` code): the request was never written.
+    case tlsFailed(code: String, String)
+    /// The total deadline passed after the request may have been sent.
+    case timedOut
+    /// The connection broke after the request may have been sent.
+    case connectionLost(String)
+    /// The body exceeded the cap (status known).
+    case responseTooLarge(status: Int)
+    /// A redirect, which the gateway API never sends.
+    case redirected(status: Int)
+
+    var isTLSFailure: Bool {
+        if case .tlsFailed = self { return true }
+        return false
+    }
+
+    /// The client's error, as a failure (or a `CancellationError`, thrown).
+    init(_ error: HTTPClientError) throws {
+        let detail = error.detail.isEmpty ? error.kind.rawValue : error.detail
+        switch error.kind {
+        case .connectionRefused, .invalidURL, .shutdown:
+            self = .connectFailed(detail)
+        case .tls:
+            self = .tlsFailed(code: error.tlsError?.code.rawValue ?? "handshakeFailed", detail)
+        case .timeout:
+            self = error.mayHaveReachedServer ? .timedOut : .connectFailed("connect timeout")
+        case .connectionClosed, .invalidResponse:
+            self = error.mayHaveReachedServer ? .connectionLost(detail) : .connectFailed(detail)
+        case .responseTooLarge:
+            self = .responseTooLarge(status: 200)
+        case .cancelled:
+            throw CancellationError()
+        }
+    }
 }
 
 extension Duration {
-    var seconds: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
-
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000

@@ -1,4 +1,3 @@
-import Foundation
 import WPWithinCore
 
 /// Request bodies in the exact key order and spelling the Go SDK sends (PROTOCOL.md §6.2), written

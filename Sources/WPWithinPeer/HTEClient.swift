@@ -103,7 +103,7 @@ public struct HTEClient: Sendable {
             "requestMayHaveReachedPeer": .bool(error.mayHaveReachedServer),
         ]
         switch error.kind {
-        case .connectionRefused, .timeout, .connectionClosed, .shutdown, .cancelled:
+        case .connectionRefused, .timeout, .connectionClosed, .shutdown, .cancelled, .tls:
             return WPWError(.peerUnreachable, "producer unreachable (\(error.kind.rawValue)): \(error.detail)", data: data)
         case .invalidURL:
             return WPWError(.invalidParams, "invalid producer URL: \(error.detail)", data: ["field": "baseURL", "route": .string(route)])

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import WPWithinCore
 import WPWithinHTTP
+import WPWithinTLS
 
 /// Cardholder names that force an outcome (compared case-insensitively, surrounding spaces ignored).
 public enum SandboxMagicName: String, Sendable, CaseIterable {
@@ -78,7 +79,8 @@ public struct SandboxGateway: Sendable {
             host: configuration.host,
             port: configuration.port,
             maxBodySize: configuration.maxRequestBytes,
-            payloadTooLargeResponse: .json(status: 413, body: tooLarge)
+            payloadTooLargeResponse: .json(status: 413, body: tooLarge),
+            tls: configuration.tls
         )
         return HTTPServer(configuration: serverConfiguration, logger: logger, onServerRunning: onServerRunning) { request in
             await self.handle(request)

@@ -1,5 +1,6 @@
 import Foundation
 import WPWithinCore
+import WPWithinTLS
 
 /// Configuration of the sandbox gateway, read from a JSON file (see `docs/sandbox-gateway.md`).
 ///
@@ -50,6 +51,14 @@ public struct SandboxGatewayConfiguration: Sendable, Codable, Hashable {
     public var stateFile: String?
     /// Accepted currencies; nil accepts every ISO 4217 code the daemon knows (`Currency.exponents`).
     public var currencies: [String]?
+    /// Serve https with this certificate chain and key (PEM files; command line `--tls-certificate`,
+    /// `--tls-key`); nil serves plain http.
+    public var tls: TLSServerConfiguration?
+
+    /// The JSON keys (TLS comes from the command line only).
+    enum CodingKeys: String, CodingKey {
+        case host, port, merchants, slowDelayMilliseconds, hugeResponseBytes, maxRequestBytes, auditLog, stateFile, currencies
+    }
 
     public init(
         host: String = "127.0.0.1",

@@ -31,7 +31,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
             clientKey: "T_C_97e8cbaa-14e0-4b1c-b2af-469daf8f1356", serviceKey: "T_S_3bdadc9c-54e0-4587-8d91-29813060fecd"
         )
         let logger = Logger(label: "wpw-bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let endpoint = URL(string: "http://127.0.0.1:\(process.port)/v1")!
+        let endpoint = try GatewayEndpoint("http://127.0.0.1:\(process.port)/v1")
         let consumer = WorldpayOnlineGateway(configuration: .init(endpoint: endpoint), logger: logger)
         let producer = WorldpayOnlineGateway(configuration: .init(endpoint: endpoint, merchant: merchant), logger: logger)
         let card = PaymentCard(cardholderName: "Bench Mark", cardNumber: "4444333322221111", expiryMonth: 12, expiryYear: 2099, cvc: "123")

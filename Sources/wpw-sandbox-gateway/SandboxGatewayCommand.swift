@@ -7,6 +7,7 @@ import ServiceLifecycle
 import UnixSignals
 import WPWithinCore
 import WPWithinSandbox
+import WPWithinTLS
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
@@ -36,6 +37,12 @@ struct SandboxGatewayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Keep tokens, orders and refunds in this JSONL file (fsynced per change, replayed at start).")
     var stateFile: String?
 
+    @Option(name: .long, help: "Serve https with this certificate chain (PEM, leaf first); needs --tls-key.")
+    var tlsCertificate: String?
+
+    @Option(name: .long, help: "The private key (PEM) of --tls-certificate.")
+    var tlsKey: String?
+
     @Flag(name: .long, help: "Serve the fault-rule control API under /_sandbox/faults (loopback hosts only).")
     var control = false
 
@@ -56,6 +63,21 @@ struct SandboxGatewayCommand: AsyncParsableCommand {
         if let port { configuration.port = port }
         if let auditLog { configuration.auditLog = auditLog }
         if let stateFile { configuration.stateFile = stateFile }
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil): break
+        case (let certificate?, let key?):
+            let tls = TLSServerConfiguration(certificateChainFile: certificate, privateKeyFile: key)
+            do {
+                _ = try TLSServerContext(configuration: tls)  // a bad file stops the start here, with its reason
+            } catch {
+                logger.critical("Sandbox cannot start", metadata: ["error": "\(error)"])
+                throw ExitCode.failure
+            }
+            configuration.tls = tls
+        default:
+            logger.critical("Sandbox cannot start", metadata: ["error": "--tls-certificate and --tls-key go together"])
+            throw ExitCode.failure
+        }
 
         let gateway: SandboxGateway
         do {

@@ -2,12 +2,12 @@ import Foundation
 import Testing
 
 /// The daemon's modules that must not import Foundation (issue: a daemon that fits on a Thing). Tools, tests,
-/// the Swift client and the two daemon modules still being moved off it (`WPWithinDaemon`,
-/// `WPWithinPayments`) may.
+/// the Swift client, the sandbox gateway and the daemon module still being moved off it (`WPWithinDaemon`)
+/// may.
 @Suite struct FoundationFreeModulesTests {
     static let foundationFree = [
         "WPWithinCore", "WPWithinCrypto", "WPWithinWire", "WPWithinRPC", "WPWithinHTTP", "WPWithinPeer",
-        "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore",
+        "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore", "WPWithinTLS", "WPWithinPayments",
     ]
 
     @Test(arguments: foundationFree)

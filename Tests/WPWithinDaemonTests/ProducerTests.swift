@@ -65,7 +65,7 @@ import WPWithinWire
         // The consumer's half of the Pay phase: a client token from the gateway (the card never reaches the producer).
         // Merchant keys here only for the order lookup below (what the producer would see at the gateway).
         let gateway = WorldpayOnlineGateway(
-            configuration: WorldpayOnlineConfiguration(endpoint: URL(string: endpoint)!, merchant: MerchantCredentials(clientKey: Self.clientKey, serviceKey: Self.serviceKey)),
+            configuration: WorldpayOnlineConfiguration(endpoint: try GatewayEndpoint(endpoint), merchant: MerchantCredentials(clientKey: Self.clientKey, serviceKey: Self.serviceKey)),
             logger: logger)
         let card = PaymentCard(cardholderName: "Joe Bloggs", cardNumber: "4444333322221111", expiryMonth: 12, expiryYear: 2099, cvc: "123")
         let token = try await gateway.createToken(card: card, clientKey: total.merchantClientKey)

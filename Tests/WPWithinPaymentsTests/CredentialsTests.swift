@@ -39,7 +39,8 @@ import WPWithinTestSupport
     }
 
     @Test func expiry() throws {
-        let date = try #require(ISO8601DateFormatter().date(from: "2026-06-15T12:00:00Z"))
+        let date = Instant(secondsSinceEpoch: 1_781_524_800)  // 2026-06-15T12:00:00Z
+        #expect(date.rfc3339Milliseconds == "2026-06-15T12:00:00.000Z")
         #expect(!testCard(month: 6, year: 2026).isExpired(at: date))
         #expect(testCard(month: 5, year: 2026).isExpired(at: date))
         #expect(testCard(month: 12, year: 2025).isExpired(at: date))

@@ -67,7 +67,7 @@ import WPWithinPayments
             let serviceKey = try #require(orderCapture.headers["Authorization"]?.stringValue)
             let gateway = WorldpayOnlineGateway(
                 configuration: WorldpayOnlineConfiguration(
-                    endpoint: URL(string: "http://127.0.0.1:\(port)/v1")!,
+                    endpoint: try GatewayEndpoint("http://127.0.0.1:\(port)/v1"),
                     merchant: MerchantCredentials(clientKey: try #require(tokenBody["clientKey"]?.stringValue), serviceKey: serviceKey)
                 ),
                 logger: Logger(label: "golden", factory: { _ in SwiftLogNoOpLogHandler() })

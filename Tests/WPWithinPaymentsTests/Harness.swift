@@ -68,8 +68,10 @@ struct CapturingLogHandler: LogHandler {
 struct SandboxProcess {
     let port: Int
     let directory: TemporaryDirectory
+    /// `https` when the sandbox serves TLS.
+    var scheme = "http"
 
-    var endpoint: URL { URL(string: "http://127.0.0.1:\(port)/v1")! }
+    var endpoint: URL { URL(string: "\(scheme)://127.0.0.1:\(port)/v1")! }
     var auditLines: [String] { directory.lines(of: "audit.jsonl") }
     var stderrLines: [String] { directory.lines(of: "stderr.log") }
 
@@ -77,20 +79,22 @@ struct SandboxProcess {
         merchant: MerchantCredentials? = TestKeys.merchant1,
         totalTimeout: Duration = .seconds(30),
         maxResponseBytes: Int = 256 << 10,
-        transport: WorldpayOnlineConfiguration.Transport = .automatic,
+        trustedCAFile: String? = nil,
         logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
     ) -> WorldpayOnlineGateway {
-        var configuration = WorldpayOnlineConfiguration(
-            endpoint: endpoint, merchant: merchant, connectTimeout: .seconds(30), totalTimeout: totalTimeout,
-            maxResponseBytes: maxResponseBytes
+        let configuration = WorldpayOnlineConfiguration(
+            endpoint: try! GatewayEndpoint(endpoint.absoluteString), merchant: merchant, trustedCAFile: trustedCAFile,
+            connectTimeout: .seconds(30), totalTimeout: totalTimeout, maxResponseBytes: maxResponseBytes
         )
-        configuration.transport = transport
         return WorldpayOnlineGateway(configuration: configuration, logger: logger)
     }
 }
 
-/// Launches the built sandbox with two merchants, runs `body`, then stops the process and deletes its files.
-func withSandbox<T>(slowDelayMilliseconds: Int = 1500, _ body: (SandboxProcess) async throws -> T) async throws -> T {
+/// Launches the built sandbox with two merchants (serving https with `tls`), runs `body`, then stops the
+/// process and deletes its files.
+func withSandbox<T>(
+    slowDelayMilliseconds: Int = 1500, tls: TestCertificates.Leaf? = nil, _ body: (SandboxProcess) async throws -> T
+) async throws -> T {
     let directory = try TemporaryDirectory(prefix: "wpw-sandbox")
     defer { directory.remove() }
     let config = """
@@ -103,7 +107,8 @@ func withSandbox<T>(slowDelayMilliseconds: Int = 1500, _ body: (SandboxProcess) 
     let executable = try BuiltExecutable.url(named: "wpw-sandbox-gateway")
     return try await withLaunchedProcess(
         executable,
-        arguments: ["--config", configPath, "--port", "0", "--audit-log", directory.path("audit.jsonl"), "--log-level", "debug"],
+        arguments: ["--config", configPath, "--port", "0", "--audit-log", directory.path("audit.jsonl"), "--log-level", "debug"]
+            + (tls.map { ["--tls-certificate", $0.certificate, "--tls-key", $0.key] } ?? []),
         stderrPath: directory.path("stderr.log")
     ) { process in
         let line = try await process.nextLine()
@@ -111,7 +116,7 @@ func withSandbox<T>(slowDelayMilliseconds: Int = 1500, _ body: (SandboxProcess) 
         try #require(announcement["event"] == "listening")
         try #require(announcement["host"] == "127.0.0.1")
         let port = try #require(announcement["port"]?.int64Value)
-        return try await body(SandboxProcess(port: Int(port), directory: directory))
+        return try await body(SandboxProcess(port: Int(port), directory: directory, scheme: tls == nil ? "http" : "https"))
     }
 }
 

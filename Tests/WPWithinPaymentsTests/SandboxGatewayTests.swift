@@ -7,10 +7,10 @@ import WPWithinTestSupport
 
 /// The Worldpay Online client against the real sandbox process, over HTTP on 127.0.0.1.
 @Suite struct SandboxGatewayTests {
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func tokenAndOrderSucceed(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func tokenAndOrderSucceed() async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway(transport: transport)
+            let gateway = sandbox.gateway()
             let token = try await gateway.createToken(card: testCard(), clientKey: TestKeys.merchant1.clientKey)
             #expect(token.value.hasPrefix("TEST_SU_"))
             let request = order(token, amount: 5000)
@@ -101,7 +101,7 @@ import WPWithinTestSupport
 
     @Test func consumerGatewayWithoutServiceKeyCannotCharge() async throws {
         let gateway = WorldpayOnlineGateway(
-            configuration: WorldpayOnlineConfiguration(endpoint: URL(string: "http://127.0.0.1:1/v1")!),
+            configuration: WorldpayOnlineConfiguration(endpoint: try GatewayEndpoint("http://127.0.0.1:1/v1")),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let error = await #expect(throws: WPWError.self) { try await gateway.placeOrder(order(ClientToken("T"))) }
@@ -112,7 +112,7 @@ import WPWithinTestSupport
         let port = try unusedLoopbackPort()
         let gateway = WorldpayOnlineGateway(
             configuration: WorldpayOnlineConfiguration(
-                endpoint: URL(string: "http://127.0.0.1:\(port)/v1")!, merchant: TestKeys.merchant1,
+                endpoint: try GatewayEndpoint("http://127.0.0.1:\(port)/v1"), merchant: TestKeys.merchant1,
                 tokenRetryLimit: 2, tokenRetryDelay: .milliseconds(10)
             ),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -126,10 +126,10 @@ import WPWithinTestSupport
         #expect(orderError?.code == .gatewayUnavailable)
     }
 
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func slowTokenTimesOut(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func slowTokenTimesOut() async throws {
         try await withSandbox(slowDelayMilliseconds: 3000) { sandbox in
-            let impatient = sandbox.gateway(merchant: nil, totalTimeout: .milliseconds(300), transport: transport)
+            let impatient = sandbox.gateway(merchant: nil, totalTimeout: .milliseconds(300))
             let error = await #expect(throws: WPWError.self) {
                 try await impatient.createToken(card: testCard(name: "SLOW"), clientKey: TestKeys.merchant1.clientKey)
             }
@@ -137,27 +137,27 @@ import WPWithinTestSupport
         }
     }
 
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func slowOrderIsAnUnknownOutcomeThenReconciled(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func slowOrderIsAnUnknownOutcomeThenReconciled() async throws {
         try await withSandbox(slowDelayMilliseconds: 1500) { sandbox in
-            let consumer = sandbox.gateway(merchant: nil, transport: transport)
+            let consumer = sandbox.gateway(merchant: nil)
             let token = try await consumer.createToken(card: testCard(name: "SLOW"), clientKey: TestKeys.merchant1.clientKey)
-            let impatient = sandbox.gateway(totalTimeout: .milliseconds(300), transport: transport)
+            let impatient = sandbox.gateway(totalTimeout: .milliseconds(300))
             let request = order(token)
             let error = await #expect(throws: WPWError.self) { try await impatient.placeOrder(request) }
             #expect(error?.code == .paymentOutcomeUnknown)
             #expect(error?.data?["customerOrderCode"] == .string(request.customerOrderCode))
             // Reconcile: the sandbox placed the order before answering late.
-            let found = try await sandbox.gateway(transport: transport).findOrder(customerOrderCode: request.customerOrderCode)
+            let found = try await sandbox.gateway().findOrder(customerOrderCode: request.customerOrderCode)
             #expect(found?.isSuccess == true)
             #expect(found?.amount == 5000)
         }
     }
 
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func serverErrorIsUnavailableAndAnOrderOutcomeUnknown(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func serverErrorIsUnavailableAndAnOrderOutcomeUnknown() async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway(transport: transport)
+            let gateway = sandbox.gateway()
             let token = try await gateway.createToken(card: testCard(name: "ERROR"), clientKey: TestKeys.merchant1.clientKey)
             // A 5xx to an order proves nothing: a load balancer's 502 may come after the gateway charged.
             let error = await #expect(throws: WPWError.self) { try await gateway.placeOrder(order(token)) }
@@ -181,10 +181,10 @@ import WPWithinTestSupport
         }
     }
 
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func malformedOrderResponseIsAnUnknownOutcome(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func malformedOrderResponseIsAnUnknownOutcome() async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway(transport: transport)
+            let gateway = sandbox.gateway()
             let token = try await gateway.createToken(card: testCard(name: "ORDER GARBAGE"), clientKey: TestKeys.merchant1.clientKey)
             let request = order(token)
             let error = await #expect(throws: WPWError.self) { try await gateway.placeOrder(request) }
@@ -194,10 +194,10 @@ import WPWithinTestSupport
         }
     }
 
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func hugeResponseIsCappedAndAProtocolError(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func hugeResponseIsCappedAndAProtocolError() async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway(maxResponseBytes: 64 << 10, transport: transport)
+            let gateway = sandbox.gateway(maxResponseBytes: 64 << 10)
             let error = await #expect(throws: WPWError.self) {
                 try await gateway.createToken(card: testCard(name: "HUGE"), clientKey: TestKeys.merchant1.clientKey)
             }
@@ -230,10 +230,10 @@ import WPWithinTestSupport
         }
     }
 
-    @Test(arguments: WorldpayOnlineConfiguration.Transport.allCases)
-    func lookupByOrderCodeAndCustomerOrderCode(transport: WorldpayOnlineConfiguration.Transport) async throws {
+    @Test
+    func lookupByOrderCodeAndCustomerOrderCode() async throws {
         try await withSandbox { sandbox in
-            let gateway = sandbox.gateway(transport: transport)
+            let gateway = sandbox.gateway()
             let token = try await gateway.createToken(card: testCard(), clientKey: TestKeys.merchant1.clientKey)
             let request = order(token, amount: 1234)
             let placed = try await gateway.placeOrder(request)
@@ -248,7 +248,7 @@ import WPWithinTestSupport
             let missing = await #expect(throws: WPWError.self) { try await gateway.lookupOrder(orderCode: "no-such-order") }
             #expect(missing?.code == .notFound)
             // Another merchant cannot see the order.
-            #expect(try await sandbox.gateway(merchant: TestKeys.merchant2, transport: transport).findOrder(customerOrderCode: request.customerOrderCode) == nil)
+            #expect(try await sandbox.gateway(merchant: TestKeys.merchant2).findOrder(customerOrderCode: request.customerOrderCode) == nil)
         }
     }
 
@@ -285,7 +285,7 @@ import WPWithinTestSupport
 
     @Test func localMoneyChecksRefuseBeforeSending() async throws {
         let gateway = WorldpayOnlineGateway(
-            configuration: WorldpayOnlineConfiguration(endpoint: URL(string: "http://127.0.0.1:1/v1")!, merchant: TestKeys.merchant1),
+            configuration: WorldpayOnlineConfiguration(endpoint: try GatewayEndpoint("http://127.0.0.1:1/v1"), merchant: TestKeys.merchant1),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let zero = await #expect(throws: WPWError.self) { try await gateway.placeOrder(order(ClientToken("T"), amount: 0)) }

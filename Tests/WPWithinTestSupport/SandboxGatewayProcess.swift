@@ -41,11 +41,13 @@ public actor SandboxGatewayProcess {
     /// The sandbox's stderr, one file per run: `sandbox-1.log`, `sandbox-2.log`, …
     public private(set) var stderrPaths: [String]
     public nonisolated let control: Bool
+    /// `https` when launched with a TLS certificate, else `http`.
+    public nonisolated let scheme: String
     private let extraArguments: [String]
     private var process: LaunchedProcess?
 
-    /// `http://127.0.0.1:<port>` (the sandbox also accepts a `/v1` prefix).
-    public nonisolated var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:<port>`, or `https://…` with TLS (the sandbox also accepts a `/v1` prefix).
+    public nonisolated var endpoint: String { "\(scheme)://127.0.0.1:\(port)" }
 
     /// The audit log as it is now.
     public nonisolated var audit: GatewayAudit { (try? GatewayAudit(path: auditLog)) ?? GatewayAudit(records: []) }
@@ -61,6 +63,7 @@ public actor SandboxGatewayProcess {
         self.stateFile = stateFile
         self.auditLog = auditLog
         self.control = control
+        self.scheme = extraArguments.contains("--tls-certificate") ? "https" : "http"
         self.extraArguments = extraArguments
         self.process = process
     }
@@ -73,10 +76,14 @@ public actor SandboxGatewayProcess {
     ///   - stateFile: keep state in `sandbox-state.jsonl` (`--state-file`), so a restart remembers it.
     ///   - control: serve the fault-rule control API (`--control`).
     ///   - port: 0 picks one; it is kept for restarts.
+    ///   - tls: serve https with this certificate (`--tls-certificate`, `--tls-key`); the fault-rule control
+    ///     API helpers below speak plain http, so launch with `control: false` then.
     public static func launch(
         directory: String, merchants: [Merchant] = [.example], slowDelayMilliseconds: Int = 3000, stateFile: Bool = true,
-        control: Bool = true, port: Int = 0, extraArguments: [String] = []
+        control: Bool = true, port: Int = 0, tls: TestCertificates.Leaf? = nil, extraArguments: [String] = []
     ) async throws -> SandboxGatewayProcess {
+        var extraArguments = extraArguments
+        if let tls { extraArguments += ["--tls-certificate", tls.certificate, "--tls-key", tls.key] }
         let configPath = directory + "/sandbox.json"
         let pairs = merchants.map { #"{"clientKey":"\#($0.clientKey)","serviceKey":"\#($0.serviceKey)"}"# }.joined(separator: ",")
         let config = #"{"host":"127.0.0.1","merchants":[\#(pairs)],"slowDelayMilliseconds":\#(slowDelayMilliseconds)}"#

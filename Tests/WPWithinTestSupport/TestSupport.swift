@@ -206,10 +206,33 @@ public func withLaunchedProcess<T>(
 /// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed (the kernel will not hand it out
 /// again immediately).
 public func unusedLoopbackPort() throws -> Int {
+    let (descriptor, port) = try boundLoopbackTCPSocket()
+    close(descriptor)
+    return port
+}
+
+/// A TCP listener on 127.0.0.1 (ephemeral port) that never accepts: the kernel completes the TCP handshake
+/// of up to a few clients, and nothing ever answers them (a silent server). Closed on deinit.
+public final class SilentLoopbackListener: Sendable {
+    public let port: Int
+    private let descriptor: Int32
+
+    public init() throws {
+        (descriptor, port) = try boundLoopbackTCPSocket()
+        guard listen(descriptor, 16) == 0 else {
+            close(descriptor)
+            throw TestSupportError("listen() failed")
+        }
+    }
+
+    deinit { close(descriptor) }
+}
+
+/// A TCP socket bound to 127.0.0.1 on a port the kernel picks, and that port. The caller closes it.
+func boundLoopbackTCPSocket() throws -> (descriptor: Int32, port: Int) {
     #if canImport(Glibc)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestSupportError("socket() failed") }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -217,14 +240,20 @@ public func unusedLoopbackPort() throws -> Int {
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0 else { throw TestSupportError("bind() failed") }
+    guard bound == 0 else {
+        close(fd)
+        throw TestSupportError("bind() failed")
+    }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let named = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
-    guard named == 0 else { throw TestSupportError("getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard named == 0 else {
+        close(fd)
+        throw TestSupportError("getsockname() failed")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
     #else
-    throw TestSupportError("unusedLoopbackPort is implemented for Linux only")
+    throw TestSupportError("loopback sockets are implemented for Linux only")
     #endif
 }

@@ -46,18 +46,7 @@ extension Instant {
     /// Written by hand (civil date from days, H. Hinnant's algorithm): every committed event gets one, and
     /// Foundation's ISO 8601 format style cost more than the rest of the event's delivery.
     public var rfc3339Milliseconds: String {
-        let seconds = secondsSinceEpoch
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = Int(seconds - days * 86_400)
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        let (year, month, day, secondOfDay) = utcDate
         let millis = Int(nanoseconds) / 1_000_000
         var out: [UInt8] = []
         out.reserveCapacity(24)
@@ -71,5 +60,22 @@ extension Instant {
         put(secondOfDay / 3600, 2); out.append(0x3A); put(secondOfDay / 60 % 60, 2); out.append(0x3A)
         put(secondOfDay % 60, 2); out.append(0x2E); put(millis, 3); out.append(0x5A)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The UTC calendar date (proleptic Gregorian, H. Hinnant's days-to-civil algorithm) and the second of that day.
+    public var utcDate: (year: Int, month: Int, day: Int, secondOfDay: Int) {
+        let seconds = secondsSinceEpoch
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        return (year, month, day, secondOfDay)
     }
 }
