@@ -7,6 +7,12 @@ import Synchronization
 /// Tells the service manager about the daemon's state (sd_notify). Tests inject their own.
 public protocol ServiceNotifier: Sendable {
     func notify(_ state: String)
+    /// Waits, at most `limit`, until every message queued so far has left (before the process exits).
+    func finish(within limit: Duration)
+}
+
+extension ServiceNotifier {
+    public func finish(within limit: Duration) {}
 }
 
 extension ServiceNotifier {
@@ -48,6 +54,13 @@ public final class SystemdNotifier: ServiceNotifier, Sendable {
         }
     }
 
+    /// Blocks the caller (the process is about to exit) until the queue is empty, or `limit` has passed
+    /// (a service manager that does not read its socket cannot hold the exit for longer).
+    public func finish(within limit: Duration) {
+        let deadline = ContinuousClock.now + limit
+        while queue.withLock({ $0.isBusy }), ContinuousClock.now < deadline { usleep(1000) }
+    }
+
     /// The watchdog interval requested by systemd (WATCHDOG_USEC), if any.
     public static func watchdogInterval() -> Duration? {
         var usec: UInt64 = 0
@@ -86,6 +99,8 @@ struct NotificationQueue {
     }
 
     var count: Int { pending.count - head }
+    /// A drain is running: a message is waiting or being sent.
+    var isBusy: Bool { draining }
 }
 
 /// Sockets passed by systemd socket activation (LISTEN_FDS / LISTEN_FDNAMES).

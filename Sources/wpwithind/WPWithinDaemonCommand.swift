@@ -79,9 +79,11 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
             )
             try await daemon.run()
             logger.info("Daemon stopped")
+            notifier.finish(within: .seconds(1))
         } catch {
             logger.critical("Daemon failed", metadata: ["error": "\(error)"])
             notifier.status("Failed: \(error)")
+            notifier.finish(within: .seconds(1))
             // A configuration or credential file the operator must fix: EX_CONFIG, which the unit does not
             // restart (RestartPreventExitStatus=78); anything else may be transient.
             if error is ConfigurationError || (error as? WPWError)?.code == .credentials { throw ExitCode(78) }

@@ -47,6 +47,26 @@ import Testing
         try await pool.shutdownGracefully()
     }
 
+    /// Before the process exits, what is queued leaves (STOPPING=1 was lost when the daemon exited before
+    /// the pool's thread ran); a reader that never drains holds the exit only for the limit.
+    @Test func finishWaitsForWhatIsQueuedButNotForever() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let sent = Mutex<[String]>([])
+        let gate = Mutex(true)
+        let notifier = SystemdNotifier(enabled: true, pool: pool) { state in
+            while gate.withLock({ $0 }) { usleep(1000) }
+            sent.withLock { $0.append(state) }
+        }
+        notifier.stopping(status: "down")
+        notifier.finish(within: .milliseconds(20))  // the reader is stuck: returns anyway
+        #expect(sent.withLock { $0.isEmpty })
+        gate.withLock { $0 = false }
+        notifier.finish(within: .seconds(60))
+        #expect(sent.withLock { $0 } == ["STOPPING=1\nSTATUS=down"])
+        try await pool.shutdownGracefully()
+    }
+
     @Test func disabledWithoutANotifySocket() async throws {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
