@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WPWithinTestSupport
 import WPWithinDaemon
 
 /// `wpwithind --check-config` and the configuration file's syntax errors, on the real executable.
@@ -11,7 +12,12 @@ import WPWithinDaemon
     }
 
     /// Runs the built `wpwithind` with `arguments` and only `environment` (no WPWITHIND_* of this process).
-    static func wpwithind(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    /// Waits on a thread of its own (`onOwnThread`), not on the cooperative pool.
+    static func wpwithind(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        try await onOwnThread { try run(arguments, environment: environment) }
+    }
+
+    private static func run(_ arguments: [String], environment: [String: String]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: BuiltProducts.path("wpwithind"))
         process.arguments = arguments
@@ -27,14 +33,14 @@ import WPWithinDaemon
         return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    @Test func aValidConfigurationAndItsCredentialsPassAndNothingStarts() throws {
+    @Test func aValidConfigurationAndItsCredentialsPassAndNothingStarts() async throws {
         let dir = try TempDir()
         let card = dir.file("card.json")
         try Data(#"{"firstName":"Joe","lastName":"Bloggs","expMonth":12,"expYear":2099,"cardNumber":"4444333322221111","type":"Card","cvc":"123"}"#.utf8)
             .write(to: URL(fileURLWithPath: card))
         chmod(card, 0o600)
         try Data(#"{"logLevel":"debug","payments":{"cardFile":"\#(card)"}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
-        let ok = try Self.wpwithind(["--check-config", "--config", dir.file("c.json"), "--socket", dir.file("never.sock")])
+        let ok = try await Self.wpwithind(["--check-config", "--config", dir.file("c.json"), "--socket", dir.file("never.sock")])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("wpwithind: configuration OK (\(dir.file("c.json"))"), "\(ok.stdout)")
         #expect(ok.stdout.contains("card \(card) OK"))
@@ -43,7 +49,7 @@ import WPWithinDaemon
 
         // The same card readable by others: exit 78, naming the file.
         chmod(card, 0o644)
-        let loose = try Self.wpwithind(["--check-config", "--config", dir.file("c.json")])
+        let loose = try await Self.wpwithind(["--check-config", "--config", dir.file("c.json")])
         #expect(loose.status == 78)
         #expect(loose.stderr.contains("credential error") && loose.stderr.contains(card), "\(loose.stderr)")
     }
@@ -54,10 +60,10 @@ import WPWithinDaemon
         ("{\"rpc\": {\"socketPath\": \"/x\" // comment\n}}", "line 1, column 29: expected , or }"),
         ("{\"rpc\": {\"maxLineBytes\": 10}}", "rpc.maxLineBytes: must be between"),
     ])
-    func badFilesExitWithTheLineAndColumn(text: String, expected: String) throws {
+    func badFilesExitWithTheLineAndColumn(text: String, expected: String) async throws {
         let dir = try TempDir()
         try Data(text.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
-        let run = try Self.wpwithind(["--check-config", "--config", dir.file("c.json")])
+        let run = try await Self.wpwithind(["--check-config", "--config", dir.file("c.json")])
         #expect(run.status == 78)
         #expect(run.stderr.contains(expected), "\(run.stderr)")
     }

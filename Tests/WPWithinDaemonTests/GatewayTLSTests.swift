@@ -23,7 +23,7 @@ import WPWithinTestSupport
 
         init() async throws {
             dir = try TempDir()
-            certificates = try TestCertificates.make(in: dir.path)
+            certificates = try await TestCertificates.make(in: dir.path)
             sandbox = try await SandboxGatewayProcess.launch(
                 directory: dir.path,
                 merchants: [.init(clientKey: ProducerDaemonTests.clientKey, serviceKey: ProducerDaemonTests.serviceKey)],
@@ -138,24 +138,24 @@ import WPWithinTestSupport
 
     /// The trust anchors are loaded by `--check-config` (and at start): a CA file that cannot be used is a
     /// configuration error naming the key, as is a relative path; a good one is reported.
-    @Test func checkConfigLoadsTheGatewaysTrustAnchors() throws {
+    @Test func checkConfigLoadsTheGatewaysTrustAnchors() async throws {
         let dir = try TempDir()
-        let certificates = try TestCertificates.make(in: dir.path)
-        func check(_ caFile: String) throws -> CheckConfigTests.Run {
-            try CheckConfigTests.wpwithind(
+        let certificates = try await TestCertificates.make(in: dir.path)
+        func check(_ caFile: String) async throws -> CheckConfigTests.Run {
+            try await CheckConfigTests.wpwithind(
                 ["--check-config"],
                 environment: ["WPWITHIND_GATEWAY_ENDPOINT": "https://127.0.0.1:1/v1", "WPWITHIND_GATEWAY_CA_FILE": caFile])
         }
-        let good = try check(certificates.caFile)
+        let good = try await check(certificates.caFile)
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.stdout.contains("gateway trust anchors \(certificates.caFile)"), "\(good.stdout)")
-        let missing = try check(dir.file("missing.pem"))
+        let missing = try await check(dir.file("missing.pem"))
         #expect(missing.status == 78)
         #expect(missing.stderr.contains("payments.gatewayCAFile") && missing.stderr.contains("cannot load CA file"), "\(missing.stderr)")
-        let relative = try check("ca.pem")
+        let relative = try await check("ca.pem")
         #expect(relative.status == 78)
         #expect(relative.stderr.contains("payments.gatewayCAFile: must be an absolute path"), "\(relative.stderr)")
-        let badEndpoint = try CheckConfigTests.wpwithind(["--check-config"], environment: ["WPWITHIND_GATEWAY_ENDPOINT": "https://host/v1?x"])
+        let badEndpoint = try await CheckConfigTests.wpwithind(["--check-config"], environment: ["WPWITHIND_GATEWAY_ENDPOINT": "https://host/v1?x"])
         #expect(badEndpoint.status == 78)
         #expect(badEndpoint.stderr.contains("payments.gatewayEndpoint"), "\(badEndpoint.stderr)")
     }

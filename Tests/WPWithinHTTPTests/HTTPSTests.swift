@@ -51,7 +51,7 @@ import WPWithinTestSupport
     @Test func twoRequestsOverOneVerifiedKeptAliveConnection() async throws {
         let directory = try TemporaryDirectory(prefix: "wpw-https")
         defer { directory.remove() }
-        let certificates = try TestCertificates.make(in: directory.url.path)
+        let certificates = try await TestCertificates.make(in: directory.url.path)
         let seen = Seen()
         try await withHTTPSServer(certificates.localhost, seen: seen) { port in
             let client = client(trusting: certificates.caFile)
@@ -82,7 +82,7 @@ import WPWithinTestSupport
     func aRefusedCertificateIsATLSErrorAndNothingReachesTheServer(_ refusal: Refusal) async throws {
         let directory = try TemporaryDirectory(prefix: "wpw-https")
         defer { directory.remove() }
-        let certificates = try TestCertificates.make(in: directory.url.path)
+        let certificates = try await TestCertificates.make(in: directory.url.path)
         let (leaf, code): (TestCertificates.Leaf, TLSError.Code) = switch refusal {
         case .wrongHost: (certificates.wrongHost, .hostnameMismatch)
         case .untrusted: (certificates.untrusted, .certificateUntrusted)

@@ -13,9 +13,9 @@ import WPWithinTestSupport
         let directory: TemporaryDirectory
         let certificates: TestCertificates
 
-        init() throws {
+        init() async throws {
             directory = try TemporaryDirectory(prefix: "wpw-tls")
-            certificates = try TestCertificates.make(in: directory.url.path)
+            certificates = try await TestCertificates.make(in: directory.url.path)
         }
     }
 
@@ -72,8 +72,12 @@ import WPWithinTestSupport
         }
     }
 
-    @Test func handshakeThenDataBothWaysAndCloseNotify() throws {
-        let pki = try PKI()
+    @Test func handshakeThenDataBothWaysAndCloseNotify() async throws {
+        let pki = try await PKI()
+        try Self.handshakeThenDataBothWaysAndCloseNotify(pki)
+    }
+
+    static func handshakeThenDataBothWaysAndCloseNotify(_ pki: PKI) throws {
         defer { pki.directory.remove() }
         let pair = try Pair(serving: pki.certificates.localhost, trusting: pki.certificates.caFile, hostname: "localhost")
         defer { pair.finish() }
@@ -104,8 +108,12 @@ import WPWithinTestSupport
 
     /// After the handshake, the end of the TCP stream without a close_notify is reported (a body read until
     /// the close could be truncated); a close_notify first is a clean end.
-    @Test func aCloseWithoutCloseNotifyIsAnUncleanShutdown() throws {
-        let pki = try PKI()
+    @Test func aCloseWithoutCloseNotifyIsAnUncleanShutdown() async throws {
+        let pki = try await PKI()
+        try Self.aCloseWithoutCloseNotifyIsAnUncleanShutdown(pki)
+    }
+
+    static func aCloseWithoutCloseNotifyIsAnUncleanShutdown(_ pki: PKI) throws {
         defer { pki.directory.remove() }
         let unclean = try Pair(serving: pki.certificates.localhost, trusting: pki.certificates.caFile, hostname: "localhost")
         unclean.pump()
@@ -126,8 +134,12 @@ import WPWithinTestSupport
         clean.finish()
     }
 
-    @Test func anIPAddressIsVerifiedAgainstTheCertificatesAddresses() throws {
-        let pki = try PKI()
+    @Test func anIPAddressIsVerifiedAgainstTheCertificatesAddresses() async throws {
+        let pki = try await PKI()
+        try Self.anIPAddressIsVerifiedAgainstTheCertificatesAddresses(pki)
+    }
+
+    static func anIPAddressIsVerifiedAgainstTheCertificatesAddresses(_ pki: PKI) throws {
         defer { pki.directory.remove() }
         for host in ["127.0.0.1", "::1", "[::1]"] {
             let pair = try Pair(serving: pki.certificates.localhost, trusting: pki.certificates.caFile, hostname: host)
@@ -165,8 +177,12 @@ import WPWithinTestSupport
     /// A refused certificate fails the handshake with its reason; what was written behind the handler is
     /// failed and never reaches the server, which gets an alert and no plaintext.
     @Test(arguments: Refusal.allCases)
-    func aRefusedCertificateFailsTheHandshakeAndNothingIsSent(_ refusal: Refusal) throws {
-        let pki = try PKI()
+    func aRefusedCertificateFailsTheHandshakeAndNothingIsSent(_ refusal: Refusal) async throws {
+        let pki = try await PKI()
+        try Self.aRefusedCertificateFailsTheHandshakeAndNothingIsSent(pki, refusal)
+    }
+
+    static func aRefusedCertificateFailsTheHandshakeAndNothingIsSent(_ pki: PKI, _ refusal: Refusal) throws {
         defer { pki.directory.remove() }
         let pair = try Pair(serving: refusal.leaf(pki.certificates), trusting: pki.certificates.caFile, hostname: "localhost")
         defer { pair.finish() }
@@ -184,8 +200,12 @@ import WPWithinTestSupport
         #expect(!pair.server.isActive)
     }
 
-    @Test func unusableFilesAreConfigurationErrors() throws {
-        let pki = try PKI()
+    @Test func unusableFilesAreConfigurationErrors() async throws {
+        let pki = try await PKI()
+        try Self.unusableFilesAreConfigurationErrors(pki)
+    }
+
+    static func unusableFilesAreConfigurationErrors(_ pki: PKI) throws {
         defer { pki.directory.remove() }
         let missingCA = #expect(throws: TLSError.self) {
             _ = try TLSClientContext(configuration: TLSClientConfiguration(trustRoots: .caFile(pki.directory.path("missing.pem"))))

@@ -25,8 +25,14 @@ public struct TestCertificates: Sendable {
 
     private func leaf(_ name: String) -> Leaf { Leaf(certificate: "\(directory)/\(name).pem", key: "\(directory)/\(name).key") }
 
-    /// Makes the CA and the certificates in `directory` (which must exist). About a second.
-    public static func make(in directory: String) throws -> TestCertificates {
+    /// Makes the CA and the certificates in `directory` (which must exist). About a second, spent waiting
+    /// for `openssl` on a thread of its own (`onOwnThread`), not on the cooperative pool that other tests
+    /// running in parallel need.
+    public static func make(in directory: String) async throws -> TestCertificates {
+        try await onOwnThread { try makeBlocking(in: directory) }
+    }
+
+    private static func makeBlocking(in directory: String) throws -> TestCertificates {
         let scriptPath = directory + "/make-certificates.sh"
         try Data(script.utf8).write(to: URL(fileURLWithPath: scriptPath))
         let process = Process()
