@@ -23,10 +23,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // Foundation: the daemon's modules do not import it (FoundationFreeModulesTests checks), except
-        // WPWithinDaemon, which is being moved off it (file and environment helpers). https goes through
-        // WPWithinTLS on the system's libssl, not URLSession. The Swift client, wpwctl, the sandbox gateway,
-        // the tools and the tests may import it.
+        // Foundation: nothing the daemon (wpwithind) is built from imports it (FoundationFreeModulesTests
+        // checks every such module); https goes through WPWithinTLS on the system's libssl, not URLSession.
+        // swift-argument-parser brings FoundationEssentials only (JSONEncoder for --help dumps). The Swift
+        // client, wpwctl, the sandbox gateway, the tools and the tests may import Foundation.
 
         // C system libraries.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),

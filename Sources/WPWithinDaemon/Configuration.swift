@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import WPWithinCore
 import WPWithinPayments
@@ -119,7 +118,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         let filePath = path ?? environment["WPWITHIND_CONFIG"]
         if let filePath {
             try configuration.apply(file: filePath)
-        } else if FileManager.default.fileExists(atPath: defaultPath) {
+        } else if ProcessEnvironment.fileExists(defaultPath) {
             try configuration.apply(file: defaultPath)
         }
         try configuration.apply(environment: environment)
@@ -131,11 +130,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     mutating func apply(file path: String) throws(ConfigurationError) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigurationError(path: path, key: nil, "cannot read the configuration file")
+        guard let data = SmallFile.read(path) else {
+            throw ConfigurationError(path: path, key: nil, "cannot read the configuration file (or it is over 1 MiB)")
         }
         let root: JSONValue
         do {
@@ -303,7 +299,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = environment["WPWITHIND_DEVICE_DESCRIPTION"] { deviceDescription = value }
         if let value = environment["WPWITHIND_ROLES"] {
             roles = try value.split(separator: ",").map { part throws(ConfigurationError) in
-                guard let role = Role(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                guard let role = Role(rawValue: String(part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())) else {
                     throw ConfigurationError(path: source, key: "WPWITHIND_ROLES", "must list producer and/or consumer, comma-separated")
                 }
                 return role
@@ -340,8 +336,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = environment["WPWITHIND_MERCHANT_FILE"] { merchantFile = value.isEmpty ? nil : value }
         if let directory = environment["CREDENTIALS_DIRECTORY"] {
             // systemd LoadCredential=: files named card.json / merchant.json.
-            if cardFile == nil, FileManager.default.fileExists(atPath: directory + "/card.json") { cardFile = directory + "/card.json" }
-            if merchantFile == nil, FileManager.default.fileExists(atPath: directory + "/merchant.json") {
+            if cardFile == nil, ProcessEnvironment.fileExists(directory + "/card.json") { cardFile = directory + "/card.json" }
+            if merchantFile == nil, ProcessEnvironment.fileExists(directory + "/merchant.json") {
                 merchantFile = directory + "/merchant.json"
             }
         }

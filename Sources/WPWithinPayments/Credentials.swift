@@ -193,30 +193,13 @@ public enum CredentialFile {
 
     static func readObject(path: String) throws -> [String: JSONValue] {
         try checkPermissions(path: path)
-        guard let bytes = readSmallFile(path) else {
+        guard let bytes = SmallFile.read(path) else {
             throw WPWError(.credentials, "cannot read credential file \(path)", data: ["path": .string(path)])
         }
         guard let value = try? JSONValue.parse(bytes), let object = value.objectValue else {
             throw WPWError(.credentials, "credential file \(path) is not a JSON object", data: ["path": .string(path)])
         }
         return object
-    }
-
-    /// The whole file (at most 1 MiB: a credential file is a few hundred bytes), or nil.
-    private static func readSmallFile(_ path: String) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count <= 1 << 20 {
-            let count = read(descriptor, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { return nil }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-        }
-        return nil
     }
 
     /// Case-insensitive key lookup, as Go's encoding/json matches keys.

@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 
-/// The daemon's modules that must not import Foundation (issue: a daemon that fits on a Thing). Tools, tests,
-/// the Swift client, the sandbox gateway and the daemon module still being moved off it (`WPWithinDaemon`)
-/// may.
+/// The modules `wpwithind` is built from, none of which may import Foundation (issue: a daemon that fits on a
+/// Thing). Tools, tests, the Swift client and the sandbox gateway may.
 @Suite struct FoundationFreeModulesTests {
     static let foundationFree = [
         "WPWithinCore", "WPWithinCrypto", "WPWithinWire", "WPWithinRPC", "WPWithinHTTP", "WPWithinPeer",
         "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore", "WPWithinTLS", "WPWithinPayments",
+        "WPWithinDaemon", "wpwithind",
     ]
 
     @Test(arguments: foundationFree)
