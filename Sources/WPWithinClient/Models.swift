@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import WPWithinCore
 
 extension WPWithinClient {
@@ -84,11 +88,8 @@ extension WPWithinClient {
 
         /// `time` parsed as a date, when it is valid RFC 3339 (with or without fractional seconds).
         public var date: Date? {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            if let date = formatter.date(from: time) { return date }
-            formatter.formatOptions = [.withInternetDateTime]
-            return formatter.date(from: time)
+            (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(time))
+                ?? (try? Date.ISO8601FormatStyle().parse(time))
         }
     }
 }

@@ -1,7 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOExtras
-import NIOFoundationCompat
 import NIOPosix
 import WPWithinCore
 
@@ -218,12 +221,7 @@ public actor WPWithinClient {
         nextID &+= 1
         var request: [String: JSONValue] = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
         if let params { request["params"] = .object(params) }
-        let line: ByteBuffer
-        do {
-            line = ByteBuffer(data: try JSONEncoder().encode(JSONValue.object(request)))
-        } catch {
-            throw WPWithinClientError(.invalidRequest, "cannot encode the request for \(method): \(error)")
-        }
+        let line = ByteBuffer(bytes: JSONValue.object(request).serialized())
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
                 guard case .connected = state else {
@@ -337,7 +335,7 @@ public actor WPWithinClient {
         if line.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
         let message: JSONValue
         do {
-            message = try JSONDecoder().decode(JSONValue.self, from: line)
+            message = try JSONValue.parse(line.readableBytesView)
         } catch {
             protocolViolation("the daemon sent a line that is not JSON")
             return

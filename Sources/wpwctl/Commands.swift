@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import WPWithinClient
 import WPWithinCore
 
@@ -144,11 +148,18 @@ func withDaemon(_ global: GlobalOptions, _ body: (WPWithinClient) async throws -
 
 /// Unbuffered line output, so `wpwctl events | …` sees each event at once.
 enum Console {
-    static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
-    }
+    static func out(_ text: String) { write(STDOUT_FILENO, text) }
 
-    static func error(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+    static func error(_ text: String) { write(STDERR_FILENO, text) }
+
+    /// The whole line, retrying after a signal or a partial write.
+    private static func write(_ descriptor: Int32, _ text: String) {
+        var bytes = Array((text + "\n").utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import WPWithinClient
 import WPWithinCore
 
@@ -88,7 +92,7 @@ enum Output {
         guard let text else { return nil }
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            value = try JSONValue.parse(text)
         } catch {
             throw ParamsError(message: "params are not valid JSON: \(text)")
         }

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import WPWithinClient
 import WPWithinCore
 
@@ -16,6 +23,7 @@ struct WPWCtl: AsyncParsableCommand {
             Exit codes: 0 ok, 1 RPC error, 2 usage error, 3 cannot connect or connection lost.
             Shell completions: wpwctl --generate-completion-script bash|zsh|fish
             """,
+        version: WPWithinVersion.current,
         subcommands: [StatusCommand.self, DeviceCommand.self, CallCommand.self, EventsCommand.self]
     )
 
@@ -39,15 +47,15 @@ struct WPWCtl: AsyncParsableCommand {
         } catch {
             finish(with: error)
         }
-        Foundation.exit(ExitStatus.ok)
+        Glibc.exit(ExitStatus.ok)
     }
 
     /// Ends the process for `error`: usage errors print the message and usage to stderr and exit 2;
     /// everything else (help, completion scripts, `ExitCode`) is argument-parser's default handling.
     static func finish(with error: any Error) -> Never {
         if exitCode(for: error) == .validationFailure {
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(ExitStatus.usage)
+            Console.error(fullMessage(for: error))
+            Glibc.exit(ExitStatus.usage)
         }
         exit(withError: error)
     }
