@@ -10,10 +10,16 @@ SYSUSERS ?= $(DESTDIR)$(PREFIX)/lib/sysusers.d
 TMPFILES ?= $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 CONFDIR  ?= $(DESTDIR)/etc/wpwithind
 DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
+LIBEXECDIR := $(DESTDIR)$(PREFIX)/lib/wpwithind
 RELEASE_SCRATCH := .build-release
-EXECUTABLES := wpwithind wpwctl wpw-sandbox-gateway
+# Self-contained release binaries: the Swift runtime linked in (no toolchain needed where they run);
+# SwiftPM dead-strips (--gc-sections) release executables by default; `make install` strips them.
+RELEASE_FLAGS := -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH)
+EXECUTABLES := wpwithind wpwctl
+# A test tool, installed apart from the production bin.
+TOOLS := wpw-sandbox-gateway
 
-.PHONY: all deps test-deps build release run demo test bench install uninstall clean
+.PHONY: all deps test-deps build release run demo test bench install uninstall deb clean
 
 all: build
 
@@ -27,7 +33,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 run: build
 	@scripts/run-local.sh
@@ -44,16 +50,17 @@ test: test-deps
 	$(SWIFT) test --skip-build --parallel
 	scripts/test-python.sh
 	scripts/test-node.sh
+	scripts/test-install.sh
 
 # Benchmarks on loopback (docs/benchmarks.md): QUICK=1 for the under-a-minute version; BENCH_ARGS for more flags.
 bench: release
 	@scripts/bench.sh $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 install: release
-	install -d $(BINDIR) $(UNITDIR) $(SYSUSERS) $(TMPFILES) $(CONFDIR) $(DOCDIR)
-	for exe in $(EXECUTABLES); do \
-	  install -m 0755 $$($(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH) --show-bin-path)/$$exe $(BINDIR)/$$exe; \
-	done
+	install -d $(BINDIR) $(LIBEXECDIR) $(UNITDIR) $(SYSUSERS) $(TMPFILES) $(CONFDIR) $(DOCDIR)
+	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
+	for exe in $(EXECUTABLES); do install -s -m 0755 $$bin/$$exe $(BINDIR)/$$exe; done; \
+	for exe in $(TOOLS); do install -s -m 0755 $$bin/$$exe $(LIBEXECDIR)/$$exe; done
 	sed -e 's#/usr/local/bin/#$(PREFIX)/bin/#g' -e 's#/usr/local/share/#$(PREFIX)/share/#g' systemd/wpwithind.service > $(UNITDIR)/wpwithind.service
 	chmod 0644 $(UNITDIR)/wpwithind.service
 	install -m 0644 systemd/wpwithind.socket $(UNITDIR)/wpwithind.socket
@@ -62,10 +69,16 @@ install: release
 	[ -e $(CONFDIR)/wpwithind.json ] || install -m 0644 config/wpwithind.json $(CONFDIR)/wpwithind.json
 	install -m 0644 docs/*.md LICENSE NOTICE SECURITY.md CHANGELOG.md $(DOCDIR)/
 
+# A Debian package of the release build in dist/ (dpkg-deb), checked with lintian (docs/operations.md).
+deb: release
+	@scripts/deps.sh deb
+	@scripts/deb.sh
+
 uninstall:
 	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
+	rm -rf $(LIBEXECDIR)
 	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf $(TMPFILES)/wpwithind.conf
 	rm -rf $(DOCDIR)
 
 clean:
-	rm -rf .build $(RELEASE_SCRATCH) .wpw
+	rm -rf .build $(RELEASE_SCRATCH) .wpw dist

@@ -3,8 +3,9 @@
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 packages=(libsystemd-dev libssl-dev libsqlite3-dev pkg-config)
-[ "${1:-}" = "test" ] && packages+=(systemd python3)
+[ "${1:-}" = "test" ] && packages+=(systemd python3 file)
 [ "${1:-}" = "demo" ] && packages+=(python3)
+[ "${1:-}" = "deb" ] && packages+=(lintian file)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
