@@ -32,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The Swift runtime's global-executor hook, by name (see its header): for the static release build.
+        .systemLibrary(name: "CSwiftRuntimeHooks"),
 
         // Pure domain: money, errors, JSON values, JSON-RPC message types. No I/O.
         .target(name: "WPWithinCore", swiftSettings: swiftSettings),
@@ -175,6 +177,7 @@ let package = Package(
         .executableTarget(
             name: "wpwithind",
             dependencies: [
+                "CSwiftRuntimeHooks",
                 "WPWithinDaemon", "WPWithinCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,8 @@
 /// Log metadata keys, defined once so that every module spells them the same (and `journalctl` field
 /// searches find them all). Values never carry secrets: no card number, CVC, client token or service key.
 public enum LogKey {
+    /// How Swift Concurrency's global executor became the event loops (`nio`, `hookAddress`, `none`).
+    public static let executorTakeover = "executor.takeover"
     public static let paymentReference = "payment.reference"
     public static let customerOrderCode = "payment.customerOrderCode"
     public static let orderCode = "payment.orderCode"

@@ -60,6 +60,7 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
         let levelControl = LogLevelControl(configuration.logLevel)
         LoggingSystem.bootstrap { label in levelControl.makeHandler(label: label) }
         let logger = Logger(label: "wpwithind")
+        logger.info("Global executor chosen", metadata: [LogKey.executorTakeover: "\(WPWithinDaemonMain.executor.rawValue)"])
         let notifier = SystemdNotifier()
 
         do {
@@ -96,15 +97,16 @@ struct WPWithinDaemonCommand: AsyncParsableCommand {
 /// so a call hops no thread between the socket, the handlers and the replies; then runs the command.
 @main
 enum WPWithinDaemonMain {
+    /// How the event loops became the global executor (logged at start).
+    nonisolated(unsafe) static var executor = GlobalExecutorTakeover.none
+
     static func main() async {
         let environment = ProcessEnvironment.current()
         // One event loop by default: the store serialises every transition anyway, and on a small device a
         // second loop mostly adds thread hand-offs between the socket, the handlers and the commits.
         let threads = environment["WPWITHIND_EVENT_LOOP_THREADS"].flatMap(Int.init) ?? 1
         NIOSingletons.groupLoopCountSuggestion = max(1, threads)
-        if environment["WPWITHIND_NIO_EXECUTOR"] != "0" {
-            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        }
+        WPWithinDaemonMain.executor = environment["WPWITHIND_NIO_EXECUTOR"] == "0" ? .none : GlobalExecutorTakeover.install()
         await WPWithinDaemonCommand.main()
     }
 }
