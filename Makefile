@@ -11,6 +11,8 @@ TMPFILES ?= $(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 CONFDIR  ?= $(DESTDIR)/etc/wpwithind
 DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
 LIBEXECDIR := $(DESTDIR)$(PREFIX)/lib/wpwithind
+MANDIR   := $(DESTDIR)$(PREFIX)/share/man
+MANDATE  := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
 RELEASE_SCRATCH := .build-release
 # Self-contained release binaries: the Swift runtime linked in (no toolchain needed where they run);
 # SwiftPM dead-strips (--gc-sections) release executables by default; `make install` strips them.
@@ -61,6 +63,13 @@ install: release
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
 	for exe in $(EXECUTABLES); do install -s -m 0755 $$bin/$$exe $(BINDIR)/$$exe; done; \
 	for exe in $(TOOLS); do install -s -m 0755 $$bin/$$exe $(LIBEXECDIR)/$$exe; done
+	# Man pages from the binaries' own help (swift-argument-parser's generate-manual), compressed.
+	$(SWIFT) build $(RELEASE_FLAGS) --product generate-manual
+	install -d $(MANDIR)/man1 $(MANDIR)/man8
+	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
+	$$bin/generate-manual $$bin/wpwctl --section 1 --date $(MANDATE) --authors 'wpwithind maintainers' --output-directory $(MANDIR)/man1; \
+	$$bin/generate-manual $$bin/wpwithind --section 8 --date $(MANDATE) --authors 'wpwithind maintainers' --output-directory $(MANDIR)/man8; \
+	gzip -9nf $(MANDIR)/man1/wpwctl.1 $(MANDIR)/man8/wpwithind.8
 	sed -e 's#/usr/local/bin/#$(PREFIX)/bin/#g' -e 's#/usr/local/share/#$(PREFIX)/share/#g' systemd/wpwithind.service > $(UNITDIR)/wpwithind.service
 	chmod 0644 $(UNITDIR)/wpwithind.service
 	install -m 0644 systemd/wpwithind.socket $(UNITDIR)/wpwithind.socket
@@ -77,6 +86,7 @@ deb: release
 uninstall:
 	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
 	rm -rf $(LIBEXECDIR)
+	rm -f $(MANDIR)/man1/wpwctl.1.gz $(MANDIR)/man8/wpwithind.8.gz
 	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf $(TMPFILES)/wpwithind.conf
 	rm -rf $(DOCDIR)
 

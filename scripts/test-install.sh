@@ -22,6 +22,9 @@ for exe in "$bin/wpwithind" "$bin/wpwctl" "$root/usr/lib/wpwithind/wpw-sandbox-g
   file "$exe" 2>/dev/null | grep -q 'not stripped' && fail "$(basename "$exe") is not stripped"
 done
 [ ! -e "$bin/wpw-sandbox-gateway" ] || fail "the sandbox gateway (a test tool) is in the production bin"
+for page in man1/wpwctl.1.gz man8/wpwithind.8.gz; do
+  zcat "$root/usr/share/man/$page" | grep -q '^\.Sh SYNOPSIS' || fail "no man page $page"
+done
 size=$(stat -c %s "$bin/wpwithind")
 echo "test-install: wpwithind $((size / 1024)) KiB on disk; ldd:" $(ldd "$bin/wpwithind" | awk '{print $1}' | tr '\n' ' ')
 
