@@ -32,8 +32,13 @@ libs=$(for exe in "$stage/usr/bin/wpwithind" "$stage/usr/bin/wpwctl"; do
     ldd "$exe" | awk -v n="$name" '$1 == n {print $3}'
   done
 done | sort -u)
+# libc6 at least the newest glibc symbol version the binaries ask for; packed relocations (DT_RELR, see
+# the Makefile's PACK_RELOCS) need glibc 2.36.
+glibc=$(for exe in "$stage/usr/bin/wpwithind" "$stage/usr/bin/wpwctl"; do
+  readelf -V --wide "$exe" | grep -o 'GLIBC_[0-9][0-9.]*\|GLIBC_ABI_DT_RELR' | sed 's/GLIBC_ABI_DT_RELR/GLIBC_2.36/'
+done | sed 's/GLIBC_//' | sort -V | tail -1)
 depends=$(for lib in $libs; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib"; done \
-  | cut -d: -f1 | sort -u | paste -sd, - | sed 's/,/, /g')
+  | cut -d: -f1 | sort -u | sed "s/^libc6\$/libc6 (>= $glibc)/" | paste -sd, - | sed 's/,/, /g')
 
 mkdir -m 0755 "$stage/DEBIAN"
 install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$stage/DEBIAN/"

@@ -20,10 +20,15 @@ public enum ProcessEnvironment {
     }
 
     /// Writes one line to standard error (for messages before logging is set up).
-    public static func writeErrorLine(_ line: String) {
+    public static func writeErrorLine(_ line: String) { writeLine(line, to: STDERR_FILENO) }
+
+    /// Writes one line to standard output (`--help`, `--version`, `--check-config`'s summary).
+    public static func writeOutputLine(_ line: String) { writeLine(line, to: STDOUT_FILENO) }
+
+    private static func writeLine(_ line: String, to descriptor: Int32) {
         var bytes = Array((line + "\n").utf8)[...]
         while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
             if written < 0, errno == EINTR { continue }
             guard written > 0 else { return }
             bytes = bytes.dropFirst(written)

@@ -32,15 +32,15 @@ public struct GatewayEndpoint: Sendable, Hashable, CustomStringConvertible {
         guard text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F }) else {
             throw bad("must be printable ASCII without spaces")
         }
-        guard let separator = text.firstRange(of: "://") else { throw bad("must start with http:// or https://") }
+        guard let separator = Self.firstRange(of: "://", in: text[...]) else { throw bad("must start with http:// or https://") }
         guard let scheme = Scheme(rawValue: text[..<separator.lowerBound].lowercased()) else {
             throw bad("the scheme must be http or https")
         }
         let rest = text[separator.upperBound...]
-        guard !rest.contains("?"), !rest.contains("#") else { throw bad("must not have a query or fragment") }
+        guard !rest.contains(where: { $0 == "?" || $0 == "#" }) else { throw bad("must not have a query or fragment") }
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<authorityEnd]
-        guard !authority.contains("@") else { throw bad("must not carry user information") }
+        guard !authority.contains(where: { $0 == "@" }) else { throw bad("must not carry user information") }
         var host: Substring
         var portText: Substring?
         if authority.first == "[" {
@@ -73,13 +73,24 @@ public struct GatewayEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
         var path = String(rest[authorityEnd...])
         while path.hasSuffix("/") { path.removeLast() }
-        guard !path.contains("//") else { throw bad("empty path segment") }
+        guard Self.firstRange(of: "//", in: path[...]) == nil else { throw bad("empty path segment") }
         self.init(uncheckedScheme: scheme, host: host.lowercased(), port: port, basePath: path)
+    }
+
+    /// Where `needle` first occurs in `text`. (Not `firstRange(of:)`/`contains(_:)` with a string: those live in
+    /// _StringProcessing, which would link the regex engine, ≈ 0.8 MB of code, into the daemon.)
+    static func firstRange(of needle: String, in text: Substring) -> Range<Substring.Index>? {
+        var start = text.startIndex
+        while start < text.endIndex {
+            if text[start...].hasPrefix(needle) { return start..<text.index(start, offsetBy: needle.count) }
+            start = text.index(after: start)
+        }
+        return nil
     }
 
     /// `https://api.worldpay.com/v1` (the port only when it is not the scheme's default).
     public var description: String {
-        let bracketed = host.contains(":") ? "[\(host)]" : host
+        let bracketed = host.contains(where: { $0 == ":" }) ? "[\(host)]" : host
         let portPart = port == scheme.defaultPort ? "" : ":\(port)"
         return "\(scheme.rawValue)://\(bracketed)\(portPart)\(basePath)"
     }

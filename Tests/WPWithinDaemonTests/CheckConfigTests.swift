@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WPWithinTestSupport
 import WPWithinDaemon
+import WPWithinCore
 
 /// `wpwithind --check-config` and the configuration file's syntax errors, on the real executable.
 @Suite struct CheckConfigTests {
@@ -31,6 +32,18 @@ import WPWithinDaemon
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func usageErrorsExit64AndStartNothingHelpAndVersionExit0() async throws {
+        let dir = try TempDir()
+        let bad = try await Self.wpwithind(["--socket", dir.file("never.sock"), "--bogus"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("Unknown option '--bogus'") && bad.stderr.contains("Usage: wpwithind"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("never.sock")), "nothing was started")
+        let help = try await Self.wpwithind(["--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: wpwithind") && help.stdout.contains("--check-config"))
+        let version = try await Self.wpwithind(["--version"])
+        #expect(version.status == 0 && version.stdout == WPWithinVersion.current + "\n")
     }
 
     @Test func aValidConfigurationAndItsCredentialsPassAndNothingStarts() async throws {
