@@ -6,12 +6,12 @@ public struct HMACTokenSigner: Sendable {
     /// Minimum key length: the HMAC-SHA256 output size (RFC 2104 §3 recommends at least L bytes).
     public static let minimumKeyLength = 32
 
-    private let key: [UInt8]
+    private let key: HMACSHA256.Key
 
     /// Throws when the key is shorter than `minimumKeyLength` bytes.
     public init(key: [UInt8]) throws {
         guard key.count >= Self.minimumKeyLength else { throw CryptoError(operation: "HMACTokenSigner key too short") }
-        self.key = key
+        self.key = HMACSHA256.Key(key)
     }
 
     /// A fresh signer key from the CSPRNG, to be stored by the daemon (mode 0600) and reused across restarts.
@@ -20,12 +20,12 @@ public struct HMACTokenSigner: Sendable {
     }
 
     public func sign(_ message: [UInt8]) -> [UInt8] {
-        HMACSHA256.authenticate(key: key, data: message)
+        key.authenticate(message)
     }
 
     /// Constant-time comparison of `signature` with the MAC of `message`.
     public func verify(_ signature: [UInt8], for message: [UInt8]) -> Bool {
-        HMACSHA256.isValid(signature, key: key, data: message)
+        key.isValid(signature, for: message)
     }
 }
 

@@ -58,7 +58,7 @@ public struct StoreConfiguration: Sendable {
     }
 }
 
-/// The system CSPRNG (OpenSSL's `RAND_bytes`) as the core's `RandomByteSource`.
+/// The system CSPRNG (the kernel's `getrandom(2)`, `Crypto.randomBytes`) as the core's `RandomByteSource`.
 public struct SystemRandom: RandomByteSource {
     public init() {}
     public func bytes(count: Int) throws -> [UInt8] {

@@ -40,6 +40,19 @@ private func String(format byte: UInt8) -> String {
         #expect(HMACSHA256.isValid(mac, key: vector.key, data: vector.data))
     }
 
+    /// A prepared key gives every vector's MAC, again and again, interleaved with other messages: each MAC
+    /// starts from copies of the key's states, never from what the last one left.
+    @Test func aPreparedKeyIsReusable() {
+        let keys = Self.vectors.map { HMACSHA256.Key($0.key) }
+        for _ in 0..<3 {
+            for (key, vector) in zip(keys, Self.vectors) {
+                #expect(hex(key.authenticate(vector.data)) == vector.mac, "\(vector.name)")
+                _ = key.authenticate(Array("something else".utf8))
+                #expect(key.isValid(key.authenticate(vector.data), for: vector.data))
+            }
+        }
+    }
+
     @Test func tamperedMacIsRejected() {
         let key = [UInt8](repeating: 0x0b, count: 20)
         var mac = HMACSHA256.authenticate(key: key, data: Array("Hi There".utf8))
