@@ -4,7 +4,8 @@ import WPWithinSQLite
 /// The versioned schema. One named migration per schema version; a migration, once shipped, never changes
 /// (add a new one instead). Applied names are recorded in `schema_migration`; each pending migration runs in
 /// its own transaction with foreign keys off, and `PRAGMA foreign_key_check` must find nothing before it
-/// commits (SQLite's procedure for rebuilding a table).
+/// commits (SQLite's procedure for rebuilding a table). A new, empty database gets them all in one
+/// transaction, foreign keys off around it and checked after each migration.
 ///
 /// Databases written before the store moved off GRDB record their migrations in GRDB's `grdb_migrations`
 /// (same names): those are adopted into `schema_migration` on the first open, and that table is dropped.
@@ -45,6 +46,13 @@ enum Schema {
 
     /// Applies the pending migrations, oldest first (after adopting GRDB's record, if any).
     static func migrate(_ db: SQLiteConnection) throws {
+        // A new, empty database (a fresh state directory) gets every migration in one transaction: the same
+        // statements, one commit (two fsyncs) instead of one per migration (exec → READY=1 of a new Thing).
+        let isNew = try db.integer("SELECT count(*) FROM sqlite_master", []) == 0
+        // Foreign keys cannot be switched inside a transaction: off around the new database's one transaction
+        // (as around each migration below), checked after each migration.
+        if isNew { try db.execute("PRAGMA foreign_keys = OFF") }
+        defer { if isNew { try? db.execute("PRAGMA foreign_keys = ON") } }
         try inTransaction(db) {
             try db.execute("CREATE TABLE IF NOT EXISTS schema_migration (identifier TEXT NOT NULL PRIMARY KEY) STRICT")
             if try tableExists(db, legacyTable) {
@@ -53,19 +61,27 @@ enum Schema {
                     DROP TABLE \(legacyTable);
                     """)
             }
+            if isNew { try applyPending(db) }
         }
+        if !isNew { try applyPending(db) }
+    }
+
+    /// Each pending migration in a transaction of its own, or all inside the caller's (a new database).
+    private static func applyPending(_ db: SQLiteConnection) throws {
         let applied = Set(try appliedMigrations(db))
+        let inOuterTransaction = db.isInTransaction
         for migration in migrations where !applied.contains(migration.name) {
             // Foreign keys cannot be switched inside a transaction: off around it, checked before the commit.
-            try db.execute("PRAGMA foreign_keys = OFF")
-            defer { try? db.execute("PRAGMA foreign_keys = ON") }
-            try inTransaction(db) {
+            if !inOuterTransaction { try db.execute("PRAGMA foreign_keys = OFF") }
+            defer { if !inOuterTransaction { try? db.execute("PRAGMA foreign_keys = ON") } }
+            let apply = {
                 try migration.apply(db)
                 try db.run("INSERT INTO schema_migration (identifier) VALUES (?)", [migration.name])
                 if let violation = try db.queryOne("PRAGMA foreign_key_check", [], { "\($0.text(0)) row \($0.int64(1))" }) {
                     throw WPWError(.internalError, "migration \(migration.name) broke a foreign key: \(violation)")
                 }
             }
+            if inOuterTransaction { try apply() } else { try inTransaction(db, apply) }
         }
     }
 

@@ -123,6 +123,8 @@ public final class Store: Sendable {
     }
 
     static let walCheckpointPages = 256
+    /// The connection's page cache bound, in KiB.
+    static let pageCacheKiB = 512
     static let walSizeLimitBytes = 1 << 20
 
     /// The connection's settings: WAL, the configured `synchronous` (read back: it must hold), a bounded WAL,
@@ -145,6 +147,8 @@ public final class Store: Sendable {
         try db.execute("PRAGMA wal_autocheckpoint = \(Store.walCheckpointPages)")
         _ = try db.integer("PRAGMA journal_size_limit = \(Store.walSizeLimitBytes)")
         try db.execute("PRAGMA foreign_keys = ON")
+        // The page cache of the one connection: \(Store.pageCacheKiB) KiB, not SQLite's 2,000 (docs/operations.md).
+        try db.execute("PRAGMA cache_size = -\(Store.pageCacheKiB)")
     }
 
     // MARK: Space

@@ -40,6 +40,30 @@ import WPWithinSQLite
         return try db.prepare(sql).query { row in (0..<row.columnCount).map(row.value) }
     }
 
+    /// Every table, index and trigger as `sqlite_master` records it (no rows).
+    static func schema(_ path: String) throws -> [String] {
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        defer { try? db.close() }
+        return try db.prepare("SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY type, name")
+            .query { $0.text(0) }
+    }
+
+    /// A new database gets every migration in one transaction; an old one, one migration at a time. Both
+    /// must end with the same schema.
+    @Test func aNewDatabaseHasTheSchemaAnOldOneMigratesTo() async throws {
+        let old = try Self.fixtureCopy()
+        defer { old.cleanup() }
+        try old.open().close()
+        let new = try TempDir()
+        defer { new.cleanup() }
+        let store = try new.open()
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order"])
+        try store.close()
+        let migrated = try Self.schema(old.databasePath), created = try Self.schema(new.databasePath)
+        #expect(created.count > 10)
+        #expect(created == migrated)
+    }
+
     @Test func itOpensWithEveryRowAsItWasAndGoesOn() async throws {
         let dir = try Self.fixtureCopy()
         defer { dir.cleanup() }
