@@ -102,11 +102,15 @@ extension Store {
 }
 
 extension Store {
+    /// Two subqueries, not `SELECT MIN(seq), MAX(seq) FROM event`: SQLite answers a lone MIN or MAX from the
+    /// rowid b-tree's ends, but both in one SELECT read every row (the whole journal, at every start).
+    static let journalBoundsSQL = "SELECT COALESCE((SELECT MIN(seq) FROM event), 0), COALESCE((SELECT MAX(seq) FROM event), 0)"
+
     /// The oldest and newest stored seq (0, 0 when empty). Blocking: for start-up.
     public func journalBounds() throws -> (oldest: Int64, last: Int64) {
         try Store.mapErrors {
             try database.withConnection { db in
-                try db.queryOne("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM event") { ($0.int64(0), $0.int64(1)) }
+                try db.queryOne(Self.journalBoundsSQL) { ($0.int64(0), $0.int64(1)) }
                     ?? (0, 0)
             }
         }

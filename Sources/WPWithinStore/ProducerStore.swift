@@ -218,15 +218,18 @@ extension Store {
     public func ordersNeedingReconciliation(watchingSince: Instant? = nil) async throws -> [Order] {
         let cutoff = watchingSince?.milliseconds ?? Int64.min
         return try await read { db in
-            try db.query(
-                Rows.orderSelect + """
-                     WHERE state IN ('paymentPending','outcomeUnknown','refundPending')
-                        OR (state = 'abandoned' AND COALESCE(payment_started_at_ms, 0) >= ?)
-                     ORDER BY updated_at_ms, payment_reference_id
-                    """,
-                [cutoff], Rows.order)
+            try db.query(Self.reconciliationSQL, [cutoff], Rows.order)
         }
     }
+
+    /// The orders reconciliation looks at. The IN list is exactly the partial index `producer_order_open`'s
+    /// WHERE clause, so SQLite reads only those rows: with `… IN (3 states) OR (state = 'abandoned' AND …)`
+    /// it read every order ever made, at every start and every reconciliation pass (a test checks the plan).
+    static let reconciliationSQL = Rows.orderSelect + """
+         WHERE state IN ('paymentPending','outcomeUnknown','abandoned','refundPending')
+            AND (state <> 'abandoned' OR COALESCE(payment_started_at_ms, 0) >= ?)
+         ORDER BY updated_at_ms, payment_reference_id
+        """
 
     // MARK: Delivery
 
