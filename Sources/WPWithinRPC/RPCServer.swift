@@ -293,15 +293,6 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sent through the pipeline on graceful shutdown: stop reading, finish the calls in flight, close.
     struct Drain: Sendable {}
 
-    private enum Closing {
-        case open
-        /// Answer this, after the calls in flight, then close (parse error, line too long, shutdown: nil).
-        case after(JSONValue?)
-        /// The client closed its side: answer what is in flight and waiting, then close.
-        case draining
-        case closed
-    }
-
     private let id: UInt64
     private let peer: PeerCredentials?
     private let dispatcher: RPCDispatcher
@@ -312,12 +303,10 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var connection: RPCConnection?
-    private var inFlight = 0
-    private var waiting = CircularBuffer<JSONValue>()
-    private var readHeld = false
+    /// The window, back-pressure and closing decisions (tested on their own).
+    private var state: RPCConnectionStateMachine<JSONValue>
     private var flushScheduled = false
     private var pumping = false
-    private var closing = Closing.open
     /// When the last line arrived or the last call finished (kept only with an idle timeout).
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var idleCheck: Scheduled<Void>?
@@ -333,6 +322,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.limits = limits
         self.refusal = refusal
         self.logger = logger
+        self.state = RPCConnectionStateMachine(maxInFlight: limits.maxInFlight)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -356,8 +346,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()
         if let refusal {
-            closing = .after(JSONRPC.response(id: .null, error: refusal))
-            finishIfIdle()
+            perform(state.closeAfter(JSONRPC.response(id: .null, error: refusal)), context: context)
         } else if let timeout = limits.idleTimeout {
             lastActivity = .now()
             scheduleIdleCheck(at: lastActivity + timeout, context: context)
@@ -373,9 +362,9 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// due, either closes the connection or sets itself for the new deadline.
     private func idleCheckDue() {
         idleCheck = nil
-        guard let context, case .open = closing, let timeout = limits.idleTimeout else { return }
+        guard let context, state.isOpen, let timeout = limits.idleTimeout else { return }
         let now = NIODeadline.now()
-        if inFlight > 0 || !waiting.isEmpty || connection?.currentSubscription != nil {
+        if !state.isIdle || connection?.currentSubscription != nil {
             lastActivity = now
         }
         let deadline = lastActivity + timeout
@@ -386,8 +375,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Nothing was read for the whole timeout, so no line of the client is left half-handled: a call it
         // sends from now on is not executed (it sees the end of the stream) and may be sent again.
         logger.debug("Closing an idle connection", metadata: ["rpc.idle_timeout_ms": "\(timeout.nanoseconds / 1_000_000)"])
-        closing = .after(nil)
-        finishIfIdle()
+        perform(state.closeAfter(nil), context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -395,8 +383,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closing = .closed
-        waiting.removeAll()
+        state.channelClosed()
         idleCheck?.cancel()
         idleCheck = nil
         if let connection {
@@ -409,7 +396,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .open = closing else { return }
+        guard state.isOpen else { return }
         if limits.idleTimeout != nil { lastActivity = .now() }
         let line = unwrapInboundIn(data)
         let bytes = line.readableBytesView
@@ -417,18 +404,12 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A parse error closes the connection: answered after the calls already in flight.
         guard let message = RPCDispatcher.parse(bytes) else {
             logger.debug("Closing connection after a parse error")
-            closing = .after(RPCDispatcher.parseErrorReply)
-            waiting.removeAll()
-            finishIfIdle()
+            perform(state.closeAfter(RPCDispatcher.parseErrorReply), context: context)
             return
         }
-        // While replies the client has not read fill the outbound buffer, requests wait here (parsed, small)
+        // While replies the client has not read fill the outbound buffer, requests wait (parsed, small)
         // rather than being answered into it: a short request can have a long reply (`rpc.discover`).
-        if inFlight < limits.maxInFlight, waiting.isEmpty, context.channel.isWritable {
-            start(message, context: context)
-        } else {
-            waiting.append(message)
-        }
+        perform(state.received(message, writable: context.channel.isWritable), context: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -440,25 +421,17 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Not while the calls in flight and the lines waiting fill the window, nor while replies the client
         // has not read fill the outbound buffer: the client's writes then stay in the socket (its own
         // back-pressure).
-        if inFlight >= limits.maxInFlight || !waiting.isEmpty || !context.channel.isWritable {
-            readHeld = true
-        } else {
-            context.read()
-        }
+        perform(state.readRequested(writable: context.channel.isWritable), context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case is RPCLineDecoder.LineTooLong:
             logger.warning("Line longer than the limit; closing connection", metadata: ["rpc.max_line_bytes": "\(limits.maxLineBytes)"])
-            if case .open = closing {
-                closing = .after(JSONRPC.response(
-                    id: .null,
-                    error: WPWError(.messageTooLarge, "Message too large: a line may hold at most \(limits.maxLineBytes) bytes before its newline",
-                                    data: ["maxLineBytes": .int(Int64(limits.maxLineBytes))])))
-                waiting.removeAll()
-                finishIfIdle()
-            }
+            perform(state.closeAfter(JSONRPC.response(
+                id: .null,
+                error: WPWError(.messageTooLarge, "Message too large: a line may hold at most \(limits.maxLineBytes) bytes before its newline",
+                                data: ["maxLineBytes": .int(Int64(limits.maxLineBytes))]))), context: context)
         case is RPCLineDecoder.UnterminatedLine:
             logger.debug("Client hung up in the middle of a line")
         default:
@@ -470,27 +443,17 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is Drain:
-            if case .open = closing {
-                closing = .after(nil)
-                waiting.removeAll()
-                finishIfIdle()
-            }
+            perform(state.closeAfter(nil), context: context)
         case let event as ChannelEvent where event == .inputClosed:
             // The client has sent everything: answer the calls in flight (and those waiting), then close.
-            if case .open = closing, inFlight == 0, waiting.isEmpty {
-                closing = .after(nil)
-                finishIfIdle()
-            } else if case .open = closing {
-                closing = .draining
-            }
+            perform(state.inputClosed(), context: context)
         default:
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     private func start(_ message: JSONValue, context: ChannelHandlerContext) {
-        guard let connection else { return }
-        inFlight += 1
+        guard let connection else { return }  // counted in flight by the state machine
         let dispatcher = self.dispatcher
         // Methods that never suspend (getDevice, getStatus) and invalid requests: answered here, no task.
         let inlineHooks = ReplyHooks()
@@ -521,8 +484,8 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func finished(line: [UInt8]?, hooks: ReplyHooks) {
-        guard let context, !isClosed else {
-            inFlight -= 1
+        guard let context, !state.isClosed else {
+            state.callFinished()
             hooks.run()
             return
         }
@@ -550,14 +513,9 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private var isClosed: Bool {
-        if case .closed = closing { return true }
-        return false
-    }
-
     private func callDone() {
-        inFlight -= 1
-        if inFlight == 0, limits.idleTimeout != nil { lastActivity = .now() }
+        state.callFinished()
+        if state.inFlight == 0, limits.idleTimeout != nil { lastActivity = .now() }
         pump()
     }
 
@@ -567,32 +525,37 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !pumping, let context else { return }
         pumping = true
         defer { pumping = false }
-        switch closing {
-        case .open, .draining:
-            while inFlight < limits.maxInFlight, context.channel.isWritable, let next = waiting.popFirst() {
-                start(next, context: context)
-            }
-            if case .draining = closing, inFlight == 0, waiting.isEmpty {
-                closing = .after(nil)
-                finishIfIdle()
-            } else if readHeld, inFlight < limits.maxInFlight, waiting.isEmpty, context.channel.isWritable {
-                readHeld = false
+        while true {
+            switch state.next(writable: context.channel.isWritable) {
+            case .start(let message):
+                start(message, context: context)
+            case .read:
                 context.read()
+                return
+            case .close(let lastLine):
+                close(lastLine: lastLine, context: context)
+                return
+            case .none:
+                return
             }
-        case .after:
-            finishIfIdle()
-        case .closed:
-            break
         }
     }
 
-    /// Closing: once nothing is in flight, writes the last answer (if any) and closes.
-    private func finishIfIdle() {
-        guard let context, case .after(let last) = closing, inFlight == 0 else { return }
-        closing = .closed
-        if let last {
+    /// Carries out one action of the state machine (outside the pump loop).
+    private func perform(_ action: RPCConnectionStateMachine<JSONValue>.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .start(let message): start(message, context: context)
+        case .read: context.read()
+        case .close(let lastLine): close(lastLine: lastLine, context: context)
+        case .none: break
+        }
+    }
+
+    /// Writes the last line (if any), then closes.
+    private func close(lastLine: JSONValue?, context: ChannelHandlerContext) {
+        if let lastLine {
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(Self.line(last, allocator: channel.allocator))).whenComplete { _ in
+            context.writeAndFlush(wrapOutboundOut(Self.line(lastLine, allocator: channel.allocator))).whenComplete { _ in
                 channel.close(promise: nil)
             }
         } else {
