@@ -226,11 +226,12 @@ struct ConsumerEngine {
         // ledger decides the units, and a begin whose answer is lost is recorded unsettled (durably) instead.
         let started = try await store.checkDelivery(purchaseID: id, units: units, now: nowInstant())
         let stored = started.purchase
-        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
         let granted: Int
         do {
-            granted = try await hte.beginDelivery(baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, BeginServiceDeliveryRequest(
-                clientID: clientID, serviceDeliveryToken: token, unitsToSupply: started.reserved)).unitsToSupply
+            // The token as stored at purchase (its Go JSON), spliced into the request: not decoded, not re-encoded.
+            granted = try await hte.beginDelivery(
+                baseURL: stored.producerURL, serviceID: stored.purchase.serviceID, clientID: clientID,
+                tokenJSON: stored.tokenJSON.utf8, unitsToSupply: started.reserved).unitsToSupply
         } catch {
             if Self.mayHaveReachedProducer(error) {
                 // The producer may hold the units in flight: put them in flight here, marked unsettled.
@@ -265,11 +266,11 @@ struct ConsumerEngine {
                 .invalidParams, "unitsReceived (\(received)) is more than the \(before.inFlight) units begun",
                 data: ["field": "unitsReceived", "unitsInFlight": .int(Int64(before.inFlight))])
         }
-        let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
         let response: EndServiceDeliveryResponse
         do {
-            response = try await hte.endDelivery(baseURL: stored.producerURL, serviceID: before.serviceID, EndServiceDeliveryRequest(
-                clientID: clientID, serviceDeliveryToken: token, unitsReceived: received))
+            response = try await hte.endDelivery(
+                baseURL: stored.producerURL, serviceID: before.serviceID, clientID: clientID,
+                tokenJSON: stored.tokenJSON.utf8, unitsReceived: received)
         } catch {
             if Self.mayHaveReachedProducer(error) {
                 try await markUnsettled(id, .end(units: received), error)

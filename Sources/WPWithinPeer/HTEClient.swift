@@ -62,6 +62,23 @@ public struct HTEClient: Sendable {
         try await call("POST", baseURL, "/service/\(serviceID)/delivery/end", body: try encode(request), as: EndServiceDeliveryResponse.self)
     }
 
+    /// `POST <base>/service/<id>/delivery/begin` with the token as stored at purchase (its Go JSON), spliced
+    /// into the body.
+    public func beginDelivery(
+        baseURL: String, serviceID: Int, clientID: String, tokenJSON: some Collection<UInt8>, unitsToSupply: Int
+    ) async throws(WPWError) -> BeginServiceDeliveryResponse {
+        let body = BeginServiceDeliveryRequest.goJSON(clientID: clientID, serviceDeliveryTokenJSON: tokenJSON, unitsToSupply: unitsToSupply)
+        return try await call("POST", baseURL, "/service/\(serviceID)/delivery/begin", body: body, as: BeginServiceDeliveryResponse.self)
+    }
+
+    /// `POST <base>/service/<id>/delivery/end` with the stored token spliced into the body.
+    public func endDelivery(
+        baseURL: String, serviceID: Int, clientID: String, tokenJSON: some Collection<UInt8>, unitsReceived: Int
+    ) async throws(WPWError) -> EndServiceDeliveryResponse {
+        let body = EndServiceDeliveryRequest.goJSON(clientID: clientID, serviceDeliveryTokenJSON: tokenJSON, unitsReceived: unitsReceived)
+        return try await call("POST", baseURL, "/service/\(serviceID)/delivery/end", body: body, as: EndServiceDeliveryResponse.self)
+    }
+
     // MARK: Internals
 
     private func encode<T: Encodable>(_ value: T) throws(WPWError) -> [UInt8] {

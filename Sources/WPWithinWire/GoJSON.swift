@@ -187,6 +187,12 @@ public struct GoJSONWriter {
         try field(name, value)
     }
 
+    /// A member whose value is JSON this writer wrote before (a stored delivery token), copied as it is.
+    public mutating func field(_ name: StaticString, json value: some Collection<UInt8>) {
+        key(name)
+        bytes.append(contentsOf: value)
+    }
+
     public mutating func null(_ name: StaticString) {
         key(name)
         bytes.append(contentsOf: "null".utf8)

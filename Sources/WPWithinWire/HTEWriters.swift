@@ -88,6 +88,33 @@ extension BeginServiceDeliveryResponse: GoJSONWritable {
     }
 }
 
+extension BeginServiceDeliveryRequest {
+    /// The body of a begin with the token as the consumer stored it (its Go JSON, written by
+    /// ``ServiceDeliveryToken``'s writer at purchase): spliced in, not decoded and written again. The same
+    /// bytes as encoding the decoded request (`HTEWriterTests`).
+    public static func goJSON(clientID: String, serviceDeliveryTokenJSON token: some Collection<UInt8>, unitsToSupply: Int) -> [UInt8] {
+        splicedDeliveryBody(clientID: clientID, token: token, unitsKey: "unitsToSupply", units: unitsToSupply)
+    }
+}
+
+extension EndServiceDeliveryRequest {
+    /// The body of an end with the stored token spliced in (see ``BeginServiceDeliveryRequest/goJSON(clientID:serviceDeliveryTokenJSON:unitsToSupply:)``).
+    public static func goJSON(clientID: String, serviceDeliveryTokenJSON token: some Collection<UInt8>, unitsReceived: Int) -> [UInt8] {
+        splicedDeliveryBody(clientID: clientID, token: token, unitsKey: "unitsReceived", units: unitsReceived)
+    }
+}
+
+/// `{"clientID":…,"serviceDeliveryToken":<token as stored>,"<unitsKey>":…}`, in the Go structs' field order.
+private func splicedDeliveryBody(clientID: String, token: some Collection<UInt8>, unitsKey: StaticString, units: Int) -> [UInt8] {
+    var writer = GoJSONWriter()
+    writer.beginObject()
+    writer.field("clientID", clientID)
+    writer.field("serviceDeliveryToken", json: token)
+    writer.field(unitsKey, units)
+    writer.endObject()
+    return writer.bytes
+}
+
 extension EndServiceDeliveryRequest: GoJSONWritable {
     public func writeGoJSON(_ writer: inout GoJSONWriter) throws {
         writer.beginObject()

@@ -82,6 +82,21 @@ import WPWithinCore
         }
     }
 
+    /// The consumer's begin and end splice the token as stored at purchase (its Go JSON) into the body: the
+    /// bytes are those of encoding the request with the token decoded from what was stored.
+    @Test func splicedTokensGiveTheSameBodies() throws {
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let stored = try GoJSON.encode(Self.token(&g))  // what recordPurchase keeps
+            let token = try GoJSON.decode(ServiceDeliveryToken.self, from: stored)
+            let client = Self.randomString(&g), units = Int.random(in: -5...1_000_000, using: &g)
+            #expect(BeginServiceDeliveryRequest.goJSON(clientID: client, serviceDeliveryTokenJSON: stored, unitsToSupply: units)
+                == (try GoJSON.encode(BeginServiceDeliveryRequest(clientID: client, serviceDeliveryToken: token, unitsToSupply: units))))
+            #expect(EndServiceDeliveryRequest.goJSON(clientID: client, serviceDeliveryTokenJSON: stored, unitsReceived: units)
+                == (try GoJSON.encode(EndServiceDeliveryRequest(clientID: client, serviceDeliveryToken: token, unitsReceived: units))))
+        }
+    }
+
     @Test func aTimeGoCannotWriteFailsOnBothPaths() {
         let far = GoTime(Instant(secondsSinceEpoch: 400_000_000_000))  // year > 9999
         let token = ServiceDeliveryToken(key: "k", issued: far, expiry: far, refundOnExpiry: false, signature: nil)
