@@ -440,7 +440,22 @@ struct GoObject {
         }
     }
 
-    func int(_ name: String) throws -> Int { try decode(name, as: Int.self) ?? 0 }
-    func string(_ name: String) throws -> String { try decode(name, as: String.self) ?? "" }
-    func bool(_ name: String) throws -> Bool { try decode(name, as: Bool.self) ?? false }
+    // The scalars of every HTE body: read straight from the member when it has the plain type; anything else
+    // (a missing member, null, a number in another form, a mismatch and its error) goes the general way.
+    func int(_ name: String) throws -> Int {
+        if case .members(let members) = source, case .int(let value)? = Self.value(name, in: members), let int = Int(exactly: value) {
+            return int
+        }
+        return try decode(name, as: Int.self) ?? 0
+    }
+
+    func string(_ name: String) throws -> String {
+        if case .members(let members) = source, case .string(let value)? = Self.value(name, in: members) { return value }
+        return try decode(name, as: String.self) ?? ""
+    }
+
+    func bool(_ name: String) throws -> Bool {
+        if case .members(let members) = source, case .bool(let value)? = Self.value(name, in: members) { return value }
+        return try decode(name, as: Bool.self) ?? false
+    }
 }
