@@ -290,7 +290,8 @@ let package = Package(
             name: "WPWithinDaemonTests",
             dependencies: [
                 "WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport",
-                "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinPayments", .product(name: "Logging", package: "swift-log"),
+                "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinPayments", "WPWithinSQLite",
+                .product(name: "Logging", package: "swift-log"),
                 "wpw-example-carwash", "wpw-example-consumer", "wpw-fault-proxy",
             ],
             swiftSettings: swiftSettings

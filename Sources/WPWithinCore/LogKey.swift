@@ -20,6 +20,17 @@ public enum LogKey {
     public static let prunedProducerQuotes = "store.prunedProducerQuotes"
     public static let prunedConsumerQuotes = "store.prunedConsumerQuotes"
     public static let path = "path"
+    public static let currency = "payment.currency"
+    public static let attempt = "payment.attempt"
+    public static let refundAmount = "payment.refundAmount"
+    public static let eventType = "event.type"
+    public static let eventSeq = "event.seq"
+    public static let serviceID = "service.id"
+    public static let priceID = "price.id"
+    public static let clientID = "client.id"
+    public static let serverID = "server.id"
+    /// A transition's unit counts: `delivery.` + the event payload's key (`delivery.unitsGranted`, …).
+    public static let deliveryPrefix = "delivery."
     /// A `TLSError` code (`certificateExpired`, `hostnameMismatch`, …).
     public static let tlsError = "tls.error"
 }

@@ -21,6 +21,7 @@ struct ConsumerEngine {
     var clientID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
+        TransitionLog.record(events, logger: logger)
         await bus.deliverCommitted(events.map(RPCEvent.init))
     }
 

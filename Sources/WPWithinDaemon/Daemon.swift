@@ -57,7 +57,11 @@ final class ReadyGate: Sendable {
 
     init() { (stream, continuation) = AsyncStream<Void>.makeStream() }
     func open() { continuation.finish() }
-    func wait() async { for await _ in stream {} }
+    /// True once open; false when the waiting task was cancelled first (a start-up that failed).
+    func wait() async -> Bool {
+        for await _ in stream {}
+        return !Task.isCancelled
+    }
 }
 
 /// The assembled daemon: every service, ready to run inside one `ServiceGroup`.
@@ -254,8 +258,9 @@ public func buildDaemon(
         bus: bus,
         logger: logger,
         onListening: { [producer] in
-            // Ready once every listener is bound and the state is open.
-            await hteReady.wait()
+            // Ready once every listener is bound and the state is open; never after a listener failed to bind
+            // (the group is then cancelled, and READY=1 must not be sent).
+            guard await hteReady.wait() else { return }
             if let producer {
                 do {
                     try await producer.applyConfiguredCatalog(configuration.services)

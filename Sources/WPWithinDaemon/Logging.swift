@@ -15,9 +15,12 @@ public final class LogLevelControl: Sendable {
         box.withLockedValue { $0 = level }
     }
 
-    /// A handler factory for `LoggingSystem.bootstrap`: stderr, filtered by this control's level.
-    public func makeHandler(label: String) -> any LogHandler {
-        LevelControlledHandler(wrapped: StreamLogHandler.standardError(label: label), control: self)
+    /// A handler factory for `LoggingSystem.bootstrap`, filtered by this control's level: the journal's own
+    /// fields when stderr is the journal (``JournalDestination/isJournalStream(environment:)``), else text
+    /// lines on stderr.
+    public func makeHandler(label: String, journal: Bool = false) -> any LogHandler {
+        let destination: any LogHandler = journal ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        return LevelControlledHandler(wrapped: destination, control: self)
     }
 }
 

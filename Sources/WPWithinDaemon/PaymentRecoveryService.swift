@@ -293,6 +293,7 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
     }
 
     private func publish(_ events: [StoredEvent]) async {
+        TransitionLog.record(events, logger: logger)
         await bus.deliverCommitted(events.map(RPCEvent.init))
     }
 }

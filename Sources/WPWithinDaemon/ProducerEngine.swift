@@ -40,6 +40,7 @@ struct ProducerEngine: HTEProducer {
     var serverID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
+        TransitionLog.record(events, logger: logger)
         await bus.deliverCommitted(events.map(RPCEvent.init))
     }
 
@@ -140,8 +141,7 @@ struct ProducerEngine: HTEProducer {
             do {
                 let paid = try await store.recordPaymentSucceeded(
                     paymentReferenceID: reference, pspOrderCode: orderCode, tokenTTL: tokenTTL, now: nowInstant())
-                await deliver(paid.events)
-                logger.info("Payment charged", metadata: metadata)
+                await deliver(paid.events)  // logged there ("Payment charged")
                 return paid.value
             } catch {
                 // The card WAS charged: never "failed". Keep the charge in memory; recovery records it.
@@ -162,7 +162,6 @@ struct ProducerEngine: HTEProducer {
                 logger.error("A declined payment could not be recorded; recovery will settle it", metadata: metadata)
                 await recovery.wake()
             }
-            logger.info("Payment not charged", metadata: metadata)
             if let refusal { throw refusal }
             throw WPWError(.paymentDeclined, "Payment failed for customer order \(code)", data: ["customerOrderCode": .string(code)])
         case .unknown(let reason):

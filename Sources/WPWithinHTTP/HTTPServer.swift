@@ -179,7 +179,7 @@ public actor HTTPServer: Service {
             try sync.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: configuration.maxBodySize))
             try sync.addHandler(HTTPServerConnectionHandler(handler: handler, logger: logger))
         }
-        let listener = try await ServerBootstrap(group: eventLoopGroup)
+        let bootstrap = ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(ChannelOptions.backlog, value: configuration.backlog)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { [logger] channel in
@@ -198,8 +198,25 @@ public actor HTTPServer: Service {
                 }
             }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: configuration.host, port: configuration.port).get()
+        let listener: Listener
+        do {
+            listener = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw BindError(host: configuration.host, port: configuration.port, underlying: "\(error)")
+        }
         return (listener, quiescingHelper)
+    }
+
+    /// The listener could not be bound: names the address and port (a fatal start-up error the operator
+    /// must be able to act on: another process on the port, an address not on this host).
+    public struct BindError: Swift.Error, Sendable, CustomStringConvertible {
+        public let host: String
+        public let port: Int
+        public let underlying: String
+        public var description: String {
+            let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            return "cannot listen on \(address): \(underlying)"
+        }
     }
 }
 

@@ -38,7 +38,8 @@ enum WPWithinDaemonCommand {
         }
 
         let levelControl = LogLevelControl(configuration.logLevel)
-        LoggingSystem.bootstrap { label in levelControl.makeHandler(label: label) }
+        let journal = JournalDestination.isJournalStream(environment: environment)
+        LoggingSystem.bootstrap { label in levelControl.makeHandler(label: label, journal: journal) }
         let logger = Logger(label: "wpwithind")
         logger.info("Global executor chosen", metadata: [LogKey.executorTakeover: "\(WPWithinDaemonMain.executor.rawValue)"])
         let notifier = SystemdNotifier()

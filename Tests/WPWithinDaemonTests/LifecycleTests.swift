@@ -130,6 +130,32 @@ import WPWithinCore
         #expect(try await first.stop() == 0)
     }
 
+    /// A fatal bind error names the address and port, and the daemon never says READY=1 first.
+    @Test func anHTEPortInUseIsAFatalErrorNamingTheAddressAndNoReadyIsSent() async throws {
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && listen(holder, 1) == 0 && getsockname(holder, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let dir = try TempDir()
+        let notify = try NotifyListener(path: dir.file("notify.sock"))
+        var env = loopbackDiscovery(port: try freeUDPPort(), roles: "producer")
+        env["NOTIFY_SOCKET"] = notify.path
+        env["WPWITHIND_HTE_PORT"] = String(port)
+        let daemon = try DaemonProcess(dir: dir, environment: env)
+        #expect(try await daemon.waitForExit() == 1)
+        #expect(daemon.log.contains("cannot listen on 127.0.0.1:\(port)"), "\(daemon.log)")
+        #expect(!daemon.log.contains("Daemon ready"))
+        #expect(!notify.drain().contains { $0.contains("READY=1") })
+    }
+
     @Test func refusesToReplaceAFileThatIsNotASocket() async throws {
         let dir = try TempDir()
         let path = dir.file("rpc.sock")

@@ -64,19 +64,25 @@ final class Market: @unchecked Sendable {
     /// `gateway` replaces the sandbox's endpoint (a fault proxy in front of it); `config` adds top-level
     /// configuration keys to the catalog file (e.g. `["payments": ["recovery": …]]`).
     func startProducer(
-        dir: TempDir? = nil, htePort: Int? = nil, gateway: String? = nil, config: [String: JSONValue] = [:]
+        dir: TempDir? = nil, htePort: Int? = nil, gateway: String? = nil, config: [String: JSONValue] = [:],
+        wrapper: [String] = [], journalStream: Bool = false
     ) async throws -> DaemonProcess {
         var env = loopbackDiscovery(port: discoveryPort, roles: "producer")
         env["WPWITHIND_GATEWAY_ENDPOINT"] = gateway ?? gatewayEndpoint
         env["WPWITHIND_MERCHANT_FILE"] = merchantPath
         if let htePort { env["WPWITHIND_HTE_PORT"] = String(htePort) }
         let configPath = config.isEmpty ? producerConfigPath : try merged(producerConfigPath, config)
-        let daemon = try DaemonProcess(dir: dir ?? TempDir(), extraArguments: ["--config", configPath], environment: env)
+        let daemon = try DaemonProcess(
+            dir: dir ?? TempDir(), extraArguments: ["--config", configPath], environment: env, wrapper: wrapper,
+            journalStream: journalStream)
         try await daemon.waitUntilListening()
         return daemon
     }
 
-    func startConsumer(dir: TempDir? = nil, cardName: String = "Joe Bloggs", config: [String: JSONValue] = [:]) async throws -> DaemonProcess {
+    func startConsumer(
+        dir: TempDir? = nil, cardName: String = "Joe Bloggs", config: [String: JSONValue] = [:], wrapper: [String] = [],
+        journalStream: Bool = false
+    ) async throws -> DaemonProcess {
         var env = loopbackDiscovery(port: discoveryPort, roles: "consumer")
         env["WPWITHIND_GATEWAY_ENDPOINT"] = gatewayEndpoint
         env["WPWITHIND_CARD_FILE"] = try cardFile(name: cardName)
@@ -86,7 +92,8 @@ final class Market: @unchecked Sendable {
             try Data(JSONValue.object(config).jsonString.utf8).write(to: URL(fileURLWithPath: path))
             arguments = ["--config", path]
         }
-        let daemon = try DaemonProcess(dir: dir ?? TempDir(), extraArguments: arguments, environment: env)
+        let daemon = try DaemonProcess(
+            dir: dir ?? TempDir(), extraArguments: arguments, environment: env, wrapper: wrapper, journalStream: journalStream)
         try await daemon.waitUntilListening()
         return daemon
     }

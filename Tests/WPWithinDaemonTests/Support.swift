@@ -57,7 +57,9 @@ final class DaemonProcess: @unchecked Sendable {
         extraArguments: [String] = [],
         environment: [String: String] = [:],
         executablePath: String = BuiltProducts.path("wpwithind"),
-        useDefaultArguments: Bool = true
+        useDefaultArguments: Bool = true,
+        wrapper: [String] = [],
+        journalStream: Bool = false
     ) throws {
         self.dir = dir
         self.socketPath = socketPath ?? dir.file("rpc.sock")
@@ -73,8 +75,20 @@ final class DaemonProcess: @unchecked Sendable {
         // Network rule: test daemons serve HTE on 127.0.0.1, on a port the kernel picks.
         env["WPWITHIND_HTE_HOST"] = "127.0.0.1"
         env["WPWITHIND_HTE_PORT"] = "0"
+        env["JOURNAL_STREAM"] = nil
         for (key, value) in environment { env[key] = value }
-        pid = try spawn(executablePath, arguments: arguments, environment: env, stderrPath: logPath)
+        if journalStream {
+            // As systemd does for a unit logging to the journal: stderr's device and inode in JOURNAL_STREAM
+            // (here the log file, created first so that its inode is known).
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            var status = stat()
+            guard stat(logPath, &status) == 0 else { throw HarnessError("stat \(logPath) failed") }
+            env["JOURNAL_STREAM"] = "\(status.st_dev):\(status.st_ino)"
+        }
+        // A wrapper (e.g. `unshare -m … sh -c '…; exec "$@"'`) execs the daemon in place: the pid stays its.
+        let command = wrapper.isEmpty ? executablePath : wrapper[0]
+        let commandArguments = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [executablePath] + arguments
+        pid = try spawn(command, arguments: commandArguments, environment: env, stderrPath: logPath)
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -312,6 +326,17 @@ final class NotifyListener: @unchecked Sendable {
     /// Collects datagrams until one contains `needle` (returns every message seen so far).
     func waitFor(_ needle: String, timeout: Duration = .seconds(30)) async throws -> [String] {
         try await onOwnThread { try self.receiveUntil(needle, timeout: timeout) }
+    }
+
+    /// Every message already queued (without waiting): for a process that has exited.
+    func drain() -> [String] {
+        var messages: [String] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+            guard count > 0 else { return messages }
+            messages.append(String(decoding: chunk[..<count], as: UTF8.self))
+        }
     }
 
     private func receiveUntil(_ needle: String, timeout: Duration) throws -> [String] {
