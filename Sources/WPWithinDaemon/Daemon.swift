@@ -153,8 +153,12 @@ public func buildDaemon(
 
     let listen: RPCServer.Configuration.Listen
     if let socket = SocketActivation.rpcSocket(in: activatedSockets) {
-        listen = .fileDescriptor(socket.fd, path: configuration.socketPath)
-        logger.info("Using the socket passed by systemd", metadata: ["rpc.fd": "\(socket.fd)", "rpc.fd_name": "\(socket.name)"])
+        // The path the socket unit bound, which need not be the configured one (getStatus tells this one).
+        let bound = UnixSocketPath.boundPath(of: socket.fd) ?? configuration.socketPath
+        listen = .fileDescriptor(socket.fd, path: bound)
+        logger.info("Using the socket passed by systemd", metadata: [
+            "rpc.fd": "\(socket.fd)", "rpc.fd_name": "\(socket.name)", "rpc.socket": "\(bound)",
+        ])
     } else {
         listen = .path(
             configuration.socketPath,
@@ -234,6 +238,11 @@ public func buildDaemon(
         readiness: readiness,
         payments: payments,
         startedAt: startedAt,
+        servingSocketPath: {
+            switch listen {
+            case .path(let path, _, _), .fileDescriptor(_, let path): return path
+            }
+        }(),
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
     ) + discovery.methods() + producerMethods + consumerMethods + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(

@@ -12,6 +12,7 @@ enum DaemonMethods {
         readiness: Readiness,
         payments: PaymentsContext,
         startedAt: ContinuousClock.Instant,
+        servingSocketPath: String,
         connections: @escaping @Sendable () -> Int
     ) -> [RPCMethod] {
         [
@@ -54,7 +55,8 @@ enum DaemonMethods {
                         "version": .string(WPWithinVersion.current),
                         "uptimeSeconds": .double((seconds * 1000).rounded() / 1000),
                         "connections": .int(Int64(connections())),
-                        "socketPath": .string(current.socketPath),
+                        // The socket being served (the one systemd passed, under socket activation).
+                        "socketPath": .string(servingSocketPath),
                         "stateDir": .string(current.stateDirectory),
                         "ready": .bool(readiness.isReady),
                         "roles": .array(current.roles.map { .string($0.rawValue) }),

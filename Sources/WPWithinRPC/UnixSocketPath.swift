@@ -29,6 +29,24 @@ public enum UnixSocketPath {
         }
     }
 
+    /// The path a listening Unix socket is bound to (`getsockname`), e.g. one systemd passed; nil for an
+    /// abstract or unnamed socket, or another family.
+    public static func boundPath(of fd: Int32) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let ok = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        let pathLength = Int(length) - MemoryLayout<sa_family_t>.size
+        guard pathLength > 1 else { return nil }
+        return withUnsafeBytes(of: &address.sun_path) { raw in
+            let bytes = raw.prefix(pathLength).prefix { $0 != 0 }
+            guard let first = raw.first, first != 0, !bytes.isEmpty else { return nil }  // abstract: leading NUL
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
     /// Makes `path` free to bind: a missing path is fine; a socket nobody listens on is removed.
     /// Returns true when a stale socket file was removed.
     @discardableResult

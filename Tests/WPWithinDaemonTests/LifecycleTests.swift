@@ -77,7 +77,8 @@ import WPWithinCore
             socketPath: path,
             extraArguments: [
                 "-l", path, "--fdname=rpc",
-                BuiltProducts.path("wpwithind"), "--state-dir", dir.file("state"), "--socket", path,
+                // A configured path other than the socket unit's: the passed socket is what is served and reported.
+                BuiltProducts.path("wpwithind"), "--state-dir", dir.file("state"), "--socket", dir.file("configured.sock"),
             ],
             executablePath: "/usr/bin/systemd-socket-activate",
             useDefaultArguments: false
@@ -86,6 +87,8 @@ import WPWithinCore
         // systemd-socket-activate starts the daemon on the first connection.
         let client = try RawClient(path: path)
         #expect(try await client.result("getDevice")["serverId"] != nil)
+        #expect(try await client.result("getStatus")["socketPath"] == .string(path))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("configured.sock")))
         let log = daemon.log
         #expect(log.contains("Using the socket passed by systemd"), "\(log)")
         #expect(log.contains("rpc.fd_name=rpc"))
