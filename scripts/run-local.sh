@@ -16,7 +16,9 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Ctrl-C (or a TERM) is how this is meant to end: stop the daemon and the gateway, and say so with 0.
+trap 'cleanup; exit 0' INT TERM
 
 gateway_port="${SANDBOX_PORT:-18080}"
 "$bin/wpw-sandbox-gateway" --config config/sandbox-gateway.json --port "$gateway_port" \
