@@ -14,6 +14,28 @@ import WPWithinRPC
         #expect(configuration.roles == [.producer, .consumer])
     }
 
+    /// The shipped `config/wpwithind.json` (installed as /etc/wpwithind/wpwithind.json) is a complete
+    /// example: it names every key `docs/configuration.md` documents, each at its default, so loading it
+    /// gives exactly the built-in defaults.
+    @Test func theShippedConfigurationIsCompleteAndAtTheDefaults() throws {
+        let root = SystemdUnitTests.root
+        let shipped = root.appendingPathComponent("config/wpwithind.json").path
+        #expect(try DaemonConfiguration.load(path: shipped, environment: [:]) == DaemonConfiguration.load(path: nil, environment: [:]))
+        let file = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: shipped))))
+        let docs = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        var documented: [String] = []
+        for line in docs.split(separator: "\n") where line.hasPrefix("| `") {
+            let key = line.dropFirst(3).prefix { $0 != "`" }
+            if key.first?.isLowercase == true, !key.contains(" ") { documented.append(String(key)) }
+        }
+        #expect(documented.count > 40)
+        for key in documented {
+            var value: JSONValue? = file
+            for part in key.split(separator: ".") { value = value?.objectValue?[String(part)] }
+            #expect(value != nil, "config/wpwithind.json lacks \(key)")
+        }
+    }
+
     @Test func connectionLimitsHaveDocumentedDefaultsAndCanBeSet() throws {
         let defaults = try DaemonConfiguration.load(path: nil, environment: [:])
         #expect(defaults.maxConnections == 256)
