@@ -12,6 +12,7 @@ CONFDIR  ?= $(DESTDIR)/etc/wpwithind
 DOCDIR   := $(DESTDIR)$(PREFIX)/share/doc/wpwithind
 LIBEXECDIR := $(DESTDIR)$(PREFIX)/lib/wpwithind
 MANDIR   := $(DESTDIR)$(PREFIX)/share/man
+COMPLETIONS := $(DESTDIR)$(PREFIX)/share
 MANDATE  := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
 RELEASE_SCRATCH := .build-release
 # Self-contained release binaries: the Swift runtime linked in (no toolchain needed where they run);
@@ -79,6 +80,13 @@ install: release
 	$$bin/generate-manual $$bin/wpwctl --section 1 --date $(MANDATE) --authors 'wpwithind maintainers' --output-directory $(MANDIR)/man1
 	install -m 0644 docs/man/wpwithind.8 $(MANDIR)/man8/wpwithind.8
 	gzip -9nf $(MANDIR)/man1/wpwctl.1 $(MANDIR)/man8/wpwithind.8
+	# Shell completions for wpwctl (method names and event types come from the running daemon).
+	install -d $(COMPLETIONS)/bash-completion/completions $(COMPLETIONS)/zsh/vendor-completions $(COMPLETIONS)/fish/vendor_completions.d
+	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
+	$$bin/wpwctl --generate-completion-script bash > $(COMPLETIONS)/bash-completion/completions/wpwctl; \
+	$$bin/wpwctl --generate-completion-script zsh > $(COMPLETIONS)/zsh/vendor-completions/_wpwctl; \
+	$$bin/wpwctl --generate-completion-script fish > $(COMPLETIONS)/fish/vendor_completions.d/wpwctl.fish
+	chmod 0644 $(COMPLETIONS)/bash-completion/completions/wpwctl $(COMPLETIONS)/zsh/vendor-completions/_wpwctl $(COMPLETIONS)/fish/vendor_completions.d/wpwctl.fish
 	sed -e 's#/usr/local/bin/#$(PREFIX)/bin/#g' -e 's#/usr/local/share/#$(PREFIX)/share/#g' systemd/wpwithind.service > $(UNITDIR)/wpwithind.service
 	chmod 0644 $(UNITDIR)/wpwithind.service
 	install -m 0644 systemd/wpwithind.socket $(UNITDIR)/wpwithind.socket
@@ -96,6 +104,7 @@ uninstall:
 	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
 	rm -rf $(LIBEXECDIR)
 	rm -f $(MANDIR)/man1/wpwctl.1.gz $(MANDIR)/man8/wpwithind.8.gz
+	rm -f $(COMPLETIONS)/bash-completion/completions/wpwctl $(COMPLETIONS)/zsh/vendor-completions/_wpwctl $(COMPLETIONS)/fish/vendor_completions.d/wpwctl.fish
 	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf $(TMPFILES)/wpwithind.conf
 	rm -rf $(DOCDIR)
 

@@ -24,7 +24,19 @@ done
 [ ! -e "$bin/wpw-sandbox-gateway" ] || fail "the sandbox gateway (a test tool) is in the production bin"
 for page in man1/wpwctl.1.gz man8/wpwithind.8.gz; do
   zcat "$root/usr/share/man/$page" | grep -q '^\.Sh SYNOPSIS' || fail "no man page $page"
+  # It renders, and says nothing about itself while rendering (where man-db is installed).
+  if command -v man >/dev/null; then
+    [ -z "$(zcat "$root/usr/share/man/$page" | MANWIDTH=80 man -l - 2>&1 >/dev/null)" ] || fail "man -l complains about $page"
+  fi
 done
+# Completions: present and parsed by their shells (zsh and fish when installed).
+share=$root/usr/share
+bash -n "$share/bash-completion/completions/wpwctl" || fail "the bash completion does not parse"
+grep -q -- '---completion call' "$share/bash-completion/completions/wpwctl" || fail "no live method completion in bash"
+[ -s "$share/zsh/vendor-completions/_wpwctl" ] || fail "no zsh completion"
+[ -s "$share/fish/vendor_completions.d/wpwctl.fish" ] || fail "no fish completion"
+if command -v zsh >/dev/null; then zsh -n "$share/zsh/vendor-completions/_wpwctl" || fail "the zsh completion does not parse"; fi
+if command -v fish >/dev/null; then fish -n "$share/fish/vendor_completions.d/wpwctl.fish" || fail "the fish completion does not parse"; fi
 for exe in "$bin/wpwithind" "$bin/wpwctl"; do
   readelf -d "$exe" | grep -Eq 'RPATH|RUNPATH' && fail "$(basename "$exe") has a RUNPATH (libraries looked for beside it)"
 done

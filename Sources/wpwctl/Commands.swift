@@ -60,7 +60,10 @@ struct CallCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: ArgumentHelp("The method name, e.g. getStatus or rpc.discover.", valueName: "method"))
+    @Argument(
+        help: ArgumentHelp("The method name, e.g. getStatus or rpc.discover.", valueName: "method"),
+        completion: .custom(LiveCompletions.methods)
+    )
     var method: String
 
     @Argument(help: ArgumentHelp("Named params as a JSON object, e.g. '{\"serviceId\":1}'.", valueName: "json"))
@@ -97,7 +100,10 @@ struct EventsCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .customLong("type"), help: ArgumentHelp("Only events of this type (repeatable).", valueName: "type"))
+    @Option(
+        name: .customLong("type"), help: ArgumentHelp("Only events of this type (repeatable).", valueName: "type"),
+        completion: .custom(LiveCompletions.eventTypes)
+    )
     var types: [String] = []
 
     @Option(name: .customLong("resume-from"), help: ArgumentHelp("Replay the events after this sequence number first.", valueName: "seq"))

@@ -37,6 +37,12 @@ struct WPWCtl: AsyncParsableCommand {
     /// Runs wpwctl with argument-parser's handling, except that usage errors exit 2 (not 64).
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // A shell asking for completions (method names and event types come from the daemon, asynchronously):
+        // argument-parser's own entry point answers it.
+        if arguments.first == "---completion" {
+            await Self.main(arguments)
+            Glibc.exit(ExitStatus.ok)
+        }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

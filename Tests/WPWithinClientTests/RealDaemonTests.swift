@@ -28,6 +28,29 @@ func withRealDaemon(_ body: (RealDaemon, WPWithinClient) async throws -> Void) a
 /// The client and wpwctl against the real daemon built from this package.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct RealDaemonTests {
+    /// The shells' completion scripts ask `wpwctl ---completion …` for method names and event types; wpwctl
+    /// asks the running daemon (`rpc.discover`), so the lists are the daemon's own.
+    @Test func completionListsTheDaemonsMethodsAndEventTypes() async throws {
+        let wpwctl = try builtExecutable("wpwctl")
+        try await withRealDaemon { daemon, _ in
+            // As the bash script calls it: the argument, the word index, the cursor in it, then the words.
+            let methods = try await runProcess(
+                wpwctl, ["---completion", "call", "--", "positional@0", "4", "3", "wpwctl", "--socket", daemon.socketPath, "call", "get"])
+            #expect(methods.status == 0, "\(methods.stderr)")
+            #expect(methods.stdoutLines.contains("getDevice") && methods.stdoutLines.contains("getStatus"), "\(methods.stdout)")
+            #expect(methods.stdoutLines.allSatisfy { $0.hasPrefix("get") })
+            let types = try await runProcess(
+                wpwctl, ["---completion", "events", "--", "--type", "5", "10", "wpwctl", "--socket", daemon.socketPath, "events", "--type", "producer.p"])
+            #expect(types.status == 0, "\(types.stderr)")
+            #expect(types.stdoutLines.contains("producer.paymentSucceeded"), "\(types.stdout)")
+            #expect(types.stdoutLines.allSatisfy { $0.hasPrefix("producer.p") })
+        }
+        // No daemon: nothing to offer, and no error in the shell.
+        let none = try await runProcess(
+            wpwctl, ["---completion", "call", "--", "positional@0", "4", "0", "wpwctl", "--socket", "/nonexistent/x.sock", "call", ""])
+        #expect(none.status == 0 && none.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(none.stdout)")
+    }
+
     @Test func theEventTypesInWpwctlsExamplesExist() async throws {
         let help = try await runProcess(try builtExecutable("wpwctl"), ["call", "--help"])
         #expect(help.status == 0)
