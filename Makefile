@@ -73,13 +73,16 @@ install: release
 	for exe in $(EXECUTABLES); do install -s -m 0755 $$bin/$$exe $(BINDIR)/$$exe; done; \
 	for exe in $(TOOLS); do install -s -m 0755 $$bin/$$exe $(LIBEXECDIR)/$$exe; done
 	# Man pages, compressed: wpwctl(1) from its own help (swift-argument-parser's generate-manual);
-	# wpwithind(8) written by hand (docs/man; the daemon parses its options itself).
+	# wpwithind(8) written by hand (docs/man; the daemon parses its options itself); wpwithind.json(5) below.
 	$(SWIFT) build $(RELEASE_FLAGS) --product generate-manual
-	install -d $(MANDIR)/man1 $(MANDIR)/man8
+	install -d $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
 	$$bin/generate-manual $$bin/wpwctl --section 1 --date $(MANDATE) --authors 'wpwithind maintainers' --output-directory $(MANDIR)/man1
 	install -m 0644 docs/man/wpwithind.8 $(MANDIR)/man8/wpwithind.8
-	gzip -9nf $(MANDIR)/man1/wpwctl.1 $(MANDIR)/man8/wpwithind.8
+	# wpwithind.json(5) from docs/configuration.md's key tables (scripts/man-config.sh).
+	scripts/man-config.sh $(MANDATE) > $(MANDIR)/man5/wpwithind.json.5
+	chmod 0644 $(MANDIR)/man5/wpwithind.json.5
+	gzip -9nf $(MANDIR)/man1/wpwctl.1 $(MANDIR)/man5/wpwithind.json.5 $(MANDIR)/man8/wpwithind.8
 	# Shell completions for wpwctl (method names and event types come from the running daemon).
 	install -d $(COMPLETIONS)/bash-completion/completions $(COMPLETIONS)/zsh/vendor-completions $(COMPLETIONS)/fish/vendor_completions.d
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
@@ -103,7 +106,7 @@ deb: release
 uninstall:
 	for exe in $(EXECUTABLES); do rm -f $(BINDIR)/$$exe; done
 	rm -rf $(LIBEXECDIR)
-	rm -f $(MANDIR)/man1/wpwctl.1.gz $(MANDIR)/man8/wpwithind.8.gz
+	rm -f $(MANDIR)/man1/wpwctl.1.gz $(MANDIR)/man5/wpwithind.json.5.gz $(MANDIR)/man8/wpwithind.8.gz
 	rm -f $(COMPLETIONS)/bash-completion/completions/wpwctl $(COMPLETIONS)/zsh/vendor-completions/_wpwctl $(COMPLETIONS)/fish/vendor_completions.d/wpwctl.fish
 	rm -f $(UNITDIR)/wpwithind.service $(UNITDIR)/wpwithind.socket $(SYSUSERS)/wpwithind.conf $(TMPFILES)/wpwithind.conf
 	rm -rf $(DOCDIR)

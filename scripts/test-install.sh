@@ -22,7 +22,8 @@ for exe in "$bin/wpwithind" "$bin/wpwctl" "$root/usr/lib/wpwithind/wpw-sandbox-g
   file "$exe" 2>/dev/null | grep -q 'not stripped' && fail "$(basename "$exe") is not stripped"
 done
 [ ! -e "$bin/wpw-sandbox-gateway" ] || fail "the sandbox gateway (a test tool) is in the production bin"
-for page in man1/wpwctl.1.gz man8/wpwithind.8.gz; do
+zcat "$root/usr/share/man/man5/wpwithind.json.5.gz" | grep -q '^\.It Cm rpc\.socketPath' || fail "wpwithind.json(5) lacks the keys"
+for page in man1/wpwctl.1.gz man5/wpwithind.json.5.gz man8/wpwithind.8.gz; do
   zcat "$root/usr/share/man/$page" | grep -q '^\.Sh SYNOPSIS' || fail "no man page $page"
   # It renders, and says nothing about itself while rendering (where man-db is installed).
   if command -v man >/dev/null; then
