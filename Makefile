@@ -86,7 +86,7 @@ install: release
 	# Shell completions for wpwctl (method names and event types come from the running daemon).
 	install -d $(COMPLETIONS)/bash-completion/completions $(COMPLETIONS)/zsh/vendor-completions $(COMPLETIONS)/fish/vendor_completions.d
 	bin=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); \
-	$$bin/wpwctl --generate-completion-script bash > $(COMPLETIONS)/bash-completion/completions/wpwctl; \
+	$$bin/wpwctl --generate-completion-script bash | sed '1{/^#!/d;}' > $(COMPLETIONS)/bash-completion/completions/wpwctl; \
 	$$bin/wpwctl --generate-completion-script zsh > $(COMPLETIONS)/zsh/vendor-completions/_wpwctl; \
 	$$bin/wpwctl --generate-completion-script fish > $(COMPLETIONS)/fish/vendor_completions.d/wpwctl.fish
 	chmod 0644 $(COMPLETIONS)/bash-completion/completions/wpwctl $(COMPLETIONS)/zsh/vendor-completions/_wpwctl $(COMPLETIONS)/fish/vendor_completions.d/wpwctl.fish
