@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // The Swift runtime's global-executor hook, by name (see its header): for the static release build.
         .systemLibrary(name: "CSwiftRuntimeHooks"),
+        // glibc's mallopt (<malloc.h>), for the daemon's allocator tuning (AllocatorTuning).
+        .systemLibrary(name: "CGlibcMalloc"),
 
         // Pure domain: money, errors, JSON values, JSON-RPC message types. No I/O.
         .target(name: "WPWithinCore", swiftSettings: swiftSettings),
@@ -178,7 +180,7 @@ let package = Package(
         .executableTarget(
             name: "wpwithind",
             dependencies: [
-                "CSwiftRuntimeHooks",
+                "CSwiftRuntimeHooks", "CGlibcMalloc",
                 "WPWithinDaemon", "WPWithinCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CGlibcMalloc
 import NIOCore
 import NIOPosix
 import Logging
@@ -88,6 +89,10 @@ enum WPWithinDaemonMain {
 
     static func main() {
         let environment = ProcessEnvironment.current()
+        // Before any thread starts: see AllocatorTuning.
+        if let threshold = AllocatorTuning.trimThreshold(environment: environment) {
+            _ = wpw_malloc_set_trim_threshold(threshold)
+        }
         // One event loop by default: the store serialises every transition anyway, and on a small device a
         // second loop mostly adds thread hand-offs between the socket, the handlers and the commits.
         let threads = environment["WPWITHIND_EVENT_LOOP_THREADS"].flatMap(Int.init) ?? 1
