@@ -13,6 +13,7 @@ public final class SQLiteConnection {
     /// extended result codes on. The connection does no locking of its own (`SQLITE_OPEN_NOMUTEX`).
     public init(path: String, readOnly: Bool = false) throws {
         self.path = path
+        _ = Self.processConfigured
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -24,6 +25,9 @@ public final class SQLiteConnection {
         sqlite3_extended_result_codes(db, 1)
         handle = db
     }
+
+    /// `wpw_sqlite_configure_process()`, once, before the first connection of the process opens.
+    private static let processConfigured: Int32 = wpw_sqlite_configure_process()
 
     deinit {
         for statement in cache.values { statement.finalize() }
