@@ -276,6 +276,19 @@ import WPWithinTestSupport
         #expect(plain.port == 80)
         #expect(plain.uri == "/?q=1")
         #expect(plain.hostHeader == "example.com")
+        let mixed = try HTTPClientTarget(url: "HtTpS://h.example:8443/a/b?c")
+        #expect(mixed.isTLS && mixed.host == "h.example" && mixed.port == 8443 && mixed.uri == "/a/b?c")
+        #expect(mixed.hostHeader == "h.example:8443")
+        #expect(try HTTPClientTarget(url: "https://h").port == 443)
+    }
+
+    @Test func refusesWhatItCannotReach() {
+        for url in [
+            "ftp://h/", "http:/h", "http://", "http:///path", "http://user@h/", "http://[::1", "http://[::1]x",
+            "http://h:", "http://h:0", "http://h:65536", "http://h:+80", "http://h:8o", "http://h:123456", "httpx://h",
+        ] {
+            #expect(throws: HTTPClientError.self, "\(url)") { _ = try HTTPClientTarget(url: url) }
+        }
     }
 
     @Test func cancellingTheTaskAbandonsTheRequest() async throws {
