@@ -118,7 +118,7 @@ extension Store {
             case .charge(let pending, let reserved):
                 // New money needs room to record its outcome (a retry of a paid order does not).
                 try space.requireRoomForNewMoney()
-                try Rows.updateOrder(tx.db, pending, nowMS: now.milliseconds, paymentStarted: true)
+                try Rows.updateOrder(tx.db, pending, from: order, nowMS: now.milliseconds, paymentStarted: true)
                 try Rows.saveStock(tx.db, reserved, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
                 var payload = Self.orderPayload(pending.quote)
                 payload["attempt"] = .int(Int64(pending.attempts))
@@ -140,7 +140,7 @@ extension Store {
             let paid = try order.paymentSucceeded(
                 pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry,
                 random: random, signer: signer)
-            try Rows.updateOrder(tx.db, paid, nowMS: now.milliseconds)
+            try Rows.updateOrder(tx.db, paid, from: order, nowMS: now.milliseconds)
             var payload = Self.orderPayload(paid.quote)
             payload["pspOrderCode"] = .string(pspOrderCode)
             try tx.append(StoreEventType.paymentSucceeded, payload, at: now)
@@ -196,7 +196,7 @@ extension Store {
         try await transaction { tx in
             let order = try Self.requireOrder(tx.db, reference)
             let (next, released) = try apply(order) { try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID) }
-            try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
+            try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds)
             if let released {
                 try Rows.saveStock(tx.db, released, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
             }
@@ -248,7 +248,7 @@ extension Store {
             }
             let (next, granted) = try order.beginDelivery(
                 token, clientID: clientID, serviceID: serviceID, requestedUnits: units, now: now, signer: signer)
-            try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
+            try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds)
             var payload = Self.orderPayload(next.quote)
             payload["unitsRequested"] = .int(Int64(units))
             payload["unitsGranted"] = .int(Int64(granted))
@@ -272,7 +272,7 @@ extension Store {
             let (next, committed) = try order.endDelivery(
                 token, clientID: clientID, serviceID: serviceID, receivedUnits: unitsReceived, now: now,
                 policy: policy, signer: signer)
-            try Rows.updateOrder(tx.db, next, nowMS: now.milliseconds)
+            try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds)
             var payload = Self.orderPayload(next.quote)
             payload["unitsReceived"] = .int(Int64(unitsReceived))
             payload["unitsCommitted"] = .int(Int64(committed))
@@ -294,7 +294,7 @@ extension Store {
     ) throws -> Order {
         guard let lease, let (settled, units) = order.settlingExpiredLease(now: now, lease: lease, policy: policy) else { return order }
         try verify()
-        try Rows.updateOrder(tx.db, settled, nowMS: now.milliseconds)
+        try Rows.updateOrder(tx.db, settled, from: order, nowMS: now.milliseconds)
         var payload = orderPayload(settled.quote)
         payload["units"] = .int(Int64(units))
         payload["settledAs"] = .string(policy == .commitUnreported ? "delivered" : "released")

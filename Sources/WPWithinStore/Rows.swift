@@ -137,9 +137,9 @@ enum Rows {
             ])
     }
 
-    private static let updateOrderSQL = """
-        UPDATE producer_order SET state = ?, attempts = ?, psp_order_code = ?, failure_reason = ?,
-            updated_at_ms = ?,
+    /// The payment columns: set when the state, attempt, gateway outcome or failure changes.
+    private static let paymentSQL = """
+        , state = ?, attempts = ?, psp_order_code = ?, failure_reason = ?,
             payment_started_at_ms = CASE WHEN ? THEN ? ELSE payment_started_at_ms END,
             paid_at_ms = CASE WHEN ? = 'paid' AND paid_at_ms IS NULL THEN ? ELSE paid_at_ms END
         """
@@ -151,43 +151,47 @@ enum Rows {
             token_signature = COALESCE(token_signature, ?)
         """
     private static let ledgerSQL = ", purchased = ?, delivered = ?, in_flight = ?, in_flight_since_ms = ?"
-    private static let whereReference = " WHERE payment_reference_id = ?"
-    private static let updateOrderStatements = (
-        plain: updateOrderSQL + whereReference,
-        token: updateOrderSQL + tokenSQL + whereReference,
-        ledger: updateOrderSQL + ledgerSQL + whereReference,
-        both: updateOrderSQL + tokenSQL + ledgerSQL + whereReference)
 
-    /// Writes an order's mutable parts (state, attempts, gateway outcome, token, ledger) after a transition:
-    /// one statement.
-    static func updateOrder(_ db: SQLiteConnection, _ order: Order, nowMS: Int64, paymentStarted: Bool = false) throws {
-        var values: [SQLiteValue] = [
-            .text(order.state.rawValue), .integer(Int64(order.attempts)), order.pspReference.map(SQLiteValue.text) ?? .null,
-            order.failureReason.map(SQLiteValue.text) ?? .null, .integer(nowMS),
-            .integer(paymentStarted ? 1 : 0), .integer(nowMS), .text(order.state.rawValue), .integer(nowMS),
-        ]
-        if let token = order.token {
+    /// One statement per combination of the groups written (bit 0 payment, bit 1 token, bit 2 ledger).
+    private static let updateOrderStatements: [String] = (0..<8).map { groups in
+        "UPDATE producer_order SET updated_at_ms = ?"
+            + (groups & 1 != 0 ? paymentSQL : "") + (groups & 2 != 0 ? tokenSQL : "") + (groups & 4 != 0 ? ledgerSQL : "")
+            + " WHERE payment_reference_id = ?"
+    }
+
+    /// Writes what a transition changed in an order (`previous`, as loaded in this transaction → `order`):
+    /// one statement that sets only those column groups. A delivery's begin or end sets the ledger alone, so
+    /// SQLite leaves the indexes on `state` and `token_key` and the triggers on them untouched: setting every
+    /// column rewrote the `token_key` index entry (one more WAL page per commit) and ran all four triggers.
+    static func updateOrder(_ db: SQLiteConnection, _ order: Order, from previous: Order, nowMS: Int64, paymentStarted: Bool = false) throws {
+        var groups = 0
+        var values: [SQLiteValue] = [.integer(nowMS)]
+        if paymentStarted || order.state != previous.state || order.attempts != previous.attempts
+            || order.pspReference != previous.pspReference || order.failureReason != previous.failureReason {
+            groups |= 1
+            values += [
+                .text(order.state.rawValue), .integer(Int64(order.attempts)), order.pspReference.map(SQLiteValue.text) ?? .null,
+                order.failureReason.map(SQLiteValue.text) ?? .null,
+                .integer(paymentStarted ? 1 : 0), .integer(nowMS), .text(order.state.rawValue), .integer(nowMS),
+            ]
+        }
+        if let token = order.token, previous.token == nil {
+            groups |= 2
             values += [
                 .text(token.key), .integer(token.issued.secondsSinceEpoch), .integer(Int64(token.issued.nanoseconds)),
                 .integer(token.expiry.secondsSinceEpoch), .integer(Int64(token.expiry.nanoseconds)),
                 .integer(token.refundOnExpiry ? 1 : 0), .blob(token.signature),
             ]
         }
-        if let ledger = order.ledger {
+        if let ledger = order.ledger, ledger != previous.ledger {
+            groups |= 4
             values += [
                 .integer(Int64(ledger.purchased)), .integer(Int64(ledger.delivered)), .integer(Int64(ledger.inFlight)),
                 ledger.inFlightSince.map { .integer($0.milliseconds) } ?? .null,
             ]
         }
         values.append(.text(order.paymentReferenceID))
-        let sql: String
-        switch (order.token != nil, order.ledger != nil) {
-        case (false, false): sql = updateOrderStatements.plain
-        case (true, false): sql = updateOrderStatements.token
-        case (false, true): sql = updateOrderStatements.ledger
-        case (true, true): sql = updateOrderStatements.both
-        }
-        try db.run(sql, SQLiteArguments(values))
+        try db.run(updateOrderStatements[groups], SQLiteArguments(values))
         guard db.changes == 1 else {
             throw WPWError(.internalError, "store: order \(order.paymentReferenceID) vanished during an update")
         }

@@ -1,5 +1,6 @@
 import Testing
 import WPWithinCore
+import WPWithinSQLite
 @testable import WPWithinStore
 
 /// The fsync budget of one purchase flow (docs/store.md): money transitions are fsynced, unit transitions
@@ -49,6 +50,46 @@ import WPWithinCore
         #expect(producer.commitStatistics.fsyncedCommits - before.0 == 5 * (durableDeliveries ? 4 : 2))
         #expect(consumer.commitStatistics.fsyncedCommits - before.1 == 5 * 1)
         #expect(try await consumer.listPurchases().allSatisfy { $0.purchase.delivered == 3 && $0.purchase.inFlight == 0 })
+    }
+
+    /// The pages (WAL frames) each producer transition writes: a delivery's begin and end write the order's
+    /// leaf and the journal's, nothing else (they used to rewrite the `token_key` index entry too).
+    @Test func aDeliveryWritesTwoPages() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let store = try dir.open()
+        defer { try? store.close() }
+        let observer = try SQLiteConnection(path: dir.databasePath)
+        /// Empties the WAL, runs `step`, and returns the frames it left in the WAL.
+        func frames(_ step: () async throws -> Void) async throws -> Int64 {
+            try observer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try await step()
+            return try #require(try observer.queryOne("PRAGMA wal_checkpoint(PASSIVE)") { $0.int64(1) })
+        }
+        _ = try await store.addService(try washService(), now: t0)
+        var token: DeliveryToken?
+        for round in 0..<3 {
+            let now = at(Int64(round))
+            var quote: Quote?
+            let quoted = try await frames { quote = try await store.createQuote(serviceID: 1, priceID: 1, units: 3, clientID: "c", now: now).value }
+            let reference = try #require(quote).paymentReferenceID
+            let started = try await frames { _ = try await store.startPayment(paymentReferenceID: reference, clientID: "c", now: now) }
+            let paid = try await frames {
+                token = try await store.recordPaymentSucceeded(
+                    paymentReferenceID: reference, pspOrderCode: "oc", tokenTTL: .seconds(3600), now: now).value.token
+            }
+            let presented = PresentedToken(try #require(token))
+            let begun = try await frames {
+                _ = try await store.beginDelivery(token: presented, clientID: "c", serviceID: 1, units: 3, now: now)
+            }
+            let ended = try await frames {
+                _ = try await store.endDelivery(token: presented, clientID: "c", serviceID: 1, unitsReceived: 3, now: now)
+            }
+            // Quote: the order's leaf, its three index entries, the journal's leaf. Payment steps: leaf, the
+            // state indexes (and the token's at paid), journal.
+            #expect(quoted <= 5 && started <= 4 && paid <= 4, "round \(round): \(quoted), \(started), \(paid)")
+            #expect(begun == 2 && ended == 2, "round \(round): begin \(begun), end \(ended)")
+        }
     }
 
     @Test func checkingABeginWritesNothing() async throws {
