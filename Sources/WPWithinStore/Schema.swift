@@ -16,6 +16,7 @@ enum Schema {
         ("v1-initial", v1),
         ("v2-payment-recovery", v2),
         ("v3-one-row-per-order", v3),
+        ("v4-fewer-pages-per-commit", v4),
     ]
     static var migrationNames: [String] { migrations.map(\.name) }
 
@@ -94,6 +95,98 @@ enum Schema {
             if db.isInTransaction { try? db.execute("ROLLBACK TRANSACTION") }
             throw error
         }
+    }
+
+    /// v4: fewer pages written per commit (each changed page is a 4 KiB WAL frame, checksummed and written).
+    ///
+    /// * `producer_order`'s `token_key` uniqueness moves to a partial index (`WHERE token_key IS NOT NULL`):
+    ///   a quote (no token yet) no longer writes a NULL entry into it. SQLite cannot drop a column's UNIQUE
+    ///   constraint, so the table is rebuilt. It stays a rowid table: keyed by the random payment reference
+    ///   (WITHOUT ROWID), new orders land on random leaves, and a producer wrote 8 % fewer WAL frames but
+    ///   copied 48 % more pages at each checkpoint and read 48 % more back (strace, 1,100 flows).
+    /// * `consumer_quote` becomes WITHOUT ROWID: its row is stored in its key's b-tree, so saving and deleting a
+    ///   quote no longer also writes an entry of a separate primary-key index (consumer: 15 % fewer pages
+    ///   written per flow, fewer read back).
+    /// Every column, constraint and trigger is as in v3.
+    static func v4(_ db: SQLiteConnection) throws {
+        try db.execute("""
+            CREATE TABLE producer_order_v4 (
+                payment_reference_id TEXT PRIMARY KEY,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                service_name TEXT NOT NULL,
+                price_id INTEGER NOT NULL,
+                unit_id INTEGER NOT NULL,
+                unit_description TEXT NOT NULL,
+                units INTEGER NOT NULL CHECK (units > 0),
+                unit_amount INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                created_s INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+                expires_s INTEGER NOT NULL, expires_ns INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('quoted','paymentPending','paid','failed','outcomeUnknown',
+                    'abandoned','refundPending','refunded')),
+                attempts INTEGER NOT NULL CHECK (attempts >= 0),
+                psp_order_code TEXT,
+                failure_reason TEXT,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                payment_started_at_ms INTEGER,
+                paid_at_ms INTEGER,
+                token_key TEXT,
+                token_issued_s INTEGER, token_issued_ns INTEGER,
+                token_expiry_s INTEGER, token_expiry_ns INTEGER,
+                refund_on_expiry INTEGER CHECK (refund_on_expiry IS NULL OR refund_on_expiry IN (0,1)),
+                token_signature BLOB,
+                purchased INTEGER CHECK (purchased IS NULL OR purchased > 0),
+                delivered INTEGER CHECK (delivered IS NULL OR delivered >= 0),
+                in_flight INTEGER CHECK (in_flight IS NULL OR in_flight >= 0),
+                in_flight_since_ms INTEGER,
+                CHECK (state NOT IN ('paid','refundPending','refunded') OR psp_order_code IS NOT NULL),
+                CHECK ((token_key IS NULL) = (token_signature IS NULL) AND (token_key IS NULL) = (token_expiry_s IS NULL)
+                    AND (token_key IS NULL) = (token_issued_s IS NULL) AND (token_key IS NULL) = (refund_on_expiry IS NULL)),
+                CHECK ((purchased IS NULL) = (delivered IS NULL) AND (purchased IS NULL) = (in_flight IS NULL)),
+                CHECK (purchased IS NULL OR delivered + in_flight <= purchased)
+            ) STRICT;
+            INSERT INTO producer_order_v4 SELECT * FROM producer_order;
+            DROP TABLE producer_order;
+            ALTER TABLE producer_order_v4 RENAME TO producer_order;
+            CREATE UNIQUE INDEX producer_order_token ON producer_order(token_key) WHERE token_key IS NOT NULL;
+            CREATE INDEX producer_order_open ON producer_order(state)
+                WHERE state IN ('paymentPending','outcomeUnknown','abandoned','refundPending');
+            CREATE INDEX producer_order_quoted_expiry ON producer_order(expires_s) WHERE state = 'quoted';
+            CREATE TRIGGER producer_order_paid_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'paid' AND NEW.state <> 'paid'
+                BEGIN SELECT RAISE(ABORT, 'a paid order stays paid'); END;
+            CREATE TRIGGER producer_order_refunded_is_final BEFORE UPDATE OF state ON producer_order
+                WHEN OLD.state = 'refunded' AND NEW.state <> 'refunded'
+                BEGIN SELECT RAISE(ABORT, 'a refunded order stays refunded'); END;
+            CREATE TRIGGER producer_order_token_is_final BEFORE UPDATE OF token_key, token_signature, token_expiry_s ON producer_order
+                WHEN OLD.token_key IS NOT NULL AND (NEW.token_key IS NOT OLD.token_key
+                    OR NEW.token_signature IS NOT OLD.token_signature OR NEW.token_expiry_s IS NOT OLD.token_expiry_s)
+                BEGIN SELECT RAISE(ABORT, 'a delivery token never changes'); END;
+            CREATE TRIGGER producer_order_no_restore BEFORE UPDATE OF purchased, delivered ON producer_order
+                WHEN NEW.delivered < OLD.delivered OR (OLD.purchased IS NOT NULL AND NEW.purchased IS NOT OLD.purchased)
+                BEGIN SELECT RAISE(ABORT, 'delivered units never decrease'); END;
+
+            CREATE TABLE consumer_quote_v4 (
+                payment_reference_id TEXT PRIMARY KEY,
+                server_id TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                service_id INTEGER NOT NULL,
+                price_id INTEGER NOT NULL,
+                units INTEGER NOT NULL,
+                total_amount INTEGER NOT NULL,
+                currency TEXT NOT NULL,
+                merchant_client_key TEXT NOT NULL,
+                producer_url TEXT NOT NULL,
+                received_at_ms INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            INSERT INTO consumer_quote_v4 SELECT * FROM consumer_quote;
+            DROP TABLE consumer_quote;
+            ALTER TABLE consumer_quote_v4 RENAME TO consumer_quote;
+            """)
     }
 
     /// v3: one row per producer order, and no AUTOINCREMENT.

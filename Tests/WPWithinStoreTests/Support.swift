@@ -42,8 +42,10 @@ func dump(_ path: String) throws -> [String: [String]] {
     let db = try SQLiteConnection(path: path, readOnly: true)
     defer { try? db.close() }
     var out: [String: [String]] = [:]
-    for table in try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", [], { $0.text(0) }) {
-        out[table] = try db.prepare("SELECT * FROM \"\(table)\" ORDER BY rowid").query { row in
+    for (table, sql) in try db.query("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name", [], { ($0.text(0), $0.text(1)) }) {
+        // A WITHOUT ROWID table has no rowid: its first column is its key.
+        let order = sql.hasSuffix("WITHOUT ROWID") ? "1" : "rowid"
+        out[table] = try db.prepare("SELECT * FROM \"\(table)\" ORDER BY \(order)").query { row in
             (0..<row.columnCount).map { "\(row.columnName($0))=\(row.value($0))" }.joined(separator: " ")
         }
     }
