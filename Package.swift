@@ -42,6 +42,8 @@ let package = Package(
         .target(name: "WPWithinCore", swiftSettings: swiftSettings),
         // HMAC, digests, CSPRNG over the system libcrypto.
         .target(name: "WPWithinCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // Counters, gauges and histograms with their Prometheus text exposition. No I/O, no dependencies.
+        .target(name: "WPWithinMetrics", swiftSettings: swiftSettings),
         // HTE and discovery wire types with the Go SDK's key spellings and order; Go-compatible times. No I/O.
         .target(name: "WPWithinWire", dependencies: ["WPWithinCore"], swiftSettings: swiftSettings),
         // Newline-delimited JSON-RPC 2.0 over a Unix socket: codec, dispatcher, server. No Foundation.
@@ -111,7 +113,7 @@ let package = Package(
         .target(
             name: "WPWithinDaemon",
             dependencies: [
-                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "WPWithinDiscovery", "WPWithinWire", "WPWithinStore", "WPWithinPeer", "WPWithinHTTP", "CSystemd",
+                "WPWithinCore", "WPWithinRPC", "WPWithinCrypto", "WPWithinPayments", "WPWithinDiscovery", "WPWithinWire", "WPWithinStore", "WPWithinPeer", "WPWithinHTTP", "WPWithinMetrics", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -255,6 +257,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "WPWithinMetricsTests", dependencies: ["WPWithinMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinSQLiteTests", dependencies: ["WPWithinSQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),
         .testTarget(

@@ -7,7 +7,7 @@ import WPWithinCore
 extension WPWithinClient {
     /// Every daemon method this client offers, by its RPC name. A test compares it with `rpc.discover`.
     public static let methods: Set<String> = [
-        "rpc.discover", "getDevice", "getStatus", "subscribe", "unsubscribe",
+        "rpc.discover", "getDevice", "getStatus", "getMetrics", "subscribe", "unsubscribe",
         "startServiceBroadcast", "stopServiceBroadcast", "deviceDiscovery", "searchForDevice",
         "addService", "removeService", "listServices",
         "requestServices", "getServicePrices", "selectService", "makePayment",

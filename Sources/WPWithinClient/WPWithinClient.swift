@@ -270,6 +270,15 @@ public actor WPWithinClient {
         try await call("getStatus", as: Status.self)
     }
 
+    /// `getMetrics`: the daemon's metrics, Prometheus text exposition format 0.0.4.
+    public func getMetrics() async throws -> String {
+        let result = try await call("getMetrics")
+        guard let text = result["text"]?.stringValue else {
+            throw WPWithinClientError(.invalidResponse, socketPath: socketPath, "getMetrics answered without text")
+        }
+        return text
+    }
+
     /// `rpc.discover`: the daemon's OpenRPC document.
     public func discover() async throws -> JSONValue {
         try await call("rpc.discover")

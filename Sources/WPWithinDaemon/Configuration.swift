@@ -85,6 +85,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The space reserve and the floor for new money on the state volume (docs/store.md, "A full state volume").
     public var storeReserveBytes = 256 << 10
     public var storeMinimumFreeBytes = 1 << 20
+    /// `metrics.listen`: `HOST:PORT` of the Prometheus listener (a loopback address only; port 0: any free
+    /// one), nil: no listener (the metrics are still served by the `getMetrics` RPC method).
+    public var metricsListen: String?
     /// Fsync every delivery begin and end too (default: only money transitions; docs/store.md, "fsync budget").
     public var storeDurableDeliveries = false
 
@@ -160,7 +163,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         let top = try reader.object(root, at: nil)
         try reader.allow(
             top,
-            keys: ["device", "roles", "stateDir", "logLevel", "rpc", "payments", "producer", "consumer", "discovery", "store", "shutdownTimeoutSeconds"],
+            keys: ["device", "roles", "stateDir", "logLevel", "rpc", "payments", "producer", "consumer", "discovery", "store", "metrics", "shutdownTimeoutSeconds"],
             at: nil
         )
         if let producer = top["producer"] {
@@ -202,6 +205,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
             let object = try reader.object(consumer, at: "consumer")
             try reader.allow(object, keys: ["peerTimeoutMs"], at: "consumer")
             if let value = object["peerTimeoutMs"] { peerTimeoutMs = try reader.int(value, at: "consumer.peerTimeoutMs") }
+        }
+        if let metrics = top["metrics"] {
+            let object = try reader.object(metrics, at: "metrics")
+            try reader.allow(object, keys: ["listen"], at: "metrics")
+            if let value = object["listen"] { metricsListen = value.isNull ? nil : try reader.string(value, at: "metrics.listen") }
         }
         if let store = top["store"] {
             let object = try reader.object(store, at: "store")
@@ -325,6 +333,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = try int("WPWITHIND_DISCOVERY_PORT") { discoveryPort = value }
         if let value = environment["WPWITHIND_SCAN_BIND_ADDRESS"] { scanBindAddress = value }
         if let value = environment["WPWITHIND_STORE_SYNCHRONOUS"] { storeSynchronous = value }
+        if let value = environment["WPWITHIND_METRICS_LISTEN"] { metricsListen = value.isEmpty ? nil : value }
         if let raw = environment["WPWITHIND_STORE_DURABLE_DELIVERIES"] {
             switch raw {
             case "1", "true": storeDurableDeliveries = true
@@ -436,6 +445,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard (0...(1 << 40)).contains(storeMinimumFreeBytes) else {
             throw ConfigurationError(path: source, key: "store.minimumFreeBytes", "must be between 0 and 1099511627776")
+        }
+        if let metricsListen, MetricsListenAddress(metricsListen) == nil {
+            throw ConfigurationError(
+                path: source, key: "metrics.listen",
+                "must be HOST:PORT on a loopback address (127.0.0.1:9464, [::1]:9464, localhost:9464; port 0 … 65535)")
         }
         guard ["full", "normal"].contains(storeSynchronous) else {
             throw ConfigurationError(path: source, key: "store.synchronous", "must be \"full\" or \"normal\"")

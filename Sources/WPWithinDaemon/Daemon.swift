@@ -115,6 +115,9 @@ public func buildDaemon(
     logger: Logger
 ) throws -> Daemon {
     let startedAt = ContinuousClock.now
+    let serverBox = NIOLockedValueBox<RPCServer?>(nil)
+    let metrics = DaemonMetrics(connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } })
+    let health = HealthState()
     // Durable state. The database is the identity's one source of truth: a new database adopts the serverId
     // of an older daemon's identity.json, and a database that disagrees with that file refuses to start.
     let legacyIdentity = try DeviceIdentity.legacyFile(stateDirectory: configuration.stateDirectory)
@@ -127,6 +130,7 @@ public func buildDaemon(
     storeConfiguration.reserveBytes = configuration.storeReserveBytes
     storeConfiguration.durableDeliveries = configuration.storeDurableDeliveries
     storeConfiguration.minimumFreeBytes = configuration.storeMinimumFreeBytes
+    storeConfiguration.commitObserver = { duration, fsynced, failed in metrics.storeCommit(duration, fsynced: fsynced, failed: failed) }
     // Commit on the event loop that runs the caller (with wpwithind's executor that is every task's loop):
     // no thread hand-off per transition, and the calls of one loop tick share a commit.
     storeConfiguration.scheduleOnCurrentThread = { work in
@@ -148,6 +152,7 @@ public func buildDaemon(
     logger.info("State opened", metadata: ["state.dir": "\(configuration.stateDirectory)"])
 
     let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
+        .wrappingGateway { MeteredGateway(inner: $0, metrics: metrics, health: health) }
     let settings = LiveSettings(configuration)
     let readiness = Readiness()
 
@@ -171,7 +176,8 @@ public func buildDaemon(
     let (oldestSeq, lastSeq) = try store.journalBounds()
     let bus = EventBus(
         capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber,
-        startSeq: lastSeq, oldestSeq: oldestSeq, journal: StoreEventJournal(store: store))
+        startSeq: lastSeq, oldestSeq: oldestSeq, journal: StoreEventJournal(store: store),
+        observer: { metrics.observe($0) })
     let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
     var producer: ProducerEngine?
     var hteServer: HTTPServer?
@@ -190,14 +196,18 @@ public func buildDaemon(
             retryInterval: .milliseconds(configuration.recoveryRetryIntervalMs),
             maxRetryInterval: .milliseconds(configuration.recoveryMaxRetryIntervalMs),
             tokenTTL: .seconds(configuration.tokenTTLSeconds))
-        let service = PaymentRecoveryService(store: store, gateway: payments.gateway, bus: bus, settings: settings, logger: logger)
+        let service = PaymentRecoveryService(
+            store: store, gateway: payments.gateway, bus: bus, settings: settings, logger: logger,
+            pendingGauge: metrics.reconciliationPending)
         recovery = service
         let engine = ProducerEngine(
             store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds),
             deliveryLease: .seconds(configuration.deliveryLeaseSeconds), recovery: service,
             broadcaster: discovery.broadcaster, logger: logger)
         producer = engine
-        let router = HTERouter(producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger)
+        let router = HTERouter(
+            producer: engine, urlPrefix: configuration.hteURLPrefix, logger: logger,
+            observer: { route, status in metrics.hteServed(route: route, status: status) })
         let broadcaster = discovery.broadcaster
         var hteLogger = logger
         hteLogger[metadataKey: "http.server"] = "hte"
@@ -225,13 +235,15 @@ public func buildDaemon(
         configuration: HTTPClientConfiguration(connectTimeout: .milliseconds(min(configuration.peerTimeoutMs, 5000))), logger: logger)
     let consumerEngine = ConsumerEngine(
         store: store, payments: payments, bus: bus, scanner: discovery.scanner,
-        hte: HTEClient(http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger), logger: logger)
+        hte: HTEClient(
+            http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger,
+            observer: { route, outcome in metrics.hteCalled(route: route, outcome: outcome) }),
+        logger: logger)
     let consumerMethods = configuration.roles.contains(.consumer)
         ? consumerEngine.methods() : consumerEngine.methods().map { $0.disabled(role: "consumer") }
     let producerMethods = producer?.methods() ?? ProducerEngine(
         store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger
     ).methods().map { $0.disabled(role: "producer") }
-    let serverBox = NIOLockedValueBox<RPCServer?>(nil)
     let methods = DaemonMethods.make(
         identity: identity,
         settings: settings,
@@ -243,7 +255,12 @@ public func buildDaemon(
             case .path(let path, _, _), .fileDescriptor(_, let path): return path
             }
         }(),
-        connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } }
+        connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } },
+        health: {
+            health.json(
+                store: store, producer: configuration.roles.contains(.producer), consumer: configuration.roles.contains(.consumer))
+        },
+        metrics: metrics
     ) + discovery.methods() + producerMethods + consumerMethods + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
@@ -252,7 +269,8 @@ public func buildDaemon(
             version: WPWithinVersion.current,
             description: "Worldpay Within daemon: newline-delimited JSON-RPC 2.0 over a Unix socket."
         ),
-        logger: logger
+        logger: logger,
+        observer: { method, error in metrics.rpcCall(method: method, error: error) }
     )
     let server = RPCServer(
         configuration: .init(
@@ -293,8 +311,13 @@ public func buildDaemon(
     if let hteServer { services.append(hteServer) }
     if let recovery { services.append(recovery) }
     services.append(StoreHousekeepingService(store: store, interval: StoreHousekeepingService.defaultInterval, logger: logger))
-    if let broadcaster = discovery.broadcaster { services.append(broadcaster) }
-    if let scanner = discovery.scanner { services.append(scanner) }
+    if let broadcaster = discovery.broadcaster {
+        services.append(TrackedService(name: HealthState.broadcaster, inner: broadcaster, health: health))
+    }
+    if let scanner = discovery.scanner { services.append(TrackedService(name: HealthState.scanner, inner: scanner, health: health)) }
+    if let listen = configuration.metricsListen.flatMap(MetricsListenAddress.init) {
+        services.append(MetricsListener.server(address: listen, metrics: metrics, logger: logger))
+    }
     if let reload {
         services.append(ReloadService(reload: reload, settings: settings, bus: bus, notifier: notifier, logLevel: logLevel, logger: logger))
     }
@@ -394,6 +417,7 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         if old.eventBufferPerSubscriber != new.eventBufferPerSubscriber { keys.append("rpc.eventBufferPerSubscriber") }
         if old.eventJournalCapacity != new.eventJournalCapacity { keys.append("rpc.eventJournalCapacity") }
         if old.hteLimits != new.hteLimits { keys.append("producer.hte") }
+        if old.metricsListen != new.metricsListen { keys.append("metrics.listen") }
         return keys
     }
 

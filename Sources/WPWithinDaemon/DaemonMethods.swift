@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import WPWithinCore
+import WPWithinMetrics
 import WPWithinRPC
 
 /// The daemon's own methods: `getDevice`, `getStatus`.
@@ -13,7 +14,9 @@ enum DaemonMethods {
         payments: PaymentsContext,
         startedAt: ContinuousClock.Instant,
         servingSocketPath: String,
-        connections: @escaping @Sendable () -> Int
+        connections: @escaping @Sendable () -> Int,
+        health: @escaping @Sendable () -> JSONValue,
+        metrics: DaemonMetrics
     ) -> [RPCMethod] {
         [
             RPCMethod(
@@ -37,7 +40,7 @@ enum DaemonMethods {
             ),
             RPCMethod(
                 "getStatus",
-                summary: "The daemon's health: version, uptime, open connections, socket path, state directory, readiness.",
+                summary: "The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.",
                 result: "status",
                 Schema.object([
                     "version": Schema.string, "uptimeSeconds": Schema.number, "connections": Schema.integer,
@@ -46,6 +49,19 @@ enum DaemonMethods {
                     "payments": Schema.object([
                         "gatewayEndpoint": Schema.string, "card": ["type": ["string", "null"]], "merchantClientKey": ["type": ["string", "null"]],
                     ]),
+                    "metricsURL": ["type": ["string", "null"]],
+                    "health": Schema.object([
+                        "ok": Schema.boolean,
+                        "store": Schema.object([
+                            "writable": Schema.boolean, "freeBytes": ["type": ["integer", "null"]], "lastCommitFailed": Schema.boolean,
+                        ], required: ["writable", "freeBytes", "lastCommitFailed"]),
+                        "gateway": Schema.object([
+                            "reachable": ["type": ["boolean", "null"]], "secondsSinceLastCall": ["type": ["number", "null"]],
+                        ], required: ["reachable", "secondsSinceLastCall"]),
+                        "discovery": Schema.object([
+                            "broadcaster": ["type": ["boolean", "null"]], "scanner": ["type": ["boolean", "null"]],
+                        ], required: ["broadcaster", "scanner"]),
+                    ], required: ["ok", "store", "gateway", "discovery"]),
                 ]),
                 synchronous: { _, _ in
                     let current = settings.current
@@ -62,7 +78,19 @@ enum DaemonMethods {
                         "roles": .array(current.roles.map { .string($0.rawValue) }),
                         "pid": .int(Int64(getpid())),
                         "payments": payments.status,
+                        "health": health(),
+                        // The Prometheus endpoint when `metrics.listen` is set and bound.
+                        "metricsURL": metrics.metricsURL.map(JSONValue.string) ?? .null,
                     ]
+                }
+            ),
+            RPCMethod(
+                "getMetrics",
+                summary: "The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint).",
+                result: "metrics",
+                Schema.object(["contentType": Schema.string, "text": Schema.string], required: ["contentType", "text"]),
+                synchronous: { _, _ in
+                    ["contentType": .string(MetricsListener.contentType), "text": .string(metrics.registry.exposition())]
                 }
             ),
         ]

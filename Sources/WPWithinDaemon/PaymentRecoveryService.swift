@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import WPWithinCore
+import WPWithinMetrics
 import WPWithinPayments
 import WPWithinRPC
 import WPWithinStore
@@ -47,7 +48,14 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
     private var wakeUp: CheckedContinuation<Void, Never>?
     private var woken = false
 
-    init(store: Store, gateway: any PaymentGateway, bus: EventBus, settings: Settings, logger: Logger) {
+    /// Set at each pass to the orders whose outcome is still open (metrics).
+    private let pendingGauge: MetricsGauge?
+
+    init(
+        store: Store, gateway: any PaymentGateway, bus: EventBus, settings: Settings, logger: Logger,
+        pendingGauge: MetricsGauge? = nil
+    ) {
+        self.pendingGauge = pendingGauge
         self.store = store
         self.gateway = gateway
         self.bus = bus
@@ -109,6 +117,8 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
             logger.error("Cannot list the orders to reconcile", metadata: [LogKey.error: "\(error)"])
             return ContinuousClock.now + settings.retryInterval
         }
+        // Abandoned orders are only watched for a late charge: not pending.
+        pendingGauge?.set(Int64(orders.count { $0.state != .abandoned }))
         let open = Set(orders.map(\.paymentReferenceID))
         tracking = tracking.filter { open.contains($0.key) }
         var next = idle

@@ -86,6 +86,11 @@ public struct PaymentsContext: Sendable {
         return PaymentsContext(gateway: gateway, endpoint: configuration.gatewayEndpoint, card: card, merchant: merchant)
     }
 
+    /// The same context with its gateway client wrapped (metrics and health).
+    func wrappingGateway(_ wrap: (any PaymentGateway) -> any PaymentGateway) -> PaymentsContext {
+        PaymentsContext(gateway: wrap(gateway), endpoint: endpoint, card: card, merchant: merchant)
+    }
+
     /// For `getStatus`: what is configured, never a secret.
     var status: JSONValue {
         [

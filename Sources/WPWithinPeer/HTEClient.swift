@@ -21,45 +21,52 @@ public struct HTEClient: Sendable {
     public let http: HTTPClient
     public let timeout: Duration
     public let logger: Logger
+    /// Told of every call: its route's name (`discover`, `prices`, `requestTotal`, `payment`, `delivery/begin`,
+    /// `delivery/end`) and its outcome (`ok`, `rejected`: a non-200 answer, `unreachable`, `protocol`).
+    public let observer: (@Sendable (_ route: String, _ outcome: String) -> Void)?
 
-    public init(http: HTTPClient, timeout: Duration = .seconds(10), logger: Logger) {
+    public init(
+        http: HTTPClient, timeout: Duration = .seconds(10), logger: Logger,
+        observer: (@Sendable (_ route: String, _ outcome: String) -> Void)? = nil
+    ) {
         self.http = http
         self.timeout = timeout
         self.logger = logger
+        self.observer = observer
     }
 
     /// `GET <base>/service/discover`.
     public func services(baseURL: String) async throws(WPWError) -> ServiceListResponse {
-        try await call("GET", baseURL, "/service/discover", body: nil, as: ServiceListResponse.self)
+        try await call("discover", "GET", baseURL, "/service/discover", body: nil, as: ServiceListResponse.self)
     }
 
     /// `GET <base>/service/<id>/prices`.
     public func prices(baseURL: String, serviceID: Int) async throws(WPWError) -> ServicePriceResponse {
-        try await call("GET", baseURL, "/service/\(serviceID)/prices", body: nil, as: ServicePriceResponse.self)
+        try await call("prices", "GET", baseURL, "/service/\(serviceID)/prices", body: nil, as: ServicePriceResponse.self)
     }
 
     /// `POST <base>/service/<id>/requestTotal`.
     public func requestTotal(baseURL: String, serviceID: Int, _ request: TotalPriceRequest) async throws(WPWError) -> TotalPriceResponse {
-        try await call("POST", baseURL, "/service/\(serviceID)/requestTotal", body: try encode(request), as: TotalPriceResponse.self)
+        try await call("requestTotal", "POST", baseURL, "/service/\(serviceID)/requestTotal", body: try encode(request), as: TotalPriceResponse.self)
     }
 
     /// `POST <base>/payment`.
     public func payment(baseURL: String, _ request: PaymentRequest) async throws(WPWError) -> PaymentResponse {
-        try await call("POST", baseURL, "/payment", body: try encode(request), as: PaymentResponse.self)
+        try await call("payment", "POST", baseURL, "/payment", body: try encode(request), as: PaymentResponse.self)
     }
 
     /// `POST <base>/service/<id>/delivery/begin`.
     public func beginDelivery(
         baseURL: String, serviceID: Int, _ request: BeginServiceDeliveryRequest
     ) async throws(WPWError) -> BeginServiceDeliveryResponse {
-        try await call("POST", baseURL, "/service/\(serviceID)/delivery/begin", body: try encode(request), as: BeginServiceDeliveryResponse.self)
+        try await call("delivery/begin", "POST", baseURL, "/service/\(serviceID)/delivery/begin", body: try encode(request), as: BeginServiceDeliveryResponse.self)
     }
 
     /// `POST <base>/service/<id>/delivery/end`.
     public func endDelivery(
         baseURL: String, serviceID: Int, _ request: EndServiceDeliveryRequest
     ) async throws(WPWError) -> EndServiceDeliveryResponse {
-        try await call("POST", baseURL, "/service/\(serviceID)/delivery/end", body: try encode(request), as: EndServiceDeliveryResponse.self)
+        try await call("delivery/end", "POST", baseURL, "/service/\(serviceID)/delivery/end", body: try encode(request), as: EndServiceDeliveryResponse.self)
     }
 
     /// `POST <base>/service/<id>/delivery/begin` with the token as stored at purchase (its Go JSON), spliced
@@ -68,7 +75,7 @@ public struct HTEClient: Sendable {
         baseURL: String, serviceID: Int, clientID: String, tokenJSON: some Collection<UInt8>, unitsToSupply: Int
     ) async throws(WPWError) -> BeginServiceDeliveryResponse {
         let body = BeginServiceDeliveryRequest.goJSON(clientID: clientID, serviceDeliveryTokenJSON: tokenJSON, unitsToSupply: unitsToSupply)
-        return try await call("POST", baseURL, "/service/\(serviceID)/delivery/begin", body: body, as: BeginServiceDeliveryResponse.self)
+        return try await call("delivery/begin", "POST", baseURL, "/service/\(serviceID)/delivery/begin", body: body, as: BeginServiceDeliveryResponse.self)
     }
 
     /// `POST <base>/service/<id>/delivery/end` with the stored token spliced into the body.
@@ -76,7 +83,7 @@ public struct HTEClient: Sendable {
         baseURL: String, serviceID: Int, clientID: String, tokenJSON: some Collection<UInt8>, unitsReceived: Int
     ) async throws(WPWError) -> EndServiceDeliveryResponse {
         let body = EndServiceDeliveryRequest.goJSON(clientID: clientID, serviceDeliveryTokenJSON: tokenJSON, unitsReceived: unitsReceived)
-        return try await call("POST", baseURL, "/service/\(serviceID)/delivery/end", body: body, as: EndServiceDeliveryResponse.self)
+        return try await call("delivery/end", "POST", baseURL, "/service/\(serviceID)/delivery/end", body: body, as: EndServiceDeliveryResponse.self)
     }
 
     // MARK: Internals
@@ -89,7 +96,26 @@ public struct HTEClient: Sendable {
         }
     }
 
-    private func call<T: Decodable>(_ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type) async throws(WPWError) -> T {
+    private func call<T: Decodable>(
+        _ label: String, _ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type
+    ) async throws(WPWError) -> T {
+        do {
+            let value = try await exchange(method, baseURL, route, body: body, as: type)
+            observer?(label, "ok")
+            return value
+        } catch {
+            if let observer {
+                switch error.code {
+                case .peerUnreachable: observer(label, "unreachable")
+                case .peerProtocol: observer(label, "protocol")
+                default: observer(label, "rejected")
+                }
+            }
+            throw error
+        }
+    }
+
+    private func exchange<T: Decodable>(_ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type) async throws(WPWError) -> T {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         var headers: HTTPHeaderFields = ["Accept": "application/json"]

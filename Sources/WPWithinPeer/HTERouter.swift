@@ -24,9 +24,15 @@ public struct HTERouter: Sendable {
     public let producer: any HTEProducer
     public let urlPrefix: String
     public let logger: Logger
+    /// Told of every answer: the route's name (``routeLabel(_:)``) and the HTTP status.
+    public let observer: (@Sendable (_ route: String, _ status: Int) -> Void)?
 
     /// - Parameter urlPrefix: prepended to every route (`""` as in Go, or e.g. `"/hte"`; no trailing slash).
-    public init(producer: any HTEProducer, urlPrefix: String = "", logger: Logger) {
+    public init(
+        producer: any HTEProducer, urlPrefix: String = "", logger: Logger,
+        observer: (@Sendable (_ route: String, _ status: Int) -> Void)? = nil
+    ) {
+        self.observer = observer
         self.producer = producer
         var prefix = urlPrefix
         while prefix.hasSuffix("/") { prefix.removeLast() }
@@ -55,8 +61,32 @@ public struct HTERouter: Sendable {
 
     /// Answers one request; never throws.
     public func handle(_ request: HTTPRequest, caller: HTECaller) async -> HTTPResponse {
+        let match = Self.match(path: request.path, prefix: urlPrefix, method: request.method)
+        let response = await respond(request, caller: caller, match: match)
+        observer?(Self.routeLabel(match), response.status)
+        return response
+    }
+
+    /// A bounded name for what a request matched (a metrics label): the route (`discover`, `prices`,
+    /// `requestTotal`, `payment`, `delivery/begin`, `delivery/end`), else `(unknown)`, `(method)` or
+    /// `(bad service id)`.
+    static func routeLabel(_ match: Match) -> String {
+        switch match {
+        case .route(.discover): "discover"
+        case .route(.prices): "prices"
+        case .route(.requestTotal): "requestTotal"
+        case .route(.payment): "payment"
+        case .route(.begin): "delivery/begin"
+        case .route(.end): "delivery/end"
+        case .notFound: "(unknown)"
+        case .methodNotAllowed: "(method)"
+        case .badServiceID: "(bad service id)"
+        }
+    }
+
+    private func respond(_ request: HTTPRequest, caller: HTECaller, match: Match) async -> HTTPResponse {
         let route: Route
-        switch Self.match(path: request.path, prefix: urlPrefix, method: request.method) {
+        switch match {
         case .notFound:
             return Self.errorResponse(status: 404, message: "404 page not found", code: .notFound)
         case .methodNotAllowed(let allowed):

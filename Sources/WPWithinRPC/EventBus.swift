@@ -49,6 +49,7 @@ public protocol EventJournal: Sendable {
 /// A subscriber that falls more than `bufferLimit` events behind is dropped (its stream finishes with
 /// `overflowed == true`); it can resubscribe with `resumeFrom`.
 public actor EventBus {
+    private let observer: (@Sendable (RPCEvent) -> Void)?
     public typealias SubscriptionID = UInt64
 
     public struct Subscription: Sendable {
@@ -91,10 +92,12 @@ public actor EventBus {
     ///   - startSeq: the last seq already used (the journal's newest seq at start-up).
     ///   - oldestSeq: the journal's oldest stored seq at start-up (0 when empty).
     ///   - journal: durable storage; when given, seqs come from it and `resumeFrom` survives restarts.
+    ///   - observer: sees every event once, in seq order, as it is delivered (metrics).
     public init(
         capacity: Int = 10_000, bufferLimit: Int = 1024, startSeq: Int64 = 0, oldestSeq: Int64 = 0,
-        journal: (any EventJournal)? = nil
+        journal: (any EventJournal)? = nil, observer: (@Sendable (RPCEvent) -> Void)? = nil
     ) {
+        self.observer = observer
         self.capacity = max(1, capacity)
         self.memoryWindow = journal == nil ? max(1, capacity) : min(max(1, capacity), 256)
         self.bufferLimit = max(1, bufferLimit)
@@ -145,6 +148,7 @@ public actor EventBus {
 
     private func deliver(_ event: RPCEvent) {
         seq = event.seq
+        observer?(event)
         recent.append(event)
         if recent.count > memoryWindow + memoryWindow / 4 { recent.removeFirst(recent.count - memoryWindow) }
         deliveredSincePrune += 1

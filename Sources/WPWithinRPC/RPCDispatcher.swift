@@ -10,6 +10,7 @@ public final class RPCDispatcher: Sendable {
     public let methodNames: [String]
     public let maxBatchSize: Int
     private let logger: Logger
+    private let observer: RPCCallObserver?
 
     /// What to do with one line.
     public struct Outcome: Sendable {
@@ -19,7 +20,8 @@ public final class RPCDispatcher: Sendable {
         public var close: Bool
     }
 
-    public init(methods: [RPCMethod], info: OpenRPC.Info, maxBatchSize: Int = 1000, logger: Logger) {
+    /// - Parameter observer: told of every call's outcome (metrics).
+    public init(methods: [RPCMethod], info: OpenRPC.Info, maxBatchSize: Int = 1000, logger: Logger, observer: RPCCallObserver? = nil) {
         var table: [String: RPCMethod] = [:]
         var names: [String] = []
         for method in methods {
@@ -35,7 +37,11 @@ public final class RPCDispatcher: Sendable {
         self.methodNames = names
         self.maxBatchSize = maxBatchSize
         self.logger = logger
+        self.observer = observer
     }
+
+    /// A line that is not JSON (the server answers it with ``parseErrorReply`` and closes).
+    public func recordParseError() { observer?(nil, .parseError) }
 
     /// The reply to a line that is not valid JSON (UTF-8); the connection closes after it.
     public static let parseErrorReply = JSONRPC.response(id: .null, error: WPWError(.parseError, "Parse error: not valid JSON"))
@@ -47,7 +53,10 @@ public final class RPCDispatcher: Sendable {
 
     /// Handles one line (without its newline).
     public func handle<Bytes: Collection<UInt8>>(line: Bytes, connection: RPCConnection) async -> Outcome {
-        guard let message = Self.parse(line) else { return Outcome(reply: Self.parseErrorReply, close: true) }
+        guard let message = Self.parse(line) else {
+            recordParseError()
+            return Outcome(reply: Self.parseErrorReply, close: true)
+        }
         let hooks = ReplyHooks()
         defer { hooks.run() }
         return Outcome(reply: await handle(message: message, connection: connection, hooks: hooks), close: false)
@@ -73,7 +82,8 @@ public final class RPCDispatcher: Sendable {
     }
 
     private func invalidRequest(_ id: JSONRPC.ID, _ message: String, data: JSONValue? = nil) -> JSONValue {
-        JSONRPC.response(id: id, error: RPCEcho.bounded(WPWError(.invalidRequest, message, data: data)))
+        observer?(nil, .invalidRequest)
+        return JSONRPC.response(id: id, error: RPCEcho.bounded(WPWError(.invalidRequest, message, data: data)))
     }
 
     /// The reply line (with `\n`) to `message` when it can be given without suspending (a single request or
@@ -93,6 +103,7 @@ public final class RPCDispatcher: Sendable {
         case .call(let id, let method, let params, let context):
             guard let sync = method.syncHandler else { return .none }
             let result = Self.run(method.name, logger: logger) { try sync(params, context) }
+            observer?(method.name, result.failureCode)
             guard let id else { return .some(nil) }
             return .some(JSONRPC.responseLine(id: id, result: result.mapError { RPCEcho.bounded($0) }))
         }
@@ -129,7 +140,11 @@ public final class RPCDispatcher: Sendable {
             let member = RPCEcho.bound(key)
             return .reply(invalidRequest(id ?? .null, "Invalid Request: unknown member \(member)", data: ["member": .string(member)]))
         }
-        let failed = { (error: WPWError) -> Prepared in .reply(self.reply(id: id, result: .failure(error))) }
+        let failed = { (error: WPWError) -> Prepared in
+            // A method's name only when it is served (a client's made-up name must not become a label).
+            self.observer?(self.methods[name] == nil ? nil : name, error.code)
+            return .reply(self.reply(id: id, result: .failure(error)))
+        }
         guard let method = methods[name] else {
             let quoted = RPCEcho.bound(name)
             return failed(WPWError(.methodNotFound, "Method not found: \(quoted)", data: ["method": .string(quoted)]))
@@ -169,6 +184,7 @@ public final class RPCDispatcher: Sendable {
             } catch {
                 result = .failure(Self.mapError(error, method: method.name, logger: logger))
             }
+            observer?(method.name, result.failureCode)
             return reply(id: id, result: result)
         }
     }
@@ -223,6 +239,17 @@ public final class RPCDispatcher: Sendable {
                 return WPWError.invalidParams(field: spec.name, "\(spec.name) must be at most \(maximum)")
             }
         }
+        return nil
+    }
+}
+
+/// Told of each call: the method's name (nil for a line that named no served method: parse errors, invalid
+/// requests, unknown methods) and the error code it was answered with (nil: a result).
+public typealias RPCCallObserver = @Sendable (_ method: String?, _ error: WPWError.Code?) -> Void
+
+extension Result where Failure == WPWError {
+    fileprivate var failureCode: WPWError.Code? {
+        if case .failure(let error) = self { return error.code }
         return nil
     }
 }

@@ -404,6 +404,7 @@ final class RPCChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A parse error closes the connection: answered after the calls already in flight.
         guard let message = RPCDispatcher.parse(bytes) else {
             logger.debug("Closing connection after a parse error")
+            dispatcher.recordParseError()
             perform(state.closeAfter(RPCDispatcher.parseErrorReply), context: context)
             return
         }

@@ -41,6 +41,7 @@ final class GroupCommitter: Sendable {
     private let state = Mutex(State())
     private let drainQueue = DispatchQueue(label: "wpwithin.store.group-commit")
     private let scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)?
+    private let observer: (@Sendable (Duration, Bool, Bool) -> Void)?
 
     /// - Parameters:
     ///   - relaxedSynchronous: the store runs `synchronous = FULL`, so batches of non-durable jobs may drop to
@@ -48,8 +49,10 @@ final class GroupCommitter: Sendable {
     ///   - scheduleOnCurrentThread: see `StoreConfiguration.scheduleOnCurrentThread`.
     init(
         database: SQLiteDatabase, relaxedSynchronous: Bool, maxBatch: Int = 64,
-        scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)? = nil
+        scheduleOnCurrentThread: (@Sendable (@escaping @Sendable () -> Void) -> Bool)? = nil,
+        observer: (@Sendable (Duration, Bool, Bool) -> Void)? = nil
     ) {
+        self.observer = observer
         self.database = database
         self.relaxedSynchronous = relaxedSynchronous
         self.maxBatch = max(1, maxBatch)
@@ -108,6 +111,8 @@ final class GroupCommitter: Sendable {
 
     private func run(_ batch: [Job]) {
         let relax = relaxedSynchronous && !batch.contains(where: \.durable)
+        let fsynced = relaxedSynchronous && !relax
+        let started = observer == nil ? nil : ContinuousClock.now
         let committed: Bool
         do {
             committed = try database.withConnection { db -> Bool in
@@ -129,10 +134,21 @@ final class GroupCommitter: Sendable {
                 return true
             }
         } catch {
+            state.withLock {
+                $0.statistics.failedCommits += 1
+                $0.statistics.lastCommitFailed = true
+            }
+            if let started { observer?(ContinuousClock.now - started, fsynced, true) }
             for job in batch { job.finish(error) }
             return
         }
-        if committed && relaxedSynchronous && !relax { state.withLock { $0.statistics.fsyncedCommits += 1 } }
+        if committed {
+            state.withLock {
+                if fsynced { $0.statistics.fsyncedCommits += 1 }
+                $0.statistics.lastCommitFailed = false
+            }
+            if let started { observer?(ContinuousClock.now - started, fsynced, false) }
+        }
         for job in batch { job.finish(nil) }
     }
 }
@@ -199,6 +215,10 @@ public struct GroupCommitStatistics: Sendable, Hashable {
     public var largestBatch = 0
     /// Commits made with `synchronous = FULL` (each fsyncs the WAL); the others wait for no disk.
     public var fsyncedCommits = 0
+    /// Commits that failed (SQLITE_FULL after the reserve, an I/O error, …): nothing of their batch was stored.
+    public var failedCommits = 0
+    /// Whether the latest commit failed (cleared by the next one that succeeds).
+    public var lastCommitFailed = false
 }
 
 /// One job's outcome, written by `run` and read by `finish` on the drain queue.

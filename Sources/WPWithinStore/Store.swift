@@ -54,7 +54,7 @@ public final class Store: Sendable {
         self.database = database
         self.committer = GroupCommitter(
             database: database, relaxedSynchronous: configuration.synchronous == .full,
-            scheduleOnCurrentThread: configuration.scheduleOnCurrentThread)
+            scheduleOnCurrentThread: configuration.scheduleOnCurrentThread, observer: configuration.commitObserver)
         self.path = path
         self.identity = identity
         self.signer = signer
@@ -260,6 +260,15 @@ public final class Store: Sendable {
 
     /// Commits and transitions so far (group commit shares one commit among concurrent transitions).
     public var commitStatistics: GroupCommitStatistics { committer.statistics }
+
+    /// For `getStatus`: whether a new payment could be recorded now. Writable means the latest commit did
+    /// not fail and the state volume has room for new money (the space reserve in place and
+    /// `minimumFreeBytes` free); `freeBytes` is the volume's free space (nil when unknown).
+    public func health() -> (writable: Bool, freeBytes: Int?, lastCommitFailed: Bool) {
+        let lastCommitFailed = committer.statistics.lastCommitFailed
+        let room = (try? space.requireRoomForNewMoney()) != nil
+        return (!lastCommitFailed && room, space.freeBytes(), lastCommitFailed)
+    }
 
     /// A read on the connection, outside any transaction: nothing can write between the closure's
     /// statements (the connection is held for the whole closure), so it sees one consistent state.

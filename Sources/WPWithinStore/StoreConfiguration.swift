@@ -45,6 +45,9 @@ public struct StoreConfiguration: Sendable {
     /// Default false: they survive `kill -9` and are made durable by the next money commit (docs/store.md,
     /// "The fsync budget").
     public var durableDeliveries = false
+    /// Told of every commit (metrics): how long the transaction took from BEGIN to the end of COMMIT,
+    /// whether it was fsynced, and whether it failed. Called on the thread that committed.
+    public var commitObserver: (@Sendable (_ duration: Duration, _ fsynced: Bool, _ failed: Bool) -> Void)?
 
     public init(
         synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(5), deviceName: String = "wpwithind",

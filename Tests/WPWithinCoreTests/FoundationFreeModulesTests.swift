@@ -7,7 +7,7 @@ import Testing
     static let foundationFree = [
         "WPWithinCore", "WPWithinCrypto", "WPWithinWire", "WPWithinRPC", "WPWithinHTTP", "WPWithinPeer",
         "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore", "WPWithinTLS", "WPWithinPayments",
-        "WPWithinDaemon", "wpwithind",
+        "WPWithinDaemon", "WPWithinMetrics", "wpwithind",
     ]
 
     @Test(arguments: foundationFree)

@@ -66,6 +66,26 @@ import WPWithinRPC
         }
     }
 
+    /// `metrics.listen` is off by default and takes only a loopback HOST:PORT: the metrics name what a
+    /// Thing sells and earns.
+    @Test func theMetricsListenerIsOptInAndLoopbackOnly() throws {
+        #expect(try DaemonConfiguration.load(path: nil, environment: [:]).metricsListen == nil)
+        let dir = try TempDir()
+        try Data(#"{"metrics":{"listen":"127.0.0.1:9464"}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("c.json")))
+        #expect(try DaemonConfiguration.load(path: dir.file("c.json"), environment: [:]).metricsListen == "127.0.0.1:9464")
+        #expect(try DaemonConfiguration.load(path: dir.file("c.json"), environment: ["WPWITHIND_METRICS_LISTEN": ""]).metricsListen == nil)
+        for good in ["127.0.0.1:0", "127.1.2.3:65535", "[::1]:9464", "localhost:9464"] {
+            #expect(try DaemonConfiguration.load(path: nil, environment: ["WPWITHIND_METRICS_LISTEN": good]).metricsListen == good)
+        }
+        for bad in ["0.0.0.0:9464", "192.168.1.5:9464", "[::]:9464", "127.0.0.1", "127.0.0.1:65536", "127.0.0.1:x", ":9464",
+                    "127.0.0.256:1", "example.com:9464", "[::1]9464"] {
+            let error = #expect(throws: ConfigurationError.self, "\(bad)") {
+                try DaemonConfiguration.load(path: nil, environment: ["WPWITHIND_METRICS_LISTEN": bad])
+            }
+            #expect(error?.description.contains("loopback") == true)
+        }
+    }
+
     @Test func fileThenEnvironmentThenFlags() throws {
         let dir = try TempDir()
         let path = dir.file("c.json")

@@ -419,6 +419,7 @@ export type MethodName =
   | "rpc.discover"
   | "getDevice"
   | "getStatus"
+  | "getMetrics"
   | "startServiceBroadcast"
   | "stopServiceBroadcast"
   | "deviceDiscovery"
@@ -516,8 +517,13 @@ export interface WPWithinMethods {
   discover(params?: Record<string, never>, options?: CallOptions): Promise<OpenRPCDocument>;
   /** This Thing's identity: serverId (lowercase UUID), name, description, version and roles. */
   getDevice(params?: Record<string, never>, options?: CallOptions): Promise<Device>;
-  /** The daemon's health: version, uptime, open connections, socket path, state directory, readiness. */
+  /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery. */
   getStatus(params?: Record<string, never>, options?: CallOptions): Promise<Status>;
+  /** The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint). */
+  getMetrics(params?: Record<string, never>, options?: CallOptions): Promise<{
+    contentType: string;
+    text: string;
+  }>;
   /** Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: -32003 roleDisabled. */
   startServiceBroadcast(params?: StartServiceBroadcastParams, options?: CallOptions): Promise<{ broadcasting: boolean }>;
   /** Stops broadcasting. Errors: -32003 roleDisabled. */

@@ -24,6 +24,12 @@ const METHODS = deepFreeze([
     "errors": []
   },
   {
+    "name": "getMetrics",
+    "jsName": "getMetrics",
+    "params": [],
+    "errors": []
+  },
+  {
     "name": "startServiceBroadcast",
     "jsName": "startServiceBroadcast",
     "params": [
@@ -418,89 +424,94 @@ class GeneratedMethods {
     return this._invoke(METHODS[1], params, options);
   }
 
-  /** The daemon's health: version, uptime, open connections, socket path, state directory, readiness. */
+  /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery. */
   getStatus(params, options) {
     return this._invoke(METHODS[2], params, options);
   }
 
+  /** The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint). */
+  getMetrics(params, options) {
+    return this._invoke(METHODS[3], params, options);
+  }
+
   /** Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: -32003 roleDisabled. */
   startServiceBroadcast(params, options) {
-    return this._invoke(METHODS[3], params, options);
+    return this._invoke(METHODS[4], params, options);
   }
 
   /** Stops broadcasting. Errors: -32003 roleDisabled. */
   stopServiceBroadcast(params, options) {
-    return this._invoke(METHODS[4], params, options);
+    return this._invoke(METHODS[5], params, options);
   }
 
   /** Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: -32003 roleDisabled, -32000 unavailable. */
   deviceDiscovery(params, options) {
-    return this._invoke(METHODS[5], params, options);
+    return this._invoke(METHODS[6], params, options);
   }
 
   /** Returns the first producer matching serverId or name as soon as it is heard, or discoveryTimeout. Errors: -32003 roleDisabled, -32043 discoveryTimeout. */
   searchForDevice(params, options) {
-    return this._invoke(METHODS[6], params, options);
+    return this._invoke(METHODS[7], params, options);
   }
 
   /** Adds a service with its prices to this producer's catalog (kept in the database). Errors: -32016 alreadyExists, -32027 amountInvalid, -32026 unsupportedCurrency. */
   addService(params, options) {
-    return this._invoke(METHODS[7], params, options);
+    return this._invoke(METHODS[8], params, options);
   }
 
   /** Removes a service from the catalog. Errors: -32010 notFound. */
   removeService(params, options) {
-    return this._invoke(METHODS[8], params, options);
+    return this._invoke(METHODS[9], params, options);
   }
 
   /** This producer's catalog, with the stock left at each price. */
   listServices(params, options) {
-    return this._invoke(METHODS[9], params, options);
+    return this._invoke(METHODS[10], params, options);
   }
 
   /** The services a producer offers. Errors: -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   requestServices(params, options) {
-    return this._invoke(METHODS[10], params, options);
+    return this._invoke(METHODS[11], params, options);
   }
 
   /** The prices of one of a producer's services. Errors: -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   getServicePrices(params, options) {
-    return this._invoke(METHODS[11], params, options);
+    return this._invoke(METHODS[12], params, options);
   }
 
   /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   selectService(params, options) {
-    return this._invoke(METHODS[12], params, options);
+    return this._invoke(METHODS[13], params, options);
   }
 
   /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   makePayment(params, options) {
-    return this._invoke(METHODS[13], params, options);
+    return this._invoke(METHODS[14], params, options);
   }
 
   /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params, options) {
-    return this._invoke(METHODS[14], params, options);
+    return this._invoke(METHODS[15], params, options);
   }
 
   /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params, options) {
-    return this._invoke(METHODS[15], params, options);
+    return this._invoke(METHODS[16], params, options);
   }
 
   /** This Thing's purchases: units bought, delivered, remaining, expiry. */
   listPurchases(params, options) {
-    return this._invoke(METHODS[16], params, options);
+    return this._invoke(METHODS[17], params, options);
   }
 
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */
   subscribe(params, options) {
-    return this._invoke(METHODS[17], params, options);
+    return this._invoke(METHODS[18], params, options);
   }
 
   /** Stops the event stream of this connection. */
   unsubscribe(params, options) {
-    return this._invoke(METHODS[18], params, options);
+    return this._invoke(METHODS[19], params, options);
   }
 }
 

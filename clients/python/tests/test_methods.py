@@ -100,6 +100,9 @@ def test_every_method_is_callable(world):
         assert producer.rpc_discover()["methods"]
         assert producer.getDevice()["serverId"] == server
         assert consumer.getStatus()["ready"] is True
+        metrics = producer.getMetrics()
+        assert metrics["contentType"].startswith("text/plain; version=0.0.4")
+        assert "# TYPE wpwithind_rpc_calls_total counter" in metrics["text"]
         with producer.subscribe(["producer.serviceAdded"]) as events:
             added = producer.addService(service={**ROBOWASH, "id": 70, "name": "Extra"})
             assert added["id"] == 70

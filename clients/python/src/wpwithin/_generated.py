@@ -12,13 +12,14 @@ DAEMON_VERSION = '0.1.0'
 
 
 #: Every method of rpc.discover (the daemon's names).
-METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'listPurchases', 'subscribe', 'unsubscribe')
+METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'listPurchases', 'subscribe', 'unsubscribe')
 
 
 #: The Python attribute of each method on Client and AsyncClient.
 PYTHON_NAMES = {'rpc.discover': 'rpc_discover',
  'getDevice': 'getDevice',
  'getStatus': 'getStatus',
+ 'getMetrics': 'getMetrics',
  'startServiceBroadcast': 'startServiceBroadcast',
  'stopServiceBroadcast': 'stopServiceBroadcast',
  'deviceDiscovery': 'deviceDiscovery',
@@ -76,6 +77,7 @@ EVENT_TYPES = ('daemon.started',
 PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
  'getDevice': {},
  'getStatus': {},
+ 'getMetrics': {},
  'startServiceBroadcast': {'timeoutMs': {'required': False,
                                          'schema': {'maximum': 600000, 'minimum': 0, 'type': 'integer'}}},
  'stopServiceBroadcast': {},
@@ -151,6 +153,41 @@ GetDeviceResult = TypedDict(
     },
 )
 
+GetStatusResultHealthDiscovery = TypedDict(
+    'GetStatusResultHealthDiscovery',
+    {
+        'broadcaster': Optional[bool],
+        'scanner': Optional[bool],
+    },
+)
+
+GetStatusResultHealthGateway = TypedDict(
+    'GetStatusResultHealthGateway',
+    {
+        'reachable': Optional[bool],
+        'secondsSinceLastCall': Optional[float],
+    },
+)
+
+GetStatusResultHealthStore = TypedDict(
+    'GetStatusResultHealthStore',
+    {
+        'freeBytes': Optional[int],
+        'lastCommitFailed': bool,
+        'writable': bool,
+    },
+)
+
+GetStatusResultHealth = TypedDict(
+    'GetStatusResultHealth',
+    {
+        'discovery': GetStatusResultHealthDiscovery,
+        'gateway': GetStatusResultHealthGateway,
+        'ok': bool,
+        'store': GetStatusResultHealthStore,
+    },
+)
+
 GetStatusResultPayments = TypedDict(
     'GetStatusResultPayments',
     {
@@ -164,6 +201,8 @@ GetStatusResult = TypedDict(
     'GetStatusResult',
     {
         'connections': Optional[int],
+        'health': Optional[GetStatusResultHealth],
+        'metricsURL': Optional[Optional[str]],
         'payments': Optional[GetStatusResultPayments],
         'pid': Optional[int],
         'ready': Optional[bool],
@@ -173,6 +212,14 @@ GetStatusResult = TypedDict(
         'uptimeSeconds': Optional[float],
         'version': Optional[str],
     }, total=False,
+)
+
+GetMetricsResult = TypedDict(
+    'GetMetricsResult',
+    {
+        'contentType': str,
+        'text': str,
+    },
 )
 
 StartServiceBroadcastResult = TypedDict(
@@ -261,13 +308,22 @@ class SyncMethods:
         return self._invoke('getDevice', {})
 
     def getStatus(self) -> GetStatusResult:
-        """The daemon's health: version, uptime, open connections, socket path, state directory, readiness.
+        """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
 
         Calls ``getStatus``.
 
         Returns: status.
         """
         return self._invoke('getStatus', {})
+
+    def getMetrics(self) -> GetMetricsResult:
+        """The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint).
+
+        Calls ``getMetrics``.
+
+        Returns: metrics.
+        """
+        return self._invoke('getMetrics', {})
 
     def startServiceBroadcast(
         self,
@@ -602,13 +658,22 @@ class AsyncMethods:
         return await self._invoke('getDevice', {})
 
     async def getStatus(self) -> GetStatusResult:
-        """The daemon's health: version, uptime, open connections, socket path, state directory, readiness.
+        """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
 
         Calls ``getStatus``.
 
         Returns: status.
         """
         return await self._invoke('getStatus', {})
+
+    async def getMetrics(self) -> GetMetricsResult:
+        """The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint).
+
+        Calls ``getMetrics``.
+
+        Returns: metrics.
+        """
+        return await self._invoke('getMetrics', {})
 
     async def startServiceBroadcast(
         self,
