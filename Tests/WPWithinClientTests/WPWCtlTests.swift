@@ -80,13 +80,17 @@ struct ProcessOutput: Sendable {
     var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
 }
 
-/// Runs a program to its end with its output in files (no pipe can fill up), without the caller's WPWITHIN_SOCKET.
-func runProcess(_ path: String, _ arguments: [String], environment extra: [String: String] = [:]) async throws -> ProcessOutput {
+/// Runs a program to its end with its output in files (no pipe can fill up), without the caller's WPWITHIN_SOCKET;
+/// stdin is `stdin` (from a file), else /dev/null.
+func runProcess(
+    _ path: String, _ arguments: [String], environment extra: [String: String] = [:], stdin: String? = nil
+) async throws -> ProcessOutput {
     let directory = try makeTemporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let outPath = directory + "/stdout", errPath = directory + "/stderr"
+    let outPath = directory + "/stdout", errPath = directory + "/stderr", inPath = directory + "/stdin"
     guard FileManager.default.createFile(atPath: outPath, contents: nil),
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil),
+        FileManager.default.createFile(atPath: inPath, contents: Data((stdin ?? "").utf8))
     else { throw POSIXError(.EIO) }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -99,7 +103,7 @@ func runProcess(_ path: String, _ arguments: [String], environment extra: [Strin
     process.environment = environment
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : FileHandle(forReadingAtPath: inPath)
     let status: Int32 = try await withCheckedThrowingContinuation { continuation in
         process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
         do {
