@@ -7,7 +7,7 @@ struct MethodsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "methods",
         abstract: "List the daemon's RPC methods, or describe one: summary, params, result, errors (from rpc.discover).",
-        discussion: "'wpwctl help METHOD' is the same as 'wpwctl methods METHOD' (help SUBCOMMAND stays the subcommand's help)."
+        discussion: "The same as 'wpwctl help METHOD' (while 'wpwctl help SUBCOMMAND' is the subcommand's help)."
     )
 
     @OptionGroup var global: GlobalOptions

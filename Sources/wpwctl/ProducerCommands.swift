@@ -32,12 +32,12 @@ struct CatalogAddCommand: AsyncParsableCommand {
         abstract: "Add a service with its prices (addService): from options (one price), or as a JSON object.",
         discussion: """
             Examples:
-              wpwctl catalog add --id 1 --name RoboWash --description 'Car washed by robot' --service-type carwash \\
+              wpwctl catalog add --id 1 --name RoboWash --service-type carwash \\
                 --price '5.00 GBP' --price-description 'Car wash' --unit 'Single wash'
-              wpwctl catalog add '{"id":2,"name":"Vacuum","prices":[{"id":1,"description":"10 minutes","amount":150,"currencyCode":"GBP","unitId":1,"unitDescription":"10 minutes","stock":null}]}'
               wpwctl catalog add - < service.json
-            A JSON service is {id, name, description, serviceType, prices: [{id, description, amount (minor units),
-            currencyCode, unitId, unitDescription, stock (null: unlimited)}]}.
+            A service in JSON is {id, name, description, serviceType, prices:
+            [{id, description, amount (minor units), currencyCode, unitId,
+            unitDescription, stock (null: unlimited)}]}.
             """
     )
 

@@ -21,11 +21,17 @@ struct WPWCtl: AsyncParsableCommand {
         abstract: "Control a running wpwithind daemon over its Unix socket.",
         discussion: """
             The socket is --socket PATH, else $WPWITHIN_SOCKET, else /run/wpwithin.sock.
-            A purchase, step by step: wpwctl devices; wpwctl services DEVICE; wpwctl prices DEVICE SERVICE;
-            wpwctl buy DEVICE SERVICE [PRICE] --units N; wpwctl deliver PURCHASE --units N; wpwctl purchases.
-            'wpwctl help METHOD' describes a daemon method (from its rpc.discover); 'wpwctl methods' lists them.
-            Exit codes: 0 ok, 1 RPC error, 2 usage error, 3 cannot connect or connection lost (or --wait gave up),
-            4 --timeout expired, 5 purchase declined at the confirmation prompt.
+            A purchase, step by step (a consumer):
+              wpwctl devices                        producers heard on the network
+              wpwctl services DEVICE                a producer's services
+              wpwctl prices DEVICE SERVICE          a service's prices
+              wpwctl buy DEVICE SERVICE --units N   pay (asks first, unless --yes)
+              wpwctl deliver PURCHASE --units N     take delivery of units
+              wpwctl purchases                      what was bought and is left
+            Daemon methods: 'wpwctl help METHOD' describes one, 'wpwctl methods' lists them.
+            Exit codes: 0 ok, 1 RPC error, 2 usage error, 3 cannot connect or
+            connection lost (or --wait gave up), 4 --timeout expired,
+            5 purchase declined at the confirmation prompt.
             Shell completions: wpwctl --generate-completion-script bash|zsh|fish
             """,
         version: WPWithinVersion.current,
