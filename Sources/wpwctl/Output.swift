@@ -96,8 +96,7 @@ enum Output {
     /// ISO 4217 decimals, then the code: `1250` `GBP` is `12.50 GBP` (`500 JPY`, `1.250 BHD`). A currency the
     /// daemon does not know prints with two decimals.
     static func money(minorUnits: Int64, currencyCode: String) -> String {
-        let currency = Currency(code: currencyCode) ?? Currency(code: "GBP")!
-        return Money(minorUnits: minorUnits, currency: currency).formattedAmount + " " + currencyCode
+        WPWithinClient.formatMoney(minorUnits: minorUnits, currencyCode: currencyCode)
     }
 
     /// The members that hold amounts in minor units next to a `currencyCode` in the daemon's results and events.
