@@ -108,6 +108,59 @@ func freeLoopbackUDPPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
+/// What a program wrote, run with stdin and stderr on a pseudo-terminal (as in an interactive shell) and
+/// stdout in a file: `terminal` is everything that came out on the terminal (prompts, progress, the echo of
+/// `input`, which is typed in at the start).
+struct TerminalOutput: Sendable {
+    var status: Int32
+    var stdout: String
+    var terminal: String
+}
+
+func runOnTerminal(_ path: String, _ arguments: [String], input: String) async throws -> TerminalOutput {
+    // posix_openpt, unlockpt and ptsname as Linux does them (Glibc's module leaves those out).
+    let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+    // TIOCSPTLCK and TIOCGPTN (asm-generic/ioctls.h), which Swift does not import (they are function-like macros).
+    let setLock: UInt = 0x4004_5431, getNumber: UInt = 0x8004_5430
+    var unlock: CInt = 0, number: CInt = 0
+    guard master >= 0, ioctl(master, setLock, &unlock) == 0, ioctl(master, getNumber, &number) == 0 else {
+        throw TestSupportError("no pseudo-terminal")
+    }
+    let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY)
+    guard slave >= 0 else {
+        close(master)
+        throw TestSupportError("cannot open the pseudo-terminal's slave")
+    }
+    let directory = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let outPath = directory + "/stdout"
+    guard FileManager.default.createFile(atPath: outPath, contents: nil) else { throw POSIXError(.EIO) }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let process = childProcess(path, arguments)
+    process.standardInput = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
+    process.standardError = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
+    process.standardOutput = out
+    // Everything the terminal shows, read on a thread of its own until the last slave descriptor closes (EIO).
+    let terminal = Task.detached { () -> String in
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(master, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+    _ = input.withCString { write(master, $0, strlen($0)) }
+    // The child has its own copies of the slave: once they are gone, reading the master ends.
+    let status = try await runToExit(process) { close(slave) }
+    let shown = await terminal.value
+    close(master)
+    try out.close()
+    return TerminalOutput(status: status, stdout: try String(contentsOfFile: outPath, encoding: .utf8), terminal: shown)
+}
+
 /// A sandbox gateway with a producer (device name `carwash`, empty catalog) and a consumer daemon trading
 /// through it on loopback: HTE on 127.0.0.1, broadcasts to 127.255.255.255 from 127.0.0.1.
 final class CtlMarket: Sendable {
@@ -197,6 +250,49 @@ struct WPWCtlCommandTests {
     /// Runs wpwctl against `daemon`'s socket.
     func ctl(_ daemon: RealDaemon, _ arguments: [String], stdin: String? = nil) async throws -> ProcessOutput {
         try await runProcess(wpwctl, ["--socket", daemon.socketPath] + arguments, stdin: stdin)
+    }
+
+    /// The producer sells RoboWash (5.00 GBP a wash) and broadcasts; returns its serverId once the consumer
+    /// has heard it (`devices` asked again until it has, within a generous bound).
+    func sellAndBeHeard(_ market: CtlMarket) async throws -> String {
+        let producer = market.producer, consumer = market.consumer
+        let added = try await ctl(producer, [
+            "catalog", "add", "--id", "1", "--name", "RoboWash", "--description", "Car washed by robot",
+            "--service-type", "carwash", "--price", "5.00 GBP", "--price-description", "Car wash", "--unit", "Single wash",
+        ])
+        #expect(added.status == 0, "\(added.stderr)")
+        let broadcast = try await ctl(producer, ["broadcast", "start"])
+        #expect(broadcast.status == 0 && broadcast.stdout == "broadcasting  true\n", "\(broadcast.stderr)")
+        let serverId = try #require(tableValue(try await ctl(producer, ["device"]).stdout, "serverId"))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !(try await ctl(consumer, ["devices", "--listen", "1"]).stdout.contains(serverId)) {
+            guard ContinuousClock.now < deadline else { throw TestSupportError("the consumer never heard the producer") }
+        }
+        return serverId
+    }
+
+    @Test func buyAsksOnTheTerminalAndShowsProgress() async throws {
+        try await withCtlMarket { market in
+            let serverId = try await sellAndBeHeard(market)
+            let socket = ["--socket", market.consumer.socketPath]
+            let declined = try await runOnTerminal(wpwctl, socket + ["buy", serverId, "1", "--units", "3"], input: "n\n")
+            #expect(declined.status == 5, "\(declined.terminal)")
+            #expect(declined.terminal.contains("Pay 15.00 GBP for 3 × Single wash (Car wash) from \(serverId)? [y/N] "), "\(declined.terminal)")
+            #expect(declined.terminal.contains("wpwctl: not paid; the quote "), "\(declined.terminal)")
+            #expect(declined.stdout.isEmpty)
+            #expect(try await ctl(market.consumer, ["purchases"]).stdout == "no purchases\n")
+
+            let paid = try await runOnTerminal(wpwctl, socket + ["buy", serverId, "1", "--units", "3"], input: "y\n")
+            #expect(paid.status == 0, "\(paid.terminal)")
+            #expect(tableValue(paid.stdout, "totalPaid") == "15.00 GBP", "\(paid.stdout)")
+            #expect(market.sandbox.audit.charges.count == 1)
+
+            // devices: a progress line on the terminal (stderr), erased at the end; the table on stdout.
+            let devices = try await runOnTerminal(wpwctl, socket + ["devices", "--listen", "0.5"], input: "")
+            #expect(devices.status == 0)
+            #expect(devices.terminal.contains("Listening for devices… ") && devices.terminal.hasSuffix("\r\u{1B}[K"), "\(devices.terminal)")
+            #expect(devices.stdout.contains(serverId))
+        }
     }
 
     @Test func aWholePurchaseWithWpwctlOnly() async throws {

@@ -94,25 +94,11 @@ func runProcess(
     else { throw POSIXError(.EIO) }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    var environment = ProcessInfo.processInfo.environment
-    environment["WPWITHIN_SOCKET"] = nil
-    environment.merge(extra) { _, new in new }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.environment = environment
+    let process = childProcess(path, arguments, environment: extra)
     process.standardOutput = out
     process.standardError = err
     process.standardInput = stdin == nil ? FileHandle.nullDevice : FileHandle(forReadingAtPath: inPath)
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
+    let status = try await runToExit(process)
     try out.close()
     try err.close()
     return ProcessOutput(
@@ -120,6 +106,33 @@ func runProcess(
         stdout: try String(contentsOfFile: outPath, encoding: .utf8),
         stderr: try String(contentsOfFile: errPath, encoding: .utf8)
     )
+}
+
+/// A child process of `path` with the caller's environment less WPWITHIN_SOCKET, plus `extra`.
+func childProcess(_ path: String, _ arguments: [String], environment extra: [String: String] = [:]) -> Process {
+    var environment = ProcessInfo.processInfo.environment
+    environment["WPWITHIN_SOCKET"] = nil
+    environment.merge(extra) { _, new in new }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.environment = environment
+    return process
+}
+
+/// Starts `process` and waits for its end; its exit status. `started` runs once it was started (or failed to).
+func runToExit(_ process: Process, started: () -> Void = {}) async throws -> Int32 {
+    try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do {
+            try process.run()
+            started()
+        } catch {
+            process.terminationHandler = nil
+            started()
+            continuation.resume(throwing: error)
+        }
+    }
 }
 
 @Suite(.timeLimit(.minutes(2)))
