@@ -51,12 +51,8 @@ start_daemon() {  # name roles extra-env...
     "$bin/wpwithind" --socket "$top/$name.sock" --state-dir "$top/$name-state" --log-level "${LOG_LEVEL:-notice}" \
     2> "$top/$name.log" &
   pids+=($!)
-  for _ in $(seq 200); do
-    "$bin/wpwctl" --socket "$top/$name.sock" status >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "demo: $name did not start" >&2
-  return 1
+  # wpwctl --wait: until the socket answers and getStatus says ready (exit 3 after 10 s without).
+  "$bin/wpwctl" --socket "$top/$name.sock" --wait=10 status >/dev/null || { echo "demo: $name did not start" >&2; return 1; }
 }
 
 phase "Starting the producer daemon (car wash) and the consumer daemon (car)"
@@ -77,6 +73,9 @@ python3 -u examples/python/consumer.py --socket "$top/car.sock" --name carwash -
 phase "Producer app: deliveries acknowledged"
 wait "$producer_app"
 sed 's/^/  [producer] /' "$top/producer-app.out" | tail -n +2
+
+phase "wpwctl: the consumer's purchases"
+"$bin/wpwctl" --socket "$top/car.sock" purchases | sed 's/^/  /'
 
 orders="$(grep -c '"order.placed"' "$top/sandbox-audit.jsonl" || true)"
 echo

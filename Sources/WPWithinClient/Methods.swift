@@ -14,12 +14,13 @@ extension WPWithinClient {
         "beginServiceDelivery", "endServiceDelivery", "listPurchases",
     ]
 
-    /// A producer: by the `serverId` discovery reported, or by an explicit HTE base URL.
+    /// A producer: by the `serverId` discovery reported, or by an explicit HTE base URL; `params` is how the
+    /// consumer methods name it (`serverId` or `url`).
     public enum Producer: Sendable, Hashable {
         case serverId(String)
         case url(String)
 
-        var params: [String: JSONValue] {
+        public var params: [String: JSONValue] {
             switch self {
             case .serverId(let id): return ["serverId": .string(id)]
             case .url(let url): return ["url": .string(url)]

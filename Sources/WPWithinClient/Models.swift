@@ -94,6 +94,16 @@ extension WPWithinClient {
     }
 }
 
+extension WPWithinClient {
+    /// Money as people read it: the amount in minor units (as the daemon sends it) in major units with the
+    /// currency's ISO 4217 decimals, then the code: `1250`, `"GBP"` is `12.50 GBP` (`500 JPY`, `1.250 BHD`).
+    /// A currency the daemon does not know is shown with two decimals.
+    public static func formatMoney(minorUnits: Int64, currencyCode: String) -> String {
+        let currency = Currency(code: currencyCode) ?? Currency(code: "GBP")!
+        return Money(minorUnits: minorUnits, currency: currency).formattedAmount + " " + currencyCode
+    }
+}
+
 extension JSONValue {
     /// Decodes a result into a `Decodable` type.
     func decode<T: Decodable>(_ type: T.Type) throws -> T {

@@ -1,60 +1,59 @@
 import ArgumentParser
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
+#if canImport(Glibc)
+import Glibc
 #endif
 import WPWithinClient
 import WPWithinCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+/// A command that calls one method without params and prints its result (`readable` for humans).
+protocol PlainCallCommand: AsyncParsableCommand {
+    static var method: String { get }
+    static func readable(_ result: JSONValue) -> String
+    var global: GlobalOptions { get }
+}
 
-struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "status",
-        abstract: "Show the daemon's status (getStatus): readiness, version, pid, uptime, connections, paths."
-    )
-
-    @OptionGroup var global: GlobalOptions
-
+extension PlainCallCommand {
     func run() async throws {
-        try await withDaemon(global) { client in
-            let result = try await client.call("getStatus")
-            Console.out(Output.result(result, json: global.json, order: Output.statusOrder))
+        try await withDaemon(global) { session in
+            session.print(try await session.call(Self.method), readable: Self.readable)
         }
     }
 }
 
-struct DeviceCommand: AsyncParsableCommand {
+struct StatusCommand: PlainCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the daemon's status (getStatus): readiness, version, pid, uptime, connections, paths."
+    )
+    static let method = "getStatus"
+    static func readable(_ result: JSONValue) -> String { Output.readable(result, order: Output.statusOrder) }
+
+    @OptionGroup var global: GlobalOptions
+}
+
+struct DeviceCommand: PlainCallCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Show this device's identity (getDevice): server id, name, description, version, roles."
     )
+    static let method = "getDevice"
+    static func readable(_ result: JSONValue) -> String { Output.readable(result, order: Output.deviceOrder) }
 
     @OptionGroup var global: GlobalOptions
-
-    func run() async throws {
-        try await withDaemon(global) { client in
-            let result = try await client.call("getDevice")
-            Console.out(Output.result(result, json: global.json, order: Output.deviceOrder))
-        }
-    }
 }
 
 struct CallCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "call",
-        abstract: "Call any RPC method by name, with named params given as a JSON object.",
+        abstract: "Call any RPC method by name, with named params as key=value words, a JSON object, or - (stdin).",
         discussion: """
+            A key=value value that is valid JSON is that JSON (numbers, true, false, null, objects, arrays,
+            "quoted strings"); anything else is a string. 'wpwctl help METHOD' lists a method's params.
             Examples:
               wpwctl call rpc.discover --json
+              wpwctl call getServicePrices serverId=4e2c…-… serviceId=1
               wpwctl call subscribe '{"types":["producer.paymentSucceeded"]}'
+              echo '{"purchaseId":1,"units":2}' | wpwctl call beginServiceDelivery -
             """
     )
 
@@ -66,28 +65,28 @@ struct CallCommand: AsyncParsableCommand {
     )
     var method: String
 
-    @Argument(help: ArgumentHelp("Named params as a JSON object, e.g. '{\"serviceId\":1}'.", valueName: "json"))
-    var params: String?
+    @Argument(
+        help: ArgumentHelp("The params: key=value words, one JSON object, or - to read a JSON object from stdin.", valueName: "params")
+    )
+    var params: [String] = []
 
     func validate() throws {
         if method.isEmpty { throw ValidationError("the method name must not be empty") }
+        if params != ["-"] { _ = try parsedParams() }
+    }
+
+    private func parsedParams() throws -> [String: JSONValue]? {
         do {
-            _ = try Output.parseParams(params)
+            return try Output.callParams(params, readStdin: Console.readAll)
         } catch {
             throw ValidationError(error.message)
         }
     }
 
     func run() async throws {
-        let parsed: [String: JSONValue]?
-        do {
-            parsed = try Output.parseParams(params)
-        } catch {
-            throw ValidationError(error.message)
-        }
-        try await withDaemon(global) { client in
-            let result = try await client.call(method, params: parsed)
-            Console.out(Output.result(result, json: global.json))
+        let parsed = try parsedParams()
+        try await withDaemon(global) { session in
+            session.print(try await session.call(method, parsed)) { Output.readable($0) }
         }
     }
 }
@@ -95,7 +94,7 @@ struct CallCommand: AsyncParsableCommand {
 struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
-        abstract: "Subscribe and print the daemon's events, one line each, until Ctrl-C or the daemon closes."
+        abstract: "Print the daemon's events, one line each: follows them until Ctrl-C, or with --no-follow prints the kept ones and exits."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -106,66 +105,43 @@ struct EventsCommand: AsyncParsableCommand {
     )
     var types: [String] = []
 
-    @Option(name: .customLong("resume-from"), help: ArgumentHelp("Replay the events after this sequence number first.", valueName: "seq"))
+    @Option(
+        name: [.customLong("since"), .customLong("resume-from")],
+        help: ArgumentHelp("First replay the kept events after this sequence number (0: all kept).", valueName: "seq")
+    )
     var resumeFrom: Int64?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Follow new events (the default); --no-follow prints the kept events (after --since, default 0) and exits."
+    )
+    var follow = true
+
     func validate() throws {
-        if let resumeFrom, resumeFrom < 0 { throw ValidationError("--resume-from must be zero or more") }
+        if let resumeFrom, resumeFrom < 0 { throw ValidationError("--since must be zero or more") }
         if types.contains(where: \.isEmpty) { throw ValidationError("--type must not be empty") }
     }
 
     func run() async throws {
         // Ctrl-C ends a follow normally; stdout is written unbuffered, so nothing is lost.
         signal(SIGINT) { _ in _exit(0) }
-        try await withDaemon(global) { client in
-            let stream = try await client.events(types: types.isEmpty ? nil : types, resumeFrom: resumeFrom)
+        try await withDaemon(global) { session in
+            let client = session.client
+            let types = types.isEmpty ? nil : types
+            let since = follow ? resumeFrom : resumeFrom ?? 0
+            let stream = try await withDeadline(global.timeout, what: "subscribe") {
+                try await client.events(types: types, resumeFrom: since)
+            }
+            // --no-follow: the replayed events are the ones the daemon counted in its answer; then stop.
+            var left = follow ? nil : await client.lastSubscription?.replayed ?? 0
+            if left == 0 { return }
             for try await event in stream {
                 Console.out(Output.event(event, json: global.json))
+                if let count = left {
+                    left = count - 1
+                    if count <= 1 { break }
+                }
             }
-        }
-    }
-}
-
-/// Connects, runs `body`, closes, and turns failures into wpwctl's exit statuses with a message on stderr.
-func withDaemon(_ global: GlobalOptions, _ body: (WPWithinClient) async throws -> Void) async throws {
-    let client: WPWithinClient
-    do {
-        client = try await WPWithinClient.connected(socketPath: global.socket)
-    } catch {
-        Console.error(Output.clientError(error))
-        throw ExitCode(ExitStatus.cannotConnect)
-    }
-    do {
-        try await body(client)
-        await client.close()
-    } catch let error as WPWError {
-        await client.close()
-        Console.error(Output.rpcError(error, json: global.json))
-        throw ExitCode(ExitStatus.rpcError)
-    } catch let error as WPWithinClientError {
-        await client.close()
-        Console.error(Output.clientError(error))
-        throw ExitCode(ExitStatus.cannotConnect)
-    } catch {
-        await client.close()
-        throw error
-    }
-}
-
-/// Unbuffered line output, so `wpwctl events | …` sees each event at once.
-enum Console {
-    static func out(_ text: String) { write(STDOUT_FILENO, text) }
-
-    static func error(_ text: String) { write(STDERR_FILENO, text) }
-
-    /// The whole line, retrying after a signal or a partial write.
-    private static func write(_ descriptor: Int32, _ text: String) {
-        var bytes = Array((text + "\n").utf8)[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return }
-            bytes = bytes.dropFirst(written)
         }
     }
 }

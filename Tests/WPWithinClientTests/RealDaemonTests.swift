@@ -256,12 +256,7 @@ final class LineProcess: @unchecked Sendable {
 
     init(_ path: String, _ arguments: [String]) throws {
         let pipe = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["WPWITHIN_SOCKET"] = nil
-        process.environment = environment
+        let process = childProcess(path, arguments)
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice

@@ -80,35 +80,25 @@ struct ProcessOutput: Sendable {
     var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
 }
 
-/// Runs a program to its end with its output in files (no pipe can fill up), without the caller's WPWITHIN_SOCKET.
-func runProcess(_ path: String, _ arguments: [String], environment extra: [String: String] = [:]) async throws -> ProcessOutput {
+/// Runs a program to its end with its output in files (no pipe can fill up), without the caller's WPWITHIN_SOCKET;
+/// stdin is `stdin` (from a file), else /dev/null.
+func runProcess(
+    _ path: String, _ arguments: [String], environment extra: [String: String] = [:], stdin: String? = nil
+) async throws -> ProcessOutput {
     let directory = try makeTemporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let outPath = directory + "/stdout", errPath = directory + "/stderr"
+    let outPath = directory + "/stdout", errPath = directory + "/stderr", inPath = directory + "/stdin"
     guard FileManager.default.createFile(atPath: outPath, contents: nil),
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil),
+        FileManager.default.createFile(atPath: inPath, contents: Data((stdin ?? "").utf8))
     else { throw POSIXError(.EIO) }
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    var environment = ProcessInfo.processInfo.environment
-    environment["WPWITHIN_SOCKET"] = nil
-    environment.merge(extra) { _, new in new }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.environment = environment
+    let process = childProcess(path, arguments, environment: extra)
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try process.run()
-        } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : FileHandle(forReadingAtPath: inPath)
+    let status = try await runToExit(process)
     try out.close()
     try err.close()
     return ProcessOutput(
@@ -116,6 +106,33 @@ func runProcess(_ path: String, _ arguments: [String], environment extra: [Strin
         stdout: try String(contentsOfFile: outPath, encoding: .utf8),
         stderr: try String(contentsOfFile: errPath, encoding: .utf8)
     )
+}
+
+/// A child process of `path` with the caller's environment less WPWITHIN_SOCKET, plus `extra`.
+func childProcess(_ path: String, _ arguments: [String], environment extra: [String: String] = [:]) -> Process {
+    var environment = ProcessInfo.processInfo.environment
+    environment["WPWITHIN_SOCKET"] = nil
+    environment.merge(extra) { _, new in new }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.environment = environment
+    return process
+}
+
+/// Starts `process` and waits for its end; its exit status. `started` runs once it was started (or failed to).
+func runToExit(_ process: Process, started: () -> Void = {}) async throws -> Int32 {
+    try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do {
+            try process.run()
+            started()
+        } catch {
+            process.terminationHandler = nil
+            started()
+            continuation.resume(throwing: error)
+        }
+    }
 }
 
 @Suite(.timeLimit(.minutes(2)))

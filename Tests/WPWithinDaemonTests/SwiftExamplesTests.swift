@@ -18,7 +18,7 @@ import WPWithinTestSupport
             stderrPath: market.dir.file("carwash.err"))
         var producerLines: [String] = []
         while !(producerLines.last ?? "").hasPrefix("ready:") { producerLines.append(try await carwash.nextLine(limit: .seconds(30))) }
-        #expect(producerLines.contains("service 5 registered: RoboWash, 500 GBP minor units a wash"))
+        #expect(producerLines.contains("service 5 registered: RoboWash, 5.00 GBP a wash"))
 
         let buyer = try LaunchedProcess.launch(
             BuiltExecutable.url(named: "wpw-example-consumer"),
@@ -29,7 +29,7 @@ import WPWithinTestSupport
         // Both apps end by themselves after their last line (terminating them then raced their exit).
         #expect(await buyer.waitForExit() == 0)
         #expect(consumerLines.contains { $0.hasPrefix("discovered: ") && $0.contains(serverId) })
-        #expect(consumerLines.contains { $0.hasPrefix("paid: purchase ") && $0.contains("1500 GBP, 3 unit(s)") })
+        #expect(consumerLines.contains { $0.hasPrefix("paid: purchase ") && $0.contains("15.00 GBP, 3 unit(s)") })
         #expect(consumerLines.contains("delivery 1 ended: 2 delivered, 1 remaining"))
         #expect(consumerLines.contains("delivery 2 ended: 3 delivered, 0 remaining"))
 

@@ -9,6 +9,7 @@
 // event, and exits 0 after N delivery sessions have ended (default: run until Ctrl-C / SIGTERM).
 
 const { parseCommandLine } = require('./args');
+const { money } = require('./money');
 const { WPWithinClient, AlreadyExistsError } = require('../../clients/node');
 
 const USAGE = 'usage: carwash-producer.js [--socket PATH] [--deliveries N] [--service-id ID] [--amount MINOR] [--currency CODE]';
@@ -47,7 +48,7 @@ async function main() {
   };
   try {
     await client.addService({ service });
-    console.log(`service ${service.id} added: ${service.name}, ${opts.amount} ${opts.currency} (minor units) per wash`);
+    console.log(`service ${service.id} added: ${service.name}, ${money(opts.amount, opts.currency)} per wash`);
   } catch (error) {
     if (!(error instanceof AlreadyExistsError)) throw error;
     console.log(`service ${service.id} is already in the catalog`);
@@ -70,7 +71,7 @@ async function main() {
   events.on('event', (event) => {
     switch (event.type) {
       case 'producer.paymentSucceeded':
-        console.log(`payment: ${event.totalAmount ?? '?'} ${event.currencyCode ?? ''} for ${event.units ?? '?'} washes (ref ${event.paymentReferenceId})`);
+        console.log(`payment: ${money(event.totalAmount, event.currencyCode)} for ${event.units} washes (ref ${event.paymentReferenceId})`);
         break;
       case 'producer.deliveryBegun':
         console.log(`delivery begun: ${event.unitsGranted} of ${event.unitsRequested} washes requested (ref ${event.paymentReferenceId}, seq ${event.seq})`);

@@ -10,6 +10,7 @@
 // washes (default 3) and uses them in two delivery sessions, then exits 0.
 
 const { parseCommandLine } = require('./args');
+const { money } = require('./money');
 const { WPWithinClient } = require('../../clients/node');
 
 const USAGE = 'usage: consumer.js [--socket PATH] [--server-id ID | --name NAME] [--units N] [--timeout-ms MS]';
@@ -30,17 +31,6 @@ function options() {
     units: integer('units', 1),
     timeoutMs: integer('timeout-ms', 100),
   };
-}
-
-/** An amount in minor units as text, e.g. 1500 GBP -> "15.00 GBP". */
-function money(amount, currency) {
-  let digits = 2;
-  try {
-    digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
-  } catch {
-    // an unknown currency: assume two decimals
-  }
-  return `${(amount / 10 ** digits).toFixed(digits)} ${currency}`;
 }
 
 const isCarWash = (service) => service.serviceType === 'carwash' || /wash/i.test(service.name);

@@ -19,6 +19,8 @@ except ImportError:  # running from a checkout: use the client next to this file
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python", "src"))
     import wpwithin
 
+from money import money
+
 
 def car_wash(service_id: int, amount: int, currency: str) -> dict:
     return {
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         with client.subscribe(["producer.deliveryBegun", "producer.deliveryEnded"]) as deliveries:
             try:
                 service = client.addService(service=car_wash(args.service_id, args.amount, args.currency))
-                say(f"service {service['id']} registered: {service['name']}, {args.amount} {args.currency} minor units a wash")
+                say(f"service {service['id']} registered: {service['name']}, {money(args.amount, args.currency)} a wash")
             except wpwithin.AlreadyExistsError:
                 say(f"service {args.service_id} already registered")
             client.startServiceBroadcast(timeoutMs=0)

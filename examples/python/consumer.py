@@ -19,6 +19,8 @@ except ImportError:  # running from a checkout: use the client next to this file
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python", "src"))
     import wpwithin
 
+from money import money
+
 
 def say(text: str) -> None:
     print(text, flush=True)
@@ -47,18 +49,18 @@ def run(args: argparse.Namespace) -> int:
         service = services[0]
         prices = client.getServicePrices(serverId=server, serviceId=service["serviceId"])["prices"]
         for price in prices:
-            say(f"price {price['priceId']}: {price['description']}, {price['amount']} {price['currencyCode']} per {price['unitDescription']}")
+            say(f"price {price['priceId']}: {price['description']}, {money(price['amount'], price['currencyCode'])} per {price['unitDescription']}")
         if not prices:
             raise SystemExit("consumer: the service has no price")
         price = prices[0]
 
         # 2. Select.
         quote = client.selectService(serverId=server, serviceId=service["serviceId"], priceId=price["priceId"], numberOfUnits=args.units)
-        say(f"selected: {quote['unitsToSupply']} unit(s) for {quote['totalPrice']} {quote['currencyCode']} (reference {quote['paymentReferenceId']})")
+        say(f"selected: {quote['unitsToSupply']} unit(s) for {money(quote['totalPrice'], quote['currencyCode'])} (reference {quote['paymentReferenceId']})")
 
         # 3. Pay.
         purchase = client.makePayment(paymentReferenceId=quote["paymentReferenceId"])
-        say(f"paid: purchase {purchase['purchaseId']}, {purchase['totalPaid']} {purchase['currencyCode']}, {purchase['unitsBought']} unit(s)")
+        say(f"paid: purchase {purchase['purchaseId']}, {money(purchase['totalPaid'], purchase['currencyCode'])}, {purchase['unitsBought']} unit(s)")
 
         # 4. Deliver, in two sessions.
         first = args.units - args.units // 2

@@ -7,7 +7,8 @@ import Glibc
 import Musl
 #endif
 
-/// The built `wpwithind` running in a temp dir: `--socket <tmp>/rpc.sock --state-dir <tmp>/state --log-level debug`.
+/// The built `wpwithind` running in a temp dir: `--socket <tmp>/rpc.sock --state-dir <tmp>/state --log-level debug`
+/// (or the socket path given), with extra environment variables (`WPWITHIND_…` configuration) if given.
 ///
 /// Readiness is the daemon's own `READY=1` on a `NOTIFY_SOCKET` that this harness binds, so no test polls or
 /// sleeps; a blocking receive with a generous socket timeout guards against a daemon that never gets ready.
@@ -18,9 +19,9 @@ final class RealDaemon: Sendable {
     let logPath: String
     let pid: pid_t
 
-    private init(directory: String, pid: pid_t) {
+    private init(directory: String, socketPath: String, pid: pid_t) {
         self.directory = directory
-        self.socketPath = directory + "/rpc.sock"
+        self.socketPath = socketPath
         self.stateDir = directory + "/state"
         self.logPath = directory + "/daemon.log"
         self.pid = pid
@@ -28,9 +29,10 @@ final class RealDaemon: Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    static func start() async throws -> RealDaemon {
+    static func start(environment extra: [String: String] = [:], socketPath: String? = nil) async throws -> RealDaemon {
         let executable = try builtExecutable("wpwithind")
         let directory = try makeTemporaryDirectory()
+        let socketPath = socketPath ?? directory + "/rpc.sock"
         let notifyPath = directory + "/notify.sock"
         let notify = try bindDatagramSocket(notifyPath)
         defer { close(notify) }
@@ -44,13 +46,14 @@ final class RealDaemon: Sendable {
         // Network rule: HTE on 127.0.0.1, port chosen by the kernel.
         environment["WPWITHIND_HTE_HOST"] = "127.0.0.1"
         environment["WPWITHIND_HTE_PORT"] = "0"
+        environment.merge(extra) { _, new in new }
         let pid = try spawn(
             executable,
-            arguments: ["--socket", directory + "/rpc.sock", "--state-dir", directory + "/state", "--log-level", "debug"],
+            arguments: ["--socket", socketPath, "--state-dir", directory + "/state", "--log-level", "debug"],
             environment: environment,
             stderrPath: directory + "/daemon.log"
         )
-        let daemon = RealDaemon(directory: directory, pid: pid)
+        let daemon = RealDaemon(directory: directory, socketPath: socketPath, pid: pid)
         let ready = await withCheckedContinuation { continuation in
             Thread.detachNewThread { continuation.resume(returning: waitForReady(notify)) }
         }

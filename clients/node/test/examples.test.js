@@ -72,7 +72,8 @@ describe('examples/node', { timeout: 60000 }, () => {
     assert.match(c.stdout, /^done: 3 of 3 units used$/m);
     assert.equal(c.stderr, '');
 
-    assert.match(p.stdout, /^service 1 added: RoboWash/m);
+    assert.match(p.stdout, /^service 1 added: RoboWash, 5\.00 GBP per wash$/m);
+    assert.match(p.stdout, /^payment: 15\.00 GBP for 3 washes /m);
     const deliveries = p.stdout.split('\n').filter((line) => line.startsWith('delivery '));
     assert.deepEqual(
       deliveries.map((line) => line.split(':')[0]),

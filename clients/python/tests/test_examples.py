@@ -54,7 +54,7 @@ def test_the_carwash_producer_and_the_consumer_examples(fresh_world):
     producer = example("carwash_producer.py", "--socket", fresh_world.producer.socket_path, "--deliveries", "2")
     try:
         head = wait_for_line(producer, "ready:")
-        assert "service 1 registered: Car wash" in "".join(head)
+        assert "service 1 registered: Car wash, 5.00 GBP a wash" in "".join(head)
 
         consumer = example("consumer.py", "--socket", fresh_world.consumer.socket_path, "--name", "carwash")
         out, err = consumer.communicate(timeout=60)
@@ -63,7 +63,7 @@ def test_the_carwash_producer_and_the_consumer_examples(fresh_world):
         phases = [line.split(":")[0] for line in lines]
         assert phases == ["discovered", "service 1", "price 1", "selected", "paid",
                           "delivery 1 begun", "delivery 1 ended", "delivery 2 begun", "delivery 2 ended", "done"], out
-        assert "3 unit(s) for 1500 GBP" in out
+        assert "3 unit(s) for 15.00 GBP" in out and ", 15.00 GBP, 3 unit(s)" in out and ", 5.00 GBP per " in out
         assert "delivery 1 begun: 2 unit(s)" in out and "delivery 2 begun: 1 unit(s)" in out
         assert "3 delivered, 0 remaining" in out
 

@@ -33,7 +33,7 @@ do {
     ]
     do {
         _ = try await client.addService(service)
-        say("service \(serviceId) registered: RoboWash, 500 GBP minor units a wash")
+        say("service \(serviceId) registered: RoboWash, \(WPWithinClient.formatMoney(minorUnits: 500, currencyCode: "GBP")) a wash")
     } catch let error as WPWError where error.code == .alreadyExists {
         say("service \(serviceId) already registered")
     }

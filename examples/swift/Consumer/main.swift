@@ -18,6 +18,11 @@ func option(_ name: String) -> String? {
     return arguments[index + 1]
 }
 
+/// An amount in minor units beside its currency code, as people read it: `15.00 GBP`.
+func money(_ amount: JSONValue?, _ currencyCode: JSONValue?) -> String {
+    WPWithinClient.formatMoney(minorUnits: amount?.int64Value ?? 0, currencyCode: currencyCode?.stringValue ?? "")
+}
+
 struct Failure: Error, CustomStringConvertible { let description: String }
 
 let units = Int(option("--units") ?? "3") ?? 3
@@ -41,17 +46,17 @@ do {
     say("service \(serviceId): \(service["name"]?.stringValue ?? "") - \(service["description"]?.stringValue ?? "")")
     guard let price = try await client.getServicePrices(producer, serviceId: Int(serviceId))["prices"]?.arrayValue?.first,
           let priceId = price["priceId"]?.int64Value else { throw Failure(description: "the service has no price") }
-    say("price \(priceId): \(price["description"]?.stringValue ?? ""), \(price["amount"]?.int64Value ?? 0) \(price["currencyCode"]?.stringValue ?? "") per \(price["unitDescription"]?.stringValue ?? "unit")")
+    say("price \(priceId): \(price["description"]?.stringValue ?? ""), \(money(price["amount"], price["currencyCode"])) per \(price["unitDescription"]?.stringValue ?? "unit")")
 
     // 2. Select.
     let quote = try await client.selectService(producer, serviceId: Int(serviceId), priceId: Int(priceId), numberOfUnits: units)
     guard let reference = quote["paymentReferenceId"]?.stringValue else { throw Failure(description: "no payment reference") }
-    say("selected: \(quote["unitsToSupply"]?.int64Value ?? 0) unit(s) for \(quote["totalPrice"]?.int64Value ?? 0) \(quote["currencyCode"]?.stringValue ?? "") (reference \(reference))")
+    say("selected: \(quote["unitsToSupply"]?.int64Value ?? 0) unit(s) for \(money(quote["totalPrice"], quote["currencyCode"])) (reference \(reference))")
 
     // 3. Pay.
     let purchase = try await client.makePayment(paymentReferenceId: reference)
     guard let purchaseId = purchase["purchaseId"]?.int64Value else { throw Failure(description: "no purchase id") }
-    say("paid: purchase \(purchaseId), \(purchase["totalPaid"]?.int64Value ?? 0) \(purchase["currencyCode"]?.stringValue ?? ""), \(purchase["unitsBought"]?.int64Value ?? 0) unit(s)")
+    say("paid: purchase \(purchaseId), \(money(purchase["totalPaid"], purchase["currencyCode"])), \(purchase["unitsBought"]?.int64Value ?? 0) unit(s)")
 
     // 4. Release, in two sessions.
     var remaining = Int(purchase["unitsRemaining"]?.int64Value ?? 0)
