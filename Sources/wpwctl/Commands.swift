@@ -26,7 +26,31 @@ struct StatusCommand: PlainCallCommand {
         abstract: "Show the daemon's status (getStatus): readiness, version, pid, uptime, connections, paths."
     )
     static let method = "getStatus"
-    static func readable(_ result: JSONValue) -> String { Output.readable(result, order: Output.statusOrder) }
+    static func readable(_ result: JSONValue) -> String {
+        var flattened = result
+        if case .object(var object) = result, let health = object["health"] {
+            object["health"] = .string(Output.healthSummary(health))
+            flattened = .object(object)
+        }
+        return Output.readable(flattened, order: Output.statusOrder)
+    }
+
+    @OptionGroup var global: GlobalOptions
+}
+
+struct MetricsCommand: PlainCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics",
+        abstract: "Print the daemon's metrics (getMetrics), Prometheus text format.",
+        discussion: "The same text a scraper gets from the metrics.listen endpoint. --json prints the method's result."
+    )
+    static let method = "getMetrics"
+    static func readable(_ result: JSONValue) -> String {
+        // The exposition ends in a newline; Console adds one.
+        var text = result["text"]?.stringValue ?? ""
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
 
     @OptionGroup var global: GlobalOptions
 }

@@ -144,7 +144,21 @@ enum Output {
     static let catalogColumns = ["serviceId", "name", "serviceType", "priceId", "description", "amount", "unitId", "unitDescription", "stock"]
     static let methodColumns = ["name", "summary"]
 
-    static let statusOrder = ["ready", "version", "pid", "uptimeSeconds", "connections", "roles", "socketPath", "stateDir"]
+    static let statusOrder = ["ready", "health", "version", "pid", "uptimeSeconds", "connections", "roles", "socketPath", "stateDir"]
+
+    /// `getStatus.health` in one line: `ok`, or `DEGRADED:` and what is wrong (then what is unknown).
+    static func healthSummary(_ health: JSONValue) -> String {
+        var problems: [String] = []
+        if health["store"]?["writable"] == false {
+            problems.append(health["store"]?["lastCommitFailed"] == true ? "store: last commit failed" : "store: no room for new money")
+        }
+        if health["gateway"]?["reachable"] == false { problems.append("gateway unreachable") }
+        if health["discovery"]?["broadcaster"] == false { problems.append("broadcaster not running") }
+        if health["discovery"]?["scanner"] == false { problems.append("scanner not running") }
+        var text = health["ok"] == true ? "ok" : "DEGRADED: " + (problems.isEmpty ? "see --json" : problems.joined(separator: ", "))
+        if health["gateway"]?["reachable"] == .null { text += " (gateway not called yet)" }
+        return text
+    }
     static let deviceOrder = ["serverId", "name", "description", "version", "roles"]
 
     /// One line per event: `--json` gives the notification's params; otherwise `seq time type key=value…`.

@@ -38,7 +38,7 @@ struct WPWCtl: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self, DeviceCommand.self, DevicesCommand.self, ServicesCommand.self, PricesCommand.self,
             BuyCommand.self, DeliverCommand.self, PurchasesCommand.self, CatalogCommand.self, BroadcastCommand.self,
-            EventsCommand.self, CallCommand.self, MethodsCommand.self,
+            EventsCommand.self, MetricsCommand.self, CallCommand.self, MethodsCommand.self,
         ]
     )
 

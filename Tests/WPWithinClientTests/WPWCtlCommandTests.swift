@@ -397,6 +397,17 @@ struct WPWCtlCommandTests {
             #expect(later.stdoutLines.count == all.stdoutLines.count - all.stdoutLines.firstIndex(of: recorded)! - 1)
             let typed = try await ctl(consumer, ["events", "--no-follow", "--since", "0", "--type", "consumer.deliveryEnded"])
             #expect(typed.stdoutLines.count == 2 && typed.stdoutLines.allSatisfy { $0.contains("consumer.deliveryEnded") }, "\(typed.stdout)")
+
+            // status: health in one line; metrics: the Prometheus text, agreeing with what was bought.
+            let status = try await ctl(consumer, ["status"])
+            #expect(status.status == 0 && tableValue(status.stdout, "health") == "ok", "\(status.stdout)")
+            let producerStatus = try await ctl(producer, ["status"])
+            #expect(tableValue(producerStatus.stdout, "health") == "ok", "\(producerStatus.stdout)")
+            let metrics = try await ctl(consumer, ["metrics"])
+            #expect(metrics.status == 0, "\(metrics.stderr)")
+            #expect(metrics.stdoutLines.contains("# TYPE wpwithind_payments_total counter"), "\(metrics.stdout)")
+            #expect(metrics.stdoutLines.contains(#"wpwithind_payments_total{role="consumer",outcome="succeeded"} 1"#))
+            #expect(metrics.stdoutLines.contains(#"wpwithind_units_delivered_total{role="consumer"} 3"#))
         }
     }
 
