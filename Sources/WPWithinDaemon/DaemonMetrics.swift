@@ -56,6 +56,15 @@ public final class DaemonMetrics: Sendable {
     static let commitBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
     let reconciliationPending: MetricsGauge
+    /// The series of the hot path, made once (a registry lookup builds its label key and takes a lock): the
+    /// counters each event type increments, the RPC calls per served method, the HTE and gateway series of a
+    /// successful call. Anything else (an error code, another status) goes through the registry.
+    private let eventCounters: [String: MetricsCounter]
+    private let unitsDelivered: [String: MetricsCounter]
+    private let rpcCalls = Mutex<[String: MetricsCounter]>([:])
+    private let hteServedOK: [String: MetricsCounter]
+    private let hteCalledOK: [String: MetricsCounter]
+    private let gatewayOK: [String: MetricsHistogram]
     private let durableCommits: MetricsHistogram
     private let relaxedCommits: MetricsHistogram
     private let failedCommits: MetricsCounter
@@ -69,6 +78,34 @@ public final class DaemonMetrics: Sendable {
         relaxedCommits = registry.histogram(
             Name.commits, help: "", upperBounds: Self.commitBuckets, labels: [("fsync", "false")])
         failedCommits = registry.counter(Name.commitFailures, help: "Store commits that failed (every transition in them failed and nothing was stored).")
+        var events: [String: MetricsCounter] = [:]
+        for (type, role, outcome) in Self.paymentEvents {
+            events[type] = registry.counter(Name.payments, help: Help.payments, labels: [("role", role), ("outcome", outcome)])
+        }
+        for (type, role, phase) in Self.deliveryEvents {
+            events[type] = registry.counter(Name.deliveries, help: Help.deliveries, labels: [("role", role), ("phase", phase)])
+        }
+        events[StoreEventType.quoteCreated] = registry.counter(Name.quotes, help: Help.quotes, labels: [("role", "producer")])
+        events[StoreEventType.quoteReceived] = registry.counter(Name.quotes, help: Help.quotes, labels: [("role", "consumer")])
+        events[StoreEventType.deliveryLeaseExpired] = registry.counter(Name.leases, help: Help.leases)
+        eventCounters = events
+        unitsDelivered = [
+            StoreEventType.deliveryEnded: registry.counter(Name.units, help: Help.units, labels: [("role", "producer")]),
+            StoreEventType.consumerDeliveryEnded: registry.counter(Name.units, help: Help.units, labels: [("role", "consumer")]),
+        ]
+        var served: [String: MetricsCounter] = [:], called: [String: MetricsCounter] = [:]
+        for route in Self.hteRoutes {
+            served[route] = registry.counter(Name.hteServed, help: Help.hteServed, labels: [("route", route), ("status", "200")])
+            called[route] = registry.counter(Name.hteCalls, help: Help.hteCalls, labels: [("route", route), ("outcome", "ok")])
+        }
+        hteServedOK = served
+        hteCalledOK = called
+        var gateway: [String: MetricsHistogram] = [:]
+        for operation in Self.gatewayOperations {
+            gateway[operation] = registry.histogram(
+                Name.gateway, help: Help.gateway, upperBounds: Self.gatewayBuckets, labels: [("operation", operation), ("outcome", "ok")])
+        }
+        gatewayOK = gateway
         registry.gauge(Name.build, help: "The running build (value 1).", labels: [("version", WPWithinVersion.current)]).set(1)
         registry.computed(Name.connections, .gauge, help: "Open JSON-RPC connections.") { Double(connections()) }
         registry.computed(Name.resident, .gauge, help: "Resident set size in bytes.") { ProcessFigures.residentBytes() }
@@ -81,51 +118,50 @@ public final class DaemonMetrics: Sendable {
 
     /// Counts one delivered event (the bus calls this once per event, in seq order).
     public func observe(_ event: RPCEvent) {
+        guard let counter = eventCounters[event.type] else { return }
+        counter.increment()
         switch event.type {
-        case StoreEventType.quoteCreated: quote(role: "producer")
-        case StoreEventType.quoteReceived: quote(role: "consumer")
-        case StoreEventType.paymentSucceeded: payment(role: "producer", "succeeded", charged: event.payload)
-        case StoreEventType.paymentFailed: payment(role: "producer", "failed")
-        case StoreEventType.paymentOutcomeUnknown: payment(role: "producer", "outcome_unknown")
-        case StoreEventType.paymentAbandoned: payment(role: "producer", "abandoned")
-        case StoreEventType.lateChargeFound: payment(role: "producer", "late_charge")
-        case StoreEventType.refundIssued: payment(role: "producer", "refunded")
-        case StoreEventType.purchaseRecorded: payment(role: "consumer", "succeeded", charged: event.payload)
-        case StoreEventType.deliveryBegun: delivery(role: "producer", phase: "begin")
-        case StoreEventType.consumerDeliveryBegun: delivery(role: "consumer", phase: "begin")
-        case StoreEventType.deliveryEnded: delivery(role: "producer", phase: "end", units: event.payload["unitsCommitted"])
-        case StoreEventType.consumerDeliveryEnded: delivery(role: "consumer", phase: "end", units: event.payload["unitsCommitted"])
-        case StoreEventType.deliveryLeaseExpired:
-            registry.counter(Name.leases, help: "Deliveries in flight past producer.deliveryLeaseSeconds, settled at the token's next begin.").increment()
+        case StoreEventType.paymentSucceeded: charged(role: "producer", event.payload)
+        case StoreEventType.purchaseRecorded: charged(role: "consumer", event.payload)
+        case StoreEventType.deliveryEnded, StoreEventType.consumerDeliveryEnded:
+            if let units = event.payload["unitsCommitted"]?.int64Value, units > 0 { unitsDelivered[event.type]?.increment(by: UInt64(units)) }
         default: break
         }
     }
 
-    private func quote(role: String) {
-        registry.counter(Name.quotes, help: "Quotes made (producer) or received (consumer).", labels: [("role", role)]).increment()
+    private func charged(role: String, _ payload: [String: JSONValue]) {
+        guard let amount = payload["totalAmount"]?.int64Value, amount > 0,
+              let currency = payload["currencyCode"]?.stringValue, Currency(code: currency) != nil else { return }
+        registry.counter(Name.amount, help: Help.amount, labels: [("role", role), ("currency", currency)]).increment(by: UInt64(amount))
     }
 
-    private func payment(role: String, _ outcome: String, charged payload: [String: JSONValue]? = nil) {
-        registry.counter(
-            Name.payments,
-            help: "Payment outcomes as committed: producer succeeded, failed, outcome_unknown, abandoned, late_charge, refunded; consumer succeeded (a purchase recorded). An unknown outcome settled later counts again under its final outcome.",
-            labels: [("role", role), ("outcome", outcome)]
-        ).increment()
-        if let payload, let amount = payload["totalAmount"]?.int64Value, amount > 0,
-           let currency = payload["currencyCode"]?.stringValue, Currency(code: currency) != nil {
-            registry.counter(
-                Name.amount, help: "Money charged (producer) or paid (consumer), in the currency's minor units.",
-                labels: [("role", role), ("currency", currency)]
-            ).increment(by: UInt64(amount))
-        }
-    }
+    /// The event types counted, with their labels.
+    static let paymentEvents: [(String, String, String)] = [
+        (StoreEventType.paymentSucceeded, "producer", "succeeded"), (StoreEventType.paymentFailed, "producer", "failed"),
+        (StoreEventType.paymentOutcomeUnknown, "producer", "outcome_unknown"), (StoreEventType.paymentAbandoned, "producer", "abandoned"),
+        (StoreEventType.lateChargeFound, "producer", "late_charge"), (StoreEventType.refundIssued, "producer", "refunded"),
+        (StoreEventType.purchaseRecorded, "consumer", "succeeded"),
+    ]
+    static let deliveryEvents: [(String, String, String)] = [
+        (StoreEventType.deliveryBegun, "producer", "begin"), (StoreEventType.deliveryEnded, "producer", "end"),
+        (StoreEventType.consumerDeliveryBegun, "consumer", "begin"), (StoreEventType.consumerDeliveryEnded, "consumer", "end"),
+    ]
+    static let hteRoutes = ["discover", "prices", "requestTotal", "payment", "delivery/begin", "delivery/end"]
+    static let gatewayOperations = ["tokens", "order", "lookup", "find", "refund"]
 
-    private func delivery(role: String, phase: String, units: JSONValue? = nil) {
-        registry.counter(Name.deliveries, help: "Delivery begins and ends committed.", labels: [("role", role), ("phase", phase)]).increment()
-        if let committed = units?.int64Value, committed > 0 {
-            registry.counter(Name.units, help: "Units committed as delivered by delivery ends.", labels: [("role", role)])
-                .increment(by: UInt64(committed))
-        }
+    /// Help texts, once each.
+    enum Help {
+        static let payments = "Payment outcomes as committed: producer succeeded, failed, outcome_unknown, abandoned, late_charge, refunded; consumer succeeded (a purchase recorded). An unknown outcome settled later counts again under its final outcome."
+        static let amount = "Money charged (producer) or paid (consumer), in the currency's minor units."
+        static let quotes = "Quotes made (producer) or received (consumer)."
+        static let deliveries = "Delivery begins and ends committed."
+        static let units = "Units committed as delivered by delivery ends."
+        static let leases = "Deliveries in flight past producer.deliveryLeaseSeconds, settled at the token's next begin."
+        static let rpcCalls = "JSON-RPC calls by method ((none): a line naming no served method)."
+        static let rpcErrors = "JSON-RPC calls answered with an error, by method and stable error code."
+        static let hteServed = "HTE requests the producer answered, by route and HTTP status."
+        static let hteCalls = "HTE calls to producers by route and outcome (ok, rejected, unreachable, protocol)."
+        static let gateway = "Payment gateway calls by operation (tokens, order, lookup, find, refund) and outcome (ok, refused, unreachable)."
     }
 
     // MARK: Calls
@@ -133,31 +169,35 @@ public final class DaemonMetrics: Sendable {
     /// The dispatcher's observer: one call of `method` (nil: no served method named) answered with `error`.
     public func rpcCall(method: String?, error: WPWError.Code?) {
         let name = method ?? "(none)"
-        registry.counter(Name.rpcCalls, help: "JSON-RPC calls by method ((none): a line naming no served method).", labels: [("method", name)])
-            .increment()
+        let calls = rpcCalls.withLock { cache in
+            if let counter = cache[name] { return counter }
+            let counter = registry.counter(Name.rpcCalls, help: Help.rpcCalls, labels: [("method", name)])
+            cache[name] = counter
+            return counter
+        }
+        calls.increment()
         if let error {
-            registry.counter(Name.rpcErrors, help: "JSON-RPC calls answered with an error, by method and stable error code.",
-                             labels: [("method", name), ("code", String(error.rawValue))]).increment()
+            registry.counter(Name.rpcErrors, help: Help.rpcErrors, labels: [("method", name), ("code", String(error.rawValue))]).increment()
         }
     }
 
-    /// One HTE request answered by the producer (`route` from ``HTERouter/routeLabel(path:method:)``).
+    /// One HTE request answered by the producer (`route` from ``HTERouter``'s route labels).
     public func hteServed(route: String, status: Int) {
-        registry.counter(Name.hteServed, help: "HTE requests the producer answered, by route and HTTP status.",
-                         labels: [("route", route), ("status", String(status))]).increment()
+        if status == 200, let counter = hteServedOK[route] { return counter.increment() }
+        registry.counter(Name.hteServed, help: Help.hteServed, labels: [("route", route), ("status", String(status))]).increment()
     }
 
     /// One HTE call the consumer made to a producer.
     public func hteCalled(route: String, outcome: String) {
-        registry.counter(Name.hteCalls, help: "HTE calls to producers by route and outcome (ok, rejected, unreachable, protocol).",
-                         labels: [("route", route), ("outcome", outcome)]).increment()
+        if outcome == "ok", let counter = hteCalledOK[route] { return counter.increment() }
+        registry.counter(Name.hteCalls, help: Help.hteCalls, labels: [("route", route), ("outcome", outcome)]).increment()
     }
 
     /// One gateway call: its operation, whether it got an answer we understood (`ok`), how long it took.
     func gatewayCall(operation: String, outcome: String, duration: Duration) {
+        if outcome == "ok", let histogram = gatewayOK[operation] { return histogram.observe(duration) }
         registry.histogram(
-            Name.gateway, help: "Payment gateway calls by operation (tokens, order, lookup, find, refund) and outcome (ok, refused, unreachable).",
-            upperBounds: Self.gatewayBuckets, labels: [("operation", operation), ("outcome", outcome)]
+            Name.gateway, help: Help.gateway, upperBounds: Self.gatewayBuckets, labels: [("operation", operation), ("outcome", outcome)]
         ).observe(duration)
     }
 
