@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Testing
 @testable import WPWithinHTTP
 import WPWithinTestSupport
@@ -187,11 +188,14 @@ import WPWithinTestSupport
     }
 
     @Test func serverClosingMidResponseIsConnectionClosed() async throws {
-        let server = try await RawServer { _, channel in
+        // On a loop of its own: in a full parallel run a shared loop held up by another test for seconds
+        // once made this request time out before the close was read.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await RawServer(group: group) { _, channel in
             let partial = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"
             channel.writeAndFlush(ByteBuffer(string: partial)).whenComplete { _ in channel.close(promise: nil) }
         }
-        let client = HTTPClient(logger: quietLogger)
+        let client = HTTPClient(eventLoopGroup: group, logger: quietLogger)
         let error = await #expect(throws: HTTPClientError.self) {
             try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(server.port)/payment", body: [1, 2]), timeout: .seconds(10))
         }
@@ -199,6 +203,7 @@ import WPWithinTestSupport
         #expect(error?.mayHaveReachedServer == true)
         await client.shutdown()
         await server.close()
+        try await group.shutdownGracefully()
     }
 
     @Test func garbageIsInvalidResponse() async throws {

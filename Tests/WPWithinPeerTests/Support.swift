@@ -70,8 +70,11 @@ final class RawServer: Sendable {
     let channel: any Channel
     var port: Int { channel.localAddress?.port ?? 0 }
 
-    init(onRequest: @escaping @Sendable (ByteBuffer, any Channel) -> Void) async throws {
-        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    init(
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onRequest: @escaping @Sendable (ByteBuffer, any Channel) -> Void
+    ) async throws {
+        channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
