@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // PostgreSQL's client, for a fleet's shared store; not linked into wpwithind (yet).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // The Swift runtime's global-executor hook, by name (see its header): for the static release build.
         .systemLibrary(name: "CSwiftRuntimeHooks"),
         // glibc's mallopt (<malloc.h>), for the daemon's allocator tuning (AllocatorTuning).
@@ -42,6 +44,8 @@ let package = Package(
         .target(name: "WPWithinCore", swiftSettings: swiftSettings),
         // HMAC, digests, CSPRNG over the system libcrypto.
         .target(name: "WPWithinCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // A thin layer over libpq: connections, text parameters and rows, SQLSTATE errors. No Foundation.
+        .target(name: "WPWithinPostgres", dependencies: ["CLibPQ"], swiftSettings: swiftSettings),
         // Counters, gauges and histograms with their Prometheus text exposition. No I/O, no dependencies.
         .target(name: "WPWithinMetrics", swiftSettings: swiftSettings),
         // HTE and discovery wire types with the Go SDK's key spellings and order; Go-compatible times. No I/O.
@@ -257,6 +261,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "WPWithinPostgresTests", dependencies: ["WPWithinPostgres", "WPWithinTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinMetricsTests", dependencies: ["WPWithinMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinSQLiteTests", dependencies: ["WPWithinSQLite"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinCryptoTests", dependencies: ["WPWithinCrypto"], swiftSettings: swiftSettings),

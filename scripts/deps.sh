@@ -2,8 +2,9 @@
 # Makes sure the C packages and tools the build and tests need are present.
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-packages=(libsystemd-dev libssl-dev libsqlite3-dev pkg-config)
-[ "${1:-}" = "test" ] && packages+=(systemd python3 file)
+packages=(libsystemd-dev libssl-dev libsqlite3-dev libpq-dev pkg-config)
+# postgresql: the tests start throwaway servers (initdb + pg_ctl) for the fleet store's layer.
+[ "${1:-}" = "test" ] && packages+=(systemd python3 file postgresql)
 [ "${1:-}" = "demo" ] && packages+=(python3)
 [ "${1:-}" = "deb" ] && packages+=(lintian file)
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The installed binaries stand on their own (issue 17, item 3): `make install` into a scratch root, check
-# what they link (ldd: no Swift runtime, no Foundation, no curl) and their size, then run them in a mount
+# what they link (ldd: no Swift runtime, no Foundation, no curl, no libpq) and their size, then run them in a mount
 # namespace where the Swift toolchain's directory is an empty tmpfs: `--version`, `--check-config`, and a
 # daemon that starts (READY on its socket), answers `wpwctl status` and stops on SIGTERM with 0.
 # Needs root (mount namespace); without it, says so and skips the namespace part.
@@ -16,8 +16,8 @@ fail() { echo "test-install: FAIL: $*" >&2; exit 1; }
 
 for exe in "$bin/wpwithind" "$bin/wpwctl" "$root/usr/lib/wpwithind/wpw-sandbox-gateway"; do
   [ -x "$exe" ] || fail "$exe is not installed"
-  if ldd "$exe" | grep -E 'libswift|Foundation|curl|libdispatch|BlocksRuntime|'"$toolchain"; then
-    fail "$(basename "$exe") links the Swift runtime, Foundation or curl (above)"
+  if ldd "$exe" | grep -E 'libswift|Foundation|curl|libdispatch|BlocksRuntime|libpq|'"$toolchain"; then
+    fail "$(basename "$exe") links the Swift runtime, Foundation, curl or libpq (above; docs/fleet.md)"
   fi
   file "$exe" 2>/dev/null | grep -q 'not stripped' && fail "$(basename "$exe") is not stripped"
 done

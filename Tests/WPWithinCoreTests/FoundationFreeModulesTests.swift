@@ -7,7 +7,7 @@ import Testing
     static let foundationFree = [
         "WPWithinCore", "WPWithinCrypto", "WPWithinWire", "WPWithinRPC", "WPWithinHTTP", "WPWithinPeer",
         "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore", "WPWithinTLS", "WPWithinPayments",
-        "WPWithinDaemon", "WPWithinMetrics", "wpwithind",
+        "WPWithinDaemon", "WPWithinMetrics", "WPWithinPostgres", "wpwithind",
     ]
 
     @Test(arguments: foundationFree)

@@ -1,0 +1,3 @@
+#pragma once
+// PostgreSQL's C client library (libpq-dev), for a fleet's shared store (WPWithinPostgres).
+#include <libpq-fe.h>
