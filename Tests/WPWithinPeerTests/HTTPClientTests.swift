@@ -197,7 +197,7 @@ import WPWithinTestSupport
         }
         let client = HTTPClient(eventLoopGroup: group, logger: quietLogger)
         let error = await #expect(throws: HTTPClientError.self) {
-            try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(server.port)/payment", body: [1, 2]), timeout: .seconds(10))
+            try await client.execute(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(server.port)/payment", body: [1, 2]), timeout: .seconds(60))
         }
         #expect(error?.kind == .connectionClosed)
         #expect(error?.mayHaveReachedServer == true)
