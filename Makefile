@@ -47,7 +47,10 @@ release: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 run: build
-	@scripts/run-local.sh
+	@# On a terminal the script runs as the terminal's foreground job (bash job control): Ctrl-C reaches it
+	@# alone, it stops the daemon and the gateway and exits 0, and so does make (which would otherwise
+	@# re-raise the SIGINT it got too, and end with status 130).
+	@if [ -t 0 ]; then bash -c 'set -m; scripts/run-local.sh & fg %1'; else scripts/run-local.sh; fi
 
 # Two daemons and the sandbox gateway on loopback: one whole purchase, phase by phase.
 demo: build
