@@ -65,6 +65,7 @@ test: test-deps
 	scripts/test-python.sh
 	scripts/test-node.sh
 	scripts/test-install.sh
+	scripts/test-make-run.py
 
 # Benchmarks on loopback (docs/benchmarks.md): QUICK=1 for the under-a-minute version; BENCH_ARGS for more flags.
 bench: release

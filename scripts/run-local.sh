@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${BIN:-.build/debug}"
-top="$PWD/.wpw"
+top="${WPW_RUN_DIR:-$PWD/.wpw}"
 mkdir -p "$top/run" "$top/state" "$top/credentials"
 chmod 700 "$top/state" "$top/credentials"
 install -m 0600 config/card.example.json "$top/credentials/card.json"
