@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(libsystemd-dev libssl-dev libsqlite3-dev libpq-dev pkg-config)
 # postgresql: the tests start throwaway servers (initdb + pg_ctl) for the fleet store's layer.
-[ "${1:-}" = "test" ] && packages+=(systemd python3 file postgresql)
+[ "${1:-}" = "test" ] && packages+=(systemd python3 file postgresql procps)
 [ "${1:-}" = "demo" ] && packages+=(python3)
 [ "${1:-}" = "deb" ] && packages+=(lintian file)
 missing=()
