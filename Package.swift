@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "wpwithind", targets: ["wpwithind"]),
+        .executable(name: "wpwithind-fleet", targets: ["wpwithind-fleet"]),
         .executable(name: "wpwctl", targets: ["wpwctl"]),
         .executable(name: "wpw-sandbox-gateway", targets: ["wpw-sandbox-gateway"]),
         .library(name: "WPWithinClient", targets: ["WPWithinClient"]),
@@ -46,6 +47,15 @@ let package = Package(
         .target(name: "WPWithinCrypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         // A thin layer over libpq: connections, text parameters and rows, SQLSTATE errors. No Foundation.
         .target(name: "WPWithinPostgres", dependencies: ["CLibPQ"], swiftSettings: swiftSettings),
+        // A fleet member's producer backend on a shared PostgreSQL (docs/fleet.md): linked into wpwithind-fleet only.
+        .target(
+            name: "WPWithinFleet",
+            dependencies: [
+                "WPWithinPostgres", "WPWithinStore", "WPWithinCore", "WPWithinCrypto", "WPWithinDaemon",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Counters, gauges and histograms with their Prometheus text exposition. No I/O, no dependencies.
         .target(name: "WPWithinMetrics", swiftSettings: swiftSettings),
         // HTE and discovery wire types with the Go SDK's key spellings and order; Go-compatible times. No I/O.
@@ -183,8 +193,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .executableTarget(
-            name: "wpwithind",
+        // The daemon's entry point (command line, executor takeover, exit status), shared by both builds.
+        .target(
+            name: "WPWithinDaemonMain",
             dependencies: [
                 "CSwiftRuntimeHooks", "CGlibcMalloc",
                 "WPWithinDaemon", "WPWithinCore",
@@ -194,6 +205,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(name: "wpwithind", dependencies: ["WPWithinDaemonMain"], swiftSettings: swiftSettings),
+        // wpwithind with the fleet's PostgreSQL backend (libpq and its libraries linked in): docs/fleet.md.
+        .executableTarget(
+            name: "wpwithind-fleet", dependencies: ["WPWithinDaemonMain", "WPWithinDaemon", "WPWithinFleet"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "wpwctl",
             dependencies: [
@@ -261,6 +277,10 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "WPWithinFleetTests",
+            dependencies: ["WPWithinFleet", "WPWithinStore", "WPWithinCore", "WPWithinTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinPostgresTests", dependencies: ["WPWithinPostgres", "WPWithinTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinMetricsTests", dependencies: ["WPWithinMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "WPWithinSQLiteTests", dependencies: ["WPWithinSQLite"], swiftSettings: swiftSettings),
@@ -302,7 +322,7 @@ let package = Package(
                 "WPWithinDaemon", "WPWithinRPC", "WPWithinCore", "WPWithinClient", "WPWithinTestSupport",
                 "WPWithinPeer", "WPWithinHTTP", "WPWithinWire", "WPWithinPayments", "WPWithinSQLite",
                 .product(name: "Logging", package: "swift-log"),
-                "wpw-example-carwash", "wpw-example-consumer", "wpw-fault-proxy",
+                "wpw-example-carwash", "wpw-example-consumer", "wpw-fault-proxy", "wpwithind-fleet",
             ],
             swiftSettings: swiftSettings
         ),

@@ -90,6 +90,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var metricsListen: String?
     /// Fsync every delivery begin and end too (default: only money transitions; docs/store.md, "fsync budget").
     public var storeDurableDeliveries = false
+    /// Where the producer keeps its money and units: `sqlite` (this Thing's state directory) or `postgresql`
+    /// (a fleet's shared database, docs/fleet.md; only in a build with the PostgreSQL backend).
+    public var storeBackend = "sqlite"
+    /// `store.postgresql.connection`: libpq's connection string (`service=wpwithind`, `host=… dbname=…
+    /// passfile=…`). Never a password: that goes in a 0600 password file or the libpq service file.
+    public var storePostgresConnection: String?
+    /// `store.postgresql.poolSize`: connections (each on a thread of its own) to the fleet's database.
+    public var storePostgresPoolSize = 4
 
     public init() {}
 
@@ -213,11 +221,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let store = top["store"] {
             let object = try reader.object(store, at: "store")
-            try reader.allow(object, keys: ["synchronous", "reserveBytes", "minimumFreeBytes", "durableDeliveries"], at: "store")
+            try reader.allow(
+                object, keys: ["synchronous", "reserveBytes", "minimumFreeBytes", "durableDeliveries", "backend", "postgresql"], at: "store")
             if let value = object["synchronous"] { storeSynchronous = try reader.string(value, at: "store.synchronous") }
             if let value = object["reserveBytes"] { storeReserveBytes = try reader.int(value, at: "store.reserveBytes") }
             if let value = object["minimumFreeBytes"] { storeMinimumFreeBytes = try reader.int(value, at: "store.minimumFreeBytes") }
             if let value = object["durableDeliveries"] { storeDurableDeliveries = try reader.bool(value, at: "store.durableDeliveries") }
+            if let value = object["backend"] { storeBackend = try reader.string(value, at: "store.backend") }
+            if let value = object["postgresql"] {
+                let postgres = try reader.object(value, at: "store.postgresql")
+                try reader.allow(postgres, keys: ["connection", "poolSize"], at: "store.postgresql")
+                if let value = postgres["connection"] { storePostgresConnection = try reader.string(value, at: "store.postgresql.connection") }
+                if let value = postgres["poolSize"] { storePostgresPoolSize = try reader.int(value, at: "store.postgresql.poolSize") }
+            }
         }
         if let payments = top["payments"] {
             let object = try reader.object(payments, at: "payments")
@@ -333,6 +349,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let value = try int("WPWITHIND_DISCOVERY_PORT") { discoveryPort = value }
         if let value = environment["WPWITHIND_SCAN_BIND_ADDRESS"] { scanBindAddress = value }
         if let value = environment["WPWITHIND_STORE_SYNCHRONOUS"] { storeSynchronous = value }
+        if let value = environment["WPWITHIND_STORE_BACKEND"] { storeBackend = value }
+        if let value = environment["WPWITHIND_STORE_POSTGRESQL_CONNECTION"] { storePostgresConnection = value.isEmpty ? nil : value }
         if let value = environment["WPWITHIND_METRICS_LISTEN"] { metricsListen = value.isEmpty ? nil : value }
         if let raw = environment["WPWITHIND_STORE_DURABLE_DELIVERIES"] {
             switch raw {
@@ -453,6 +471,25 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard ["full", "normal"].contains(storeSynchronous) else {
             throw ConfigurationError(path: source, key: "store.synchronous", "must be \"full\" or \"normal\"")
+        }
+        guard ["sqlite", "postgresql"].contains(storeBackend) else {
+            throw ConfigurationError(path: source, key: "store.backend", "must be \"sqlite\" or \"postgresql\"")
+        }
+        if storeBackend == "postgresql" {
+            guard let connection = storePostgresConnection, !connection.allSatisfy(\.isWhitespace) else {
+                throw ConfigurationError(
+                    path: source, key: "store.postgresql.connection",
+                    "is required with store.backend \"postgresql\" (libpq's connection string, e.g. \"service=wpwithind\")")
+            }
+            // A password in the main configuration would be readable by whoever may read the file: refuse it.
+            if connection.lowercased().contains("password") {
+                throw ConfigurationError(
+                    path: source, key: "store.postgresql.connection",
+                    "must not contain a password: put it in a 0600 password file (passfile=…) or the libpq service file")
+            }
+        }
+        guard (1...64).contains(storePostgresPoolSize) else {
+            throw ConfigurationError(path: source, key: "store.postgresql.poolSize", "must be between 1 and 64")
         }
         do {
             _ = try CatalogJSON.catalog(from: services)

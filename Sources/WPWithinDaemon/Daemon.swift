@@ -112,6 +112,7 @@ public func buildDaemon(
     activatedSockets: [SocketActivation.Socket] = [],
     reload: (@Sendable () throws -> DaemonConfiguration)? = nil,
     logLevel: LogLevelControl? = nil,
+    producerBackends: [ProducerBackendProvider] = [],
     logger: Logger
 ) throws -> Daemon {
     let startedAt = ContinuousClock.now
@@ -150,6 +151,9 @@ public func buildDaemon(
     deviceLogger[metadataKey: "device.server_id"] = "\(identity.serverId)"
     let logger = deviceLogger
     logger.info("State opened", metadata: ["state.dir": "\(configuration.stateDirectory)"])
+    // The producer's money and units: this store, or a fleet's shared database.
+    let producerBackend = try ProducerBackendProvider.open(
+        producerBackends, configuration: configuration, local: store, serverID: identity.serverId, logger: logger)
 
     let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
         .wrappingGateway { MeteredGateway(inner: $0, metrics: metrics, health: health) }
@@ -197,11 +201,11 @@ public func buildDaemon(
             maxRetryInterval: .milliseconds(configuration.recoveryMaxRetryIntervalMs),
             tokenTTL: .seconds(configuration.tokenTTLSeconds))
         let service = PaymentRecoveryService(
-            store: store, gateway: payments.gateway, bus: bus, settings: settings, logger: logger,
+            store: producerBackend, gateway: payments.gateway, bus: bus, settings: settings, logger: logger,
             pendingGauge: metrics.reconciliationPending)
         recovery = service
         let engine = ProducerEngine(
-            store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds),
+            store: producerBackend, serverID: identity.serverId, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds),
             deliveryLease: .seconds(configuration.deliveryLeaseSeconds), recovery: service,
             broadcaster: discovery.broadcaster, logger: logger)
         producer = engine
@@ -242,7 +246,7 @@ public func buildDaemon(
     let consumerMethods = configuration.roles.contains(.consumer)
         ? consumerEngine.methods() : consumerEngine.methods().map { $0.disabled(role: "consumer") }
     let producerMethods = producer?.methods() ?? ProducerEngine(
-        store: store, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger
+        store: store, serverID: identity.serverId, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger
     ).methods().map { $0.disabled(role: "producer") }
     let methods = DaemonMethods.make(
         identity: identity,
@@ -258,7 +262,7 @@ public func buildDaemon(
         connections: { serverBox.withLockedValue { $0?.openConnections ?? 0 } },
         health: {
             health.json(
-                store: store, producer: configuration.roles.contains(.producer), consumer: configuration.roles.contains(.consumer))
+                store: store, producerStore: configuration.roles.contains(.producer) ? producerBackend : nil, producer: configuration.roles.contains(.producer), consumer: configuration.roles.contains(.consumer))
         },
         metrics: metrics
     ) + discovery.methods() + producerMethods + consumerMethods + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)

@@ -35,13 +35,17 @@ final class HealthState: Sendable {
     /// * `discovery`: whether the `broadcaster` (producer) and `scanner` (consumer) services run (null for a role
     ///   this Thing does not run); whether the producer is broadcasting now is the app's choice
     ///   (`startServiceBroadcast`), not health;
-    /// * `ok`: the store writable, the gateway not known to be unreachable, and discovery running where enabled.
-    func json(store: Store, producer: Bool, consumer: Bool) -> JSONValue {
+    /// * `producerStore` (producer only): the backend of the producer's money and units (`sqlite`, or
+    ///   `postgresql` for a fleet), whether it can record a new payment now, and why not;
+    /// * `ok`: the store writable, the producer's backend writable, the gateway not known to be unreachable,
+    ///   and discovery running where enabled.
+    func json(store: Store, producerStore: (any ProducerBackend)?, producer: Bool, consumer: Bool) -> JSONValue {
         let (gatewayReachable, seenAt, running) = state.withLock { ($0.gatewayReachable, $0.gatewaySeenAt, $0.running) }
         let storeHealth = store.health()
+        let producerHealth = producerStore?.producerHealth()
         let broadcasting: Bool? = producer ? running[Self.broadcaster] ?? false : nil
         let scanning: Bool? = consumer ? running[Self.scanner] ?? false : nil
-        let ok = storeHealth.writable && gatewayReachable != false && broadcasting != false && scanning != false
+        let ok = storeHealth.writable && producerHealth?.writable != false && gatewayReachable != false && broadcasting != false && scanning != false
         var gateway: [String: JSONValue] = ["reachable": gatewayReachable.map(JSONValue.bool) ?? .null]
         if let seenAt {
             let elapsed = (ContinuousClock.now - seenAt).components
@@ -56,6 +60,12 @@ final class HealthState: Sendable {
                 "freeBytes": storeHealth.freeBytes.map { .int(Int64($0)) } ?? .null,
                 "lastCommitFailed": .bool(storeHealth.lastCommitFailed),
             ],
+            "producerStore": producerHealth.map { health -> JSONValue in
+                [
+                    "backend": .string(health.backend), "writable": .bool(health.writable),
+                    "reason": health.reason.map(JSONValue.string) ?? .null,
+                ]
+            } ?? .null,
             "gateway": .object(gateway),
             "discovery": [
                 "broadcaster": broadcasting.map(JSONValue.bool) ?? .null,

@@ -35,7 +35,7 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
         var nextAt: ContinuousClock.Instant
     }
 
-    private let store: Store
+    private let store: any ProducerBackend
     private let gateway: any PaymentGateway
     private let bus: EventBus
     private let settings: Settings
@@ -52,7 +52,7 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
     private let pendingGauge: MetricsGauge?
 
     init(
-        store: Store, gateway: any PaymentGateway, bus: EventBus, settings: Settings, logger: Logger,
+        store: any ProducerBackend, gateway: any PaymentGateway, bus: EventBus, settings: Settings, logger: Logger,
         pendingGauge: MetricsGauge? = nil
     ) {
         self.pendingGauge = pendingGauge
@@ -65,13 +65,20 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
 
     // MARK: Claims
 
-    /// Takes the reference for one charge or one reconciliation; false when someone else has it.
-    func claim(_ reference: String) -> Bool {
-        busy.insert(reference).inserted
+    /// Takes the reference for one charge or one reconciliation; false when someone else has it: a task of
+    /// this daemon, or (on a fleet's shared store) another member, which holds it until it is done or dies.
+    func claim(_ reference: String) async -> Bool {
+        guard busy.insert(reference).inserted else { return false }
+        guard await store.claimCharge(reference) else {
+            busy.remove(reference)
+            return false
+        }
+        return true
     }
 
-    func release(_ reference: String) {
+    func release(_ reference: String) async {
         busy.remove(reference)
+        await store.releaseCharge(reference)
     }
 
     /// The gateway charged `reference` (order `orderCode`) but the charge could not be recorded: keep it in
@@ -106,7 +113,7 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
 
     /// One pass over the orders that need the gateway; returns when the next lookup is due.
     private func pass() async -> ContinuousClock.Instant {
-        store.restoreSpaceReserve()
+        store.maintain()
         let idle = ContinuousClock.now + settings.maxRetryInterval
         let now = nowInstant()
         let watchingSince = Instant(secondsSinceEpoch: now.secondsSinceEpoch - settings.policy.watchFor.components.seconds)
@@ -128,9 +135,15 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
                 next = min(next, due)
                 continue
             }
-            guard claim(reference) else { continue }  // being charged right now; its charge records the outcome
-            await settle(order)
-            release(reference)
+            // Being charged right now (here, or by a fleet member): its charge records the outcome.
+            guard await claim(reference) else { continue }
+            if order.state == .paymentPending || order.state == .outcomeUnknown {
+                // Read again under the claim: the charge that held it until now may have recorded its outcome.
+                _ = await settleNow(claimed: reference, force: true)
+            } else {
+                await settle(order)
+            }
+            await release(reference)
             if let due = tracking[reference]?.nextAt { next = min(next, due) }
         }
         return next
@@ -277,7 +290,8 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
 
     private func recordPaid(_ order: Order, orderCode: String, how: String) async throws {
         let paid = try await store.recordPaymentSucceeded(
-            paymentReferenceID: order.paymentReferenceID, pspOrderCode: orderCode, tokenTTL: settings.tokenTTL, now: nowInstant())
+            paymentReferenceID: order.paymentReferenceID, pspOrderCode: orderCode, tokenTTL: settings.tokenTTL,
+            refundOnExpiry: false, now: nowInstant())
         await publish(paid.events)
         logger.info("Payment reconciled: charged", metadata: [
             LogKey.paymentReference: "\(order.paymentReferenceID)", LogKey.orderCode: "\(orderCode)", LogKey.reason: "\(how)",

@@ -25,7 +25,10 @@ func nowInstant() -> Instant {
 /// unreadable or unmatched answer, a failed commit after a SUCCESS — is unknown and is settled by
 /// ``PaymentRecoveryService``, never by charging again. A retry of a paid order returns the same token.
 struct ProducerEngine: HTEProducer {
-    let store: Store
+    /// The money and units: this Thing's SQLite store, or a fleet's PostgreSQL (docs/fleet.md).
+    let store: any ProducerBackend
+    /// This Thing's serverId (a fleet member answers with its own, whoever sold the order).
+    let serverID: String
     let payments: PaymentsContext
     let bus: EventBus
     let tokenTTL: Duration
@@ -36,8 +39,6 @@ struct ProducerEngine: HTEProducer {
     /// The discovery broadcaster, whose datagram lists the catalog's service types.
     var broadcaster: DiscoveryBroadcaster? = nil
     let logger: Logger
-
-    var serverID: String { store.identity.serverID }
 
     func deliver(_ events: [StoredEvent]) async {
         TransitionLog.record(events, logger: logger)
@@ -140,7 +141,7 @@ struct ProducerEngine: HTEProducer {
             metadata[LogKey.orderCode] = "\(orderCode)"
             do {
                 let paid = try await store.recordPaymentSucceeded(
-                    paymentReferenceID: reference, pspOrderCode: orderCode, tokenTTL: tokenTTL, now: nowInstant())
+                    paymentReferenceID: reference, pspOrderCode: orderCode, tokenTTL: tokenTTL, refundOnExpiry: false, now: nowInstant())
                 await deliver(paid.events)  // logged there ("Payment charged")
                 return paid.value
             } catch {
@@ -186,7 +187,7 @@ struct ProducerEngine: HTEProducer {
     func beginDelivery(serviceID: Int, _ request: BeginServiceDeliveryRequest, caller: HTECaller) async throws -> BeginServiceDeliveryResponse {
         let grant = try await store.beginDelivery(
             token: request.serviceDeliveryToken.presented, clientID: request.clientID, serviceID: serviceID,
-            units: request.unitsToSupply, now: nowInstant(), lease: deliveryLease)
+            units: request.unitsToSupply, now: nowInstant(), lease: deliveryLease, policy: .releaseUnreported)
         await deliver(grant.events)
         return BeginServiceDeliveryResponse(
             serverID: serverID, clientID: request.clientID, serviceDeliveryToken: request.serviceDeliveryToken,
@@ -196,7 +197,7 @@ struct ProducerEngine: HTEProducer {
     func endDelivery(serviceID: Int, _ request: EndServiceDeliveryRequest, caller: HTECaller) async throws -> EndServiceDeliveryResponse {
         let end = try await store.endDelivery(
             token: request.serviceDeliveryToken.presented, clientID: request.clientID, serviceID: serviceID,
-            unitsReceived: request.unitsReceived, now: nowInstant())
+            unitsReceived: request.unitsReceived, now: nowInstant(), policy: .releaseUnreported)
         await deliver(end.events)
         return EndServiceDeliveryResponse(
             serverID: serverID, clientID: request.clientID, serviceDeliveryToken: request.serviceDeliveryToken,

@@ -73,6 +73,16 @@ extension Store {
         return committed.events[0]
     }
 
+    /// Appends events that were committed elsewhere (a fleet's database, the record of the transition) to
+    /// this journal, in one transaction without an fsync: the journal is then a copy, and a copy lost in a
+    /// power cut costs subscribers a few events, never money.
+    public func appendCommittedElsewhere(_ events: [(type: String, payload: [String: JSONValue])], now: Instant) async throws -> [StoredEvent] {
+        guard !events.isEmpty else { return [] }
+        return try await transaction(durable: false) { tx in
+            for event in events { try tx.append(event.type, event.payload, at: now) }
+        }.events
+    }
+
     /// Events with `seq > after`, oldest first, at most `limit`.
     public func events(after seq: Int64, limit: Int = 1000) async throws -> [StoredEvent] {
         try await read { db in

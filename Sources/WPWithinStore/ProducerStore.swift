@@ -15,6 +15,11 @@ public struct DeliveryGrant: Sendable, Hashable {
     public let order: Order
     /// Units reserved: `min(requested, remaining)`.
     public let granted: Int
+
+    public init(order: Order, granted: Int) {
+        self.order = order
+        self.granted = granted
+    }
 }
 
 /// The result of a producer `delivery/end`.
@@ -22,6 +27,11 @@ public struct DeliveryEnd: Sendable, Hashable {
     public let order: Order
     /// Units committed as delivered by this end.
     public let committed: Int
+
+    public init(order: Order, committed: Int) {
+        self.order = order
+        self.committed = committed
+    }
     /// `purchased − delivered`, the HTE `unitsRemaining`.
     public var unitsRemaining: Int { order.ledger?.undelivered ?? 0 }
 }
@@ -85,7 +95,7 @@ extension Store {
                 catalog: catalog, serviceID: serviceID, priceID: priceID, units: units, clientID: clientID,
                 serverID: serverID, now: now, policy: policy, random: random)
             try Rows.insertOrder(tx.db, Order(quote: quote), nowMS: now.milliseconds)
-            try tx.append(StoreEventType.quoteCreated, Self.orderPayload(quote), at: now)
+            try tx.append(StoreEventType.quoteCreated, ProducerEvents.order(quote), at: now)
             return quote
         }
     }
@@ -120,9 +130,7 @@ extension Store {
                 try space.requireRoomForNewMoney()
                 try Rows.updateOrder(tx.db, pending, from: order, nowMS: now.milliseconds, paymentStarted: true)
                 try Rows.saveStock(tx.db, reserved, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
-                var payload = Self.orderPayload(pending.quote)
-                payload["attempt"] = .int(Int64(pending.attempts))
-                try tx.append(StoreEventType.paymentStarted, payload, at: now)
+                try tx.append(StoreEventType.paymentStarted, ProducerEvents.paymentStarted(pending), at: now)
                 return .charge(pending)
             }
         }
@@ -141,73 +149,22 @@ extension Store {
                 pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry,
                 random: random, signer: signer)
             try Rows.updateOrder(tx.db, paid, from: order, nowMS: now.milliseconds)
-            var payload = Self.orderPayload(paid.quote)
-            payload["pspOrderCode"] = .string(pspOrderCode)
-            try tx.append(StoreEventType.paymentSucceeded, payload, at: now)
+            try tx.append(StoreEventType.paymentSucceeded, ProducerEvents.paymentSucceeded(paid, pspOrderCode: pspOrderCode), at: now)
             return paid
         }
     }
 
-    /// The gateway refused (nothing charged): the order becomes `failed` and the stock goes back.
-    public func recordPaymentFailed(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
-        try await orderTransition(paymentReferenceID, StoreEventType.paymentFailed, now: now, extra: ["reason": .string(reason)]) { order, catalog in
-            try order.paymentFailed(reason: reason, catalog: try catalog())
-        }
-    }
-
-    /// The charge may or may not have happened (timeout, transport error): the stock stays reserved and
-    /// the order waits for reconciliation.
-    public func recordPaymentOutcomeUnknown(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
-        try await orderTransition(paymentReferenceID, StoreEventType.paymentOutcomeUnknown, now: now, extra: ["reason": .string(reason)]) { order, _ in
-            (try order.paymentOutcomeUnknown(reason: reason), nil)
-        }
-    }
-
-    /// Reconciliation found that the gateway never received the attempt (``PaymentRecovery``): the order
-    /// becomes `abandoned`, its stock goes back, and it can no longer be paid; it stays watched for a late
-    /// charge.
-    public func recordPaymentAbandoned(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
-        try await orderTransition(paymentReferenceID, StoreEventType.paymentAbandoned, now: now, extra: ["reason": .string(reason)]) { order, catalog in
-            try order.paymentAbandoned(reason: reason, catalog: try catalog())
-        }
-    }
-
-    /// A charge of an abandoned attempt turned up: recorded (durably) before the refund is asked for.
-    public func recordLateCharge(paymentReferenceID: String, orderCode: String, now: Instant) async throws -> Committed<Order> {
-        try await orderTransition(paymentReferenceID, StoreEventType.lateChargeFound, now: now, extra: ["pspOrderCode": .string(orderCode)]) { order, _ in
-            (try order.lateChargeFound(orderCode: orderCode), nil)
-        }
-    }
-
-    /// The gateway shows the late charge refunded.
-    public func recordRefundCompleted(paymentReferenceID: String, now: Instant) async throws -> Committed<Order> {
-        try await orderTransition(paymentReferenceID, StoreEventType.refundIssued, now: now, extra: ["reason": "lateCharge"]) { order, _ in
-            (try order.refundCompleted(), nil)
-        }
-    }
-
-    /// One payment transition of one order: loads it, applies `apply` (which may load the order's catalog
-    /// and return it with stock released), writes the order (and the stock), appends `event` with the order's
-    /// payload, its customer order code and `extra`.
-    private func orderTransition(
-        _ reference: String, _ event: String, now: Instant, extra: [String: JSONValue],
-        _ apply: @escaping @Sendable (Order, () throws -> Catalog) throws -> (Order, Catalog?)
-    ) async throws -> Committed<Order> {
+    /// One payment step of one order (``PaymentStep``): loads it, applies the step (which may load the
+    /// order's catalog and release stock), writes the order (and the stock), appends the step's event.
+    public func record(_ step: PaymentStep, paymentReferenceID reference: String, now: Instant) async throws -> Committed<Order> {
         try await transaction { tx in
             let order = try Self.requireOrder(tx.db, reference)
-            let (next, released) = try apply(order) { try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID) }
+            let (next, released) = try step.apply(to: order) { try Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID) }
             try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds)
             if let released {
                 try Rows.saveStock(tx.db, released, serviceID: order.quote.serviceID, priceID: order.quote.priceID)
             }
-            var payload = Self.orderPayload(next.quote)
-            payload["customerOrderCode"] = .string(next.customerOrderCode)
-            if next.state == .refunded {
-                payload["pspOrderCode"] = .string(next.pspReference ?? "")
-                payload["refundAmount"] = .int(next.quote.total.minorUnits)
-            }
-            payload.merge(extra) { $1 }
-            try tx.append(event, payload, at: now)
+            try tx.append(step.eventType, step.payload(next), at: now)
             return next
         }
     }
@@ -249,11 +206,7 @@ extension Store {
             let (next, granted) = try order.beginDelivery(
                 token, clientID: clientID, serviceID: serviceID, requestedUnits: units, now: now, signer: signer)
             try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds)
-            var payload = Self.orderPayload(next.quote)
-            payload["unitsRequested"] = .int(Int64(units))
-            payload["unitsGranted"] = .int(Int64(granted))
-            payload.merge(Self.ledgerPayload(next.ledger)) { $1 }
-            try tx.append(StoreEventType.deliveryBegun, payload, at: now)
+            try tx.append(StoreEventType.deliveryBegun, ProducerEvents.deliveryBegun(next, requested: units, granted: granted), at: now)
             return DeliveryGrant(order: next, granted: granted)
         }
     }
@@ -273,11 +226,8 @@ extension Store {
                 token, clientID: clientID, serviceID: serviceID, receivedUnits: unitsReceived, now: now,
                 policy: policy, signer: signer)
             try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds)
-            var payload = Self.orderPayload(next.quote)
-            payload["unitsReceived"] = .int(Int64(unitsReceived))
-            payload["unitsCommitted"] = .int(Int64(committed))
-            payload.merge(Self.ledgerPayload(next.ledger)) { $1 }
-            try tx.append(StoreEventType.deliveryEnded, payload, at: now)
+            try tx.append(
+                StoreEventType.deliveryEnded, ProducerEvents.deliveryEnded(next, received: unitsReceived, committed: committed), at: now)
             return DeliveryEnd(order: next, committed: committed)
         }
     }
@@ -295,11 +245,7 @@ extension Store {
         guard let lease, let (settled, units) = order.settlingExpiredLease(now: now, lease: lease, policy: policy) else { return order }
         try verify()
         try Rows.updateOrder(tx.db, settled, from: order, nowMS: now.milliseconds)
-        var payload = orderPayload(settled.quote)
-        payload["units"] = .int(Int64(units))
-        payload["settledAs"] = .string(policy == .commitUnreported ? "delivered" : "released")
-        payload.merge(ledgerPayload(settled.ledger)) { $1 }
-        try tx.append(StoreEventType.deliveryLeaseExpired, payload, at: now)
+        try tx.append(StoreEventType.deliveryLeaseExpired, ProducerEvents.leaseExpired(settled, units: units, policy: policy), at: now)
         return settled
     }
 
@@ -309,8 +255,12 @@ extension Store {
         }
         return order
     }
+}
 
-    static func orderPayload(_ quote: Quote) -> [String: JSONValue] {
+/// The payloads of the producer's order events, whichever backend commits them (docs/rpc.md, "Events").
+public enum ProducerEvents {
+    /// The fields every order event carries.
+    public static func order(_ quote: Quote) -> [String: JSONValue] {
         [
             "paymentReferenceId": .string(quote.paymentReferenceID),
             "clientId": .string(quote.clientID),
@@ -322,12 +272,60 @@ extension Store {
         ]
     }
 
-    static func ledgerPayload(_ ledger: UnitLedger?) -> [String: JSONValue] {
+    static func ledger(_ ledger: UnitLedger?) -> [String: JSONValue] {
         guard let ledger else { return [:] }
         return [
             "unitsPurchased": .int(Int64(ledger.purchased)),
             "unitsDelivered": .int(Int64(ledger.delivered)),
             "unitsInFlight": .int(Int64(ledger.inFlight)),
         ]
+    }
+
+    public static func paymentStarted(_ pending: Order) -> [String: JSONValue] {
+        var payload = order(pending.quote)
+        payload["attempt"] = .int(Int64(pending.attempts))
+        return payload
+    }
+
+    public static func paymentSucceeded(_ paid: Order, pspOrderCode: String) -> [String: JSONValue] {
+        var payload = order(paid.quote)
+        payload["pspOrderCode"] = .string(pspOrderCode)
+        return payload
+    }
+
+    /// A payment transition after the charge (failed, unknown, abandoned, late charge, refunded).
+    public static func paymentTransition(_ next: Order, extra: [String: JSONValue]) -> [String: JSONValue] {
+        var payload = order(next.quote)
+        payload["customerOrderCode"] = .string(next.customerOrderCode)
+        if next.state == .refunded {
+            payload["pspOrderCode"] = .string(next.pspReference ?? "")
+            payload["refundAmount"] = .int(next.quote.total.minorUnits)
+        }
+        payload.merge(extra) { $1 }
+        return payload
+    }
+
+    public static func deliveryBegun(_ next: Order, requested: Int, granted: Int) -> [String: JSONValue] {
+        var payload = order(next.quote)
+        payload["unitsRequested"] = .int(Int64(requested))
+        payload["unitsGranted"] = .int(Int64(granted))
+        payload.merge(ledger(next.ledger)) { $1 }
+        return payload
+    }
+
+    public static func deliveryEnded(_ next: Order, received: Int, committed: Int) -> [String: JSONValue] {
+        var payload = order(next.quote)
+        payload["unitsReceived"] = .int(Int64(received))
+        payload["unitsCommitted"] = .int(Int64(committed))
+        payload.merge(ledger(next.ledger)) { $1 }
+        return payload
+    }
+
+    public static func leaseExpired(_ settled: Order, units: Int, policy: UnitLedger.EndPolicy) -> [String: JSONValue] {
+        var payload = order(settled.quote)
+        payload["units"] = .int(Int64(units))
+        payload["settledAs"] = .string(policy == .commitUnreported ? "delivered" : "released")
+        payload.merge(ledger(settled.ledger)) { $1 }
+        return payload
     }
 }

@@ -69,15 +69,7 @@ enum Rows {
     // MARK: Orders
 
     /// The columns `order(_:)` reads, by index: one row per order (schema v3).
-    static let orderSelect = """
-        SELECT payment_reference_id, server_id, client_id, service_id, service_name, price_id,
-               unit_id, unit_description, units, unit_amount, total_amount, currency,
-               created_s, created_ns, expires_s, expires_ns,
-               state, attempts, psp_order_code, failure_reason, payment_started_at_ms,
-               token_key, token_issued_s, token_issued_ns, token_expiry_s, token_expiry_ns, refund_on_expiry, token_signature,
-               purchased, delivered, in_flight, in_flight_since_ms
-        FROM producer_order
-        """
+    static let orderSelect = "SELECT " + ProducerOrderColumns.list + " FROM producer_order"
 
     static func loadOrder(_ db: SQLiteConnection, paymentReferenceID: String) throws -> Order? {
         try db.queryOne(orderSelect + " WHERE payment_reference_id = ?", [paymentReferenceID], order)
@@ -198,10 +190,15 @@ enum Rows {
     }
 }
 
-extension Instant {
-    /// From milliseconds since the epoch (audit columns).
-    init(milliseconds: Int64) {
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        self.init(secondsSinceEpoch: seconds, nanoseconds: Int32((milliseconds - seconds * 1000) * 1_000_000))
-    }
+/// The columns an order is read from, by index, in the SQLite store and in the fleet's PostgreSQL (the
+/// same names and order in both schemas).
+public enum ProducerOrderColumns {
+    public static let list = """
+        payment_reference_id, server_id, client_id, service_id, service_name, price_id,
+               unit_id, unit_description, units, unit_amount, total_amount, currency,
+               created_s, created_ns, expires_s, expires_ns,
+               state, attempts, psp_order_code, failure_reason, payment_started_at_ms,
+               token_key, token_issued_s, token_issued_ns, token_expiry_s, token_expiry_ns, refund_on_expiry, token_signature,
+               purchased, delivered, in_flight, in_flight_since_ms
+        """
 }

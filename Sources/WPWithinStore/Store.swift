@@ -313,6 +313,11 @@ public struct DeviceIdentityRecord: Sendable, Hashable {
 public struct Committed<Value: Sendable>: Sendable {
     public let value: Value
     public let events: [StoredEvent]
+
+    public init(value: Value, events: [StoredEvent]) {
+        self.value = value
+        self.events = events
+    }
 }
 
 /// The handle a transition body uses: the database plus the events it appended.
@@ -337,14 +342,6 @@ enum Clock {
     }
 }
 
-extension Instant {
-    /// Milliseconds since the epoch (saturating), for audit columns.
-    var milliseconds: Int64 {
-        let (ms, overflow) = secondsSinceEpoch.multipliedReportingOverflow(by: 1000)
-        if overflow { return secondsSinceEpoch < 0 ? .min : .max }
-        return ms + Int64(nanoseconds) / 1_000_000
-    }
-}
 
 /// The connection settings in force, for diagnostics (`wpwctl status`) and tests.
 public struct StorePragmas: Sendable, Hashable {

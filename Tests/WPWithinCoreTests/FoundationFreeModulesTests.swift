@@ -7,7 +7,8 @@ import Testing
     static let foundationFree = [
         "WPWithinCore", "WPWithinCrypto", "WPWithinWire", "WPWithinRPC", "WPWithinHTTP", "WPWithinPeer",
         "WPWithinDiscovery", "WPWithinSQLite", "WPWithinStore", "WPWithinTLS", "WPWithinPayments",
-        "WPWithinDaemon", "WPWithinMetrics", "WPWithinPostgres", "wpwithind",
+        "WPWithinDaemon", "WPWithinMetrics", "WPWithinPostgres", "WPWithinFleet", "WPWithinDaemonMain", "wpwithind",
+        "wpwithind-fleet",
     ]
 
     @Test(arguments: foundationFree)

@@ -79,3 +79,18 @@ extension Instant {
         return (year, month, day, secondOfDay)
     }
 }
+
+extension Instant {
+    /// Milliseconds since the epoch (saturating), for the stores' audit columns.
+    public var milliseconds: Int64 {
+        let (ms, overflow) = secondsSinceEpoch.multipliedReportingOverflow(by: 1000)
+        if overflow { return secondsSinceEpoch < 0 ? .min : .max }
+        return ms + Int64(nanoseconds) / 1_000_000
+    }
+
+    /// From milliseconds since the epoch (audit columns).
+    public init(milliseconds: Int64) {
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        self.init(secondsSinceEpoch: seconds, nanoseconds: Int32((milliseconds - seconds * 1000) * 1_000_000))
+    }
+}

@@ -10,7 +10,7 @@ import WPWithinDaemon
 
 /// What `wpwithind` does once its command line is parsed; returns the process's exit status.
 enum WPWithinDaemonCommand {
-    static func run(_ options: DaemonCommandLine.Options) async -> Int32 {
+    static func run(_ options: DaemonCommandLine.Options, producerBackends: [ProducerBackendProvider]) async -> Int32 {
         // The service group turns these signals into graceful shutdown / reload once it runs; until then
         // (and in the window before its handlers are installed) they must not kill the process.
         for sig in [SIGTERM, SIGINT, SIGHUP] { signal(sig, SIG_IGN) }
@@ -20,6 +20,12 @@ enum WPWithinDaemonCommand {
         let configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(path: configPath, environment: environment, overrides: overrides)
+        } catch {
+            ProcessEnvironment.writeErrorLine("wpwithind: configuration error: \(error)")
+            return 78  // EX_CONFIG
+        }
+        do {
+            try ProducerBackendProvider.requireBuiltIn(producerBackends, configuration: configuration)
         } catch {
             ProcessEnvironment.writeErrorLine("wpwithind: configuration error: \(error)")
             return 78  // EX_CONFIG
@@ -58,6 +64,7 @@ enum WPWithinDaemonCommand {
                     )
                 },
                 logLevel: levelControl,
+                producerBackends: producerBackends,
                 logger: logger
             )
             try await daemon.run()
@@ -82,12 +89,14 @@ enum WPWithinDaemonCommand {
 /// A synchronous `main` that waits for the command's task on a semaphore, not an `async` one: an async main
 /// parks the main thread in `dispatch_main()`, which leaves it with `pthread_exit`, and that unwinds the
 /// thread through the executable's `.eh_frame` tables (≈ 0.8 MB of pages paged in for nothing).
-@main
-enum WPWithinDaemonMain {
+///
+/// `wpwithind` and `wpwithind-fleet` are this with different producer backends (`store.backend`).
+public enum WPWithinDaemonMain {
     /// How the event loops became the global executor (logged at start).
     nonisolated(unsafe) static var executor = GlobalExecutorTakeover.none
 
-    static func main() {
+    /// Runs the daemon and exits the process with its status.
+    public static func main(producerBackends: [ProducerBackendProvider] = []) -> Never {
         let environment = ProcessEnvironment.current()
         // Before any thread starts: see AllocatorTuning.
         if let threshold = AllocatorTuning.trimThreshold(environment: environment) {
@@ -115,7 +124,7 @@ enum WPWithinDaemonMain {
         case .run(let options):
             let finished = ExitStatusHandOff()
             // Detached: `main` is on the main actor, whose queue nobody drains while main waits.
-            Task.detached { finished.post(await WPWithinDaemonCommand.run(options)) }
+            Task.detached { finished.post(await WPWithinDaemonCommand.run(options, producerBackends: producerBackends)) }
             exit(finished.wait())
         }
     }

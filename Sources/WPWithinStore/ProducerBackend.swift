@@ -1,0 +1,165 @@
+import WPWithinCore
+
+/// Where a producer keeps its money and units: the catalog with its stock, orders with their payments,
+/// delivery tokens and unit ledgers. The daemon's producer (`ProducerEngine`, `PaymentRecoveryService`)
+/// works through this and nothing else, so the same engine runs on one Thing's SQLite file (``Store``, the
+/// default) or on a fleet's shared PostgreSQL (`WPWithinFleet`, docs/fleet.md).
+///
+/// Every method that changes state is one transition: it loads what it needs, applies the pure domain
+/// transition (`Order`, `Catalog`, `UnitLedger`), writes the result and its events atomically, and returns
+/// the value with the events committed with it (publish them after the call returns). A domain error
+/// changes nothing and comes back unchanged as a `WPWError`.
+public protocol ProducerBackend: Sendable {
+    /// The catalog with the current stock levels.
+    func catalog() async throws -> Catalog
+    /// Adds a service with its prices (`alreadyExists` when the id is taken).
+    func addService(_ service: Service, now: Instant) async throws -> Committed<Catalog>
+    /// Removes a service and its prices (`notFound` when missing).
+    func removeService(id: Int, now: Instant) async throws -> Committed<Catalog>
+
+    /// `requestTotal`: prices the units and stores the order in state `quoted` (nothing reserved).
+    func createQuote(serviceID: Int, priceID: Int, units: Int, clientID: String, now: Instant) async throws -> Committed<Quote>
+    /// The order with this payment reference, or nil.
+    func order(paymentReferenceID: String) async throws -> Order?
+
+    /// `/payment`, step 1: the pending order and its reserved stock are durable when this returns `.charge`.
+    func startPayment(paymentReferenceID: String, clientID: String, now: Instant) async throws -> Committed<PaymentStart>
+    func recordPaymentSucceeded(
+        paymentReferenceID: String, pspOrderCode: String, tokenTTL: Duration, refundOnExpiry: Bool, now: Instant
+    ) async throws -> Committed<Order>
+    /// A payment step after the charge started (``PaymentStep``): the order, and any stock it releases,
+    /// written with the step's event.
+    func record(_ step: PaymentStep, paymentReferenceID: String, now: Instant) async throws -> Committed<Order>
+    /// Orders whose money is not accounted for yet (see ``Store/ordersNeedingReconciliation(watchingSince:)``).
+    func ordersNeedingReconciliation(watchingSince: Instant?) async throws -> [Order]
+
+    /// `delivery/begin` and `delivery/end` (see ``Store/beginDelivery(token:clientID:serviceID:units:now:lease:policy:)``).
+    func beginDelivery(
+        token: PresentedToken, clientID: String?, serviceID: Int, units: Int, now: Instant, lease: Duration?,
+        policy: UnitLedger.EndPolicy
+    ) async throws -> Committed<DeliveryGrant>
+    func endDelivery(
+        token: PresentedToken, clientID: String?, serviceID: Int, unitsReceived: Int, now: Instant,
+        policy: UnitLedger.EndPolicy
+    ) async throws -> Committed<DeliveryEnd>
+
+    /// Takes `reference` for one charge or one reconciliation against every other process that shares this
+    /// backend; false when another holds it. The caller already excludes its own concurrent work. One Thing's
+    /// SQLite file has no other process: always true. A fleet member holds the claim in the database until
+    /// ``releaseCharge(_:)`` or until it dies (then another member may reconcile the order).
+    func claimCharge(_ reference: String) async -> Bool
+    func releaseCharge(_ reference: String) async
+
+    /// Periodic upkeep from the reconciliation loop (the SQLite store re-makes its space reserve).
+    func maintain()
+    /// Whether a new payment could be recorded now, and why not (`getStatus.health.producerStore`).
+    func producerHealth() -> ProducerBackendHealth
+}
+
+/// The payment steps after a charge started, as data: each backend applies them the same way (load and
+/// lock the order, `apply`, write the order and released stock, append `eventType` with the payload).
+public enum PaymentStep: Sendable, Hashable {
+    /// The gateway refused (nothing charged): the order becomes `failed` and the stock goes back.
+    case failed(reason: String)
+    /// The charge may or may not have happened: the stock stays reserved, reconciliation follows.
+    case outcomeUnknown(reason: String)
+    /// The gateway never received the attempt: `abandoned`, stock back, watched for a late charge.
+    case abandoned(reason: String)
+    /// A charge of an abandoned attempt turned up: recorded before the refund is asked for.
+    case lateCharge(orderCode: String)
+    /// The gateway shows the late charge refunded.
+    case refundCompleted
+
+    public var eventType: String {
+        switch self {
+        case .failed: StoreEventType.paymentFailed
+        case .outcomeUnknown: StoreEventType.paymentOutcomeUnknown
+        case .abandoned: StoreEventType.paymentAbandoned
+        case .lateCharge: StoreEventType.lateChargeFound
+        case .refundCompleted: StoreEventType.refundIssued
+        }
+    }
+
+    var extra: [String: JSONValue] {
+        switch self {
+        case .failed(let reason), .outcomeUnknown(let reason), .abandoned(let reason): ["reason": .string(reason)]
+        case .lateCharge(let orderCode): ["pspOrderCode": .string(orderCode)]
+        case .refundCompleted: ["reason": "lateCharge"]
+        }
+    }
+
+    /// The domain transition; `catalog` loads the order's catalog (a backend locks its stock) and is called
+    /// only by the steps that release stock. Returns the order and, when stock was released, the catalog.
+    public func apply(to order: Order, catalog: () throws -> Catalog) throws -> (order: Order, released: Catalog?) {
+        switch self {
+        case .failed(let reason):
+            let (next, released) = try order.paymentFailed(reason: reason, catalog: try catalog())
+            return (next, released)
+        case .outcomeUnknown(let reason):
+            return (try order.paymentOutcomeUnknown(reason: reason), nil)
+        case .abandoned(let reason):
+            let (next, released) = try order.paymentAbandoned(reason: reason, catalog: try catalog())
+            return (next, released)
+        case .lateCharge(let orderCode):
+            return (try order.lateChargeFound(orderCode: orderCode), nil)
+        case .refundCompleted:
+            return (try order.refundCompleted(), nil)
+        }
+    }
+
+    /// The event's payload for the order after the step.
+    public func payload(_ next: Order) -> [String: JSONValue] {
+        ProducerEvents.paymentTransition(next, extra: extra)
+    }
+}
+
+extension ProducerBackend {
+    public func recordPaymentFailed(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
+        try await record(.failed(reason: reason), paymentReferenceID: paymentReferenceID, now: now)
+    }
+
+    public func recordPaymentOutcomeUnknown(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
+        try await record(.outcomeUnknown(reason: reason), paymentReferenceID: paymentReferenceID, now: now)
+    }
+
+    public func recordPaymentAbandoned(paymentReferenceID: String, reason: String, now: Instant) async throws -> Committed<Order> {
+        try await record(.abandoned(reason: reason), paymentReferenceID: paymentReferenceID, now: now)
+    }
+
+    public func recordLateCharge(paymentReferenceID: String, orderCode: String, now: Instant) async throws -> Committed<Order> {
+        try await record(.lateCharge(orderCode: orderCode), paymentReferenceID: paymentReferenceID, now: now)
+    }
+
+    public func recordRefundCompleted(paymentReferenceID: String, now: Instant) async throws -> Committed<Order> {
+        try await record(.refundCompleted, paymentReferenceID: paymentReferenceID, now: now)
+    }
+}
+
+/// `getStatus.health`'s view of the producer's backend.
+public struct ProducerBackendHealth: Sendable, Hashable {
+    /// `sqlite` or `postgresql`.
+    public var backend: String
+    /// New payments can be recorded now.
+    public var writable: Bool
+    /// Why not, when not writable.
+    public var reason: String?
+
+    public init(backend: String, writable: Bool, reason: String? = nil) {
+        self.backend = backend
+        self.writable = writable
+        self.reason = reason
+    }
+}
+
+extension Store: ProducerBackend {
+    public func claimCharge(_ reference: String) async -> Bool { true }
+    public func releaseCharge(_ reference: String) async {}
+    public func maintain() { restoreSpaceReserve() }
+
+    public func producerHealth() -> ProducerBackendHealth {
+        let health = health()
+        return ProducerBackendHealth(
+            backend: "sqlite", writable: health.writable,
+            reason: health.writable ? nil : (health.lastCommitFailed ? "the latest commit failed" : "the state volume is low on space"))
+    }
+}
