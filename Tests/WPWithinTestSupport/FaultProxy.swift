@@ -75,6 +75,8 @@ public final class FaultProxy: Sendable {
     /// Appends rules after the current ones.
     public func addRules(_ rules: [Rule]) async throws { _ = try await control("POST", "/rules", .array(rules.map(\.json))) }
     public func clearRules() async throws { _ = try await control("DELETE", "/rules") }
+    /// Sends later requests to `127.0.0.1:port` instead (a failover to another upstream).
+    public func setUpstream(port: Int) async throws { _ = try await control("PUT", "/upstream", ["port": .int(Int64(port))]) }
     /// The rules as the proxy holds them, each with `remaining` (null = unlimited) and `hits`.
     public func rules() async throws -> [JSONValue] { try await control("GET", "/rules")["rules"]?.arrayValue ?? [] }
 

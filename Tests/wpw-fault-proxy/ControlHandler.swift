@@ -16,6 +16,7 @@ import WPWithinCore
 /// | `POST /held/release` | the same for every held exchange → `{"released":N}` |
 /// | `GET /log` | `{"requests":[…]}` |
 /// | `DELETE /log` | forget the log |
+/// | `PUT /upstream` | `{"port":N}`: send later requests to `127.0.0.1:N` (a failover to another producer) |
 final class ControlHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOHTTPServerRequestFull
     typealias OutboundOut = HTTPServerResponsePart
@@ -75,6 +76,12 @@ final class ControlHandler: ChannelInboundHandler, RemovableChannelHandler {
             case (.DELETE, ["log"]):
                 state.clearLog()
                 reply(head, 200, state.logListing)
+            case (.PUT, ["upstream"]):
+                guard let port = body?["port"]?.int64Value, (1...65535).contains(port) else {
+                    throw ProxyError("PUT /upstream needs {\"port\": 1…65535}")
+                }
+                state.upstreamPort = Int(port)
+                reply(head, 200, ["port": .int(port)])
             default:
                 throw ProxyError("no such control route: \(head.method.rawValue) \(head.uri)", status: 404)
             }

@@ -98,7 +98,8 @@ struct HeldFilter {
 final class ProxyState {
     let loop: any EventLoop
     let upstreamHost: String
-    let upstreamPort: Int
+    /// Where requests go; `PUT /upstream` moves it (a load balancer failing over to another fleet member).
+    var upstreamPort: Int
     private(set) var rules: [ProxyRule] = []
     private(set) var entries: [LogEntry] = []
     private var nextSeq = 1
