@@ -231,7 +231,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let value = object["postgresql"] {
                 let postgres = try reader.object(value, at: "store.postgresql")
                 try reader.allow(postgres, keys: ["connection", "poolSize"], at: "store.postgresql")
-                if let value = postgres["connection"] { storePostgresConnection = try reader.string(value, at: "store.postgresql.connection") }
+                if let value = postgres["connection"], value != .null {
+                    storePostgresConnection = try reader.string(value, at: "store.postgresql.connection")
+                }
                 if let value = postgres["poolSize"] { storePostgresPoolSize = try reader.int(value, at: "store.postgresql.poolSize") }
             }
         }

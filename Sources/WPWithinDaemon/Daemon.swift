@@ -151,9 +151,6 @@ public func buildDaemon(
     deviceLogger[metadataKey: "device.server_id"] = "\(identity.serverId)"
     let logger = deviceLogger
     logger.info("State opened", metadata: ["state.dir": "\(configuration.stateDirectory)"])
-    // The producer's money and units: this store, or a fleet's shared database.
-    let producerBackend = try ProducerBackendProvider.open(
-        producerBackends, configuration: configuration, local: store, serverID: identity.serverId, logger: logger)
 
     let payments = try PaymentsContext.load(configuration: configuration, logger: logger)
         .wrappingGateway { MeteredGateway(inner: $0, metrics: metrics, health: health) }
@@ -182,6 +179,11 @@ public func buildDaemon(
         capacity: configuration.eventJournalCapacity, bufferLimit: configuration.eventBufferPerSubscriber,
         startSeq: lastSeq, oldestSeq: oldestSeq, journal: StoreEventJournal(store: store),
         observer: { metrics.observe($0) })
+    // The producer's money and units: this store, or a fleet's shared database.
+    let openedBackend = try ProducerBackendProvider.open(
+        producerBackends, configuration: configuration, local: store, serverID: identity.serverId,
+        publish: { events in await bus.deliverCommitted(events.map(RPCEvent.init)) }, logger: logger)
+    let producerBackend = openedBackend.backend
     let discovery = DiscoveryHub(configuration: configuration, identity: identity, bus: bus, logger: logger)
     var producer: ProducerEngine?
     var hteServer: HTTPServer?
@@ -314,6 +316,7 @@ public func buildDaemon(
     var services: [any ServiceLifecycle.Service] = [server]
     if let hteServer { services.append(hteServer) }
     if let recovery { services.append(recovery) }
+    services += openedBackend.services
     services.append(StoreHousekeepingService(store: store, interval: StoreHousekeepingService.defaultInterval, logger: logger))
     if let broadcaster = discovery.broadcaster {
         services.append(TrackedService(name: HealthState.broadcaster, inner: broadcaster, health: health))

@@ -1,4 +1,5 @@
 import Logging
+import ServiceLifecycle
 import WPWithinStore
 
 /// A producer backend other than the Thing's own SQLite store, which a build of the daemon offers under a
@@ -13,15 +14,29 @@ public struct ProducerBackendProvider: Sendable {
         public let local: Store
         /// This member's serverId.
         public let serverID: String
+        /// Publishes events already in `local`'s journal to the daemon's subscribers (events that other
+        /// processes committed, e.g. a fleet's other members).
+        public let publish: @Sendable ([StoredEvent]) async -> Void
         public let logger: Logger
+    }
+
+    /// An opened backend, with the services it needs run for as long as the daemon runs.
+    public struct Opened: Sendable {
+        public let backend: any ProducerBackend
+        public let services: [any ServiceLifecycle.Service]
+
+        public init(backend: any ProducerBackend, services: [any ServiceLifecycle.Service] = []) {
+            self.backend = backend
+            self.services = services
+        }
     }
 
     /// The `store.backend` value.
     public let name: String
     /// Opens the backend (blocking: called once at start-up). Throws when it cannot be opened.
-    public let open: @Sendable (Context) throws -> any ProducerBackend
+    public let open: @Sendable (Context) throws -> Opened
 
-    public init(name: String, open: @escaping @Sendable (Context) throws -> any ProducerBackend) {
+    public init(name: String, open: @escaping @Sendable (Context) throws -> Opened) {
         self.name = name
         self.open = open
     }
@@ -34,13 +49,15 @@ public struct ProducerBackendProvider: Sendable {
             "\"\(configuration.storeBackend)\" is not built into this daemon: run wpwithind-fleet for a fleet on PostgreSQL (docs/fleet.md)")
     }
 
-    /// The producer's backend for `configuration.storeBackend`: `local` for `sqlite`, else a provider's.
+    /// The producer's backend for `configuration.storeBackend`: `local` for `sqlite` (or a Thing that is not
+    /// a producer), else a provider's.
     static func open(
-        _ providers: [ProducerBackendProvider], configuration: DaemonConfiguration, local: Store, serverID: String, logger: Logger
-    ) throws -> any ProducerBackend {
-        guard configuration.storeBackend != "sqlite", configuration.roles.contains(.producer) else { return local }
+        _ providers: [ProducerBackendProvider], configuration: DaemonConfiguration, local: Store, serverID: String,
+        publish: @escaping @Sendable ([StoredEvent]) async -> Void, logger: Logger
+    ) throws -> Opened {
+        guard configuration.storeBackend != "sqlite", configuration.roles.contains(.producer) else { return Opened(backend: local) }
         try requireBuiltIn(providers, configuration: configuration)
-        guard let provider = providers.first(where: { $0.name == configuration.storeBackend }) else { return local }
-        return try provider.open(Context(configuration: configuration, local: local, serverID: serverID, logger: logger))
+        guard let provider = providers.first(where: { $0.name == configuration.storeBackend }) else { return Opened(backend: local) }
+        return try provider.open(Context(configuration: configuration, local: local, serverID: serverID, publish: publish, logger: logger))
     }
 }

@@ -2,7 +2,8 @@ import WPWithinCore
 import WPWithinDaemon
 import WPWithinStore
 
-/// `store.backend: "postgresql"`: opens the member's ``FleetStore`` from the daemon's configuration.
+/// `store.backend: "postgresql"`: opens the member's ``FleetStore`` from the daemon's configuration, with
+/// the follower that copies the other members' events into this member's journal.
 public enum FleetBackend {
     public static let provider = ProducerBackendProvider(name: "postgresql") { context in
         let configuration = context.configuration
@@ -12,6 +13,8 @@ public enum FleetBackend {
         let settings = FleetStore.Settings(
             connection: connection, poolSize: configuration.storePostgresPoolSize,
             quotePolicy: QuotePolicy(ttl: .seconds(configuration.quoteTTLSeconds)))
-        return try FleetStore.open(settings: settings, local: context.local, serverID: context.serverID, logger: context.logger)
+        let store = try FleetStore.open(settings: settings, local: context.local, serverID: context.serverID, logger: context.logger)
+        let follower = FleetJournalFollower(store: store, publish: context.publish, logger: context.logger)
+        return ProducerBackendProvider.Opened(backend: store, services: [follower])
     }
 }

@@ -110,22 +110,39 @@ public final class FleetStore: ProducerBackend {
         let payload: [String: JSONValue]
     }
 
-    /// Runs `body` in one transaction on a pooled connection, with the events it appends; then copies the
-    /// events into this member's journal.
+    /// The fleet journal's lock: a transition takes it (last, after its rows) just before it appends its
+    /// events, and holds it to its commit, so the journal's seqs become visible in order and a follower that
+    /// has read seq N has seen every event before it. Commits that notify are serialised by PostgreSQL
+    /// anyway (the `NOTIFY` queue's lock), so this costs nothing more.
+    static let journalLockKey = PGSessionLocks.key("wpwithin.fleet", "journal")
+    /// The channel each transition with events notifies on commit (``FleetJournalFollower`` listens).
+    static let journalChannel = "wpwithin_fleet_event"
+
+    /// Runs `body` in one transaction on a pooled connection, with the events it appends to the fleet's
+    /// journal; then copies the events into this member's journal (with `member` and `fleetSeq`).
     func transaction<T: Sendable>(
         now: Instant, _ body: @escaping @Sendable (PGConnection, inout [PendingEvent]) throws -> T
     ) async throws -> Committed<T> {
         let member = serverID
-        let (value, events): (T, [PendingEvent])
+        let (value, events): (T, [(type: String, payload: [String: JSONValue], time: Instant)])
         do {
             (value, events) = try await pool.run { db in
                 try db.transaction { db in
-                    var events: [PendingEvent] = []
-                    let value = try body(db, &events)
-                    for event in events {
-                        _ = try db.query(
-                            "INSERT INTO fleet_event (member, type, time_s, time_ns, payload) VALUES ($1, $2, $3, $4, $5)",
-                            [member, event.type, String(now.secondsSinceEpoch), String(now.nanoseconds), JSONValue.object(event.payload).jsonString])
+                    var pending: [PendingEvent] = []
+                    let value = try body(db, &pending)
+                    var events: [(type: String, payload: [String: JSONValue], time: Instant)] = []
+                    if !pending.isEmpty {
+                        _ = try db.query("SELECT pg_advisory_xact_lock($1::bigint)", [String(Self.journalLockKey)])
+                        for event in pending {
+                            let rows = try db.query(
+                                "INSERT INTO fleet_event (member, type, time_s, time_ns, payload) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                                [member, event.type, String(now.secondsSinceEpoch), String(now.nanoseconds), JSONValue.object(event.payload).jsonString])
+                            var payload = event.payload
+                            payload["member"] = .string(member)
+                            payload["fleetSeq"] = rows.int(0, 0).map(JSONValue.int) ?? .null
+                            events.append((event.type, payload, now))
+                        }
+                        _ = try db.query("SELECT pg_notify($1, '')", [Self.journalChannel])
                     }
                     return (value, events)
                 }
@@ -135,8 +152,7 @@ public final class FleetStore: ProducerBackend {
         }
         outage.withLock { $0 = nil }
         do {
-            let stored = try await local.appendCommittedElsewhere(events.map { ($0.type, $0.payload) }, now: now)
-            return Committed(value: value, events: stored)
+            return Committed(value: value, events: try await local.appendCommittedElsewhere(events))
         } catch {
             // The fleet's journal has them; this member's subscribers miss them.
             logger.warning("Fleet events not copied to the local journal", metadata: [LogKey.error: "\(error)"])

@@ -63,6 +63,33 @@ public final class PGConnection {
         _ = try PGRows(checking: PQexec(conn, sql), connection: conn)
     }
 
+    /// Waits up to `timeoutMilliseconds` for notifications on the channels this connection `LISTEN`s to
+    /// and returns their payloads (empty when none came in time). Blocking: on a thread of its own.
+    public func waitForNotifications(timeoutMilliseconds: Int32) throws(PGError) -> [String] {
+        let conn = try self.conn
+        var payloads = Self.drainNotifications(conn)
+        guard payloads.isEmpty else { return payloads }
+        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        guard descriptor.fd >= 0 else { throw PGError(sqlState: "08006", message: "the connection has no socket") }
+        let ready = poll(&descriptor, 1, timeoutMilliseconds)
+        guard ready > 0 else {
+            if ready < 0 && errno != EINTR { throw PGError(sqlState: "08006", message: "poll failed (errno \(errno))") }
+            return []
+        }
+        guard PQconsumeInput(conn) == 1 else { throw PGError(sqlState: "08006", message: Self.message(conn)) }
+        payloads = Self.drainNotifications(conn)
+        return payloads
+    }
+
+    private static func drainNotifications(_ conn: OpaquePointer) -> [String] {
+        var payloads: [String] = []
+        while let notification = PQnotifies(conn) {
+            payloads.append(notification.pointee.extra.map { String(cString: $0) } ?? "")
+            PQfreemem(notification)
+        }
+        return payloads
+    }
+
     /// Runs `body` in a transaction (`BEGIN` at `isolation`, `COMMIT`); rolls back when it throws.
     public func transaction<T>(
         isolation: PGIsolation = .readCommitted, _ body: (PGConnection) throws -> T

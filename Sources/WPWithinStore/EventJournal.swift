@@ -76,11 +76,26 @@ extension Store {
     /// Appends events that were committed elsewhere (a fleet's database, the record of the transition) to
     /// this journal, in one transaction without an fsync: the journal is then a copy, and a copy lost in a
     /// power cut costs subscribers a few events, never money.
-    public func appendCommittedElsewhere(_ events: [(type: String, payload: [String: JSONValue])], now: Instant) async throws -> [StoredEvent] {
-        guard !events.isEmpty else { return [] }
+    ///
+    /// `cursor`: how far the source has been copied, saved in the same transaction (``journalCursor(_:)``),
+    /// so that a copy interrupted by a crash is redone whole or not at all.
+    public func appendCommittedElsewhere(
+        _ events: [(type: String, payload: [String: JSONValue], time: Instant)], cursor: (name: String, position: Int64)? = nil
+    ) async throws -> [StoredEvent] {
+        guard !events.isEmpty || cursor != nil else { return [] }
         return try await transaction(durable: false) { tx in
-            for event in events { try tx.append(event.type, event.payload, at: now) }
+            for event in events { try tx.append(event.type, event.payload, at: event.time) }
+            if let cursor {
+                try tx.db.run(
+                    "INSERT INTO journal_cursor (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    [cursor.name, cursor.position])
+            }
         }.events
+    }
+
+    /// The position saved with the latest copy from the journal `name`, nil before the first.
+    public func journalCursor(_ name: String) async throws -> Int64? {
+        try await read { db in try db.integer("SELECT position FROM journal_cursor WHERE name = ?", [name]) }
     }
 
     /// Events with `seq > after`, oldest first, at most `limit`.

@@ -17,6 +17,7 @@ enum Schema {
         ("v2-payment-recovery", v2),
         ("v3-one-row-per-order", v3),
         ("v4-fewer-pages-per-commit", v4),
+        ("v5-journal-cursors", v5),
     ]
     static var migrationNames: [String] { migrations.map(\.name) }
 
@@ -95,6 +96,17 @@ enum Schema {
             if db.isInTransaction { try? db.execute("ROLLBACK TRANSACTION") }
             throw error
         }
+    }
+
+    /// v5: how far this journal has copied another one (a fleet member's copy of the fleet's journal,
+    /// docs/fleet.md), written in the same transaction as the events copied, so each is copied once.
+    static func v5(_ db: SQLiteConnection) throws {
+        try db.execute("""
+            CREATE TABLE journal_cursor (
+                name TEXT NOT NULL PRIMARY KEY,
+                position INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID;
+            """)
     }
 
     /// v4: fewer pages written per commit (each changed page is a 4 KiB WAL frame, checksummed and written).

@@ -34,6 +34,19 @@ import WPWithinCore
         return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// The single Thing's daemon has no PostgreSQL backend: asking for one stops it with EX_CONFIG, before
+    /// anything starts, and says which daemon has it.
+    @Test func wpwithindRefusesTheFleetBackendItDoesNotHave() async throws {
+        let dir = try TempDir()
+        let environment = ["WPWITHIND_STORE_BACKEND": "postgresql", "WPWITHIND_STORE_POSTGRESQL_CONNECTION": "host=/nonexistent"]
+        let check = try await Self.wpwithind(["--check-config"], environment: environment)
+        #expect(check.status == 78)
+        #expect(check.stderr.contains("wpwithind-fleet"), "\(check.stderr)")
+        let run = try await Self.wpwithind(["--socket", dir.file("never.sock"), "--state-dir", dir.file("state")], environment: environment)
+        #expect(run.status == 78)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("never.sock")))
+    }
+
     @Test func usageErrorsExit64AndStartNothingHelpAndVersionExit0() async throws {
         let dir = try TempDir()
         let bad = try await Self.wpwithind(["--socket", dir.file("never.sock"), "--bogus"])

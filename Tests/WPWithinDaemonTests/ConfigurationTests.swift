@@ -66,6 +66,30 @@ import WPWithinRPC
         }
     }
 
+    /// `store.backend` is `sqlite` unless set; `postgresql` needs a connection string without a password.
+    @Test func theProducerBackendIsSQLiteByDefaultAndPostgreSQLNeedsAConnectionWithoutAPassword() throws {
+        let defaults = try DaemonConfiguration.load(path: nil, environment: [:])
+        #expect(defaults.storeBackend == "sqlite" && defaults.storePostgresConnection == nil && defaults.storePostgresPoolSize == 4)
+        let dir = try TempDir()
+        try Data(#"{"store":{"backend":"postgresql","postgresql":{"connection":"service=wpwithind","poolSize":8}}}"#.utf8)
+            .write(to: URL(fileURLWithPath: dir.file("c.json")))
+        let fleet = try DaemonConfiguration.load(path: dir.file("c.json"), environment: [:])
+        #expect(fleet.storeBackend == "postgresql" && fleet.storePostgresConnection == "service=wpwithind" && fleet.storePostgresPoolSize == 8)
+        let refused: [([String: String], String)] = [
+            (["WPWITHIND_STORE_BACKEND": "mysql"], "store.backend"),
+            (["WPWITHIND_STORE_BACKEND": "postgresql"], "store.postgresql.connection"),
+            (["WPWITHIND_STORE_BACKEND": "postgresql", "WPWITHIND_STORE_POSTGRESQL_CONNECTION": "host=/run/postgresql password=hunter2"],
+             "store.postgresql.connection"),
+        ]
+        for (environment, key) in refused {
+            let error = #expect(throws: ConfigurationError.self, "\(environment)") {
+                try DaemonConfiguration.load(path: nil, environment: environment)
+            }
+            #expect(error?.key == key)
+            #expect(error?.description.contains("hunter2") == false)
+        }
+    }
+
     /// `metrics.listen` is off by default and takes only a loopback HOST:PORT: the metrics name what a
     /// Thing sells and earns.
     @Test func theMetricsListenerIsOptInAndLoopbackOnly() throws {

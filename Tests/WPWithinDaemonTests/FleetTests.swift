@@ -271,3 +271,58 @@ final class FleetMarket: @unchecked Sendable {
         await market.stop()
     }
 }
+
+extension FleetTests {
+    /// Reads events from a subscription until one of `type` arrives; returns it (`params`).
+    static func next(_ client: RawClient, _ type: String) async throws -> JSONValue {
+        for _ in 0..<200 {
+            let message = try await client.readJSON(timeout: .seconds(60))
+            if let params = message["params"], params["type"]?.stringValue == type { return params }
+        }
+        throw HarnessError("no \(type) event")
+    }
+
+    @Test func subscribeOnAnyMemberFollowsTheWholeFleetWithResume() async throws {
+        let market = try await FleetMarket()
+        let serverIDs = try await (0..<3).asyncMap { try await market.member($0).result("getDevice")["serverId"]?.stringValue ?? "" }
+        // A subscriber on member C hears A's sale and B's delivery.
+        let watcher = try market.member(2)
+        _ = try await watcher.result("subscribe", ["types": ["producer.paymentSucceeded", "producer.deliveryEnded"]])
+        let c = try market.consumerClient()
+        let quote = try await c.result("selectService", ["url": market.proxyURL, "serviceId": 1, "priceId": 1, "numberOfUnits": 2])
+        let purchase = try await c.result("makePayment", ["paymentReferenceId": quote["paymentReferenceId"] ?? .null])
+        let paid = try await Self.next(watcher, "producer.paymentSucceeded")
+        #expect(paid["member"]?.stringValue == serverIDs[0])
+        #expect(paid["paymentReferenceId"] == quote["paymentReferenceId"])
+        #expect(paid["fleetSeq"]?.int64Value != nil)
+        try await market.failOver(to: 1)
+        let id = try #require(purchase["purchaseId"])
+        _ = try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 1])
+        _ = try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 1])
+        let ended = try await Self.next(watcher, "producer.deliveryEnded")
+        #expect(ended["member"]?.stringValue == serverIDs[1])
+        let seenSeq = try #require(ended["seq"]?.int64Value)
+
+        // C stops; the fleet goes on; C comes back and a subscriber resuming where it was gets what it missed.
+        #expect(try await market.members[2]!.stop() == 0)
+        _ = try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 1])
+        _ = try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 1])
+        try await market.restartMember(2)
+        let resumed = try market.member(2)
+        _ = try await resumed.result("subscribe", ["types": ["producer.deliveryEnded"], "resumeFrom": .int(seenSeq)])
+        let missed = try await Self.next(resumed, "producer.deliveryEnded")
+        #expect(missed["member"]?.stringValue == serverIDs[1])
+        #expect(missed["unitsDelivered"] == 2)
+        #expect((missed["seq"]?.int64Value ?? 0) > seenSeq)
+        try await market.audit()
+        await market.stop()
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}

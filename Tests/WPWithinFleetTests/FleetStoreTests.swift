@@ -209,6 +209,10 @@ import WPWithinTestSupport
             ])
             #expect(try await fleet.locals[1].events(after: 0).map(\.type) == ["producer.quoteCreated"])
             #expect(try await fleet.locals[2].events(after: 0).map(\.type) == ["producer.paymentStarted", "producer.paymentSucceeded"])
+            // The member's copies name it and their place in the fleet's journal.
+            let copies = try await fleet.locals[2].events(after: 0)
+            #expect(copies.allSatisfy { $0.payload["member"] == "member-2" })
+            #expect(copies.map { $0.payload["fleetSeq"] } == [.int(3), .int(4)])
         }
     }
 
