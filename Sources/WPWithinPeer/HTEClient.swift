@@ -96,7 +96,7 @@ public struct HTEClient: Sendable {
         }
     }
 
-    private func call<T: Decodable>(
+    private func call<T: GoJSONReadable>(
         _ label: String, _ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type
     ) async throws(WPWError) -> T {
         do {
@@ -115,7 +115,7 @@ public struct HTEClient: Sendable {
         }
     }
 
-    private func exchange<T: Decodable>(_ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type) async throws(WPWError) -> T {
+    private func exchange<T: GoJSONReadable>(_ method: String, _ baseURL: String, _ route: String, body: [UInt8]?, as type: T.Type) async throws(WPWError) -> T {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         var headers: HTTPHeaderFields = ["Accept": "application/json"]

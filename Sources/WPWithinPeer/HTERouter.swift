@@ -220,7 +220,7 @@ public struct HTERouter: Sendable {
         let detail: String
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+    static func decode<T: GoJSONReadable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
         do {
             return try GoJSON.decode(type, from: body)
         } catch {

@@ -74,3 +74,30 @@ public struct BroadcastMessage: Codable, Sendable, Hashable {
         try GoJSON.decode(BroadcastMessage.self, from: datagram)
     }
 }
+
+extension BroadcastMessage: GoJSONReadable {
+    static let goFields = GoJSONFields(
+        "deviceDescription", "hostname", "portNumber", "serverID", "urlPrefix", "scheme", "deviceName", "serviceTypes")
+
+    public init(goJSON reader: inout GoJSONReader) throws {
+        var deviceDescription = GoField<String>(), hostname = GoField<String>(), portNumber = GoField<Int>()
+        var serverID = GoField<String>(), urlPrefix = GoField<String>(), scheme = GoField<String>()
+        var deviceName = GoField<String>(), serviceTypes = GoField<[String]>()
+        try reader.readObject(Self.goFields) { field, reader in
+            switch field {
+            case 0: try deviceDescription.read(&reader)
+            case 1: try hostname.read(&reader)
+            case 2: try portNumber.read(&reader)
+            case 3: try serverID.read(&reader)
+            case 4: try urlPrefix.read(&reader)
+            case 5: try scheme.read(&reader)
+            case 6: try deviceName.read(&reader)
+            default: try serviceTypes.take { try reader.readArray { try $0.readNonNullString() } }
+            }
+        }
+        self.init(
+            deviceDescription: try deviceDescription.value ?? "", hostname: try hostname.value ?? "",
+            portNumber: try portNumber.value ?? 0, serverID: try serverID.value ?? "", urlPrefix: try urlPrefix.value ?? "",
+            scheme: try scheme.value ?? "", deviceName: try deviceName.value ?? "", serviceTypes: try serviceTypes.value ?? [])
+    }
+}

@@ -5,7 +5,9 @@ internal import WPWithinCore
 /// `encode` runs a value's `encode(to:)` through an encoder that keeps keys in the order they are
 /// encoded (the wire types encode in Go struct-field order) and writes compact JSON with Go's escaping
 /// (`<`, `>`, `&`, U+2028, U+2029 as `\u003c`…, other control characters as `\u00XX`, `/` unescaped).
-/// `decode` reads with the strict `JSONValue` parser and `JSONValueDecoder`; the wire types match keys case-insensitively, as Go does.
+/// `decode` reads a ``GoJSONReadable`` value (every wire type) in one pass with ``GoJSONReader``, anything
+/// else with the strict `JSONValue` parser and `JSONValueDecoder`; the wire types match keys case-insensitively,
+/// as Go does.
 public enum GoJSON {
     /// Compact JSON bytes, keys in encoding order. A ``GoJSONWritable`` value (the hot HTE bodies) writes
     /// itself in one pass; anything else goes through the ordered `Encoder`.
@@ -38,12 +40,33 @@ public enum GoJSON {
         String(decoding: try encode(value), as: UTF8.self)
     }
 
+    /// A wire value, read in one pass. A body it refuses throws a `DecodingError` of the kind the `Decoder`
+    /// path throws: `dataCorrupted` (with the syntax error as `underlyingError`) for malformed JSON,
+    /// `typeMismatch`, `valueNotFound` or `dataCorrupted` for a value of the wrong type or form.
+    public static func decode<T: GoJSONReadable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
+        if let value = try bytes.withContiguousStorageIfAvailable({ try GoJSONReader.read(type, from: $0) }) {
+            return value
+        }
+        return try Array(bytes).withUnsafeBufferPointer { try GoJSONReader.read(type, from: $0) }
+    }
+
+    public static func decode<T: GoJSONReadable>(_ type: T.Type, from string: String) throws -> T {
+        var string = string
+        return try string.withUTF8 { try GoJSONReader.read(type, from: $0) }
+    }
+
+    /// Any `Decodable`: a ``GoJSONReadable`` one (known only at run time here) still reads in one pass.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
-        try JSONValueDecoder().decode(type, from: bytes)
+        if let readable = type as? any GoJSONReadable.Type { return try decodeReadable(readable, from: bytes) as! T }
+        return try JSONValueDecoder().decode(type, from: bytes)
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {
         try decode(type, from: Array(string.utf8))
+    }
+
+    private static func decodeReadable<T: GoJSONReadable>(_ type: T.Type, from bytes: some Collection<UInt8>) throws -> T {
+        try decode(type, from: bytes)
     }
 
     // MARK: Writer
@@ -388,7 +411,7 @@ struct GoKey: CodingKey {
 struct GoObject {
     private enum Source {
         case null
-        /// Read from a `JSONValue` (what `GoJSON.decode` makes): members looked up directly.
+        /// Read from a `JSONValue` (what `JSONValueDecoder` decodes from): members looked up directly.
         case members([String: JSONValue])
         case container(KeyedDecodingContainer<GoKey>)
     }
