@@ -30,7 +30,7 @@ EXECUTABLES := wpwithind wpwctl
 # A test tool, installed apart from the production bin.
 TOOLS := wpw-sandbox-gateway
 
-.PHONY: all deps test-deps build release run demo test bench install uninstall deb clean
+.PHONY: all deps test-deps build release run demo test bench bench-fleet install uninstall deb clean
 
 all: build
 
@@ -70,6 +70,10 @@ test: test-deps
 # Benchmarks on loopback (docs/benchmarks.md): QUICK=1 for the under-a-minute version; BENCH_ARGS for more flags.
 bench: release
 	@scripts/bench.sh $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+
+# A fleet of 1, 2 and 4 wpwithind-fleet producers on one throwaway PostgreSQL (docs/fleet.md, docs/benchmarks.md).
+bench-fleet: test-deps release
+	@scripts/bench.sh --fleet $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 install: release
 	install -d $(BINDIR) $(LIBEXECDIR) $(UNITDIR) $(SYSUSERS) $(TMPFILES) $(CONFDIR) $(DOCDIR)

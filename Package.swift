@@ -236,7 +236,7 @@ let package = Package(
         .executableTarget(
             name: "wpw-bench",
             dependencies: [
-                "WPWithinPayments", "WPWithinCore",
+                "WPWithinPayments", "WPWithinCore", "WPWithinTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

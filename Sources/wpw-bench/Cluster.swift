@@ -160,7 +160,7 @@ final class Cluster {
     }
 
     /// The gateway writes `{"event":"listening",…,"port":N}` to stdout once bound.
-    private static func announcedPort(_ file: String, _ child: Child) throws -> Int {
+    static func announcedPort(_ file: String, _ child: Child) throws -> Int {
         let deadline = monotonicSeconds() + 30
         while monotonicSeconds() < deadline {
             if let text = readTextFile(file), let line = text.split(separator: "\n").first, text.contains("\n"),

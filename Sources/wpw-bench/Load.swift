@@ -10,6 +10,8 @@ final class FlowLoad: @unchecked Sendable {
         var clients: Int
         var socket: String
         var serverID: String
+        /// Producers to spread the clients over (client i buys from `serverIDs[i % count]`); empty: `serverID`.
+        var serverIDs: [String] = []
         var serviceID: Int
         var maxFlows: Int = .max
         var deadline: UInt64 = .max  // monotonic ns
@@ -47,7 +49,7 @@ final class FlowLoad: @unchecked Sendable {
                     lock.withLock { running -= 1 }
                     group.leave()
                 }
-                runClient()
+                runClient(serverID: settings.serverIDs.isEmpty ? settings.serverID : settings.serverIDs[index % settings.serverIDs.count])
             }
             thread.name = "flow-client-\(index)"
             thread.stackSize = 1 << 20
@@ -92,7 +94,7 @@ final class FlowLoad: @unchecked Sendable {
         }
     }
 
-    private func runClient() {
+    private func runClient(serverID: String) {
         let client: LineClient
         do { client = try LineClient(path: settings.socket) } catch {
             lock.withLock { harnessErrors.append("connect: \(error)") }
@@ -102,7 +104,7 @@ final class FlowLoad: @unchecked Sendable {
         defer { lock.withLock { latencies.append(contentsOf: local) } }
         while monotonicNanos() < settings.deadline, claim() {
             do {
-                let timing = try purchaseFlow(client, serverID: settings.serverID, serviceID: settings.serviceID)
+                let timing = try purchaseFlow(client, serverID: serverID, serviceID: settings.serviceID)
                 if settings.recordLatency { local.add(nanoseconds: timing.total) }
                 lock.withLock { done += 1 }
             } catch let error as FlowError {

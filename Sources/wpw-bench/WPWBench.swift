@@ -6,6 +6,6 @@ struct WPWBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wpw-bench",
         abstract: "Benchmarks for wpwithind components (loopback only).",
-        subcommands: [SuiteBenchmark.self, ProfileCommand.self, GatewayBenchmark.self, RPCBenchmark.self, EchoServerCommand.self]
+        subcommands: [SuiteBenchmark.self, FleetBenchmark.self, ProfileCommand.self, GatewayBenchmark.self, RPCBenchmark.self, EchoServerCommand.self]
     )
 }
