@@ -25,12 +25,19 @@ public final class FleetJournalFollower: ServiceLifecycle.Service, Sendable {
     let store: FleetStore
     let publish: @Sendable ([StoredEvent]) async -> Void
     let pollInterval: Duration
+    /// The shortest time between two reads of the journal (a subscriber hears another member's event this
+    /// much later at most, beyond the commit).
+    let batchDelay: Duration
     let logger: Logger
 
-    public init(store: FleetStore, pollInterval: Duration = .seconds(5), publish: @escaping @Sendable ([StoredEvent]) async -> Void, logger: Logger) {
+    public init(
+        store: FleetStore, pollInterval: Duration = .seconds(5), batchDelay: Duration = .milliseconds(50),
+        publish: @escaping @Sendable ([StoredEvent]) async -> Void, logger: Logger
+    ) {
         self.store = store
         self.publish = publish
         self.pollInterval = pollInterval
+        self.batchDelay = batchDelay
         self.logger = logger
     }
 
@@ -48,6 +55,9 @@ public final class FleetJournalFollower: ServiceLifecycle.Service, Sendable {
                 } catch {
                     logger.warning("Cannot follow the fleet's journal yet", metadata: [LogKey.error: "\(error)"])
                 }
+                // Notifications that come meanwhile are one wake (the stream keeps the newest only): under load a
+                // member reads the journal every `batchDelay`, not once per transition of every member.
+                try? await Task.sleep(for: batchDelay)
             }
         } onGracefulShutdown: {
             continuation.finish()
@@ -87,9 +97,13 @@ public final class FleetJournalFollower: ServiceLifecycle.Service, Sendable {
                 payload["fleetSeq"] = .int(row.seq)
                 events.append((row.type, payload, row.time))
             }
-            let stored = try await store.local.appendCommittedElsewhere(events, cursor: (Self.cursorName, last.seq))
+            // A batch of this member's own events only: nothing to copy, and the cursor need not be saved (after
+            // a restart those are read again and skipped), so no local commit for each of its own transitions.
+            if !events.isEmpty {
+                let stored = try await store.local.appendCommittedElsewhere(events, cursor: (Self.cursorName, last.seq))
+                await publish(stored)
+            }
             cursor = last.seq
-            if !stored.isEmpty { await publish(stored) }
             if rows.count < Self.batch { return cursor }
         }
     }

@@ -118,6 +118,15 @@ public final class FleetStore: ProducerBackend {
     /// The channel each transition with events notifies on commit (``FleetJournalFollower`` listens).
     static let journalChannel = "wpwithin_fleet_event"
 
+    /// Takes the journal's lock, appends one event and notifies (delivered at the commit), in one statement.
+    static let appendEventSQL = """
+        WITH journal_lock AS (SELECT pg_advisory_xact_lock($1::bigint)),
+             appended AS (
+                INSERT INTO fleet_event (member, type, time_s, time_ns, payload)
+                SELECT $2, $3, $4::bigint, $5::bigint, $6 FROM journal_lock RETURNING seq)
+        SELECT seq, pg_notify($7, '') FROM appended
+        """
+
     /// Runs `body` in one transaction on a pooled connection, with the events it appends to the fleet's
     /// journal; then copies the events into this member's journal (with `member` and `fleetSeq`).
     func transaction<T: Sendable>(
@@ -131,18 +140,16 @@ public final class FleetStore: ProducerBackend {
                     var pending: [PendingEvent] = []
                     let value = try body(db, &pending)
                     var events: [(type: String, payload: [String: JSONValue], time: Instant)] = []
-                    if !pending.isEmpty {
-                        _ = try db.query("SELECT pg_advisory_xact_lock($1::bigint)", [String(Self.journalLockKey)])
-                        for event in pending {
-                            let rows = try db.query(
-                                "INSERT INTO fleet_event (member, type, time_s, time_ns, payload) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-                                [member, event.type, String(now.secondsSinceEpoch), String(now.nanoseconds), JSONValue.object(event.payload).jsonString])
-                            var payload = event.payload
-                            payload["member"] = .string(member)
-                            payload["fleetSeq"] = rows.int(0, 0).map(JSONValue.int) ?? .null
-                            events.append((event.type, payload, now))
-                        }
-                        _ = try db.query("SELECT pg_notify($1, '')", [Self.journalChannel])
+                    for event in pending {
+                        // One round trip: the journal's lock (a no-op after the first event), the row, the notification.
+                        let rows = try db.query(Self.appendEventSQL, [
+                            String(Self.journalLockKey), member, event.type, String(now.secondsSinceEpoch), String(now.nanoseconds),
+                            JSONValue.object(event.payload).jsonString, Self.journalChannel,
+                        ])
+                        var payload = event.payload
+                        payload["member"] = .string(member)
+                        payload["fleetSeq"] = rows.int(0, 0).map(JSONValue.int) ?? .null
+                        events.append((event.type, payload, now))
                     }
                     return (value, events)
                 }

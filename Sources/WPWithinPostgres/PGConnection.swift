@@ -47,12 +47,30 @@ public final class PGConnection {
         }
     }
 
-    /// Runs one statement with text parameters (nil is SQL NULL) and returns its rows.
+    /// Statements prepared on this connection (SQL → name), so the server parses and plans each once.
+    private var prepared: [String: String] = [:]
+    /// A bound on `prepared`: statements built at run time beyond it are sent unprepared.
+    static let maximumPrepared = 256
+
+    /// Runs one statement with text parameters (nil is SQL NULL) and returns its rows. The statement is
+    /// prepared on this connection the first time it is run (the transitions' statements are few and fixed,
+    /// and parsing and planning each anew cost PostgreSQL more CPU than executing them).
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PGError) -> PGRows {
         let conn = try self.conn
+        var name = prepared[sql]
+        if name == nil, prepared.count < Self.maximumPrepared {
+            let candidate = "wpw\(prepared.count + 1)"
+            _ = try PGRows(checking: PQprepare(conn, candidate, sql, Int32(parameters.count), nil), connection: conn)
+            prepared[sql] = candidate
+            name = candidate
+        }
         let result: OpaquePointer? = Self.withCStrings(parameters) { values in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            if let name {
+                PQexecPrepared(conn, name, Int32(parameters.count), values, nil, nil, 0)
+            } else {
+                PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
         }
         return try PGRows(checking: result, connection: conn)
     }
