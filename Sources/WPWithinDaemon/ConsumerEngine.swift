@@ -85,6 +85,8 @@ struct ConsumerEngine {
                     let list = try await hte.services(baseURL: url)
                     return [
                         "serverId": .string(list.serverID),
+                        // Producers with the same fleetId share stock and honour each other's tokens (docs/fleet.md).
+                        "fleetId": list.fleetID.map(JSONValue.string) ?? .null,
                         "services": .array((list.services ?? []).map { s in
                             ["serviceId": .int(Int64(s.serviceID)), "name": .string(s.serviceName),
                              "description": .string(s.serviceDescription), "serviceType": .string(s.serviceType)]

@@ -317,7 +317,9 @@ public func buildDaemon(
     if let hteServer { services.append(hteServer) }
     if let recovery { services.append(recovery) }
     services += openedBackend.services
-    services.append(StoreHousekeepingService(store: store, interval: StoreHousekeepingService.defaultInterval, logger: logger))
+    services.append(StoreHousekeepingService(
+        store: store, producerBackend: producerBackend.fleetID == nil ? nil : producerBackend,
+        interval: StoreHousekeepingService.defaultInterval, logger: logger))
     if let broadcaster = discovery.broadcaster {
         services.append(TrackedService(name: HealthState.broadcaster, inner: broadcaster, health: health))
     }

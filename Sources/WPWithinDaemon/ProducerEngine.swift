@@ -47,7 +47,7 @@ struct ProducerEngine: HTEProducer {
 
     func discover(caller: HTECaller) async throws -> ServiceListResponse {
         let services = try await store.catalog().sortedServices.map { ServiceDetails($0) }
-        return ServiceListResponse(serverID: serverID, services: services.isEmpty ? nil : services)
+        return ServiceListResponse(serverID: serverID, services: services.isEmpty ? nil : services, fleetID: store.fleetID)
     }
 
     func prices(serviceID: Int, caller: HTECaller) async throws -> ServicePriceResponse {

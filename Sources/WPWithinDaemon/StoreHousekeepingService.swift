@@ -12,6 +12,8 @@ struct StoreHousekeepingService: ServiceLifecycle.Service, CustomStringConvertib
     static let defaultInterval: Duration = .seconds(600)
 
     let store: Store
+    /// The producer's store when it is shared (a fleet's): its expired quotes are pruned there too.
+    var producerBackend: (any ProducerBackend)? = nil
     let interval: Duration
     let logger: Logger
 
@@ -23,6 +25,9 @@ struct StoreHousekeepingService: ServiceLifecycle.Service, CustomStringConvertib
                     logger.info("Stale quotes pruned", metadata: [
                         LogKey.prunedProducerQuotes: "\(pruned.producerQuotes)", LogKey.prunedConsumerQuotes: "\(pruned.consumerQuotes)",
                     ])
+                }
+                if let shared = try await producerBackend?.pruneShared(now: nowInstant()), shared > 0 {
+                    logger.info("Stale quotes and journal rows pruned in the shared store", metadata: [LogKey.prunedProducerQuotes: "\(shared)"])
                 }
             } catch {
                 // Housekeeping only: the next pass tries again.

@@ -35,7 +35,7 @@ public final class FleetStore: ProducerBackend {
     }
 
     /// The fleet's id, made by the first member that opened the database.
-    public let fleetID: String
+    public let fleetID: String?
     /// This member's serverId.
     public let serverID: String
     let settings: Settings
@@ -380,6 +380,23 @@ public final class FleetStore: ProducerBackend {
     }
 
     public func maintain() {}
+
+    /// How long the fleet's journal keeps an event: a member down for longer misses what is older when it
+    /// comes back (its subscribers then resume from what is left).
+    public static let journalRetention: Duration = .seconds(7 * 86_400)
+
+    /// Deletes `quoted` orders whose quote expired more than `Store.expiredQuoteRetention` ago (nothing was
+    /// reserved or charged for them; a late payment gets `notFound` instead of `expired`) and journal events
+    /// older than `journalRetention`. Every member runs it; the deletes are idempotent and indexed.
+    public func pruneShared(now: Instant) async throws -> Int {
+        let quoteCutoff = (now.adding(.zero - Store.expiredQuoteRetention) ?? now).secondsSinceEpoch
+        let journalCutoff = (now.adding(.zero - Self.journalRetention) ?? now).secondsSinceEpoch
+        return try await read { db in
+            let quotes = try db.query("DELETE FROM producer_order WHERE state = 'quoted' AND expires_s < $1", [String(quoteCutoff)]).affected
+            let events = try db.query("DELETE FROM fleet_event WHERE time_s < $1", [String(journalCutoff)]).affected
+            return quotes + events
+        }
+    }
 
     public func producerHealth() -> ProducerBackendHealth {
         let outage = outage.withLock { $0 }

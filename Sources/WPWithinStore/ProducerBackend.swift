@@ -10,6 +10,9 @@ import WPWithinCore
 /// the value with the events committed with it (publish them after the call returns). A domain error
 /// changes nothing and comes back unchanged as a `WPWError`.
 public protocol ProducerBackend: Sendable {
+    /// The fleet this producer's store is shared with (told to consumers in the service list), nil for a
+    /// single Thing's own store.
+    var fleetID: String? { get }
     /// The catalog with the current stock levels.
     func catalog() async throws -> Catalog
     /// Adds a service with its prices (`alreadyExists` when the id is taken).
@@ -52,6 +55,10 @@ public protocol ProducerBackend: Sendable {
 
     /// Periodic upkeep from the reconciliation loop (the SQLite store re-makes its space reserve).
     func maintain()
+    /// Deletes what can no longer become money from a store shared with other processes (a fleet's expired
+    /// quotes and old journal rows); returns the rows deleted. The SQLite store prunes its own quotes with
+    /// the consumer's (`pruneStaleQuotes`): 0.
+    func pruneShared(now: Instant) async throws -> Int
     /// Whether a new payment could be recorded now, and why not (`getStatus.health.producerStore`).
     func producerHealth() -> ProducerBackendHealth
 }
@@ -152,9 +159,11 @@ public struct ProducerBackendHealth: Sendable, Hashable {
 }
 
 extension Store: ProducerBackend {
+    public var fleetID: String? { nil }
     public func claimCharge(_ reference: String) async -> Bool { true }
     public func releaseCharge(_ reference: String) async {}
     public func maintain() { restoreSpaceReserve() }
+    public func pruneShared(now: Instant) async throws -> Int { 0 }
 
     public func producerHealth() -> ProducerBackendHealth {
         let health = health()

@@ -114,17 +114,18 @@ extension ServiceDetails: GoJSONReadable {
 }
 
 extension ServiceListResponse: GoJSONReadable {
-    static let goFields = GoJSONFields("serverID", "services")
+    static let goFields = GoJSONFields("serverID", "services", "fleetID")
 
     public init(goJSON reader: inout GoJSONReader) throws {
-        var serverID = GoField<String>(), services = GoField<[ServiceDetails]>()
+        var serverID = GoField<String>(), services = GoField<[ServiceDetails]>(), fleetID = GoField<String>()
         try reader.readObject(Self.goFields) { field, reader in
             switch field {
             case 0: try serverID.read(&reader)
-            default: try services.read(&reader)
+            case 1: try services.read(&reader)
+            default: try fleetID.read(&reader)
             }
         }
-        self.init(serverID: try serverID.value ?? "", services: try services.value)
+        self.init(serverID: try serverID.value ?? "", services: try services.value, fleetID: try fleetID.value)
     }
 }
 

@@ -154,28 +154,34 @@ public struct ServiceDetails: Codable, Sendable, Hashable {
     }
 }
 
-/// `GET /service/discover` → `{"serverID","services":[ServiceDetails]|null}`
+/// `GET /service/discover` → `{"serverID","services":[ServiceDetails]|null}`, and `"fleetID"` from a fleet
+/// member (our extension: Go's decoder ignores a key its struct lacks; never sent by a single producer).
 public struct ServiceListResponse: Codable, Sendable, Hashable {
     public var serverID: String
     /// nil is `null`, what the Go producer sends when it has no services.
     public var services: [ServiceDetails]?
+    /// The fleet this producer belongs to (docs/fleet.md): producers with the same id share one catalog,
+    /// stock and ledger, and honour each other's delivery tokens. nil: not in a fleet (the key is left out).
+    public var fleetID: String?
 
-    public init(serverID: String, services: [ServiceDetails]?) {
+    public init(serverID: String, services: [ServiceDetails]?, fleetID: String? = nil) {
         self.serverID = serverID
         self.services = services
+        self.fleetID = fleetID
     }
 
-    enum CodingKeys: String, CodingKey { case serverID, services }
+    enum CodingKeys: String, CodingKey { case serverID, services, fleetID }
 
     public init(from decoder: any Decoder) throws {
         let o = try GoObject(decoder)
-        self.init(serverID: try o.string("serverID"), services: try o.decode("services"))
+        self.init(serverID: try o.string("serverID"), services: try o.decode("services"), fleetID: try o.decode("fleetID"))
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(serverID, forKey: .serverID)
         try c.encodeGo(services, forKey: .services)
+        if let fleetID { try c.encode(fleetID, forKey: .fleetID) }
     }
 }
 

@@ -175,6 +175,11 @@ final class FleetMarket: @unchecked Sendable {
         #expect(outcomes.count { $0 == "paid" } == FleetMarket.stock / 2)
         #expect(outcomes.count { $0 == "outOfStock" } == 48 - FleetMarket.stock / 2)
         #expect(market.sandbox.audit.charges.count == FleetMarket.stock / 2)
+        // A consumer learns they are one fleet from their service lists.
+        let fleetIDs = try await (0..<3).asyncMap {
+            try await market.consumerClient().result("requestServices", ["url": market.memberURL($0)])["fleetId"]
+        }
+        #expect(Set(fleetIDs).count == 1 && fleetIDs[0]?.stringValue?.count == 36, "\(fleetIDs)")
         // Every member sold some of it, and every member's catalog shows the one stock.
         #expect(try market.psql("SELECT count(DISTINCT charged_by) FROM producer_order WHERE state = 'paid'") == "3")
         for index in 0..<3 {

@@ -51,6 +51,7 @@ import WPWithinTestSupport
         _ = try await c.result("searchForDevice", ["serverId": .string(serverId), "timeoutMs": 30_000])
         let services = try await c.result("requestServices", ["serverId": .string(serverId)])
         #expect(services["services"]?.arrayValue?.first?["name"] == "RoboWash")
+        #expect(services["fleetId"] == .null)  // a single Thing is in no fleet (and says nothing on the wire)
         let prices = try await c.result("getServicePrices", ["serverId": .string(serverId), "serviceId": 1])
         #expect(prices["prices"]?.arrayValue?.first?["amount"] == 500)
 

@@ -82,7 +82,7 @@ import WPWithinTestSupport
 
     @Test func membersShareOneFleetIdentityCatalogAndSchema() async throws {
         try await Self.withFleet { fleet in
-            #expect(Set(fleet.members.map(\.fleetID)).count == 1)
+            #expect(Set(fleet.members.map(\.fleetID)).count == 1 && fleet.members[0].fleetID != nil)
             for member in fleet.members {
                 #expect(try await member.catalog().price(serviceID: 1, priceID: 1).stock == 20)
             }
@@ -213,6 +213,21 @@ import WPWithinTestSupport
             let copies = try await fleet.locals[2].events(after: 0)
             #expect(copies.allSatisfy { $0.payload["member"] == "member-2" })
             #expect(copies.map { $0.payload["fleetSeq"] } == [.int(3), .int(4)])
+        }
+    }
+
+    @Test func expiredQuotesAndOldJournalRowsArePrunedPaidOrdersNever() async throws {
+        try await Self.withFleet { fleet in
+            let paid = try await fleet.buy(units: 1, client: "c", quoteAt: 0, payAt: 1)
+            let stale = try await fleet.members[2].createQuote(serviceID: 1, priceID: 1, units: 1, clientID: "c", now: Fleet.now).value
+            // Eight days on: the unpaid quote expired long ago; the paid order stays whatever its age.
+            let later = Instant(secondsSinceEpoch: Fleet.now.secondsSinceEpoch + 8 * 86_400, nanoseconds: 0)
+            #expect(try await fleet.members[0].pruneShared(now: later) > 0)
+            #expect(try await fleet.members[1].order(paymentReferenceID: stale.paymentReferenceID) == nil)
+            #expect(try await fleet.members[1].order(paymentReferenceID: paid.paymentReferenceID)?.state == .paid)
+            #expect(try fleet.server.psql("SELECT count(*) FROM fleet_event").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+            // Run again by another member: nothing left to do.
+            #expect(try await fleet.members[2].pruneShared(now: later) == 0)
         }
     }
 

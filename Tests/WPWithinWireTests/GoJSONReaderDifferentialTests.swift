@@ -73,7 +73,7 @@ import WPWithinCore
         wire(Price.self, ["priceID", "priceDescription", "pricePerUnit", "unitID", "unitDescription"]),
         wire(Service.self, ["serviceID", "name", "description", "serviceType", "prices"]),
         wire(ServiceDetails.self, ["ServiceID", "ServiceDescription", "ServiceName", "ServiceType"]),
-        wire(ServiceListResponse.self, ["serverID", "services"]),
+        wire(ServiceListResponse.self, ["serverID", "services", "fleetID"]),
         wire(ServicePriceResponse.self, ["serverID", "prices"]),
         wire(TotalPriceRequest.self, ["clientID", "selectedNumberOfUnits", "selectedPriceID"]),
         wire(TotalPriceResponse.self, [

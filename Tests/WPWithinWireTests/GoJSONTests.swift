@@ -4,6 +4,16 @@ import WPWithinCore
 @testable import WPWithinWire
 
 @Suite struct GoJSONDecodingTests {
+    /// A fleet member's service list names its fleet (our extension); a single producer's says nothing, so
+    /// its bytes stay Go's; an answer without the key (a Go producer's) reads as no fleet.
+    @Test func theFleetIDIsAnExtensionSentOnlyByAFleetMember() throws {
+        let member = ServiceListResponse(serverID: "s", services: nil, fleetID: "f")
+        #expect(try GoJSON.encodeString(member) == #"{"serverID":"s","services":null,"fleetID":"f"}"#)
+        #expect(try GoJSON.decode(ServiceListResponse.self, from: #"{"serverID":"s","services":null,"fleetID":"f"}"#) == member)
+        #expect(try GoJSON.encodeString(ServiceListResponse(serverID: "s", services: nil)) == #"{"serverID":"s","services":null}"#)
+        #expect(try GoJSON.decode(ServiceListResponse.self, from: #"{"serverID":"s","services":null}"#).fleetID == nil)
+    }
+
     @Test func keysMatchIgnoringCaseLikeGo() throws {
         let details = try GoJSON.decode(ServiceDetails.self, from: #"{"serviceid":3,"SERVICEDESCRIPTION":"d","serviceName":"n","servicetype":"t"}"#)
         #expect(details == ServiceDetails(serviceID: 3, serviceDescription: "d", serviceName: "n", serviceType: "t"))

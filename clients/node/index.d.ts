@@ -99,6 +99,8 @@ export interface Service extends ServiceDefinition {
 
 export interface ServiceList {
   serverId: string;
+  /** The producer's fleet (producers with one fleetId share stock and honour each other's tokens); null when none. */
+  fleetId: string | null;
   services: Array<{ serviceId: number; name: string; description: string; serviceType: string }>;
 }
 
