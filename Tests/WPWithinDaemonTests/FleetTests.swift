@@ -98,7 +98,7 @@ final class FleetMarket: @unchecked Sendable {
     /// The consumer's next requests reach member `index`.
     func failOver(to index: Int) async throws { try await hteProxy.setUpstream(port: htePorts[index]) }
 
-    func psql(_ sql: String) throws -> String { try postgres.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines) }
+    func psql(_ sql: String) async throws -> String { try await postgres.query(sql) }
 
     /// From outside: the gateway's charges against the consumer's purchases and the fleet's orders and stock.
     func audit(sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -109,18 +109,21 @@ final class FleetMarket: @unchecked Sendable {
         let purchases = try await consumerClient().result("listPurchases").arrayValue ?? []
         let bought = Set(purchases.compactMap { $0["paymentReferenceId"]?.stringValue })
         #expect(bought == Set(charged.keys), "charges \(charged.keys.sorted()) ≠ purchases \(bought.sorted())", sourceLocation: sourceLocation)
-        let paidInFleet = try psql("SELECT payment_reference_id FROM producer_order WHERE state = 'paid' ORDER BY 1")
+        let paidInFleet = try await psql("SELECT payment_reference_id FROM producer_order WHERE state = 'paid' ORDER BY 1")
             .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         #expect(Set(paidInFleet) == bought, sourceLocation: sourceLocation)
         let units = purchases.reduce(0) { $0 + Int($1["unitsBought"]?.int64Value ?? 0) }
-        #expect(try psql("SELECT stock FROM price") == String(Self.stock - units), sourceLocation: sourceLocation)
+        #expect(try await psql("SELECT stock FROM price") == String(Self.stock - units), sourceLocation: sourceLocation)
         for daemon in members.compactMap({ $0 }) + [consumer!] { #expect(!daemon.log.contains(Market.testPAN), sourceLocation: sourceLocation) }
     }
 
+    private var postgresDestroyed = false
+
+    /// A test that throws before `stop()` still leaves no server behind (blocking here, as a last resort).
     deinit {
         kill(gatewayProxy.processIdentifier, SIGKILL)
         kill(hteProxy.processIdentifier, SIGKILL)
-        postgres.destroy()
+        if !postgresDestroyed { postgres.destroy() }
     }
 
     func stop() async {
@@ -129,6 +132,8 @@ final class FleetMarket: @unchecked Sendable {
         await hteProxy.stop()
         await gatewayProxy.stop()
         await sandbox.stop()
+        await postgres.shutDown()
+        postgresDestroyed = true
     }
 }
 
@@ -181,7 +186,7 @@ final class FleetMarket: @unchecked Sendable {
         }
         #expect(Set(fleetIDs).count == 1 && fleetIDs[0]?.stringValue?.count == 36, "\(fleetIDs)")
         // Every member sold some of it, and every member's catalog shows the one stock.
-        #expect(try market.psql("SELECT count(DISTINCT charged_by) FROM producer_order WHERE state = 'paid'") == "3")
+        #expect(try await market.psql("SELECT count(DISTINCT charged_by) FROM producer_order WHERE state = 'paid'") == "3")
         for index in 0..<3 {
             let services = try await market.member(index).result("listServices").arrayValue ?? []
             #expect(services.first?["prices"]?.arrayValue?.first?["stock"] == 0)
@@ -209,7 +214,7 @@ final class FleetMarket: @unchecked Sendable {
             try await market.failOver(to: index)
             #expect(try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])["result"] == nil)
         }
-        #expect(try market.psql("SELECT purchased || '/' || delivered || '/' || in_flight FROM producer_order WHERE state = 'paid'") == "5/5/0")
+        #expect(try await market.psql("SELECT purchased || '/' || delivered || '/' || in_flight FROM producer_order WHERE state = 'paid'") == "5/5/0")
         try await market.audit()
         await market.stop()
     }
@@ -238,7 +243,7 @@ final class FleetMarket: @unchecked Sendable {
         #expect(purchase["unitsBought"] == 3)
         #expect(market.sandbox.audit.charges(reference: reference).count == 1)
         // One attempt, started by A (which also quoted it), recorded paid by B's reconciliation.
-        #expect(try market.psql("SELECT state || ' ' || attempts || ' ' || (charged_by = server_id) FROM producer_order") == "paid 1 true")
+        #expect(try await market.psql("SELECT state || ' ' || attempts || ' ' || (charged_by = server_id) FROM producer_order") == "paid 1 true")
         // The units are honoured at C.
         try await market.failOver(to: 2)
         let c = try market.consumerClient()

@@ -77,6 +77,11 @@ import WPWithinCore
             socketPath: path,
             extraArguments: [
                 "-l", path, "--fdname=rpc",
+                // systemd-socket-activate gives the daemon only the variables named here: keep it on loopback
+                // and an ephemeral HTE port (the default 64521 may be taken by another test's daemon).
+                "-E", "WPWITHIND_HTE_HOST=127.0.0.1", "-E", "WPWITHIND_HTE_PORT=0",
+                "-E", "WPWITHIND_BROADCAST_ADDRESS=127.255.255.255", "-E", "WPWITHIND_BROADCAST_SOURCE=127.0.0.1",
+                "-E", "WPWITHIND_SCAN_BIND_ADDRESS=127.0.0.1", "-E", "WPWITHIND_ADVERTISED_HOST=127.0.0.1",
                 // A configured path other than the socket unit's: the passed socket is what is served and reported.
                 BuiltProducts.path("wpwithind"), "--state-dir", dir.file("state"), "--socket", dir.file("configured.sock"),
             ],

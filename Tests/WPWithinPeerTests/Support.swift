@@ -11,11 +11,14 @@ let quietLogger = Logger(label: "peer-test", factory: { _ in SwiftLogNoOpLogHand
 /// Runs an `HTTPServer` on 127.0.0.1:0 with `handler`, calls `body` with its port, then shuts it down.
 func withHTTPServer<T: Sendable>(
     configuration: HTTPServerConfiguration = HTTPServerConfiguration(host: "127.0.0.1", port: 0),
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     handler: @escaping HTTPHandler,
     _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
     let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let server = HTTPServer(configuration: configuration, logger: quietLogger, onServerRunning: { continuation.yield($0) }, handler: handler)
+    let server = HTTPServer(
+        configuration: configuration, eventLoopGroup: eventLoopGroup, logger: quietLogger, onServerRunning: { continuation.yield($0) },
+        handler: handler)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             try await server.run()

@@ -10,8 +10,13 @@ import WPWithinTestSupport
 @Suite struct PGConnectionTests {
     static func withServer(_ body: @escaping @Sendable (PostgresServer) throws -> Void) async throws {
         let server = try await onOwnThread { try PostgresServer() }
-        defer { server.destroy() }
-        try await onOwnThread { try body(server) }
+        do {
+            try await onOwnThread { try body(server) }
+        } catch {
+            await server.shutDown()
+            throw error
+        }
+        await server.shutDown()
     }
 
     @Test func parametersRowsAndNulls() async throws {

@@ -11,10 +11,10 @@ import WPWithinTestSupport
         do {
             try await body(server)
         } catch {
-            server.destroy()
+            await server.shutDown()
             throw error
         }
-        server.destroy()
+        await server.shutDown()
     }
 
     @Test func concurrentCallersThroughAPoolNeverOversell() async throws {

@@ -54,6 +54,17 @@ public final class PostgresServer: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// `psql` with `sql` on a thread of its own (it waits for a process: never on the concurrency pool's
+    /// few threads, which other suites need), its output trimmed.
+    public func query(_ sql: String) async throws -> String {
+        try await onOwnThread { try self.psql(sql) }.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// ``destroy()`` on a thread of its own.
+    public func shutDown() async {
+        _ = try? await onOwnThread { self.destroy() }
+    }
+
     /// `psql` with `sql`, returning its unaligned, tuples-only output.
     public func psql(_ sql: String) throws -> String {
         try run("psql", ["-h", directory, "-U", user, "-d", database, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
