@@ -191,15 +191,15 @@ namespace WPWithin
     /// <summary>Device: getDevice result.</summary>
     public sealed partial class Device : JsonBacked
     {
-        /// <summary>&lt;c&gt;description&lt;/c&gt;</summary>
+        /// <summary><c>description</c></summary>
         public string Description { get; private set; }
-        /// <summary>&lt;c&gt;name&lt;/c&gt;</summary>
+        /// <summary><c>name</c></summary>
         public string Name { get; private set; }
-        /// <summary>&lt;c&gt;roles&lt;/c&gt;</summary>
+        /// <summary><c>roles</c></summary>
         public IReadOnlyList<string> Roles { get; private set; }
-        /// <summary>&lt;c&gt;serverId&lt;/c&gt;</summary>
+        /// <summary><c>serverId</c></summary>
         public string ServerId { get; private set; }
-        /// <summary>&lt;c&gt;version&lt;/c&gt;</summary>
+        /// <summary><c>version</c></summary>
         public string Version { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -224,27 +224,27 @@ namespace WPWithin
     /// <summary>Status: getStatus result.</summary>
     public sealed partial class Status : JsonBacked
     {
-        /// <summary>&lt;c&gt;connections&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>connections</c> May be absent (null).</summary>
         public long? Connections { get; private set; }
-        /// <summary>&lt;c&gt;health&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>health</c> May be absent (null).</summary>
         public StatusHealth Health { get; private set; }
-        /// <summary>&lt;c&gt;metricsURL&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>metricsURL</c> May be absent (null).</summary>
         public string MetricsURL { get; private set; }
-        /// <summary>&lt;c&gt;payments&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>payments</c> May be absent (null).</summary>
         public StatusPayments Payments { get; private set; }
-        /// <summary>&lt;c&gt;pid&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>pid</c> May be absent (null).</summary>
         public long? Pid { get; private set; }
-        /// <summary>&lt;c&gt;ready&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>ready</c> May be absent (null).</summary>
         public bool? Ready { get; private set; }
-        /// <summary>&lt;c&gt;roles&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>roles</c> May be absent (null).</summary>
         public IReadOnlyList<string> Roles { get; private set; }
-        /// <summary>&lt;c&gt;socketPath&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>socketPath</c> May be absent (null).</summary>
         public string SocketPath { get; private set; }
-        /// <summary>&lt;c&gt;stateDir&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>stateDir</c> May be absent (null).</summary>
         public string StateDir { get; private set; }
-        /// <summary>&lt;c&gt;uptimeSeconds&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>uptimeSeconds</c> May be absent (null).</summary>
         public double? UptimeSeconds { get; private set; }
-        /// <summary>&lt;c&gt;version&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>version</c> May be absent (null).</summary>
         public string Version { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -275,13 +275,13 @@ namespace WPWithin
     /// <summary>StatusHealth: Status.health, Status.health.</summary>
     public sealed partial class StatusHealth : JsonBacked
     {
-        /// <summary>&lt;c&gt;discovery&lt;/c&gt;</summary>
+        /// <summary><c>discovery</c></summary>
         public StatusHealthDiscovery Discovery { get; private set; }
-        /// <summary>&lt;c&gt;gateway&lt;/c&gt;</summary>
+        /// <summary><c>gateway</c></summary>
         public StatusHealthGateway Gateway { get; private set; }
-        /// <summary>&lt;c&gt;ok&lt;/c&gt;</summary>
+        /// <summary><c>ok</c></summary>
         public bool Ok { get; private set; }
-        /// <summary>&lt;c&gt;store&lt;/c&gt;</summary>
+        /// <summary><c>store</c></summary>
         public StatusHealthStore Store { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -305,9 +305,9 @@ namespace WPWithin
     /// <summary>StatusHealthDiscovery: StatusHealth.discovery, StatusHealth.discovery.</summary>
     public sealed partial class StatusHealthDiscovery : JsonBacked
     {
-        /// <summary>&lt;c&gt;broadcaster&lt;/c&gt; May be null.</summary>
+        /// <summary><c>broadcaster</c> May be null.</summary>
         public bool? Broadcaster { get; private set; }
-        /// <summary>&lt;c&gt;scanner&lt;/c&gt; May be null.</summary>
+        /// <summary><c>scanner</c> May be null.</summary>
         public bool? Scanner { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -329,9 +329,9 @@ namespace WPWithin
     /// <summary>StatusHealthGateway: StatusHealth.gateway, StatusHealth.gateway.</summary>
     public sealed partial class StatusHealthGateway : JsonBacked
     {
-        /// <summary>&lt;c&gt;reachable&lt;/c&gt; May be null.</summary>
+        /// <summary><c>reachable</c> May be null.</summary>
         public bool? Reachable { get; private set; }
-        /// <summary>&lt;c&gt;secondsSinceLastCall&lt;/c&gt; May be null.</summary>
+        /// <summary><c>secondsSinceLastCall</c> May be null.</summary>
         public double? SecondsSinceLastCall { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -353,11 +353,11 @@ namespace WPWithin
     /// <summary>StatusHealthStore: StatusHealth.store, StatusHealth.store.</summary>
     public sealed partial class StatusHealthStore : JsonBacked
     {
-        /// <summary>&lt;c&gt;freeBytes&lt;/c&gt; May be null.</summary>
+        /// <summary><c>freeBytes</c> May be null.</summary>
         public long? FreeBytes { get; private set; }
-        /// <summary>&lt;c&gt;lastCommitFailed&lt;/c&gt;</summary>
+        /// <summary><c>lastCommitFailed</c></summary>
         public bool LastCommitFailed { get; private set; }
-        /// <summary>&lt;c&gt;writable&lt;/c&gt;</summary>
+        /// <summary><c>writable</c></summary>
         public bool Writable { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -380,11 +380,11 @@ namespace WPWithin
     /// <summary>StatusPayments: Status.payments, Status.payments.</summary>
     public sealed partial class StatusPayments : JsonBacked
     {
-        /// <summary>&lt;c&gt;card&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>card</c> May be absent (null).</summary>
         public string Card { get; private set; }
-        /// <summary>&lt;c&gt;gatewayEndpoint&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>gatewayEndpoint</c> May be absent (null).</summary>
         public string GatewayEndpoint { get; private set; }
-        /// <summary>&lt;c&gt;merchantClientKey&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>merchantClientKey</c> May be absent (null).</summary>
         public string MerchantClientKey { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -407,9 +407,9 @@ namespace WPWithin
     /// <summary>Metrics: getMetrics result.</summary>
     public sealed partial class Metrics : JsonBacked
     {
-        /// <summary>&lt;c&gt;contentType&lt;/c&gt;</summary>
+        /// <summary><c>contentType</c></summary>
         public string ContentType { get; private set; }
-        /// <summary>&lt;c&gt;text&lt;/c&gt;</summary>
+        /// <summary><c>text</c></summary>
         public string Text { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -431,7 +431,7 @@ namespace WPWithin
     /// <summary>BroadcastState: startServiceBroadcast result, stopServiceBroadcast result.</summary>
     public sealed partial class BroadcastState : JsonBacked
     {
-        /// <summary>&lt;c&gt;broadcasting&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>broadcasting</c> May be absent (null).</summary>
         public bool? Broadcasting { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -452,25 +452,25 @@ namespace WPWithin
     /// <summary>DiscoveredDevice: deviceDiscovery result item, searchForDevice result.</summary>
     public sealed partial class DiscoveredDevice : JsonBacked
     {
-        /// <summary>&lt;c&gt;deviceDescription&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>deviceDescription</c> May be absent (null).</summary>
         public string DeviceDescription { get; private set; }
-        /// <summary>&lt;c&gt;deviceName&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>deviceName</c> May be absent (null).</summary>
         public string DeviceName { get; private set; }
-        /// <summary>&lt;c&gt;hostname&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>hostname</c> May be absent (null).</summary>
         public string Hostname { get; private set; }
-        /// <summary>&lt;c&gt;portNumber&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>portNumber</c> May be absent (null).</summary>
         public long? PortNumber { get; private set; }
-        /// <summary>&lt;c&gt;scheme&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>scheme</c> May be absent (null).</summary>
         public string Scheme { get; private set; }
-        /// <summary>&lt;c&gt;serverId&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>serverId</c> May be absent (null).</summary>
         public string ServerId { get; private set; }
-        /// <summary>&lt;c&gt;serviceTypes&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>serviceTypes</c> May be absent (null).</summary>
         public IReadOnlyList<string> ServiceTypes { get; private set; }
-        /// <summary>&lt;c&gt;sourceAddress&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>sourceAddress</c> May be absent (null).</summary>
         public string SourceAddress { get; private set; }
-        /// <summary>&lt;c&gt;url&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>url</c> May be absent (null).</summary>
         public string Url { get; private set; }
-        /// <summary>&lt;c&gt;urlPrefix&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>urlPrefix</c> May be absent (null).</summary>
         public string UrlPrefix { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -517,7 +517,7 @@ namespace WPWithin
     /// <summary>Removed: removeService result.</summary>
     public sealed partial class Removed : JsonBacked
     {
-        /// <summary>&lt;c&gt;removed&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>removed</c> May be absent (null).</summary>
         public bool? RemovedValue { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -640,13 +640,13 @@ namespace WPWithin
     /// <summary>Subscription: subscribe result.</summary>
     public sealed partial class Subscription : JsonBacked
     {
-        /// <summary>&lt;c&gt;lastSeq&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>lastSeq</c> May be absent (null).</summary>
         public long? LastSeq { get; private set; }
-        /// <summary>&lt;c&gt;replayed&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>replayed</c> May be absent (null).</summary>
         public long? Replayed { get; private set; }
-        /// <summary>&lt;c&gt;subscribed&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>subscribed</c> May be absent (null).</summary>
         public bool? Subscribed { get; private set; }
-        /// <summary>&lt;c&gt;truncated&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>truncated</c> May be absent (null).</summary>
         public bool? Truncated { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -670,7 +670,7 @@ namespace WPWithin
     /// <summary>Unsubscribed: unsubscribe result.</summary>
     public sealed partial class Unsubscribed : JsonBacked
     {
-        /// <summary>&lt;c&gt;subscribed&lt;/c&gt; May be absent (null).</summary>
+        /// <summary><c>subscribed</c> May be absent (null).</summary>
         public bool? Subscribed { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
@@ -747,6 +747,7 @@ namespace WPWithin
 
         /// <summary><c>startServiceBroadcast</c>: Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: roleDisabled (-32003).</summary>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public Task<BroadcastState> StartServiceBroadcastAsync(long? timeoutMs = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -756,12 +757,14 @@ namespace WPWithin
 
         /// <summary><c>startServiceBroadcast</c>: Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: roleDisabled (-32003).</summary>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public BroadcastState StartServiceBroadcast(long? timeoutMs = null)
         {
             return Wait(StartServiceBroadcastAsync(timeoutMs, CancellationToken.None));
         }
 
         /// <summary><c>stopServiceBroadcast</c>: Stops broadcasting. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public Task<BroadcastState> StopServiceBroadcastAsync(CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -769,6 +772,7 @@ namespace WPWithin
         }
 
         /// <summary><c>stopServiceBroadcast</c>: Stops broadcasting. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public BroadcastState StopServiceBroadcast()
         {
             return Wait(StopServiceBroadcastAsync(CancellationToken.None));
@@ -776,6 +780,8 @@ namespace WPWithin
 
         /// <summary><c>deviceDiscovery</c>: Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: roleDisabled (-32003), unavailable (-32000).</summary>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="UnavailableException">unavailable (-32000)</exception>
         public Task<IReadOnlyList<DiscoveredDevice>> DeviceDiscoveryAsync(long? timeoutMs = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -785,6 +791,8 @@ namespace WPWithin
 
         /// <summary><c>deviceDiscovery</c>: Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: roleDisabled (-32003), unavailable (-32000).</summary>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="UnavailableException">unavailable (-32000)</exception>
         public IReadOnlyList<DiscoveredDevice> DeviceDiscovery(long? timeoutMs = null)
         {
             return Wait(DeviceDiscoveryAsync(timeoutMs, CancellationToken.None));
@@ -794,6 +802,8 @@ namespace WPWithin
         /// <param name="serverId">The producer's serverId. Optional.</param>
         /// <param name="name">The producer's device name. Optional.</param>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="DiscoveryTimeoutException">discoveryTimeout (-32043)</exception>
         public Task<DiscoveredDevice> SearchForDeviceAsync(string serverId = null, string name = null, long? timeoutMs = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -807,6 +817,8 @@ namespace WPWithin
         /// <param name="serverId">The producer's serverId. Optional.</param>
         /// <param name="name">The producer's device name. Optional.</param>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="DiscoveryTimeoutException">discoveryTimeout (-32043)</exception>
         public DiscoveredDevice SearchForDevice(string serverId = null, string name = null, long? timeoutMs = null)
         {
             return Wait(SearchForDeviceAsync(serverId, name, timeoutMs, CancellationToken.None));
@@ -814,6 +826,9 @@ namespace WPWithin
 
         /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
         /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.</param>
+        /// <exception cref="AlreadyExistsException">alreadyExists (-32016)</exception>
+        /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
+        /// <exception cref="UnsupportedCurrencyException">unsupportedCurrency (-32026)</exception>
         public Task<Service> AddServiceAsync(JsonObject service, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -823,6 +838,9 @@ namespace WPWithin
 
         /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
         /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.</param>
+        /// <exception cref="AlreadyExistsException">alreadyExists (-32016)</exception>
+        /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
+        /// <exception cref="UnsupportedCurrencyException">unsupportedCurrency (-32026)</exception>
         public Service AddService(JsonObject service)
         {
             return Wait(AddServiceAsync(service, CancellationToken.None));
@@ -830,6 +848,7 @@ namespace WPWithin
 
         /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: notFound (-32010).</summary>
         /// <param name="serviceId">Required.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
         public Task<Removed> RemoveServiceAsync(long serviceId, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -839,6 +858,7 @@ namespace WPWithin
 
         /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: notFound (-32010).</summary>
         /// <param name="serviceId">Required.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
         public Removed RemoveService(long serviceId)
         {
             return Wait(RemoveServiceAsync(serviceId, CancellationToken.None));
@@ -860,6 +880,10 @@ namespace WPWithin
         /// <summary><c>requestServices</c>: The services a producer offers. Errors: notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public Task<ServiceList> RequestServicesAsync(string serverId = null, string url = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -871,6 +895,10 @@ namespace WPWithin
         /// <summary><c>requestServices</c>: The services a producer offers. Errors: notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public ServiceList RequestServices(string serverId = null, string url = null)
         {
             return Wait(RequestServicesAsync(serverId, url, CancellationToken.None));
@@ -880,6 +908,10 @@ namespace WPWithin
         /// <param name="serviceId">Required.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public Task<PriceList> GetServicePricesAsync(long serviceId, string serverId = null, string url = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -893,6 +925,10 @@ namespace WPWithin
         /// <param name="serviceId">Required.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public PriceList GetServicePrices(long serviceId, string serverId = null, string url = null)
         {
             return Wait(GetServicePricesAsync(serviceId, serverId, url, CancellationToken.None));
@@ -904,6 +940,12 @@ namespace WPWithin
         /// <param name="numberOfUnits">Required. &gt;= 1, &lt;= 2147483647.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="OutOfStockException">outOfStock (-32014)</exception>
+        /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public Task<Quote> SelectServiceAsync(long serviceId, long priceId, long numberOfUnits, string serverId = null, string url = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -921,6 +963,12 @@ namespace WPWithin
         /// <param name="numberOfUnits">Required. &gt;= 1, &lt;= 2147483647.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="OutOfStockException">outOfStock (-32014)</exception>
+        /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public Quote SelectService(long serviceId, long priceId, long numberOfUnits, string serverId = null, string url = null)
         {
             return Wait(SelectServiceAsync(serviceId, priceId, numberOfUnits, serverId, url, CancellationToken.None));
@@ -928,6 +976,21 @@ namespace WPWithin
 
         /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="paymentReferenceId">Required.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="ExpiredException">expired (-32012)</exception>
+        /// <exception cref="OutOfStockException">outOfStock (-32014)</exception>
+        /// <exception cref="CredentialsException">credentials (-32029)</exception>
+        /// <exception cref="PaymentDeclinedException">paymentDeclined (-32020)</exception>
+        /// <exception cref="InvalidCardException">invalidCard (-32021)</exception>
+        /// <exception cref="GatewayUnavailableException">gatewayUnavailable (-32022)</exception>
+        /// <exception cref="GatewayTimeoutException">gatewayTimeout (-32023)</exception>
+        /// <exception cref="GatewayProtocolException">gatewayProtocol (-32024)</exception>
+        /// <exception cref="GatewayRejectedException">gatewayRejected (-32025)</exception>
+        /// <exception cref="PaymentOutcomeUnknownException">paymentOutcomeUnknown (-32028)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public Task<Purchase> MakePaymentAsync(string paymentReferenceId, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -937,6 +1000,21 @@ namespace WPWithin
 
         /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="paymentReferenceId">Required.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="ExpiredException">expired (-32012)</exception>
+        /// <exception cref="OutOfStockException">outOfStock (-32014)</exception>
+        /// <exception cref="CredentialsException">credentials (-32029)</exception>
+        /// <exception cref="PaymentDeclinedException">paymentDeclined (-32020)</exception>
+        /// <exception cref="InvalidCardException">invalidCard (-32021)</exception>
+        /// <exception cref="GatewayUnavailableException">gatewayUnavailable (-32022)</exception>
+        /// <exception cref="GatewayTimeoutException">gatewayTimeout (-32023)</exception>
+        /// <exception cref="GatewayProtocolException">gatewayProtocol (-32024)</exception>
+        /// <exception cref="GatewayRejectedException">gatewayRejected (-32025)</exception>
+        /// <exception cref="PaymentOutcomeUnknownException">paymentOutcomeUnknown (-32028)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
         public Purchase MakePayment(string paymentReferenceId)
         {
             return Wait(MakePaymentAsync(paymentReferenceId, CancellationToken.None));
@@ -945,6 +1023,12 @@ namespace WPWithin
         /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="InsufficientUnitsException">insufficientUnits (-32013)</exception>
+        /// <exception cref="ExpiredException">expired (-32012)</exception>
+        /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public Task<DeliveryBegun> BeginServiceDeliveryAsync(long purchaseId, long units, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -956,6 +1040,12 @@ namespace WPWithin
         /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="InsufficientUnitsException">insufficientUnits (-32013)</exception>
+        /// <exception cref="ExpiredException">expired (-32012)</exception>
+        /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public DeliveryBegun BeginServiceDelivery(long purchaseId, long units)
         {
             return Wait(BeginServiceDeliveryAsync(purchaseId, units, CancellationToken.None));
@@ -964,6 +1054,10 @@ namespace WPWithin
         /// <summary><c>endServiceDelivery</c>: Tells the producer how many units were received; returns the units committed and remaining. Errors: notFound (-32010), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="unitsReceived">Required. &gt;= 0.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public Task<DeliveryEnded> EndServiceDeliveryAsync(long purchaseId, long unitsReceived, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -975,6 +1069,10 @@ namespace WPWithin
         /// <summary><c>endServiceDelivery</c>: Tells the producer how many units were received; returns the units committed and remaining. Errors: notFound (-32010), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="unitsReceived">Required. &gt;= 0.</param>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public DeliveryEnded EndServiceDelivery(long purchaseId, long unitsReceived)
         {
             return Wait(EndServiceDeliveryAsync(purchaseId, unitsReceived, CancellationToken.None));

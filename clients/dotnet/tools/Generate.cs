@@ -329,14 +329,14 @@ namespace WPWithin.Tools
                         else cs += "?";
                     }
                     var doc = new List<string>();
-                    doc.Add("<c>" + p.Key + "</c>");
+                    doc.Add("<c>" + Xml(p.Key) + "</c>");
                     var description = schema["description"].AsStringOrEmpty();
-                    if (description.Length > 0) doc.Add(description);
+                    if (description.Length > 0) doc.Add(Xml(description));
                     var options = schema["enum"] as JsonArray;
-                    if (options != null) doc.Add("One of: " + string.Join(", ", options.Select(o => o.ToJson())) + ".");
+                    if (options != null) doc.Add(Xml("One of: " + string.Join(", ", options.Select(o => o.ToJson())) + "."));
                     if (!isRequired) doc.Add("May be absent (null).");
                     else if (nullable) doc.Add("May be null.");
-                    sb.Append("        /// <summary>" + Xml(string.Join(" ", doc)) + "</summary>\n");
+                    sb.Append("        /// <summary>" + string.Join(" ", doc) + "</summary>\n");
                     sb.Append("        public " + cs + " " + member + " { get; private set; }\n");
                     assignments.Append("            " + member + " = " + read + ";\n");
                 }
@@ -400,6 +400,8 @@ namespace WPWithin.Tools
             var summaryText = method["summary"].AsStringOrEmpty();
             var errors = (method["errors"] as JsonArray ?? new JsonArray()).Select(e => e["message"].AsStringOrEmpty() + " (" + e["code"].ToJson() + ")").ToList();
             var head = "        /// <summary><c>" + Xml(name) + "</c>: " + Xml(summaryText) + (errors.Count > 0 ? " Errors: " + Xml(string.Join(", ", errors)) + "." : "") + "</summary>\n";
+            foreach (var e in method["errors"] as JsonArray ?? new JsonArray())
+                docs.Append("        /// <exception cref=\"" + Pascal(e["message"].AsStringOrEmpty()) + "Exception\">" + Xml(e["message"].AsStringOrEmpty()) + " (" + e["code"].ToJson() + ")</exception>\n");
             var withToken = new List<string>(signature) { "CancellationToken cancellationToken = default(CancellationToken)" };
             sb.Append("\n" + head + docs);
             sb.Append("        public Task<" + result.Cs + "> " + cs + "Async(" + string.Join(", ", withToken) + ")\n        {\n");
