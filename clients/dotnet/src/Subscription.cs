@@ -157,8 +157,12 @@ namespace WPWithin
                 }
                 var remaining = deadline.HasValue ? deadline.Value - DateTime.UtcNow : Timeout.InfiniteTimeSpan;
                 if (deadline.HasValue && remaining < TimeSpan.Zero) remaining = TimeSpan.Zero;
-                var delay = Task.Delay(remaining, cancellationToken);
-                var done = await Task.WhenAny(taker.Task, delay).ConfigureAwait(false);
+                Task done;
+                using (var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    done = await Task.WhenAny(taker.Task, Task.Delay(remaining, timer.Token)).ConfigureAwait(false);
+                    timer.Cancel(); // no timer left behind for each event taken
+                }
                 if (done != taker.Task)
                 {
                     lock (gate) takers.Remove(taker);

@@ -65,6 +65,26 @@ namespace WPWithin.Tests
         }
 
         [Test]
+        public void AJournalBehindTheCursorIsReplayedFromItsStart()
+        {
+            // What a state directory restored from a backup looks like: the daemon's lastSeq is below resumeFrom.
+            using (var client = daemon.Client())
+            {
+                client.AddService(Service(1));
+                client.AddService(Service(2));
+                using (var stream = client.Subscribe(new[] { EventTypes.ProducerServiceAdded }, resumeFrom: 1000000))
+                {
+                    Assert.AreEqual(1, stream.Resets);
+                    var replayed = Enumerable.Range(0, 2).Select(_ => stream.Next(TimeSpan.FromSeconds(10))).ToList();
+                    Assert.AreEqual(new long[] { 1, 2 }, AddedIds(replayed).ToArray());
+                    Assert.AreEqual(1, replayed[0].Epoch);
+                    client.AddService(Service(3));
+                    Assert.AreEqual(3, stream.Next(TimeSpan.FromSeconds(10)).GetInt64("serviceId"));
+                }
+            }
+        }
+
+        [Test]
         public void ASubscriptionResumesAcrossADaemonRestart()
         {
             using (var client = daemon.Client())
