@@ -64,6 +64,7 @@ test: test-deps
 	$(SWIFT) test --skip-build --parallel
 	scripts/test-python.sh
 	scripts/test-node.sh
+	scripts/test-java.sh
 	scripts/test-install.sh
 	scripts/test-make-run.py
 
