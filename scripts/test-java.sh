@@ -50,7 +50,8 @@ javac --release "$min_java" -encoding UTF-8 -d "$out/tools" "$client"/src/main/j
 java -Dwpw.javaClient="$client" -cp "$out/tools" Generate --check
 # The examples and the tests.
 javac --release "$min_java" -Xlint:all -Werror -encoding UTF-8 -cp "$out/classes" -d "$out/examples" "$client"/examples/*.java
-javac --release "$min_java" -encoding UTF-8 -cp "$out/classes:$junit" -d "$out/test-classes" $(find "$client/src/test/java" -name '*.java' | sort)
+# GeneratorTest runs the generator (its classes are on the tests' class path).
+javac --release "$min_java" -encoding UTF-8 -cp "$out/classes:$out/tools:$junit" -d "$out/test-classes" $(find "$client/src/test/java" -name '*.java' | sort)
 
 # Every test class, unless the arguments select some (e.g. --select-class wpwithin.client.EventsTest).
 selection=(--scan-class-path)
@@ -58,4 +59,4 @@ selection=(--scan-class-path)
 echo "test-java: $(javac -version 2>&1), JUnit $(basename "$(readlink -f "$junit")" .jar | sed 's/.*-//'), binaries from $WPW_BIN" >&2
 exec timeout --kill-after=10 600 java -Dwpw.repo="$repo" -Dwpw.client="$out/classes" -Dwpw.examples="$out/examples" \
   -jar "$junit" --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests \
-  --class-path "$out/classes:$out/test-classes" "${selection[@]}" "$@"
+  --class-path "$out/classes:$out/tools:$out/test-classes" "${selection[@]}" "$@"

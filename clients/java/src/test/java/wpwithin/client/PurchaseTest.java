@@ -82,6 +82,11 @@ class PurchaseTest {
                 types.add(deliveries.next(Duration.ofSeconds(10)).type());
             }
             assertEquals(List.of("producer.deliveryBegun", "producer.deliveryEnded", "producer.deliveryBegun", "producer.deliveryEnded"), types);
+            // No PAN in the daemons' logs (the client itself logs nothing), nor in what the client got.
+            for (Harness.Daemon daemon : List.of(world.consumer, world.producer)) {
+                assertTrue(!java.nio.file.Files.readString(daemon.log).contains("4444333322221111"), daemon.name);
+            }
+            assertTrue(!consumer.getStatus().json().toJson().contains("4444333322221111"));
         }
     }
 
