@@ -220,13 +220,27 @@ public class WPWithinClient extends WPWithinMethods implements AutoCloseable {
     /** {@link #call} as a future. {@code timeout} null: the client's (stretched by a {@code timeoutMs} param). */
     public CompletableFuture<Object> callAsync(String method, Map<String, ?> params, Duration timeout) {
         JsonObject sent = params == null ? null : new JsonObject(params);
-        return send(method, sent, timeout == null ? callTimeout(sent) : positive(timeout, "timeout").toMillis());
+        return onCallbackThread(send(method, sent, timeout == null ? callTimeout(sent) : positive(timeout, "timeout").toMillis()),
+                Function.identity());
     }
 
     @Override
     <T> CompletableFuture<T> invoke(String method, JsonObject params, Function<Object, T> decode) {
         JsonObject checked = ParamCheck.check(method, params);
-        return send(method, checked, callTimeout(checked)).thenApplyAsync(decode, callbacks);
+        return onCallbackThread(send(method, checked, callTimeout(checked)), decode);
+    }
+
+    /**
+     * The answer decoded on a callback thread, whether it is a result or a failure: what the caller chains
+     * on the future never runs on the connection's reader (a blocking call there would stall it).
+     */
+    private <T> CompletableFuture<T> onCallbackThread(CompletableFuture<Object> answer, Function<Object, T> decode) {
+        return answer.handleAsync((result, error) -> {
+            if (error != null) {
+                throw error instanceof CompletionException ? (CompletionException) error : new CompletionException(error);
+            }
+            return decode.apply(result);
+        }, callbacks);
     }
 
     @Override

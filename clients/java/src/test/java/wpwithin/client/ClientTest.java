@@ -64,6 +64,16 @@ class ClientTest {
             for (CompletableFuture<Device> call : calls) {
                 assertEquals(device, call.get(10, TimeUnit.SECONDS));
             }
+            // What is chained on a future never runs on the connection's reader (a callback thread, or the
+            // caller's when the future is already complete): a blocking call there is fine.
+            String nested = client.getDeviceAsync().thenApply(d -> Thread.currentThread().getName() + " " + client.getStatus().ready())
+                    .get(10, TimeUnit.SECONDS);
+            assertTrue(nested.endsWith(" true") && !nested.startsWith("wpwithin-reader"), nested);
+            ExecutionException refused = assertThrows(ExecutionException.class,
+                    () -> client.callAsync("removeService", JsonObject.of("serviceId", 424242), null)
+                            .whenComplete((r, e) -> assertTrue(!Thread.currentThread().getName().startsWith("wpwithin-reader")))
+                            .get(10, TimeUnit.SECONDS));
+            assertInstanceOf(NotFoundException.class, refused.getCause());
         }
     }
 
