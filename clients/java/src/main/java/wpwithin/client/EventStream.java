@@ -38,6 +38,8 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
     private volatile Long lastSeq;
     private volatile Subscription subscription;
     private volatile int reconnects;
+    private volatile int restarts;
+    private Long pid;
     private volatile boolean closed;
     private volatile RuntimeException failure;
     private volatile Connection connection;
@@ -85,6 +87,11 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
     /** How many times the stream resubscribed after a lost connection or subscription. */
     public int reconnects() {
         return reconnects;
+    }
+
+    /** How many daemon restarts the stream saw (a new pid in {@code getStatus} when it reconnected). */
+    public int daemonRestarts() {
+        return restarts;
     }
 
     public boolean isClosed() {
@@ -238,7 +245,12 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
                     return;
                 }
                 List<JsonObject> early = new ArrayList<>();
-                call(inbox, "getStatus", null, early);
+                Object status = call(inbox, "getStatus", null, early);
+                Long newPid = status instanceof JsonObject ? ((JsonObject) status).getLong("pid") : null;
+                if (pid != null && newPid != null && !pid.equals(newPid)) {
+                    restarts++;
+                }
+                pid = newPid;
                 subscribe(inbox, early);
                 if (!first) {
                     reconnects++;

@@ -86,6 +86,7 @@ class EventsTest {
                 assertTrue(seen.get(i - 1).seq() < seen.get(i).seq(), "seqs carry on across the restart");
             }
             assertTrue(stream.reconnects() >= 1);
+            assertEquals(1, stream.daemonRestarts());
 
             // Killed this time: the stream resumes again, nothing twice.
             daemon.stop(true);
@@ -97,6 +98,7 @@ class EventsTest {
             }
             assertEquals(5L, next.getLong("serviceId"));
             assertThrows(CallTimeoutException.class, () -> stream.next(Duration.ofMillis(300)));
+            assertEquals(2, stream.daemonRestarts());
         }
     }
 
