@@ -56,7 +56,7 @@ javac --release "$min_java" -encoding UTF-8 -cp "$out/classes:$out/tools:$junit"
 # Every test class, unless the arguments select some (e.g. --select-class wpwithin.client.EventsTest).
 selection=(--scan-class-path)
 [ $# -gt 0 ] && selection=()
-echo "test-java: $(javac -version 2>&1), JUnit $(basename "$(readlink -f "$junit")" .jar | sed 's/.*-//'), binaries from $WPW_BIN" >&2
+echo "test-java: $(javac -version 2>&1), JUnit 5 (junit5 $(dpkg-query -W -f='${Version}' junit5 2>/dev/null)), binaries from $WPW_BIN" >&2
 exec timeout --kill-after=10 600 java -Dwpw.repo="$repo" -Dwpw.client="$out/classes" -Dwpw.examples="$out/examples" \
   -jar "$junit" --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests \
   --class-path "$out/classes:$out/tools:$out/test-classes" "${selection[@]}" "$@"

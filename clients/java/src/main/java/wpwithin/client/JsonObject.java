@@ -8,8 +8,8 @@ import java.util.Map;
 /**
  * A JSON object: an insertion-ordered map with typed getters. What {@link Json#parse} gives for a JSON
  * object, and what the client accepts wherever the daemon takes an object ({@code addService}'s
- * {@code service}). The getters throw {@link ClassCastException}-free {@link IllegalStateException}s
- * naming the member when a value has another type.
+ * {@code service}). A getter whose member has another type throws an {@link IllegalStateException}
+ * naming the member.
  *
  * <pre>{@code
  * JsonObject price = JsonObject.of("id", 1, "amount", 500, "currencyCode", "GBP", "stock", null);
