@@ -65,6 +65,7 @@ test: test-deps
 	scripts/test-python.sh
 	scripts/test-node.sh
 	scripts/test-dotnet.sh
+	scripts/test-java.sh
 	scripts/test-install.sh
 	scripts/test-make-run.py
 
