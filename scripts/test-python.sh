@@ -33,9 +33,12 @@ fi
 rm -rf "$site"
 mkdir -p "$site"
 if have_pip; then
-  "$python" -c "import pytest" 2>/dev/null || "$python" -m pip install -q --target "$site" pytest
-  # The OpenRPC test validates every answer against rpc.discover's schemas (tests/test_openrpc.py).
-  "$python" -c "import jsonschema" 2>/dev/null || "$python" -m pip install -q --target "$site" jsonschema
+  # jsonschema: the OpenRPC test validates every answer against rpc.discover's schemas (tests/test_openrpc.py).
+  # One pip call for both (two into one --target warn about each other's files).
+  missing=()
+  "$python" -c "import pytest" 2>/dev/null || missing+=(pytest)
+  "$python" -c "import jsonschema" 2>/dev/null || missing+=(jsonschema)
+  [ "${#missing[@]}" -eq 0 ] || "$python" -m pip install -q --target "$site" "${missing[@]}"
   # pip builds in the source tree: clear what a build leaves there.
   rm -rf clients/python/build clients/python/src/wpwithin.egg-info
   if "$python" -m pip install -q --target "$site" --no-deps ./clients/python; then
