@@ -4,7 +4,7 @@
 #
 # Installs the client with `pip install --target .build-python/site ./clients/python` (a directory of
 # its own: no virtual environment needed, and Debian's "externally managed" system Python is left
-# alone) and tests that installed copy; pytest goes there too when the Python has none. Without pip it
+# alone) and tests that installed copy; pytest and jsonschema go there too when the Python has none. Without pip it
 # runs from the source tree. As root on Debian it installs python3-pip when pip is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,12 @@ fi
 rm -rf "$site"
 mkdir -p "$site"
 if have_pip; then
-  "$python" -c "import pytest" 2>/dev/null || "$python" -m pip install -q --target "$site" pytest
+  # jsonschema: the OpenRPC test validates every answer against rpc.discover's schemas (tests/test_openrpc.py).
+  # One pip call for both (two into one --target warn about each other's files).
+  missing=()
+  "$python" -c "import pytest" 2>/dev/null || missing+=(pytest)
+  "$python" -c "import jsonschema" 2>/dev/null || missing+=(jsonschema)
+  [ "${#missing[@]}" -eq 0 ] || "$python" -m pip install -q --target "$site" "${missing[@]}"
   # pip builds in the source tree: clear what a build leaves there.
   rm -rf clients/python/build clients/python/src/wpwithin.egg-info
   if "$python" -m pip install -q --target "$site" --no-deps ./clients/python; then
@@ -47,6 +52,7 @@ else
 fi
 export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 "$python" -c "import pytest" 2>/dev/null || { echo "test-python: pytest is missing and could not be installed" >&2; exit 1; }
+"$python" -c "import jsonschema" 2>/dev/null || { echo "test-python: jsonschema is missing and could not be installed" >&2; exit 1; }
 
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 echo "test-python: $("$python" --version)${WPW_PY_INSTALLED:+, installed client}, binaries from $WPW_BIN" >&2

@@ -79,7 +79,7 @@ struct ConsumerEngine {
         [
             RPCMethod(
                 "requestServices", summary: "The services a producer offers.", params: Self.producerParams,
-                result: "services", Schema.anyObject, errors: [.notFound, .peerUnreachable, .peerRejected, .peerProtocol],
+                result: "services", Schema.ref("ServiceList"), errors: [.roleDisabled, .notFound, .peerUnreachable, .peerRejected, .peerProtocol],
                 handler: { params, _ in
                     let (url, _) = try await producerURL(params)
                     let list = try await hte.services(baseURL: url)
@@ -96,7 +96,7 @@ struct ConsumerEngine {
             RPCMethod(
                 "getServicePrices", summary: "The prices of one of a producer's services.",
                 params: Self.producerParams + [RPCParam("serviceId", Schema.integer, required: true)],
-                result: "prices", Schema.anyObject, errors: [.notFound, .peerUnreachable, .peerRejected, .peerProtocol],
+                result: "prices", Schema.ref("PriceList"), errors: [.roleDisabled, .notFound, .peerUnreachable, .peerRejected, .peerProtocol],
                 handler: { params, _ in
                     let (url, _) = try await producerURL(params)
                     let list = try await hte.prices(baseURL: url, serviceID: Int(try params.int("serviceId")))
@@ -115,8 +115,8 @@ struct ConsumerEngine {
                     RPCParam("serviceId", Schema.integer, required: true), RPCParam("priceId", Schema.integer, required: true),
                     RPCParam("numberOfUnits", ["type": "integer", "minimum": 1, "maximum": .int(Int64(Int32.max))], required: true),
                 ],
-                result: "quote", Schema.anyObject,
-                errors: [.notFound, .outOfStock, .amountInvalid, .peerUnreachable, .peerRejected, .peerProtocol],
+                result: "quote", Schema.ref("Quote"),
+                errors: [.roleDisabled, .notFound, .outOfStock, .amountInvalid, .peerUnreachable, .peerRejected, .peerProtocol],
                 handler: { params, _ in
                     let (url, _) = try await producerURL(params)
                     let serviceID = Int(try params.int("serviceId"))
@@ -143,8 +143,8 @@ struct ConsumerEngine {
                 "makePayment",
                 summary: "Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId.",
                 params: [RPCParam("paymentReferenceId", Schema.string, required: true)],
-                result: "purchase", Schema.anyObject,
-                errors: [.notFound, .conflict, .expired, .outOfStock, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .gatewayTimeout, .gatewayProtocol, .gatewayRejected, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected, .peerProtocol],
+                result: "purchase", Schema.ref("Purchase"),
+                errors: [.roleDisabled, .notFound, .conflict, .expired, .outOfStock, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .gatewayTimeout, .gatewayProtocol, .gatewayRejected, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected, .peerProtocol],
                 handler: { params, _ in
                     let reference = try params.string("paymentReferenceId")
                     return try await reporting("makePayment", ["paymentReferenceId": .string(reference)]) {
@@ -172,8 +172,8 @@ struct ConsumerEngine {
             RPCMethod(
                 "beginServiceDelivery", summary: "Asks the producer to supply up to `units` of a purchase; returns the units it will supply.",
                 params: [RPCParam("purchaseId", Schema.integer, required: true), RPCParam("units", ["type": "integer", "minimum": 1], required: true)],
-                result: "delivery", Schema.anyObject,
-                errors: [.notFound, .insufficientUnits, .expired, .conflict, .peerUnreachable, .peerRejected],
+                result: "delivery", Schema.ref("DeliveryBegun"),
+                errors: [.roleDisabled, .notFound, .insufficientUnits, .expired, .conflict, .peerUnreachable, .peerRejected],
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
                     let units = Int(try params.int("units"))
@@ -184,7 +184,7 @@ struct ConsumerEngine {
             RPCMethod(
                 "endServiceDelivery", summary: "Tells the producer how many units were received; returns the units committed and remaining.",
                 params: [RPCParam("purchaseId", Schema.integer, required: true), RPCParam("unitsReceived", ["type": "integer", "minimum": 0], required: true)],
-                result: "delivery", Schema.anyObject, errors: [.notFound, .conflict, .peerUnreachable, .peerRejected],
+                result: "delivery", Schema.ref("DeliveryEnded"), errors: [.roleDisabled, .notFound, .conflict, .peerUnreachable, .peerRejected],
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
                     let received = Int(try params.int("unitsReceived"))
@@ -194,7 +194,7 @@ struct ConsumerEngine {
                 }),
             RPCMethod(
                 "listPurchases", summary: "This Thing's purchases: units bought, delivered, remaining, expiry.",
-                result: "purchases", Schema.array(of: Schema.anyObject),
+                result: "purchases", Schema.array(of: Schema.ref("Purchase")), errors: [.roleDisabled],
                 handler: { _, _ in .array(try await store.listPurchases().map(purchaseJSON)) }),
         ]
     }

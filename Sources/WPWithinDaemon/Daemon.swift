@@ -273,7 +273,9 @@ public func buildDaemon(
         info: .init(
             title: "wpwithind",
             version: WPWithinVersion.current,
-            description: "Worldpay Within daemon: newline-delimited JSON-RPC 2.0 over a Unix socket."
+            description: "Worldpay Within daemon: newline-delimited JSON-RPC 2.0 over a Unix socket.",
+            schemas: RPCSchemas.components(eventTypes: Daemon.eventTypes),
+            extensions: ["x-notifications": RPCSchemas.notifications]
         ),
         logger: logger,
         observer: { method, error in metrics.rpcCall(method: method, error: error) }
@@ -441,7 +443,9 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
 }
 
 extension RPCMethod {
-    /// The same method (name, params, schema) answering -32003 for a role this Thing does not run.
+    /// The same method (name, params, schema, errors) answering -32003 for a role this Thing does not run.
+    /// A role's methods list -32003 among their errors whatever the roles, so `rpc.discover` is the same on
+    /// every Thing.
     func disabled(role: String) -> RPCMethod {
         var method = self
         if !method.errors.contains(.roleDisabled) { method.errors.append(.roleDisabled) }

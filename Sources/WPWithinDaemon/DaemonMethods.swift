@@ -22,11 +22,7 @@ enum DaemonMethods {
             RPCMethod(
                 "getDevice",
                 summary: "This Thing's identity: serverId (lowercase UUID), name, description, version and roles.",
-                result: "device",
-                Schema.object([
-                    "serverId": Schema.string, "name": Schema.string, "description": Schema.string,
-                    "version": Schema.string, "roles": Schema.array(of: Schema.string),
-                ], required: ["serverId", "name", "description", "version", "roles"]),
+                result: "device", Schema.ref("Device"),
                 synchronous: { _, _ in
                     let device = settings.device
                     return [
@@ -41,28 +37,7 @@ enum DaemonMethods {
             RPCMethod(
                 "getStatus",
                 summary: "The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.",
-                result: "status",
-                Schema.object([
-                    "version": Schema.string, "uptimeSeconds": Schema.number, "connections": Schema.integer,
-                    "socketPath": Schema.string, "stateDir": Schema.string, "ready": Schema.boolean,
-                    "roles": Schema.array(of: Schema.string), "pid": Schema.integer,
-                    "payments": Schema.object([
-                        "gatewayEndpoint": Schema.string, "card": ["type": ["string", "null"]], "merchantClientKey": ["type": ["string", "null"]],
-                    ]),
-                    "metricsURL": ["type": ["string", "null"]],
-                    "health": Schema.object([
-                        "ok": Schema.boolean,
-                        "store": Schema.object([
-                            "writable": Schema.boolean, "freeBytes": ["type": ["integer", "null"]], "lastCommitFailed": Schema.boolean,
-                        ], required: ["writable", "freeBytes", "lastCommitFailed"]),
-                        "gateway": Schema.object([
-                            "reachable": ["type": ["boolean", "null"]], "secondsSinceLastCall": ["type": ["number", "null"]],
-                        ], required: ["reachable", "secondsSinceLastCall"]),
-                        "discovery": Schema.object([
-                            "broadcaster": ["type": ["boolean", "null"]], "scanner": ["type": ["boolean", "null"]],
-                        ], required: ["broadcaster", "scanner"]),
-                    ], required: ["ok", "store", "gateway", "discovery"]),
-                ]),
+                result: "status", Schema.ref("Status"),
                 synchronous: { _, _ in
                     let current = settings.current
                     let uptime = ContinuousClock.now - startedAt
@@ -87,8 +62,7 @@ enum DaemonMethods {
             RPCMethod(
                 "getMetrics",
                 summary: "The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint).",
-                result: "metrics",
-                Schema.object(["contentType": Schema.string, "text": Schema.string], required: ["contentType", "text"]),
+                result: "metrics", Schema.ref("Metrics"),
                 synchronous: { _, _ in
                     ["contentType": .string(MetricsListener.contentType), "text": .string(metrics.registry.exposition())]
                 }

@@ -142,11 +142,7 @@ final class DiscoveryHub: Sendable {
         ]
     }
 
-    static let deviceSchema = Schema.object([
-        "serverId": Schema.string, "deviceName": Schema.string, "deviceDescription": Schema.string,
-        "hostname": Schema.string, "portNumber": Schema.integer, "urlPrefix": Schema.string, "scheme": Schema.string,
-        "url": Schema.string, "sourceAddress": Schema.string, "serviceTypes": Schema.array(of: Schema.string),
-    ])
+    static let deviceSchema = Schema.ref("DiscoveredDevice")
 
     func methods() -> [RPCMethod] {
         let timeout = RPCParam("timeoutMs", ["type": "integer", "minimum": 0, "maximum": 600_000], summary: "Milliseconds.")
@@ -155,7 +151,7 @@ final class DiscoveryHub: Sendable {
                 "startServiceBroadcast",
                 summary: "Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped).",
                 params: [timeout],
-                result: "broadcast", Schema.object(["broadcasting": Schema.boolean]),
+                result: "broadcast", Schema.record(["broadcasting": Schema.constant(true)]),
                 errors: [.roleDisabled],
                 handler: { params, _ in
                     guard let broadcaster = self.broadcaster else { throw DiscoveryHub.roleDisabled("producer") }
@@ -167,7 +163,7 @@ final class DiscoveryHub: Sendable {
             RPCMethod(
                 "stopServiceBroadcast",
                 summary: "Stops broadcasting.",
-                result: "broadcast", Schema.object(["broadcasting": Schema.boolean]),
+                result: "broadcast", Schema.record(["broadcasting": Schema.constant(false)]),
                 errors: [.roleDisabled],
                 handler: { _, _ in
                     guard let broadcaster = self.broadcaster else { throw DiscoveryHub.roleDisabled("producer") }

@@ -215,7 +215,7 @@ struct ProducerEngine: HTEProducer {
             RPCMethod(
                 "addService", summary: "Adds a service with its prices to this producer's catalog (kept in the database).",
                 params: [RPCParam("service", Schema.anyObject, required: true, summary: "{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]}")],
-                result: "service", Schema.anyObject, errors: [.alreadyExists, .amountInvalid, .unsupportedCurrency],
+                result: "service", Schema.ref("Service"), errors: [.roleDisabled, .alreadyExists, .amountInvalid, .unsupportedCurrency],
                 handler: { params, _ in
                     let service = try CatalogJSON.service(from: params["service"] ?? .null, path: "service")
                     let committed = try await store.addService(service, now: nowInstant())
@@ -226,7 +226,7 @@ struct ProducerEngine: HTEProducer {
             RPCMethod(
                 "removeService", summary: "Removes a service from the catalog.",
                 params: [RPCParam("serviceId", Schema.integer, required: true)],
-                result: "removed", Schema.object(["removed": Schema.boolean]), errors: [.notFound],
+                result: "removed", Schema.record(["removed": Schema.constant(true)]), errors: [.roleDisabled, .notFound],
                 handler: { params, _ in
                     let committed = try await store.removeService(id: Int(try params.int("serviceId")), now: nowInstant())
                     await refreshBroadcast()
@@ -235,7 +235,7 @@ struct ProducerEngine: HTEProducer {
                 }),
             RPCMethod(
                 "listServices", summary: "This producer's catalog, with the stock left at each price.",
-                result: "services", Schema.array(of: Schema.anyObject),
+                result: "services", Schema.array(of: Schema.ref("Service")), errors: [.roleDisabled],
                 handler: { _, _ in .array(try await store.catalog().sortedServices.map(CatalogJSON.json)) }),
         ]
     }

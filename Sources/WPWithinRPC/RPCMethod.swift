@@ -103,4 +103,41 @@ public enum Schema {
         ["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) })]
     }
     public static func integer(minimum: Int64) -> JSONValue { ["type": "integer", "minimum": .int(minimum)] }
+    public static func integer(minimum: Int64, maximum: Int64) -> JSONValue {
+        ["type": "integer", "minimum": .int(minimum), "maximum": .int(maximum)]
+    }
+    /// Zero or more: counts of units, bytes, seconds.
+    public static let count: JSONValue = integer(minimum: 0)
+    /// One of `values` (a state, a reason).
+    public static func oneOf(_ values: [String]) -> JSONValue { ["type": "string", "enum": .array(values.map { .string($0) })] }
+    /// Exactly `value`.
+    public static func constant(_ value: Bool) -> JSONValue { ["type": "boolean", "enum": [.bool(value)]] }
+    public static func constant(_ value: String) -> JSONValue { ["type": "string", "enum": [.string(value)]] }
+
+    /// `schema` or null: `["T", "null"]` for a plain type (with `null` added to its enum), else `oneOf` with null.
+    public static func nullable(_ schema: JSONValue) -> JSONValue {
+        guard var object = schema.objectValue, let type = object["type"]?.stringValue else {
+            return ["oneOf": [schema, ["type": "null"]]]
+        }
+        object["type"] = [.string(type), "null"]
+        if let values = object["enum"]?.arrayValue { object["enum"] = .array(values + [.null]) }
+        return .object(object)
+    }
+
+    /// A reference to a named schema of the document's `components/schemas`.
+    public static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+
+    /// An object with exactly these members: every one required except `optional`, no others.
+    public static func record(_ properties: [String: JSONValue], optional: Set<String> = []) -> JSONValue {
+        [
+            "type": "object", "properties": .object(properties),
+            "required": .array(properties.keys.filter { !optional.contains($0) }.sorted().map { .string($0) }),
+            "additionalProperties": false,
+        ]
+    }
+
+    /// An object whose members are all optional and whose other members are allowed (an error's `data`).
+    public static func open(_ properties: [String: JSONValue]) -> JSONValue {
+        ["type": "object", "properties": .object(properties)]
+    }
 }

@@ -18,8 +18,8 @@ public enum SubscriptionMethods {
                              summary: "The last seq seen: kept events after it are replayed first."),
                 ],
                 result: "subscription",
-                Schema.object([
-                    "subscribed": Schema.boolean, "lastSeq": Schema.integer, "replayed": Schema.integer,
+                Schema.record([
+                    "subscribed": Schema.constant(true), "lastSeq": Schema.count, "replayed": Schema.count,
                     "truncated": Schema.boolean,
                 ]),
                 handler: { params, context in
@@ -35,7 +35,7 @@ public enum SubscriptionMethods {
                 "unsubscribe",
                 summary: "Stops the event stream of this connection.",
                 result: "subscription",
-                Schema.object(["subscribed": Schema.boolean]),
+                Schema.record(["subscribed": Schema.constant(false)]),
                 handler: { _, context in
                     let (previous, forwarder) = context.connection.setSubscription(nil, forwarder: nil)
                     forwarder?.cancel()

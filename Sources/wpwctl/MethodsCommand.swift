@@ -33,14 +33,16 @@ struct MethodsCommand: AsyncParsableCommand {
                 Console.error(message + " ('wpwctl methods' lists the methods)")
                 throw ExitCode(ExitStatus.usage)
             }
-            session.print(.object(described)) { MethodHelp.text($0.objectValue ?? [:]) }
+            let schemas = document["components"]?["schemas"]?.objectValue ?? [:]
+            session.print(.object(described)) { MethodHelp.text($0.objectValue ?? [:], schemas: schemas) }
         }
     }
 }
 
 /// The human description of one OpenRPC method object.
 enum MethodHelp {
-    static func text(_ method: [String: JSONValue]) -> String {
+    /// `schemas`: the document's `components/schemas`, which a result's `$ref` names.
+    static func text(_ method: [String: JSONValue], schemas: [String: JSONValue] = [:]) -> String {
         var lines = [method["name"]?.stringValue ?? "?"]
         if let summary = method["summary"]?.stringValue { lines.append("  " + summary) }
         let params: [[String: JSONValue]] = Output.objects(method["params"]).map { param in
@@ -52,10 +54,11 @@ enum MethodHelp {
         }
         lines += section("Params", params.isEmpty ? nil : Output.columns(params, ["name", "type", "required", "summary"]), none: "none")
         if let result = method["result"]?.objectValue {
-            let properties = result["schema"]?["properties"]?.objectValue ?? [:]
-            let required = result["schema"]?["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let schema = resolved(result["schema"], schemas)
+            let properties = schema?["properties"]?.objectValue ?? [:]
+            let required = schema?["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
             lines += section(
-                "Result: \(result["name"]?.stringValue ?? "result") (\(type(result["schema"])))",
+                "Result: \(result["name"]?.stringValue ?? "result") (\(type(schema)))",
                 properties.isEmpty ? nil : Output.table(properties.mapValues { .string(type($0)) }, order: required), none: nil)
         }
         let errors = Output.objects(method["errors"])
@@ -67,6 +70,15 @@ enum MethodHelp {
     private static func section(_ title: String, _ body: String?, none: String?) -> [String] {
         guard let body else { return ["", none.map { "\(title): \($0)" } ?? title] }
         return ["", title + (none == nil ? "" : ":")] + body.split(separator: "\n").map { "  " + $0 }
+    }
+
+    /// The named schema a `{"$ref": "#/components/schemas/NAME"}` stands for (other schemas as they are).
+    static func resolved(_ schema: JSONValue?, _ schemas: [String: JSONValue]) -> JSONValue? {
+        let prefix = "#/components/schemas/"
+        guard let ref = schema?["$ref"]?.stringValue, ref.hasPrefix(prefix), let named = schemas[String(ref.dropFirst(prefix.count))] else {
+            return schema
+        }
+        return named
     }
 
     /// A JSON schema's type in a few words: `integer 1…600000`, `array of string`, `string or null`.

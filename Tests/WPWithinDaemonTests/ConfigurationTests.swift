@@ -166,17 +166,77 @@ import WPWithinRPC
     }
 
     @Test func theOpenRPCDocumentMatchesTheMethodTable() async throws {
+        let (daemon, document) = try await Self.discover(roles: [.producer, .consumer])
+        let documented = try #require(document["methods"]?.arrayValue).compactMap { $0["name"]?.stringValue }
+        #expect(documented == daemon.dispatcher.methodNames)
+        #expect(Set(documented) == Set(daemon.dispatcher.methods.keys))
+    }
+
+    /// Every result, error `data` and event has a schema of its own (issue 14): no bare `{"type":"object"}`,
+    /// every `$ref` names a schema of `components/schemas`, one `Event.<type>` per event type; and the
+    /// document is the same whatever roles the Thing runs.
+    @Test func theOpenRPCDocumentDescribesEveryResultErrorAndEvent() async throws {
+        let (_, document) = try await Self.discover(roles: [.producer, .consumer])
+        let schemas = try #require(document["components"]?["schemas"]?.objectValue)
+        var refs: [String] = []
+        Self.collectRefs(document, into: &refs)
+        let prefix = "#/components/schemas/"
+        for ref in refs where ref.hasPrefix(prefix) {
+            #expect(schemas[String(ref.dropFirst(prefix.count))] != nil, "\(ref) resolves")
+        }
+        #expect(refs.allSatisfy { $0.hasPrefix(prefix) || $0.hasPrefix("https://") })
+        for method in try #require(document["methods"]?.arrayValue) {
+            let name = method["name"]?.stringValue ?? "?"
+            let result = try #require(method["result"]?["schema"])
+            #expect(!Self.hasBareObject(result), "\(name): every object in the result has properties")
+            for error in method["errors"]?.arrayValue ?? [] {
+                #expect(error["x-dataSchema"]?["$ref"]?.stringValue?.hasPrefix(prefix + "ErrorData.") == true, "\(name): error data schema")
+            }
+        }
+        for (name, schema) in schemas {
+            #expect(!Self.hasBareObject(schema), "\(name) has properties")
+        }
+        for type in Daemon.eventTypes {
+            #expect(schemas["Event." + type]?["properties"]?["type"]?["enum"] == [.string(type)], "Event.\(type)")
+        }
+        for roles: [DaemonConfiguration.Role] in [[.producer], [.consumer]] {
+            let (_, other) = try await Self.discover(roles: roles)
+            #expect(other == document, "rpc.discover with roles \(roles)")
+        }
+    }
+
+    static func discover(roles: [DaemonConfiguration.Role]) async throws -> (Daemon, JSONValue) {
         let dir = try TempDir()
         var configuration = DaemonConfiguration()
         configuration.stateDirectory = dir.file("state")
         configuration.socketPath = dir.file("rpc.sock")
+        configuration.roles = roles
         let daemon = try buildDaemon(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let connection = RPCConnection(id: 1, peer: nil, send: { _ in })
         let reply = await daemon.dispatcher.handle(
             message: ["jsonrpc": "2.0", "id": 1, "method": "rpc.discover"], connection: connection, hooks: ReplyHooks()
         )
-        let documented = try #require(reply?["result"]?["methods"]?.arrayValue).compactMap { $0["name"]?.stringValue }
-        #expect(documented == daemon.dispatcher.methodNames)
-        #expect(Set(documented) == Set(daemon.dispatcher.methods.keys))
+        return (daemon, try #require(reply?["result"]))
+    }
+
+    static func collectRefs(_ value: JSONValue, into refs: inout [String]) {
+        switch value {
+        case .object(let object):
+            if let ref = object["$ref"]?.stringValue { refs.append(ref) }
+            for member in object.values { collectRefs(member, into: &refs) }
+        case .array(let items):
+            for item in items { collectRefs(item, into: &refs) }
+        default:
+            break
+        }
+    }
+
+    /// An object schema that says nothing of its members (what `{"type":"object"}` alone says).
+    static func hasBareObject(_ schema: JSONValue) -> Bool {
+        guard let object = schema.objectValue else { return false }
+        if object["type"] == "object", object["properties"] == nil { return true }
+        if let properties = object["properties"]?.objectValue, properties.values.contains(where: hasBareObject) { return true }
+        if let items = object["items"], hasBareObject(items) { return true }
+        return (object["oneOf"]?.arrayValue ?? []).contains(where: hasBareObject)
     }
 }

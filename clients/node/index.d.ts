@@ -31,46 +31,8 @@ export interface CallOptions {
 }
 
 // MARK: results (docs/rpc.md)
-
-export interface Device {
-  /** Lowercase UUID, kept in the state directory. */
-  serverId: string;
-  name: string;
-  description: string;
-  version: string;
-  roles: Array<'producer' | 'consumer'>;
-}
-
-export interface Status {
-  version: string;
-  uptimeSeconds: number;
-  connections: number;
-  socketPath: string;
-  stateDir: string;
-  ready: boolean;
-  roles: Array<'producer' | 'consumer'>;
-  pid: number;
-  payments: {
-    gatewayEndpoint: string;
-    /** Masked to the last four digits, or null when no card is configured. */
-    card: string | null;
-    merchantClientKey: string | null;
-  };
-}
-
-/** What deviceDiscovery and searchForDevice return for one producer. */
-export interface DiscoveredDevice {
-  serverId: string;
-  deviceName: string;
-  deviceDescription: string;
-  hostname: string;
-  portNumber: number;
-  urlPrefix: string;
-  scheme: string;
-  url: string;
-  sourceAddress: string;
-  serviceTypes: string[];
-}
+// Every result, event and error data type (Device, Status, Purchase, Quote, EventProducerDeliveryBegun, …) is
+// generated from the document's components/schemas: see the GENERATED region below.
 
 /** A price as given to addService (amount in minor units; stock null = unlimited). */
 export interface PriceDefinition {
@@ -92,67 +54,6 @@ export interface ServiceDefinition {
   prices: PriceDefinition[];
 }
 
-/** A service of the producer's catalog (addService, listServices): stock is what is left. */
-export interface Service extends ServiceDefinition {
-  [key: string]: unknown;
-}
-
-export interface ServiceList {
-  serverId: string;
-  /** The producer's fleet (producers with one fleetId share stock and honour each other's tokens); null when none. */
-  fleetId: string | null;
-  services: Array<{ serviceId: number; name: string; description: string; serviceType: string }>;
-}
-
-export interface PriceList {
-  serverId: string;
-  prices: Array<{
-    priceId: number;
-    description: string;
-    amount: number;
-    currencyCode: string;
-    unitId: number;
-    unitDescription: string;
-  }>;
-}
-
-export interface Quote {
-  paymentReferenceId: string;
-  serverId: string;
-  serviceId: number;
-  priceId: number;
-  unitsToSupply: number;
-  totalPrice: number;
-  currencyCode: string;
-  merchantClientKey: string;
-}
-
-export interface Purchase {
-  purchaseId: number;
-  serverId: string;
-  serviceId: number;
-  priceId: number;
-  paymentReferenceId: string;
-  totalPaid: number;
-  currencyCode: string;
-  unitsBought: number;
-  unitsDelivered: number;
-  unitsInFlight: number;
-  unitsRemaining: number;
-  expiry: string;
-  producerUrl: string;
-}
-
-export interface DeliveryBegun extends Purchase {
-  /** What the producer will supply: at most what remains. */
-  unitsToSupply: number;
-}
-
-export interface DeliveryEnded extends Purchase {
-  unitsJustSupplied: number;
-  producerUnitsRemaining: number;
-}
-
 export interface OpenRPCDocument {
   openrpc: string;
   info: { title: string; version: string; description?: string };
@@ -162,8 +63,14 @@ export interface OpenRPCDocument {
     paramStructure?: string;
     params: Array<{ name: string; required?: boolean; schema: Record<string, unknown>; summary?: string }>;
     result: { name: string; schema: Record<string, unknown> };
-    errors?: Array<{ code: number; message: string }>;
+    errors?: Array<{ code: number; message: string; 'x-dataSchema'?: { $ref: string } }>;
   }>;
+  /** Named schemas: results, `Event.<type>` (each event's params), `ErrorData.<name>` (each error's data). */
+  components: { schemas: Record<string, Record<string, unknown>> };
+  /** The errors any method may answer, with their data schemas. */
+  'x-commonErrors'?: Array<{ code: number; message: string; 'x-dataSchema'?: { $ref: string } }>;
+  /** What a subscriber receives besides replies: `event` and `subscriptionLost`. */
+  'x-notifications'?: Array<{ method: string; params: { $ref: string }; summary?: string }>;
 }
 
 // MARK: events
@@ -385,6 +292,1136 @@ export declare class WPWithinClientError extends Error {
 
 // BEGIN GENERATED METHODS (scripts/generate.js from openrpc.json; do not edit by hand)
 
+/** `components/schemas/DeliveryBegun`. */
+export interface DeliveryBegun {
+  currencyCode: string;
+  expiry: string;
+  paymentReferenceId: string;
+  priceId: number;
+  producerUrl: string;
+  purchaseId: number;
+  serverId: string;
+  serviceId: number;
+  totalPaid: number;
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsRemaining: number;
+  unitsToSupply: number;
+  unsettled: "begin" | "end" | null;
+}
+
+/** `components/schemas/DeliveryEnded`. */
+export interface DeliveryEnded {
+  currencyCode: string;
+  expiry: string;
+  paymentReferenceId: string;
+  priceId: number;
+  producerUnitsRemaining: number;
+  producerUrl: string;
+  purchaseId: number;
+  serverId: string;
+  serviceId: number;
+  settledFromProducer?: true;
+  totalPaid: number;
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsJustSupplied: number;
+  unitsRemaining: number;
+  unsettled: "begin" | "end" | null;
+}
+
+/** `components/schemas/Device`. */
+export interface Device {
+  description: string;
+  name: string;
+  roles: Array<"producer" | "consumer">;
+  serverId: string;
+  version: string;
+}
+
+/** `components/schemas/DiscoveredDevice`. */
+export interface DiscoveredDevice {
+  deviceDescription: string;
+  deviceName: string;
+  hostname: string;
+  portNumber: number;
+  scheme: string;
+  serverId: string;
+  serviceTypes: string[];
+  sourceAddress: string;
+  url: string;
+  urlPrefix: string;
+}
+
+/** `components/schemas/ErrorData.alreadyExists`. */
+export interface ErrorDataAlreadyExists {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  route?: string;
+  sqlState?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.amountInvalid`. */
+export interface ErrorDataAmountInvalid {
+  amount?: number;
+  errorCode?: number;
+  field?: string;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.conflict`. */
+export interface ErrorDataConflict {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  purchaseId?: number;
+  route?: string;
+  state?: string;
+  units?: number;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  unitsRemaining?: number;
+  unsettled?: "begin" | "end";
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.credentials`. */
+export interface ErrorDataCredentials {
+  errorCode?: number;
+  field?: string;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  mode?: string;
+  path?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.discoveryTimeout`. */
+export interface ErrorDataDiscoveryTimeout {
+  match?: string;
+  timeoutMs?: number;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.expired`. */
+export interface ErrorDataExpired {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  refund?: "pending" | "issued";
+  route?: string;
+  state?: "abandoned" | "refundPending" | "refunded";
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.gatewayProtocol`. */
+export interface ErrorDataGatewayProtocol {
+  customCode?: string;
+  description?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  maxResponseBytes?: number;
+  message?: string;
+  operation?: string;
+  reason?: string;
+  route?: string;
+  state?: string;
+  tls?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.gatewayRejected`. */
+export interface ErrorDataGatewayRejected {
+  customCode?: string;
+  description?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  maxResponseBytes?: number;
+  message?: string;
+  operation?: string;
+  reason?: string;
+  route?: string;
+  state?: string;
+  tls?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.gatewayTimeout`. */
+export interface ErrorDataGatewayTimeout {
+  customCode?: string;
+  description?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  maxResponseBytes?: number;
+  message?: string;
+  operation?: string;
+  reason?: string;
+  route?: string;
+  state?: string;
+  tls?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.gatewayUnavailable`. */
+export interface ErrorDataGatewayUnavailable {
+  customCode?: string;
+  description?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  maxResponseBytes?: number;
+  message?: string;
+  operation?: string;
+  reason?: string;
+  route?: string;
+  state?: string;
+  tls?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.insufficientUnits`. */
+export interface ErrorDataInsufficientUnits {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  remaining?: number;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.internalError`. */
+export interface ErrorDataInternalError {
+  errorId?: number;
+  sqlState?: string;
+  sqliteCode?: number;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.invalidCard`. */
+export interface ErrorDataInvalidCard {
+  customCode?: string;
+  description?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  maxResponseBytes?: number;
+  message?: string;
+  operation?: string;
+  reason?: string;
+  route?: string;
+  state?: string;
+  tls?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.invalidParams`. */
+export interface ErrorDataInvalidParams {
+  field?: string;
+  ledger?: UnitLedger;
+  purchaseId?: number;
+  route?: string;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  unitsRemaining?: number;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.invalidRequest`. */
+export interface ErrorDataInvalidRequest {
+  member?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.invalidToken`. */
+export interface ErrorDataInvalidToken {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.messageTooLarge`. */
+export interface ErrorDataMessageTooLarge {
+  maxLineBytes?: number;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.methodNotFound`. */
+export interface ErrorDataMethodNotFound {
+  method?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.notFound`. */
+export interface ErrorDataNotFound {
+  customerOrderCode?: string;
+  errorCode?: number;
+  field?: string;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  orderCode?: string;
+  paymentReferenceId?: string;
+  route?: string;
+  serverId?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.outOfStock`. */
+export interface ErrorDataOutOfStock {
+  available?: number;
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.overloaded`. */
+export interface ErrorDataOverloaded {
+  maxConnections?: number;
+  maxConnectionsPerUid?: number;
+  reason?: "maxConnections" | "maxConnectionsPerUid";
+  uid?: number;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.parseError`. */
+export type ErrorDataParseError = null;
+
+/** `components/schemas/ErrorData.paymentDeclined`. */
+export interface ErrorDataPaymentDeclined {
+  customCode?: string;
+  customerOrderCode?: string;
+  description?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  maxResponseBytes?: number;
+  message?: string;
+  operation?: string;
+  orderCode?: string;
+  paymentReferenceId?: string;
+  paymentStatus?: string;
+  reason?: string;
+  route?: string;
+  state?: string;
+  tls?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.paymentOutcomeUnknown`. */
+export interface ErrorDataPaymentOutcomeUnknown {
+  answeredCustomerOrderCode?: string;
+  customCode?: string;
+  customerOrderCode?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  httpStatusCode?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  orderCode?: string;
+  paymentReferenceId?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.peerProtocol`. */
+export interface ErrorDataPeerProtocol {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  reason?: string;
+  requestMayHaveReachedPeer?: boolean;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.peerRejected`. */
+export interface ErrorDataPeerRejected {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.peerUnreachable`. */
+export interface ErrorDataPeerUnreachable {
+  purchaseId?: number;
+  reason?: string;
+  requestMayHaveReachedPeer?: boolean;
+  route?: string;
+  units?: number;
+  unsettled?: "begin" | "end";
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.roleDisabled`. */
+export interface ErrorDataRoleDisabled {
+  role: "producer" | "consumer";
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.storageLow`. */
+export interface ErrorDataStorageLow {
+  errorCode?: number;
+  freeBytes?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  minimumFreeBytes?: number;
+  reserveInPlace?: boolean;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.unavailable`. */
+export interface ErrorDataUnavailable {
+  devicesHeard?: number;
+  sqlState?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.unsupportedCurrency`. */
+export interface ErrorDataUnsupportedCurrency {
+  currencyCode?: string;
+  errorCode?: number;
+  field?: string;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  route?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/Event`. */
+export type EventParams =
+  | EventDaemonStarted
+  | EventDaemonReloaded
+  | EventDaemonStopping
+  | EventDaemonError
+  | EventProducerError
+  | EventConsumerError
+  | EventConsumerDeviceDiscovered
+  | EventProducerServiceAdded
+  | EventProducerServiceReplaced
+  | EventProducerServiceRemoved
+  | EventProducerQuoteCreated
+  | EventProducerPaymentStarted
+  | EventProducerPaymentSucceeded
+  | EventProducerPaymentFailed
+  | EventProducerPaymentOutcomeUnknown
+  | EventProducerPaymentAbandoned
+  | EventProducerLateChargeFound
+  | EventProducerRefundIssued
+  | EventProducerDeliveryBegun
+  | EventProducerDeliveryEnded
+  | EventProducerDeliveryLeaseExpired
+  | EventConsumerQuoteReceived
+  | EventConsumerPurchaseRecorded
+  | EventConsumerDeliveryBegun
+  | EventConsumerDeliveryConfirmed
+  | EventConsumerDeliveryEnded
+  | EventConsumerDeliveryUnsettled
+  | EventConsumerDeliverySynced;
+
+/** `components/schemas/Event.consumer.deliveryBegun`. */
+export interface EventConsumerDeliveryBegun {
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.deliveryBegun";
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsRequested: number;
+  unitsReserved: number;
+}
+
+/** `components/schemas/Event.consumer.deliveryConfirmed`. */
+export interface EventConsumerDeliveryConfirmed {
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.deliveryConfirmed";
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsGranted: number;
+  unitsInFlight: number;
+  unitsReserved: number;
+}
+
+/** `components/schemas/Event.consumer.deliveryEnded`. */
+export interface EventConsumerDeliveryEnded {
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.deliveryEnded";
+  unitsBought: number;
+  unitsCommitted: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsReceived: number;
+}
+
+/** `components/schemas/Event.consumer.deliverySynced`. */
+export interface EventConsumerDeliverySynced {
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  producerUnitsDelivered: number;
+  producerUnitsInFlight: number;
+  purchaseId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.deliverySynced";
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+}
+
+/** `components/schemas/Event.consumer.deliveryUnsettled`. */
+export interface EventConsumerDeliveryUnsettled {
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.deliveryUnsettled";
+  units: number;
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unsettled: "begin" | "end";
+}
+
+/** `components/schemas/Event.consumer.deviceDiscovered`. */
+export interface EventConsumerDeviceDiscovered {
+  deviceDescription: string;
+  deviceName: string;
+  fleetSeq?: number;
+  hostname: string;
+  member?: string;
+  portNumber: number;
+  scheme: string;
+  seq: number;
+  serverId: string;
+  serviceTypes: string[];
+  sourceAddress: string;
+  time: string;
+  type: "consumer.deviceDiscovered";
+  url: string;
+  urlPrefix: string;
+}
+
+/** `components/schemas/Event.consumer.error`. */
+export interface EventConsumerError {
+  code: number;
+  fleetSeq?: number;
+  member?: string;
+  message: string;
+  operation: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  seq: number;
+  time: string;
+  type: "consumer.error";
+}
+
+/** `components/schemas/Event.consumer.purchaseRecorded`. */
+export interface EventConsumerPurchaseRecorded {
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "consumer.purchaseRecorded";
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+}
+
+/** `components/schemas/Event.consumer.quoteReceived`. */
+export interface EventConsumerQuoteReceived {
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "consumer.quoteReceived";
+  units: number;
+}
+
+/** `components/schemas/Event.daemon.error`. */
+export interface EventDaemonError {
+  fleetSeq?: number;
+  member?: string;
+  message: string;
+  seq: number;
+  source: "reload";
+  time: string;
+  type: "daemon.error";
+}
+
+/** `components/schemas/Event.daemon.reloaded`. */
+export interface EventDaemonReloaded {
+  fleetSeq?: number;
+  member?: string;
+  restartRequiredFor: string[];
+  seq: number;
+  time: string;
+  type: "daemon.reloaded";
+}
+
+/** `components/schemas/Event.daemon.started`. */
+export interface EventDaemonStarted {
+  fleetSeq?: number;
+  member?: string;
+  seq: number;
+  serverId: string;
+  time: string;
+  type: "daemon.started";
+  version: string;
+}
+
+/** `components/schemas/Event.daemon.stopping`. */
+export interface EventDaemonStopping {
+  fleetSeq?: number;
+  member?: string;
+  seq: number;
+  time: string;
+  type: "daemon.stopping";
+}
+
+/** `components/schemas/Event.producer.deliveryBegun`. */
+export interface EventProducerDeliveryBegun {
+  clientId: string;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.deliveryBegun";
+  units: number;
+  unitsDelivered?: number;
+  unitsGranted: number;
+  unitsInFlight?: number;
+  unitsPurchased?: number;
+  unitsRequested: number;
+}
+
+/** `components/schemas/Event.producer.deliveryEnded`. */
+export interface EventProducerDeliveryEnded {
+  clientId: string;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.deliveryEnded";
+  units: number;
+  unitsCommitted: number;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  unitsPurchased?: number;
+  unitsReceived: number;
+}
+
+/** `components/schemas/Event.producer.deliveryLeaseExpired`. */
+export interface EventProducerDeliveryLeaseExpired {
+  clientId: string;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  seq: number;
+  serviceId: number;
+  settledAs: "released" | "delivered";
+  time: string;
+  totalAmount: number;
+  type: "producer.deliveryLeaseExpired";
+  units: number;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  unitsPurchased?: number;
+}
+
+/** `components/schemas/Event.producer.error`. */
+export interface EventProducerError {
+  code: number;
+  fleetSeq?: number;
+  member?: string;
+  message: string;
+  operation: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  seq: number;
+  time: string;
+  type: "producer.error";
+}
+
+/** `components/schemas/Event.producer.lateChargeFound`. */
+export interface EventProducerLateChargeFound {
+  clientId: string;
+  currencyCode: string;
+  customerOrderCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  pspOrderCode: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.lateChargeFound";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.paymentAbandoned`. */
+export interface EventProducerPaymentAbandoned {
+  clientId: string;
+  currencyCode: string;
+  customerOrderCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  reason: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.paymentAbandoned";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.paymentFailed`. */
+export interface EventProducerPaymentFailed {
+  clientId: string;
+  currencyCode: string;
+  customerOrderCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  reason: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.paymentFailed";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.paymentOutcomeUnknown`. */
+export interface EventProducerPaymentOutcomeUnknown {
+  clientId: string;
+  currencyCode: string;
+  customerOrderCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  reason: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.paymentOutcomeUnknown";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.paymentStarted`. */
+export interface EventProducerPaymentStarted {
+  attempt: number;
+  clientId: string;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.paymentStarted";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.paymentSucceeded`. */
+export interface EventProducerPaymentSucceeded {
+  clientId: string;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  pspOrderCode: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.paymentSucceeded";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.quoteCreated`. */
+export interface EventProducerQuoteCreated {
+  clientId: string;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.quoteCreated";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.refundIssued`. */
+export interface EventProducerRefundIssued {
+  clientId: string;
+  currencyCode: string;
+  customerOrderCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  pspOrderCode: string;
+  reason: "lateCharge";
+  refundAmount: number;
+  seq: number;
+  serviceId: number;
+  time: string;
+  totalAmount: number;
+  type: "producer.refundIssued";
+  units: number;
+}
+
+/** `components/schemas/Event.producer.serviceAdded`. */
+export interface EventProducerServiceAdded {
+  fleetSeq?: number;
+  member?: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  type: "producer.serviceAdded";
+}
+
+/** `components/schemas/Event.producer.serviceRemoved`. */
+export interface EventProducerServiceRemoved {
+  fleetSeq?: number;
+  member?: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  type: "producer.serviceRemoved";
+}
+
+/** `components/schemas/Event.producer.serviceReplaced`. */
+export interface EventProducerServiceReplaced {
+  fleetSeq?: number;
+  member?: string;
+  seq: number;
+  serviceId: number;
+  time: string;
+  type: "producer.serviceReplaced";
+}
+
+/** `components/schemas/Health`. */
+export interface Health {
+  discovery: {
+    broadcaster: boolean | null;
+    scanner: boolean | null;
+  };
+  gateway: {
+    reachable: boolean | null;
+    secondsSinceLastCall: number | null;
+  };
+  ok: boolean;
+  producerStore: {
+    backend: "sqlite" | "postgresql";
+    reason: string | null;
+    writable: boolean;
+  } | null;
+  store: {
+    freeBytes: number | null;
+    lastCommitFailed: boolean;
+    writable: boolean;
+  };
+}
+
+/** `components/schemas/Metrics`. */
+export interface Metrics {
+  contentType: string;
+  text: string;
+}
+
+/** `components/schemas/PriceList`. */
+export interface PriceList {
+  prices: {
+    amount: number;
+    currencyCode: string;
+    description: string;
+    priceId: number;
+    unitDescription: string;
+    unitId: number;
+  }[];
+  serverId: string;
+}
+
+/** `components/schemas/Purchase`. */
+export interface Purchase {
+  currencyCode: string;
+  expiry: string;
+  paymentReferenceId: string;
+  priceId: number;
+  producerUrl: string;
+  purchaseId: number;
+  serverId: string;
+  serviceId: number;
+  totalPaid: number;
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsRemaining: number;
+  unsettled: "begin" | "end" | null;
+}
+
+/** `components/schemas/Quote`. */
+export interface Quote {
+  currencyCode: string;
+  merchantClientKey: string;
+  paymentReferenceId: string;
+  priceId: number;
+  serverId: string;
+  serviceId: number;
+  totalPrice: number;
+  unitsToSupply: number;
+}
+
+/** `components/schemas/Service`. */
+export interface Service {
+  description: string;
+  id: number;
+  name: string;
+  prices: ServicePrice[];
+  serviceType: string;
+}
+
+/** `components/schemas/ServiceList`. */
+export interface ServiceList {
+  fleetId: string | null;
+  serverId: string;
+  services: {
+    description: string;
+    name: string;
+    serviceId: number;
+    serviceType: string;
+  }[];
+}
+
+/** `components/schemas/ServicePrice`. */
+export interface ServicePrice {
+  amount: number;
+  currencyCode: string;
+  description: string;
+  id: number;
+  stock: number | null;
+  unitDescription: string;
+  unitId: number;
+}
+
+/** `components/schemas/Status`. */
+export interface Status {
+  connections: number;
+  health: Health;
+  metricsURL: string | null;
+  payments: {
+    card: string | null;
+    gatewayEndpoint: string;
+    merchantClientKey: string | null;
+  };
+  pid: number;
+  ready: boolean;
+  roles: Array<"producer" | "consumer">;
+  socketPath: string;
+  stateDir: string;
+  uptimeSeconds: number;
+  version: string;
+}
+
+/** `components/schemas/SubscriptionLost`. */
+export interface SubscriptionLost {
+  lastDeliveredSeq: number;
+  reason: "overflow";
+}
+
+/** `components/schemas/UnitLedger`. */
+export interface UnitLedger {
+  delivered: number;
+  inFlight: number;
+  purchased: number;
+}
+
+/** Each event type's notification params. */
+export interface EventParamsByType {
+  "consumer.deliveryBegun": EventConsumerDeliveryBegun;
+  "consumer.deliveryConfirmed": EventConsumerDeliveryConfirmed;
+  "consumer.deliveryEnded": EventConsumerDeliveryEnded;
+  "consumer.deliverySynced": EventConsumerDeliverySynced;
+  "consumer.deliveryUnsettled": EventConsumerDeliveryUnsettled;
+  "consumer.deviceDiscovered": EventConsumerDeviceDiscovered;
+  "consumer.error": EventConsumerError;
+  "consumer.purchaseRecorded": EventConsumerPurchaseRecorded;
+  "consumer.quoteReceived": EventConsumerQuoteReceived;
+  "daemon.error": EventDaemonError;
+  "daemon.reloaded": EventDaemonReloaded;
+  "daemon.started": EventDaemonStarted;
+  "daemon.stopping": EventDaemonStopping;
+  "producer.deliveryBegun": EventProducerDeliveryBegun;
+  "producer.deliveryEnded": EventProducerDeliveryEnded;
+  "producer.deliveryLeaseExpired": EventProducerDeliveryLeaseExpired;
+  "producer.error": EventProducerError;
+  "producer.lateChargeFound": EventProducerLateChargeFound;
+  "producer.paymentAbandoned": EventProducerPaymentAbandoned;
+  "producer.paymentFailed": EventProducerPaymentFailed;
+  "producer.paymentOutcomeUnknown": EventProducerPaymentOutcomeUnknown;
+  "producer.paymentStarted": EventProducerPaymentStarted;
+  "producer.paymentSucceeded": EventProducerPaymentSucceeded;
+  "producer.quoteCreated": EventProducerQuoteCreated;
+  "producer.refundIssued": EventProducerRefundIssued;
+  "producer.serviceAdded": EventProducerServiceAdded;
+  "producer.serviceRemoved": EventProducerServiceRemoved;
+  "producer.serviceReplaced": EventProducerServiceReplaced;
+}
+
+/** Each error's `data`, by the error's name. */
+export interface ErrorDataByName {
+  alreadyExists: ErrorDataAlreadyExists;
+  amountInvalid: ErrorDataAmountInvalid;
+  conflict: ErrorDataConflict;
+  credentials: ErrorDataCredentials;
+  discoveryTimeout: ErrorDataDiscoveryTimeout;
+  expired: ErrorDataExpired;
+  gatewayProtocol: ErrorDataGatewayProtocol;
+  gatewayRejected: ErrorDataGatewayRejected;
+  gatewayTimeout: ErrorDataGatewayTimeout;
+  gatewayUnavailable: ErrorDataGatewayUnavailable;
+  insufficientUnits: ErrorDataInsufficientUnits;
+  internalError: ErrorDataInternalError;
+  invalidCard: ErrorDataInvalidCard;
+  invalidParams: ErrorDataInvalidParams;
+  invalidRequest: ErrorDataInvalidRequest;
+  invalidToken: ErrorDataInvalidToken;
+  messageTooLarge: ErrorDataMessageTooLarge;
+  methodNotFound: ErrorDataMethodNotFound;
+  notFound: ErrorDataNotFound;
+  outOfStock: ErrorDataOutOfStock;
+  overloaded: ErrorDataOverloaded;
+  parseError: ErrorDataParseError;
+  paymentDeclined: ErrorDataPaymentDeclined;
+  paymentOutcomeUnknown: ErrorDataPaymentOutcomeUnknown;
+  peerProtocol: ErrorDataPeerProtocol;
+  peerRejected: ErrorDataPeerRejected;
+  peerUnreachable: ErrorDataPeerUnreachable;
+  roleDisabled: ErrorDataRoleDisabled;
+  storageLow: ErrorDataStorageLow;
+  unavailable: ErrorDataUnavailable;
+  unsupportedCurrency: ErrorDataUnsupportedCurrency;
+}
+
 /** Every event type the daemon publishes (from subscribe's `types` enum). */
 export type EventType =
   | "daemon.started"
@@ -522,42 +1559,47 @@ export interface WPWithinMethods {
   /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery. */
   getStatus(params?: Record<string, never>, options?: CallOptions): Promise<Status>;
   /** The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint). */
-  getMetrics(params?: Record<string, never>, options?: CallOptions): Promise<{
-    contentType: string;
-    text: string;
-  }>;
+  getMetrics(params?: Record<string, never>, options?: CallOptions): Promise<Metrics>;
   /** Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: -32003 roleDisabled. */
-  startServiceBroadcast(params?: StartServiceBroadcastParams, options?: CallOptions): Promise<{ broadcasting: boolean }>;
+  startServiceBroadcast(params?: StartServiceBroadcastParams, options?: CallOptions): Promise<{
+    broadcasting: true;
+  }>;
   /** Stops broadcasting. Errors: -32003 roleDisabled. */
-  stopServiceBroadcast(params?: Record<string, never>, options?: CallOptions): Promise<{ broadcasting: boolean }>;
+  stopServiceBroadcast(params?: Record<string, never>, options?: CallOptions): Promise<{
+    broadcasting: false;
+  }>;
   /** Listens for producers for timeoutMs and returns each one seen (one per serverId). Errors: -32003 roleDisabled, -32000 unavailable. */
   deviceDiscovery(params?: DeviceDiscoveryParams, options?: CallOptions): Promise<DiscoveredDevice[]>;
   /** Returns the first producer matching serverId or name as soon as it is heard, or discoveryTimeout. Errors: -32003 roleDisabled, -32043 discoveryTimeout. */
   searchForDevice(params?: SearchForDeviceParams, options?: CallOptions): Promise<DiscoveredDevice>;
-  /** Adds a service with its prices to this producer's catalog (kept in the database). Errors: -32016 alreadyExists, -32027 amountInvalid, -32026 unsupportedCurrency. */
+  /** Adds a service with its prices to this producer's catalog (kept in the database). Errors: -32003 roleDisabled, -32016 alreadyExists, -32027 amountInvalid, -32026 unsupportedCurrency. */
   addService(params: AddServiceParams, options?: CallOptions): Promise<Service>;
-  /** Removes a service from the catalog. Errors: -32010 notFound. */
-  removeService(params: RemoveServiceParams, options?: CallOptions): Promise<{ removed: boolean }>;
-  /** This producer's catalog, with the stock left at each price. */
+  /** Removes a service from the catalog. Errors: -32003 roleDisabled, -32010 notFound. */
+  removeService(params: RemoveServiceParams, options?: CallOptions): Promise<{
+    removed: true;
+  }>;
+  /** This producer's catalog, with the stock left at each price. Errors: -32003 roleDisabled. */
   listServices(params?: Record<string, never>, options?: CallOptions): Promise<Service[]>;
-  /** The services a producer offers. Errors: -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** The services a producer offers. Errors: -32003 roleDisabled, -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   requestServices(params?: RequestServicesParams, options?: CallOptions): Promise<ServiceList>;
-  /** The prices of one of a producer's services. Errors: -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** The prices of one of a producer's services. Errors: -32003 roleDisabled, -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   getServicePrices(params: GetServicePricesParams, options?: CallOptions): Promise<PriceList>;
-  /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32003 roleDisabled, -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   selectService(params: SelectServiceParams, options?: CallOptions): Promise<Quote>;
-  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   makePayment(params: MakePaymentParams, options?: CallOptions): Promise<Purchase>;
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params: BeginServiceDeliveryParams, options?: CallOptions): Promise<DeliveryBegun>;
-  /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params: EndServiceDeliveryParams, options?: CallOptions): Promise<DeliveryEnded>;
-  /** This Thing's purchases: units bought, delivered, remaining, expiry. */
+  /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params?: Record<string, never>, options?: CallOptions): Promise<Purchase[]>;
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */
   subscribe(params?: SubscribeParams, options?: CallOptions): Promise<Subscription>;
   /** Stops the event stream of this connection. */
-  unsubscribe(params?: Record<string, never>, options?: CallOptions): Promise<{ subscribed: false }>;
+  unsubscribe(params?: Record<string, never>, options?: CallOptions): Promise<{
+    subscribed: false;
+  }>;
 }
 
 // END GENERATED METHODS

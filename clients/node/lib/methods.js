@@ -120,6 +120,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32016,
       -32027,
       -32026
@@ -138,6 +139,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010
     ]
   },
@@ -145,7 +147,9 @@ const METHODS = deepFreeze([
     "name": "listServices",
     "jsName": "listServices",
     "params": [],
-    "errors": []
+    "errors": [
+      -32003
+    ]
   },
   {
     "name": "requestServices",
@@ -167,6 +171,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010,
       -32040,
       -32041,
@@ -200,6 +205,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010,
       -32040,
       -32041,
@@ -249,6 +255,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010,
       -32014,
       -32027,
@@ -270,6 +277,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010,
       -32011,
       -32012,
@@ -308,6 +316,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010,
       -32013,
       -32012,
@@ -337,6 +346,7 @@ const METHODS = deepFreeze([
       }
     ],
     "errors": [
+      -32003,
       -32010,
       -32011,
       -32040,
@@ -347,7 +357,9 @@ const METHODS = deepFreeze([
     "name": "listPurchases",
     "jsName": "listPurchases",
     "params": [],
-    "errors": []
+    "errors": [
+      -32003
+    ]
   },
   {
     "name": "subscribe",
@@ -454,52 +466,52 @@ class GeneratedMethods {
     return this._invoke(METHODS[7], params, options);
   }
 
-  /** Adds a service with its prices to this producer's catalog (kept in the database). Errors: -32016 alreadyExists, -32027 amountInvalid, -32026 unsupportedCurrency. */
+  /** Adds a service with its prices to this producer's catalog (kept in the database). Errors: -32003 roleDisabled, -32016 alreadyExists, -32027 amountInvalid, -32026 unsupportedCurrency. */
   addService(params, options) {
     return this._invoke(METHODS[8], params, options);
   }
 
-  /** Removes a service from the catalog. Errors: -32010 notFound. */
+  /** Removes a service from the catalog. Errors: -32003 roleDisabled, -32010 notFound. */
   removeService(params, options) {
     return this._invoke(METHODS[9], params, options);
   }
 
-  /** This producer's catalog, with the stock left at each price. */
+  /** This producer's catalog, with the stock left at each price. Errors: -32003 roleDisabled. */
   listServices(params, options) {
     return this._invoke(METHODS[10], params, options);
   }
 
-  /** The services a producer offers. Errors: -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** The services a producer offers. Errors: -32003 roleDisabled, -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   requestServices(params, options) {
     return this._invoke(METHODS[11], params, options);
   }
 
-  /** The prices of one of a producer's services. Errors: -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** The prices of one of a producer's services. Errors: -32003 roleDisabled, -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   getServicePrices(params, options) {
     return this._invoke(METHODS[12], params, options);
   }
 
-  /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32003 roleDisabled, -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   selectService(params, options) {
     return this._invoke(METHODS[13], params, options);
   }
 
-  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   makePayment(params, options) {
     return this._invoke(METHODS[14], params, options);
   }
 
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params, options) {
     return this._invoke(METHODS[15], params, options);
   }
 
-  /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params, options) {
     return this._invoke(METHODS[16], params, options);
   }
 
-  /** This Thing's purchases: units bought, delivered, remaining, expiry. */
+  /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params, options) {
     return this._invoke(METHODS[17], params, options);
   }

@@ -24,28 +24,28 @@ const INDEX_DTS = path.join(root, 'index.d.ts');
 const BEGIN = '// BEGIN GENERATED METHODS (scripts/generate.js from openrpc.json; do not edit by hand)';
 const END = '// END GENERATED METHODS';
 
-/** Result types documented in docs/rpc.md but only `object` in the OpenRPC schema: named in index.d.ts. */
+/** Results typed by hand in index.d.ts rather than from their schema. */
 const RESULT_TYPES = {
+  /** The OpenRPC meta-schema (a `$ref` outside the document). */
   'rpc.discover': 'OpenRPCDocument',
-  getDevice: 'Device',
-  getStatus: 'Status',
-  deviceDiscovery: 'DiscoveredDevice[]',
-  searchForDevice: 'DiscoveredDevice',
-  addService: 'Service',
-  listServices: 'Service[]',
-  requestServices: 'ServiceList',
-  getServicePrices: 'PriceList',
-  selectService: 'Quote',
-  makePayment: 'Purchase',
-  beginServiceDelivery: 'DeliveryBegun',
-  endServiceDelivery: 'DeliveryEnded',
-  listPurchases: 'Purchase[]',
-  startServiceBroadcast: '{ broadcasting: boolean }',
-  stopServiceBroadcast: '{ broadcasting: boolean }',
-  removeService: '{ removed: boolean }',
+  /** The client's subscribe returns its Subscription (events, resume), not the daemon's answer. */
   subscribe: 'Subscription',
-  unsubscribe: '{ subscribed: false }',
 };
+
+const SCHEMA_REF = '#/components/schemas/';
+
+/** Component names whose type name would clash with the client's own declarations. */
+const RENAMED = { Event: 'EventParams' };
+
+/** The TypeScript name of a component schema: `Event.producer.paymentSucceeded` -> `EventProducerPaymentSucceeded`. */
+function componentTypeName(name) {
+  if (RENAMED[name]) return RENAMED[name];
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((part) => part[0].toUpperCase() + part.slice(1))
+    .join('');
+}
 
 /** Parameter types richer than their schema. */
 const PARAM_TYPES = {
@@ -65,7 +65,16 @@ function typeName(name) {
 
 function schemaToTs(schema, indent = '') {
   if (!schema || typeof schema !== 'object') return 'unknown';
+  if (typeof schema.$ref === 'string') {
+    return schema.$ref.startsWith(SCHEMA_REF) ? componentTypeName(schema.$ref.slice(SCHEMA_REF.length)) : 'unknown';
+  }
+  if (Array.isArray(schema.oneOf)) {
+    return schema.oneOf.map((option) => schemaToTs(option, indent)).join(' | ');
+  }
   if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (Array.isArray(schema.type)) {
+    return schema.type.map((type) => schemaToTs({ ...schema, type }, indent)).join(' | ');
+  }
   switch (schema.type) {
     case 'integer':
     case 'number':
@@ -87,6 +96,7 @@ function schemaToTs(schema, indent = '') {
       const required = new Set(schema.required || []);
       const inner = indent + '  ';
       const lines = names.map((key) => `${inner}${key}${required.has(key) ? '' : '?'}: ${schemaToTs(properties[key], inner)};`);
+      if (schema.additionalProperties !== false) lines.push(`${inner}[member: string]: unknown;`);
       return `{\n${lines.join('\n')}\n${indent}}`;
     }
     default:
@@ -163,8 +173,40 @@ module.exports = { METHODS, GeneratedMethods };
   return out;
 }
 
-function generateDts(methods) {
+/** One declaration per component schema: an interface for an object, a type alias otherwise. */
+function componentDeclarations(document) {
+  const schemas = (document.components && document.components.schemas) || {};
+  let out = '';
+  for (const name of Object.keys(schemas).sort()) {
+    const schema = schemas[name];
+    const typeName = componentTypeName(name);
+    out += `/** \`components/schemas/${name}\`. */\n`;
+    if (schema.type === 'object' && schema.properties && Object.keys(schema.properties).length) {
+      out += `export interface ${typeName} ${schemaToTs(schema, '')}\n\n`;
+    } else if (Array.isArray(schema.oneOf) && schema.oneOf.length > 3) {
+      out += `export type ${typeName} =${schema.oneOf.map((option) => `\n  | ${schemaToTs(option, '  ')}`).join('')};\n\n`;
+    } else {
+      out += `export type ${typeName} = ${schemaToTs(schema, '')};\n\n`;
+    }
+  }
+  const events = Object.keys(schemas).filter((name) => name.startsWith('Event.')).sort();
+  if (events.length) {
+    out += `/** Each event type's notification params. */\nexport interface EventParamsByType {\n`;
+    for (const name of events) out += `  ${JSON.stringify(name.slice('Event.'.length))}: ${componentTypeName(name)};\n`;
+    out += '}\n\n';
+  }
+  const errors = Object.keys(schemas).filter((name) => name.startsWith('ErrorData.')).sort();
+  if (errors.length) {
+    out += `/** Each error's \`data\`, by the error's name. */\nexport interface ErrorDataByName {\n`;
+    for (const name of errors) out += `  ${name.slice('ErrorData.'.length)}: ${componentTypeName(name)};\n`;
+    out += '}\n\n';
+  }
+  return out;
+}
+
+function generateDts(methods, document) {
   let out = `${BEGIN}\n\n`;
+  out += componentDeclarations(document);
   const eventTypes = methods.find((m) => m.name === 'subscribe')?.params.find((p) => p.name === 'types')?.schema?.items?.enum;
   out += `/** Every event type the daemon publishes (from subscribe's \`types\` enum). */\n`;
   out += `export type EventType =${eventTypes ? eventTypes.map((t) => `\n  | ${JSON.stringify(t)}`).join('') : 'string'};\n\n`;
@@ -220,7 +262,7 @@ function render(document) {
   const methods = normalise(document);
   return {
     [METHODS_JS]: generateMethodsJs(methods, document),
-    [INDEX_DTS]: spliceDts(fs.readFileSync(INDEX_DTS, 'utf8'), generateDts(methods)),
+    [INDEX_DTS]: spliceDts(fs.readFileSync(INDEX_DTS, 'utf8'), generateDts(methods, document)),
   };
 }
 
@@ -250,7 +292,7 @@ async function main(argv) {
   }
 }
 
-module.exports = { jsName, normalise, render, RESULT_TYPES };
+module.exports = { jsName, normalise, render, RESULT_TYPES, componentTypeName };
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((error) => {

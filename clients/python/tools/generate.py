@@ -74,9 +74,27 @@ def capitalized(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in ident.split("_"))
 
 
+SCHEMA_REF = "#/components/schemas/"
+#: Component names whose class name would clash with the client's own (``wpwithin.Event`` is the stream's event).
+RENAMED = {"Event": "EventParams"}
+SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
+
+
+def type_identifier(name: str) -> str:
+    """A class name for a component schema: ``Purchase``; ``Event.producer.paymentSucceeded`` ->
+    ``EventProducerPaymentSucceeded``; ``ErrorData.notFound`` -> ``ErrorDataNotFound``."""
+    parts = [p for p in "".join(c if c.isalnum() else " " for c in name).split() if p]
+    return "".join(part[:1].upper() + part[1:] for part in parts)
+
+
 class Emitter:
-    def __init__(self) -> None:
+    """Turns JSON schemas into type hints, writing a ``TypedDict`` for each object schema (named after its
+    component, or after where it appears) before the types that use it."""
+
+    def __init__(self, components: Optional[Dict[str, Any]] = None) -> None:
+        self.components = components or {}
         self.typeddicts: List[str] = []
+        self.named: Dict[str, str] = {}  # component name -> class name, once emitted
 
     def param_type(self, schema: Dict[str, Any]) -> str:
         kind = schema.get("type")
@@ -86,29 +104,72 @@ class Emitter:
             return "Mapping[str, Any]"
         return {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}.get(kind, "Any")
 
-    def result_type(self, schema: Dict[str, Any], name: str) -> str:
+    def component(self, name: str) -> str:
+        if name not in self.named:
+            if name not in self.components:
+                raise SystemExit(f"$ref to {name}, which components/schemas lacks")
+            identifier = RENAMED.get(name) or type_identifier(name)
+            self.named[name] = identifier
+            text = self.result_type(self.components[name], identifier, doc=f"``components/schemas/{name}``.")
+            if text != identifier:  # not an object: an alias (a union, a mapping)
+                self.typeddicts.append(f"#: ``components/schemas/{name}``.\n{identifier} = {text}\n")
+        return self.named[name]
+
+    def result_type(self, schema: Dict[str, Any], name: str, doc: str = "") -> str:
+        ref = schema.get("$ref", "")
+        if ref.startswith(SCHEMA_REF):
+            return self.component(ref[len(SCHEMA_REF):])
+        if ref:  # rpc.discover: the OpenRPC meta-schema
+            return "Dict[str, Any]"
+        if "oneOf" in schema:
+            options = schema["oneOf"]
+            inner = [self.result_type(option, name) for option in options if option.get("type") != "null"]
+            text = inner[0] if len(inner) == 1 else f"Union[{', '.join(inner)}]"
+            return f"Optional[{text}]" if len(inner) < len(options) else text
         kind = schema.get("type")
+        if "enum" in schema:
+            values = [v for v in schema["enum"] if v is not None]
+            text = f"Literal[{', '.join(repr(v) for v in values)}]"
+            nullable = None in schema["enum"] or (isinstance(kind, list) and "null" in kind)
+            return f"Optional[{text}]" if nullable else text
         if isinstance(kind, list):  # e.g. ["string", "null"]
             kinds = [k for k in kind if k != "null"]
             inner = self.result_type({**schema, "type": kinds[0]} if len(kinds) == 1 else {}, name)
             return f"Optional[{inner}]" if "null" in kind else inner
-        if "$ref" in schema:  # rpc.discover: the OpenRPC meta-schema
-            return "Dict[str, Any]"
         if kind == "array":
             return f"List[{self.result_type(schema.get('items', {}), name + 'Item')}]"
         if kind == "object":
             properties = schema.get("properties")
             if not properties:
                 return "Dict[str, Any]"
-            required = set(schema.get("required", []))
-            fields = []
-            for prop, prop_schema in properties.items():
-                text = self.result_type(prop_schema, name + capitalized(prop))
-                fields.append(f"        {prop!r}: {text if prop in required else f'Optional[{text}]'},")
-            total = "" if required >= set(properties) else ", total=False"
-            self.typeddicts.append(f"{name} = TypedDict(\n    {name!r},\n    {{\n" + "\n".join(fields) + f"\n    }}{total},\n)\n")
+            self.typeddicts.append(self.typeddict(name, schema, doc))
             return name
-        return {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}.get(kind, "Any")
+        return SCALARS.get(kind, "Any")
+
+    def typeddict(self, name: str, schema: Dict[str, Any], doc: str) -> str:
+        properties = schema["properties"]
+        required = set(schema.get("required", []))
+        fields = {prop: self.result_type(prop_schema, name + capitalized(prop)) for prop, prop_schema in properties.items()}
+        if schema.get("additionalProperties") is not False:
+            doc = (doc + " " if doc else "") + "Other members may appear."
+        if not all(prop.isidentifier() and not keyword.iskeyword(prop) for prop in fields):
+            body = "\n".join(f"        {prop!r}: {text}," for prop, text in fields.items())
+            total = "" if required >= set(properties) else ", total=False"
+            return f"{name} = TypedDict(\n    {name!r},\n    {{\n{body}\n    }}{total},\n)\n"
+
+        def body(props: List[str]) -> str:
+            lines = [f'    """{doc}"""', ""] if doc else []
+            return "\n".join(lines + [f"    {prop}: {fields[prop]}" for prop in props] or ["    pass"])
+
+        mandatory = [p for p in fields if p in required]
+        optional = [p for p in fields if p not in required]
+        if not optional:
+            return f"class {name}(TypedDict):\n{body(mandatory)}\n"
+        if not mandatory:
+            return f"class {name}(TypedDict, total=False):\n{body(optional)}\n"
+        base = f"_{name}Required"
+        return (f"class {base}(TypedDict):\n" + "\n".join(f"    {p}: {fields[p]}" for p in mandatory) + "\n\n\n"
+                f"class {name}({base}, total=False):\n{body(optional)}\n")
 
 
 def constraint_text(schema: Dict[str, Any]) -> str:
@@ -163,7 +224,13 @@ def method_source(method: Dict[str, Any], emitter: Emitter, errors: Dict[int, st
 def generate(document: Dict[str, Any]) -> str:
     errors = error_class_names()
     methods = document["methods"]
-    emitter = Emitter()
+    components = document.get("components", {}).get("schemas", {})
+    emitter = Emitter(components)
+    # Every named schema, in name order (each after the ones it uses): results, events, error data.
+    for name in sorted(components):
+        emitter.component(name)
+    event_names = [n for n in sorted(components) if n.startswith("Event.")]
+    error_data = {n[len("ErrorData."):]: n for n in sorted(components) if n.startswith("ErrorData.")}
     sync_methods, async_methods = [], []
     for method in methods:
         if method["name"] in HANDWRITTEN:
@@ -180,17 +247,29 @@ def generate(document: Dict[str, Any]) -> str:
                 if param["name"] == "types":
                     event_types = tuple(param["schema"].get("items", {}).get("enum", []))
     info = document.get("info", {})
+    event_types_map = {n[len("Event."):]: emitter.named[n] for n in event_names}
+    error_map = {code: emitter.named[name] for code, name in sorted(error_data.items())}
+    type_names = sorted(set(emitter.named.values()))
+    typing_section = (
+        f"#: The params of each event type's notification (``components/schemas/Event.<type>``).\n"
+        f"EVENT_PARAMS: Dict[str, type] = {{\n" + "".join(f"    {k!r}: {v},\n" for k, v in event_types_map.items()) + "}\n\n"
+        f"#: The ``data`` of each error, by the error's name (``components/schemas/ErrorData.<name>``).\n"
+        f"ERROR_DATA: Dict[str, type] = {{\n" + "".join(f"    {k!r}: {v},\n" for k, v in error_map.items()) + "}\n"
+    )
     out = [
         f'"""Generated by clients/python/tools/generate.py from the rpc.discover document of {info.get("title", "wpwithind")} '
         f'{info.get("version", "")}.\n\nDo not edit: run the generator (see its docstring).\n"""\n',
-        "from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict\n",
+        "from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union\n",
+        "#: The named types below (results, events, error data), for ``from wpwithin import *`` users.\n"
+        f"__all__ = {pprint.pformat(type_names + ['EVENT_PARAMS', 'ERROR_DATA'], width=110, compact=True)}\n",
         f"#: The daemon version the layer was generated from.\nDAEMON_VERSION = {info.get('version')!r}\n",
         f"#: Every method of rpc.discover (the daemon's names).\nMETHODS = {tuple(m['name'] for m in methods)!r}\n",
         f"#: The Python attribute of each method on Client and AsyncClient.\nPYTHON_NAMES = {pprint.pformat({m['name']: python_name(m['name']) for m in methods}, width=110, sort_dicts=False)}\n",
         f"#: Methods written by hand in client.py and aio.py (not below).\nHANDWRITTEN = {HANDWRITTEN!r}\n",
         f"#: The event types subscribe accepts.\nEVENT_TYPES = {pprint.pformat(event_types, width=110)}\n",
         f"#: Each method's parameters: name -> {{'required': bool, 'schema': JSON schema}}.\nPARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {pprint.pformat(params, width=110, sort_dicts=False)}\n",
-        "\n".join(emitter.typeddicts),
+        "\n\n".join(emitter.typeddicts),
+        typing_section,
         "class SyncMethods:\n    \"\"\"The typed RPC methods of Client.\"\"\"\n\n"
         "    def _invoke(self, method: str, params: Dict[str, Any]) -> Any:\n        raise NotImplementedError\n\n"
         + "\n".join(sync_methods),

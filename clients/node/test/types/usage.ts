@@ -2,6 +2,7 @@
 import {
   WPWithinClient, Subscription, WPWithinError, NotFoundError, InvalidParamsError, WPWithinClientError,
   Purchase, Quote, WPWithinEvent, EventType, CODES, METHODS, resolveSocketPath,
+  EventParams, EventParamsByType, ErrorDataByName, Status, DeliveryEnded,
 } from 'wpwithin-client';
 
 async function main(): Promise<void> {
@@ -14,9 +15,24 @@ async function main(): Promise<void> {
   const n: number = begun.unitsToSupply;
   const ended = await client.endServiceDelivery({ purchaseId: purchase.purchaseId, unitsReceived: n });
   const left: number = ended.producerUnitsRemaining;
+  const settled: true | undefined = ended.settledFromProducer;
+  const unsettled: 'begin' | 'end' | null = purchase.unsettled;
+  void settled; void unsettled;
+  const typed: DeliveryEnded = ended; void typed;
+  const status: Status = await client.getStatus();
+  const free: number | null = status.health.store.freeBytes;
+  const backend: 'sqlite' | 'postgresql' | undefined = status.health.producerStore?.backend;
+  void free; void backend;
   await client.addService({ service: { id: 1, name: 'x', description: 'y', prices: [{ id: 1, description: 'd', amount: 1, currencyCode: 'GBP', unitId: 1, unitDescription: 'u', stock: null }] } });
   const sub: Subscription = await client.subscribe({ types: ['producer.deliveryBegun'], resumeFrom: 3 });
   sub.on('event', (e: WPWithinEvent) => { const t: EventType = e.type; const q: number = e.seq; void t; void q; });
+  sub.on('event', (e: WPWithinEvent) => {
+    const event = e as unknown as EventParams;
+    if (event.type === 'producer.deliveryBegun') { const granted: number = event.unitsGranted; void granted; }
+    if (event.type === 'consumer.purchaseRecorded') { const id: number = event.purchaseId; void id; }
+  });
+  const begunEvent: EventParamsByType['producer.deliveryBegun'] | undefined = undefined; void begunEvent;
+  const role: ErrorDataByName['roleDisabled']['role'] = 'consumer'; void role;
   sub.on('end', (error?: Error) => void error);
   sub.on('reset', (info) => void info.previousSeq);
   client.on('disconnect', (e: WPWithinClientError) => void e.code);
@@ -42,5 +58,9 @@ async function main(): Promise<void> {
   await client.makePayment({ paymentReferenceId: 1 });
   // @ts-expect-error unknown event type
   await client.subscribe({ types: ['nope'] });
+  // @ts-expect-error a purchase's totalPaid is a number (minor units)
+  const wrong: string = purchase.totalPaid; void wrong;
+  // @ts-expect-error a quote has no purchaseId
+  void quote.purchaseId;
 }
 void main;

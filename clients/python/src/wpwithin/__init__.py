@@ -8,10 +8,14 @@
 
 The asyncio client is :class:`wpwithin.AsyncClient` (also ``wpwithin.aio``). Errors: the daemon's as
 :class:`WPWithinError` subclasses (``NotFoundError``, ``PaymentDeclinedError``, ...), the client's as
-:class:`WPWithinClientError` subclasses (``SocketNotFoundError``, ``ConnectionLostError``, ...).
+:class:`WPWithinClientError` subclasses (``SocketNotFoundError``, ``ConnectionLostError``, ...). Results,
+events and error data are typed (``TypedDict``s generated from ``rpc.discover``): ``wpwithin.Purchase``,
+``wpwithin.Quote``, ``wpwithin.EventProducerDeliveryBegun``, ``wpwithin.EVENT_PARAMS[type]``, ...
 """
 
+from ._generated import *  # noqa: F401,F403 - the result, event and error data types (Purchase, Quote, ...)
 from ._generated import DAEMON_VERSION, EVENT_TYPES, METHODS
+from ._generated import __all__ as _type_names
 from ._protocol import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_LINE_LENGTH,
@@ -45,4 +49,4 @@ __all__ = [
     "DEFAULT_RECONNECT_TIMEOUT",
     "DEFAULT_MAX_LINE_LENGTH",
     "resolve_socket_path",
-] + list(_error_names)
+] + list(_error_names) + list(_type_names)

@@ -4,7 +4,30 @@ Do not edit: run the generator (see its docstring).
 """
 
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union
+
+
+#: The named types below (results, events, error data), for ``from wpwithin import *`` users.
+__all__ = ['DeliveryBegun', 'DeliveryEnded', 'Device', 'DiscoveredDevice', 'ErrorDataAlreadyExists',
+ 'ErrorDataAmountInvalid', 'ErrorDataConflict', 'ErrorDataCredentials', 'ErrorDataDiscoveryTimeout',
+ 'ErrorDataExpired', 'ErrorDataGatewayProtocol', 'ErrorDataGatewayRejected', 'ErrorDataGatewayTimeout',
+ 'ErrorDataGatewayUnavailable', 'ErrorDataInsufficientUnits', 'ErrorDataInternalError',
+ 'ErrorDataInvalidCard', 'ErrorDataInvalidParams', 'ErrorDataInvalidRequest', 'ErrorDataInvalidToken',
+ 'ErrorDataMessageTooLarge', 'ErrorDataMethodNotFound', 'ErrorDataNotFound', 'ErrorDataOutOfStock',
+ 'ErrorDataOverloaded', 'ErrorDataParseError', 'ErrorDataPaymentDeclined', 'ErrorDataPaymentOutcomeUnknown',
+ 'ErrorDataPeerProtocol', 'ErrorDataPeerRejected', 'ErrorDataPeerUnreachable', 'ErrorDataRoleDisabled',
+ 'ErrorDataStorageLow', 'ErrorDataUnavailable', 'ErrorDataUnsupportedCurrency', 'EventConsumerDeliveryBegun',
+ 'EventConsumerDeliveryConfirmed', 'EventConsumerDeliveryEnded', 'EventConsumerDeliverySynced',
+ 'EventConsumerDeliveryUnsettled', 'EventConsumerDeviceDiscovered', 'EventConsumerError',
+ 'EventConsumerPurchaseRecorded', 'EventConsumerQuoteReceived', 'EventDaemonError', 'EventDaemonReloaded',
+ 'EventDaemonStarted', 'EventDaemonStopping', 'EventParams', 'EventProducerDeliveryBegun',
+ 'EventProducerDeliveryEnded', 'EventProducerDeliveryLeaseExpired', 'EventProducerError',
+ 'EventProducerLateChargeFound', 'EventProducerPaymentAbandoned', 'EventProducerPaymentFailed',
+ 'EventProducerPaymentOutcomeUnknown', 'EventProducerPaymentStarted', 'EventProducerPaymentSucceeded',
+ 'EventProducerQuoteCreated', 'EventProducerRefundIssued', 'EventProducerServiceAdded',
+ 'EventProducerServiceRemoved', 'EventProducerServiceReplaced', 'Health', 'Metrics', 'PriceList', 'Purchase',
+ 'Quote', 'Service', 'ServiceList', 'ServicePrice', 'Status', 'SubscriptionLost', 'UnitLedger',
+ 'EVENT_PARAMS', 'ERROR_DATA']
 
 
 #: The daemon version the layer was generated from.
@@ -142,145 +165,1269 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
  'unsubscribe': {}}
 
 
-GetDeviceResult = TypedDict(
-    'GetDeviceResult',
-    {
-        'description': str,
-        'name': str,
-        'roles': List[str],
-        'serverId': str,
-        'version': str,
-    },
-)
+class DeliveryBegun(TypedDict):
+    """``components/schemas/DeliveryBegun``."""
 
-GetStatusResultHealthDiscovery = TypedDict(
-    'GetStatusResultHealthDiscovery',
-    {
-        'broadcaster': Optional[bool],
-        'scanner': Optional[bool],
-    },
-)
+    currencyCode: str
+    expiry: str
+    paymentReferenceId: str
+    priceId: int
+    producerUrl: str
+    purchaseId: int
+    serverId: str
+    serviceId: int
+    totalPaid: int
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRemaining: int
+    unitsToSupply: int
+    unsettled: Optional[Literal['begin', 'end']]
 
-GetStatusResultHealthGateway = TypedDict(
-    'GetStatusResultHealthGateway',
-    {
-        'reachable': Optional[bool],
-        'secondsSinceLastCall': Optional[float],
-    },
-)
 
-GetStatusResultHealthStore = TypedDict(
-    'GetStatusResultHealthStore',
-    {
-        'freeBytes': Optional[int],
-        'lastCommitFailed': bool,
-        'writable': bool,
-    },
-)
+class _DeliveryEndedRequired(TypedDict):
+    currencyCode: str
+    expiry: str
+    paymentReferenceId: str
+    priceId: int
+    producerUnitsRemaining: int
+    producerUrl: str
+    purchaseId: int
+    serverId: str
+    serviceId: int
+    totalPaid: int
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsJustSupplied: int
+    unitsRemaining: int
+    unsettled: Optional[Literal['begin', 'end']]
 
-GetStatusResultHealth = TypedDict(
-    'GetStatusResultHealth',
-    {
-        'discovery': GetStatusResultHealthDiscovery,
-        'gateway': GetStatusResultHealthGateway,
-        'ok': bool,
-        'store': GetStatusResultHealthStore,
-    },
-)
 
-GetStatusResultPayments = TypedDict(
-    'GetStatusResultPayments',
-    {
-        'card': Optional[Optional[str]],
-        'gatewayEndpoint': Optional[str],
-        'merchantClientKey': Optional[Optional[str]],
-    }, total=False,
-)
+class DeliveryEnded(_DeliveryEndedRequired, total=False):
+    """``components/schemas/DeliveryEnded``."""
 
-GetStatusResult = TypedDict(
-    'GetStatusResult',
-    {
-        'connections': Optional[int],
-        'health': Optional[GetStatusResultHealth],
-        'metricsURL': Optional[Optional[str]],
-        'payments': Optional[GetStatusResultPayments],
-        'pid': Optional[int],
-        'ready': Optional[bool],
-        'roles': Optional[List[str]],
-        'socketPath': Optional[str],
-        'stateDir': Optional[str],
-        'uptimeSeconds': Optional[float],
-        'version': Optional[str],
-    }, total=False,
-)
+    settledFromProducer: Literal[True]
 
-GetMetricsResult = TypedDict(
-    'GetMetricsResult',
-    {
-        'contentType': str,
-        'text': str,
-    },
-)
 
-StartServiceBroadcastResult = TypedDict(
-    'StartServiceBroadcastResult',
-    {
-        'broadcasting': Optional[bool],
-    }, total=False,
-)
+class Device(TypedDict):
+    """``components/schemas/Device``."""
 
-StopServiceBroadcastResult = TypedDict(
-    'StopServiceBroadcastResult',
-    {
-        'broadcasting': Optional[bool],
-    }, total=False,
-)
+    description: str
+    name: str
+    roles: List[Literal['producer', 'consumer']]
+    serverId: str
+    version: str
 
-DeviceDiscoveryResultItem = TypedDict(
-    'DeviceDiscoveryResultItem',
-    {
-        'deviceDescription': Optional[str],
-        'deviceName': Optional[str],
-        'hostname': Optional[str],
-        'portNumber': Optional[int],
-        'scheme': Optional[str],
-        'serverId': Optional[str],
-        'serviceTypes': Optional[List[str]],
-        'sourceAddress': Optional[str],
-        'url': Optional[str],
-        'urlPrefix': Optional[str],
-    }, total=False,
-)
 
-SearchForDeviceResult = TypedDict(
-    'SearchForDeviceResult',
-    {
-        'deviceDescription': Optional[str],
-        'deviceName': Optional[str],
-        'hostname': Optional[str],
-        'portNumber': Optional[int],
-        'scheme': Optional[str],
-        'serverId': Optional[str],
-        'serviceTypes': Optional[List[str]],
-        'sourceAddress': Optional[str],
-        'url': Optional[str],
-        'urlPrefix': Optional[str],
-    }, total=False,
-)
+class DiscoveredDevice(TypedDict):
+    """``components/schemas/DiscoveredDevice``."""
 
-RemoveServiceResult = TypedDict(
-    'RemoveServiceResult',
-    {
-        'removed': Optional[bool],
-    }, total=False,
-)
+    deviceDescription: str
+    deviceName: str
+    hostname: str
+    portNumber: int
+    scheme: str
+    serverId: str
+    serviceTypes: List[str]
+    sourceAddress: str
+    url: str
+    urlPrefix: str
 
-UnsubscribeResult = TypedDict(
-    'UnsubscribeResult',
-    {
-        'subscribed': Optional[bool],
-    }, total=False,
-)
+
+class UnitLedger(TypedDict):
+    """``components/schemas/UnitLedger``."""
+
+    delivered: int
+    inFlight: int
+    purchased: int
+
+
+class ErrorDataAlreadyExists(TypedDict, total=False):
+    """``components/schemas/ErrorData.alreadyExists``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    route: str
+    sqlState: str
+    state: str
+
+
+class ErrorDataAmountInvalid(TypedDict, total=False):
+    """``components/schemas/ErrorData.amountInvalid``. Other members may appear."""
+
+    amount: int
+    errorCode: int
+    field: str
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    route: str
+    state: str
+
+
+class ErrorDataConflict(TypedDict, total=False):
+    """``components/schemas/ErrorData.conflict``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    purchaseId: int
+    route: str
+    state: str
+    units: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRemaining: int
+    unsettled: Literal['begin', 'end']
+
+
+class ErrorDataCredentials(TypedDict, total=False):
+    """``components/schemas/ErrorData.credentials``. Other members may appear."""
+
+    errorCode: int
+    field: str
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    mode: str
+    path: str
+    route: str
+    state: str
+
+
+class ErrorDataDiscoveryTimeout(TypedDict, total=False):
+    """``components/schemas/ErrorData.discoveryTimeout``. Other members may appear."""
+
+    match: str
+    timeoutMs: int
+
+
+class ErrorDataExpired(TypedDict, total=False):
+    """``components/schemas/ErrorData.expired``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    refund: Literal['pending', 'issued']
+    route: str
+    state: Literal['abandoned', 'refundPending', 'refunded']
+
+
+class ErrorDataGatewayProtocol(TypedDict, total=False):
+    """``components/schemas/ErrorData.gatewayProtocol``. Other members may appear."""
+
+    customCode: str
+    description: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    maxResponseBytes: int
+    message: str
+    operation: str
+    reason: str
+    route: str
+    state: str
+    tls: str
+
+
+class ErrorDataGatewayRejected(TypedDict, total=False):
+    """``components/schemas/ErrorData.gatewayRejected``. Other members may appear."""
+
+    customCode: str
+    description: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    maxResponseBytes: int
+    message: str
+    operation: str
+    reason: str
+    route: str
+    state: str
+    tls: str
+
+
+class ErrorDataGatewayTimeout(TypedDict, total=False):
+    """``components/schemas/ErrorData.gatewayTimeout``. Other members may appear."""
+
+    customCode: str
+    description: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    maxResponseBytes: int
+    message: str
+    operation: str
+    reason: str
+    route: str
+    state: str
+    tls: str
+
+
+class ErrorDataGatewayUnavailable(TypedDict, total=False):
+    """``components/schemas/ErrorData.gatewayUnavailable``. Other members may appear."""
+
+    customCode: str
+    description: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    maxResponseBytes: int
+    message: str
+    operation: str
+    reason: str
+    route: str
+    state: str
+    tls: str
+
+
+class ErrorDataInsufficientUnits(TypedDict, total=False):
+    """``components/schemas/ErrorData.insufficientUnits``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    remaining: int
+    route: str
+    state: str
+
+
+class ErrorDataInternalError(TypedDict, total=False):
+    """``components/schemas/ErrorData.internalError``. Other members may appear."""
+
+    errorId: int
+    sqlState: str
+    sqliteCode: int
+
+
+class ErrorDataInvalidCard(TypedDict, total=False):
+    """``components/schemas/ErrorData.invalidCard``. Other members may appear."""
+
+    customCode: str
+    description: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    maxResponseBytes: int
+    message: str
+    operation: str
+    reason: str
+    route: str
+    state: str
+    tls: str
+
+
+class ErrorDataInvalidParams(TypedDict, total=False):
+    """``components/schemas/ErrorData.invalidParams``. Other members may appear."""
+
+    field: str
+    ledger: UnitLedger
+    purchaseId: int
+    route: str
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRemaining: int
+
+
+class ErrorDataInvalidRequest(TypedDict, total=False):
+    """``components/schemas/ErrorData.invalidRequest``. Other members may appear."""
+
+    member: str
+
+
+class ErrorDataInvalidToken(TypedDict, total=False):
+    """``components/schemas/ErrorData.invalidToken``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    route: str
+    state: str
+
+
+class ErrorDataMessageTooLarge(TypedDict, total=False):
+    """``components/schemas/ErrorData.messageTooLarge``. Other members may appear."""
+
+    maxLineBytes: int
+
+
+class ErrorDataMethodNotFound(TypedDict, total=False):
+    """``components/schemas/ErrorData.methodNotFound``. Other members may appear."""
+
+    method: str
+
+
+class ErrorDataNotFound(TypedDict, total=False):
+    """``components/schemas/ErrorData.notFound``. Other members may appear."""
+
+    customerOrderCode: str
+    errorCode: int
+    field: str
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    orderCode: str
+    paymentReferenceId: str
+    route: str
+    serverId: str
+    state: str
+
+
+class ErrorDataOutOfStock(TypedDict, total=False):
+    """``components/schemas/ErrorData.outOfStock``. Other members may appear."""
+
+    available: int
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    route: str
+    state: str
+
+
+class ErrorDataOverloaded(TypedDict, total=False):
+    """``components/schemas/ErrorData.overloaded``. Other members may appear."""
+
+    maxConnections: int
+    maxConnectionsPerUid: int
+    reason: Literal['maxConnections', 'maxConnectionsPerUid']
+    uid: int
+
+
+#: ``components/schemas/ErrorData.parseError``.
+ErrorDataParseError = None
+
+
+class ErrorDataPaymentDeclined(TypedDict, total=False):
+    """``components/schemas/ErrorData.paymentDeclined``. Other members may appear."""
+
+    customCode: str
+    customerOrderCode: str
+    description: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    maxResponseBytes: int
+    message: str
+    operation: str
+    orderCode: str
+    paymentReferenceId: str
+    paymentStatus: str
+    reason: str
+    route: str
+    state: str
+    tls: str
+
+
+class ErrorDataPaymentOutcomeUnknown(TypedDict, total=False):
+    """``components/schemas/ErrorData.paymentOutcomeUnknown``. Other members may appear."""
+
+    answeredCustomerOrderCode: str
+    customCode: str
+    customerOrderCode: str
+    errorCode: int
+    httpStatus: int
+    httpStatusCode: int
+    ledger: UnitLedger
+    message: str
+    orderCode: str
+    paymentReferenceId: str
+    route: str
+    state: str
+
+
+class ErrorDataPeerProtocol(TypedDict, total=False):
+    """``components/schemas/ErrorData.peerProtocol``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    reason: str
+    requestMayHaveReachedPeer: bool
+    route: str
+    state: str
+
+
+class ErrorDataPeerRejected(TypedDict, total=False):
+    """``components/schemas/ErrorData.peerRejected``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    route: str
+    state: str
+
+
+class ErrorDataPeerUnreachable(TypedDict, total=False):
+    """``components/schemas/ErrorData.peerUnreachable``. Other members may appear."""
+
+    purchaseId: int
+    reason: str
+    requestMayHaveReachedPeer: bool
+    route: str
+    units: int
+    unsettled: Literal['begin', 'end']
+
+
+class ErrorDataRoleDisabled(TypedDict):
+    """``components/schemas/ErrorData.roleDisabled``. Other members may appear."""
+
+    role: Literal['producer', 'consumer']
+
+
+class ErrorDataStorageLow(TypedDict, total=False):
+    """``components/schemas/ErrorData.storageLow``. Other members may appear."""
+
+    errorCode: int
+    freeBytes: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    minimumFreeBytes: int
+    reserveInPlace: bool
+    route: str
+    state: str
+
+
+class ErrorDataUnavailable(TypedDict, total=False):
+    """``components/schemas/ErrorData.unavailable``. Other members may appear."""
+
+    devicesHeard: int
+    sqlState: str
+
+
+class ErrorDataUnsupportedCurrency(TypedDict, total=False):
+    """``components/schemas/ErrorData.unsupportedCurrency``. Other members may appear."""
+
+    currencyCode: str
+    errorCode: int
+    field: str
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    route: str
+    state: str
+
+
+class _EventDaemonStartedRequired(TypedDict):
+    seq: int
+    serverId: str
+    time: str
+    type: Literal['daemon.started']
+    version: str
+
+
+class EventDaemonStarted(_EventDaemonStartedRequired, total=False):
+    """``components/schemas/Event.daemon.started``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventDaemonReloadedRequired(TypedDict):
+    restartRequiredFor: List[str]
+    seq: int
+    time: str
+    type: Literal['daemon.reloaded']
+
+
+class EventDaemonReloaded(_EventDaemonReloadedRequired, total=False):
+    """``components/schemas/Event.daemon.reloaded``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventDaemonStoppingRequired(TypedDict):
+    seq: int
+    time: str
+    type: Literal['daemon.stopping']
+
+
+class EventDaemonStopping(_EventDaemonStoppingRequired, total=False):
+    """``components/schemas/Event.daemon.stopping``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventDaemonErrorRequired(TypedDict):
+    message: str
+    seq: int
+    source: Literal['reload']
+    time: str
+    type: Literal['daemon.error']
+
+
+class EventDaemonError(_EventDaemonErrorRequired, total=False):
+    """``components/schemas/Event.daemon.error``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerErrorRequired(TypedDict):
+    code: int
+    message: str
+    operation: str
+    seq: int
+    time: str
+    type: Literal['producer.error']
+
+
+class EventProducerError(_EventProducerErrorRequired, total=False):
+    """``components/schemas/Event.producer.error``."""
+
+    fleetSeq: int
+    member: str
+    paymentReferenceId: str
+    purchaseId: int
+
+
+class _EventConsumerErrorRequired(TypedDict):
+    code: int
+    message: str
+    operation: str
+    seq: int
+    time: str
+    type: Literal['consumer.error']
+
+
+class EventConsumerError(_EventConsumerErrorRequired, total=False):
+    """``components/schemas/Event.consumer.error``."""
+
+    fleetSeq: int
+    member: str
+    paymentReferenceId: str
+    purchaseId: int
+
+
+class _EventConsumerDeviceDiscoveredRequired(TypedDict):
+    deviceDescription: str
+    deviceName: str
+    hostname: str
+    portNumber: int
+    scheme: str
+    seq: int
+    serverId: str
+    serviceTypes: List[str]
+    sourceAddress: str
+    time: str
+    type: Literal['consumer.deviceDiscovered']
+    url: str
+    urlPrefix: str
+
+
+class EventConsumerDeviceDiscovered(_EventConsumerDeviceDiscoveredRequired, total=False):
+    """``components/schemas/Event.consumer.deviceDiscovered``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerServiceAddedRequired(TypedDict):
+    seq: int
+    serviceId: int
+    time: str
+    type: Literal['producer.serviceAdded']
+
+
+class EventProducerServiceAdded(_EventProducerServiceAddedRequired, total=False):
+    """``components/schemas/Event.producer.serviceAdded``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerServiceReplacedRequired(TypedDict):
+    seq: int
+    serviceId: int
+    time: str
+    type: Literal['producer.serviceReplaced']
+
+
+class EventProducerServiceReplaced(_EventProducerServiceReplacedRequired, total=False):
+    """``components/schemas/Event.producer.serviceReplaced``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerServiceRemovedRequired(TypedDict):
+    seq: int
+    serviceId: int
+    time: str
+    type: Literal['producer.serviceRemoved']
+
+
+class EventProducerServiceRemoved(_EventProducerServiceRemovedRequired, total=False):
+    """``components/schemas/Event.producer.serviceRemoved``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerQuoteCreatedRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.quoteCreated']
+    units: int
+
+
+class EventProducerQuoteCreated(_EventProducerQuoteCreatedRequired, total=False):
+    """``components/schemas/Event.producer.quoteCreated``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerPaymentStartedRequired(TypedDict):
+    attempt: int
+    clientId: str
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.paymentStarted']
+    units: int
+
+
+class EventProducerPaymentStarted(_EventProducerPaymentStartedRequired, total=False):
+    """``components/schemas/Event.producer.paymentStarted``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerPaymentSucceededRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    pspOrderCode: str
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.paymentSucceeded']
+    units: int
+
+
+class EventProducerPaymentSucceeded(_EventProducerPaymentSucceededRequired, total=False):
+    """``components/schemas/Event.producer.paymentSucceeded``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerPaymentFailedRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    customerOrderCode: str
+    paymentReferenceId: str
+    priceId: int
+    reason: str
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.paymentFailed']
+    units: int
+
+
+class EventProducerPaymentFailed(_EventProducerPaymentFailedRequired, total=False):
+    """``components/schemas/Event.producer.paymentFailed``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerPaymentOutcomeUnknownRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    customerOrderCode: str
+    paymentReferenceId: str
+    priceId: int
+    reason: str
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.paymentOutcomeUnknown']
+    units: int
+
+
+class EventProducerPaymentOutcomeUnknown(_EventProducerPaymentOutcomeUnknownRequired, total=False):
+    """``components/schemas/Event.producer.paymentOutcomeUnknown``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerPaymentAbandonedRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    customerOrderCode: str
+    paymentReferenceId: str
+    priceId: int
+    reason: str
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.paymentAbandoned']
+    units: int
+
+
+class EventProducerPaymentAbandoned(_EventProducerPaymentAbandonedRequired, total=False):
+    """``components/schemas/Event.producer.paymentAbandoned``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerLateChargeFoundRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    customerOrderCode: str
+    paymentReferenceId: str
+    priceId: int
+    pspOrderCode: str
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.lateChargeFound']
+    units: int
+
+
+class EventProducerLateChargeFound(_EventProducerLateChargeFoundRequired, total=False):
+    """``components/schemas/Event.producer.lateChargeFound``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerRefundIssuedRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    customerOrderCode: str
+    paymentReferenceId: str
+    priceId: int
+    pspOrderCode: str
+    reason: Literal['lateCharge']
+    refundAmount: int
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.refundIssued']
+    units: int
+
+
+class EventProducerRefundIssued(_EventProducerRefundIssuedRequired, total=False):
+    """``components/schemas/Event.producer.refundIssued``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventProducerDeliveryBegunRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.deliveryBegun']
+    units: int
+    unitsGranted: int
+    unitsRequested: int
+
+
+class EventProducerDeliveryBegun(_EventProducerDeliveryBegunRequired, total=False):
+    """``components/schemas/Event.producer.deliveryBegun``."""
+
+    fleetSeq: int
+    member: str
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsPurchased: int
+
+
+class _EventProducerDeliveryEndedRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    seq: int
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['producer.deliveryEnded']
+    units: int
+    unitsCommitted: int
+    unitsReceived: int
+
+
+class EventProducerDeliveryEnded(_EventProducerDeliveryEndedRequired, total=False):
+    """``components/schemas/Event.producer.deliveryEnded``."""
+
+    fleetSeq: int
+    member: str
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsPurchased: int
+
+
+class _EventProducerDeliveryLeaseExpiredRequired(TypedDict):
+    clientId: str
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    seq: int
+    serviceId: int
+    settledAs: Literal['released', 'delivered']
+    time: str
+    totalAmount: int
+    type: Literal['producer.deliveryLeaseExpired']
+    units: int
+
+
+class EventProducerDeliveryLeaseExpired(_EventProducerDeliveryLeaseExpiredRequired, total=False):
+    """``components/schemas/Event.producer.deliveryLeaseExpired``."""
+
+    fleetSeq: int
+    member: str
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsPurchased: int
+
+
+class _EventConsumerQuoteReceivedRequired(TypedDict):
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['consumer.quoteReceived']
+    units: int
+
+
+class EventConsumerQuoteReceived(_EventConsumerQuoteReceivedRequired, total=False):
+    """``components/schemas/Event.consumer.quoteReceived``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventConsumerPurchaseRecordedRequired(TypedDict):
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    totalAmount: int
+    type: Literal['consumer.purchaseRecorded']
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+
+
+class EventConsumerPurchaseRecorded(_EventConsumerPurchaseRecordedRequired, total=False):
+    """``components/schemas/Event.consumer.purchaseRecorded``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventConsumerDeliveryBegunRequired(TypedDict):
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.deliveryBegun']
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRequested: int
+    unitsReserved: int
+
+
+class EventConsumerDeliveryBegun(_EventConsumerDeliveryBegunRequired, total=False):
+    """``components/schemas/Event.consumer.deliveryBegun``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventConsumerDeliveryConfirmedRequired(TypedDict):
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.deliveryConfirmed']
+    unitsBought: int
+    unitsDelivered: int
+    unitsGranted: int
+    unitsInFlight: int
+    unitsReserved: int
+
+
+class EventConsumerDeliveryConfirmed(_EventConsumerDeliveryConfirmedRequired, total=False):
+    """``components/schemas/Event.consumer.deliveryConfirmed``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventConsumerDeliveryEndedRequired(TypedDict):
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.deliveryEnded']
+    unitsBought: int
+    unitsCommitted: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsReceived: int
+
+
+class EventConsumerDeliveryEnded(_EventConsumerDeliveryEndedRequired, total=False):
+    """``components/schemas/Event.consumer.deliveryEnded``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventConsumerDeliveryUnsettledRequired(TypedDict):
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.deliveryUnsettled']
+    units: int
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unsettled: Literal['begin', 'end']
+
+
+class EventConsumerDeliveryUnsettled(_EventConsumerDeliveryUnsettledRequired, total=False):
+    """``components/schemas/Event.consumer.deliveryUnsettled``."""
+
+    fleetSeq: int
+    member: str
+
+
+class _EventConsumerDeliverySyncedRequired(TypedDict):
+    paymentReferenceId: str
+    priceId: int
+    producerUnitsDelivered: int
+    producerUnitsInFlight: int
+    purchaseId: int
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.deliverySynced']
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+
+
+class EventConsumerDeliverySynced(_EventConsumerDeliverySyncedRequired, total=False):
+    """``components/schemas/Event.consumer.deliverySynced``."""
+
+    fleetSeq: int
+    member: str
+
+
+#: ``components/schemas/Event``.
+EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced]
+
+
+class HealthDiscovery(TypedDict):
+    broadcaster: Optional[bool]
+    scanner: Optional[bool]
+
+
+class HealthGateway(TypedDict):
+    reachable: Optional[bool]
+    secondsSinceLastCall: Optional[float]
+
+
+class HealthProducerStore(TypedDict):
+    backend: Literal['sqlite', 'postgresql']
+    reason: Optional[str]
+    writable: bool
+
+
+class HealthStore(TypedDict):
+    freeBytes: Optional[int]
+    lastCommitFailed: bool
+    writable: bool
+
+
+class Health(TypedDict):
+    """``components/schemas/Health``."""
+
+    discovery: HealthDiscovery
+    gateway: HealthGateway
+    ok: bool
+    producerStore: Optional[HealthProducerStore]
+    store: HealthStore
+
+
+class Metrics(TypedDict):
+    """``components/schemas/Metrics``."""
+
+    contentType: str
+    text: str
+
+
+class PriceListPricesItem(TypedDict):
+    amount: int
+    currencyCode: str
+    description: str
+    priceId: int
+    unitDescription: str
+    unitId: int
+
+
+class PriceList(TypedDict):
+    """``components/schemas/PriceList``."""
+
+    prices: List[PriceListPricesItem]
+    serverId: str
+
+
+class Purchase(TypedDict):
+    """``components/schemas/Purchase``."""
+
+    currencyCode: str
+    expiry: str
+    paymentReferenceId: str
+    priceId: int
+    producerUrl: str
+    purchaseId: int
+    serverId: str
+    serviceId: int
+    totalPaid: int
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRemaining: int
+    unsettled: Optional[Literal['begin', 'end']]
+
+
+class Quote(TypedDict):
+    """``components/schemas/Quote``."""
+
+    currencyCode: str
+    merchantClientKey: str
+    paymentReferenceId: str
+    priceId: int
+    serverId: str
+    serviceId: int
+    totalPrice: int
+    unitsToSupply: int
+
+
+class ServicePrice(TypedDict):
+    """``components/schemas/ServicePrice``."""
+
+    amount: int
+    currencyCode: str
+    description: str
+    id: int
+    stock: Optional[int]
+    unitDescription: str
+    unitId: int
+
+
+class Service(TypedDict):
+    """``components/schemas/Service``."""
+
+    description: str
+    id: int
+    name: str
+    prices: List[ServicePrice]
+    serviceType: str
+
+
+class ServiceListServicesItem(TypedDict):
+    description: str
+    name: str
+    serviceId: int
+    serviceType: str
+
+
+class ServiceList(TypedDict):
+    """``components/schemas/ServiceList``."""
+
+    fleetId: Optional[str]
+    serverId: str
+    services: List[ServiceListServicesItem]
+
+
+class StatusPayments(TypedDict):
+    card: Optional[str]
+    gatewayEndpoint: str
+    merchantClientKey: Optional[str]
+
+
+class Status(TypedDict):
+    """``components/schemas/Status``."""
+
+    connections: int
+    health: Health
+    metricsURL: Optional[str]
+    payments: StatusPayments
+    pid: int
+    ready: bool
+    roles: List[Literal['producer', 'consumer']]
+    socketPath: str
+    stateDir: str
+    uptimeSeconds: float
+    version: str
+
+
+class SubscriptionLost(TypedDict):
+    """``components/schemas/SubscriptionLost``."""
+
+    lastDeliveredSeq: int
+    reason: Literal['overflow']
+
+
+class StartServiceBroadcastResult(TypedDict):
+    broadcasting: Literal[True]
+
+
+class StopServiceBroadcastResult(TypedDict):
+    broadcasting: Literal[False]
+
+
+class RemoveServiceResult(TypedDict):
+    removed: Literal[True]
+
+
+class UnsubscribeResult(TypedDict):
+    subscribed: Literal[False]
+
+
+#: The params of each event type's notification (``components/schemas/Event.<type>``).
+EVENT_PARAMS: Dict[str, type] = {
+    'consumer.deliveryBegun': EventConsumerDeliveryBegun,
+    'consumer.deliveryConfirmed': EventConsumerDeliveryConfirmed,
+    'consumer.deliveryEnded': EventConsumerDeliveryEnded,
+    'consumer.deliverySynced': EventConsumerDeliverySynced,
+    'consumer.deliveryUnsettled': EventConsumerDeliveryUnsettled,
+    'consumer.deviceDiscovered': EventConsumerDeviceDiscovered,
+    'consumer.error': EventConsumerError,
+    'consumer.purchaseRecorded': EventConsumerPurchaseRecorded,
+    'consumer.quoteReceived': EventConsumerQuoteReceived,
+    'daemon.error': EventDaemonError,
+    'daemon.reloaded': EventDaemonReloaded,
+    'daemon.started': EventDaemonStarted,
+    'daemon.stopping': EventDaemonStopping,
+    'producer.deliveryBegun': EventProducerDeliveryBegun,
+    'producer.deliveryEnded': EventProducerDeliveryEnded,
+    'producer.deliveryLeaseExpired': EventProducerDeliveryLeaseExpired,
+    'producer.error': EventProducerError,
+    'producer.lateChargeFound': EventProducerLateChargeFound,
+    'producer.paymentAbandoned': EventProducerPaymentAbandoned,
+    'producer.paymentFailed': EventProducerPaymentFailed,
+    'producer.paymentOutcomeUnknown': EventProducerPaymentOutcomeUnknown,
+    'producer.paymentStarted': EventProducerPaymentStarted,
+    'producer.paymentSucceeded': EventProducerPaymentSucceeded,
+    'producer.quoteCreated': EventProducerQuoteCreated,
+    'producer.refundIssued': EventProducerRefundIssued,
+    'producer.serviceAdded': EventProducerServiceAdded,
+    'producer.serviceRemoved': EventProducerServiceRemoved,
+    'producer.serviceReplaced': EventProducerServiceReplaced,
+}
+
+#: The ``data`` of each error, by the error's name (``components/schemas/ErrorData.<name>``).
+ERROR_DATA: Dict[str, type] = {
+    'alreadyExists': ErrorDataAlreadyExists,
+    'amountInvalid': ErrorDataAmountInvalid,
+    'conflict': ErrorDataConflict,
+    'credentials': ErrorDataCredentials,
+    'discoveryTimeout': ErrorDataDiscoveryTimeout,
+    'expired': ErrorDataExpired,
+    'gatewayProtocol': ErrorDataGatewayProtocol,
+    'gatewayRejected': ErrorDataGatewayRejected,
+    'gatewayTimeout': ErrorDataGatewayTimeout,
+    'gatewayUnavailable': ErrorDataGatewayUnavailable,
+    'insufficientUnits': ErrorDataInsufficientUnits,
+    'internalError': ErrorDataInternalError,
+    'invalidCard': ErrorDataInvalidCard,
+    'invalidParams': ErrorDataInvalidParams,
+    'invalidRequest': ErrorDataInvalidRequest,
+    'invalidToken': ErrorDataInvalidToken,
+    'messageTooLarge': ErrorDataMessageTooLarge,
+    'methodNotFound': ErrorDataMethodNotFound,
+    'notFound': ErrorDataNotFound,
+    'outOfStock': ErrorDataOutOfStock,
+    'overloaded': ErrorDataOverloaded,
+    'parseError': ErrorDataParseError,
+    'paymentDeclined': ErrorDataPaymentDeclined,
+    'paymentOutcomeUnknown': ErrorDataPaymentOutcomeUnknown,
+    'peerProtocol': ErrorDataPeerProtocol,
+    'peerRejected': ErrorDataPeerRejected,
+    'peerUnreachable': ErrorDataPeerUnreachable,
+    'roleDisabled': ErrorDataRoleDisabled,
+    'storageLow': ErrorDataStorageLow,
+    'unavailable': ErrorDataUnavailable,
+    'unsupportedCurrency': ErrorDataUnsupportedCurrency,
+}
 
 
 class SyncMethods:
@@ -298,7 +1445,7 @@ class SyncMethods:
         """
         return self._invoke('rpc.discover', {})
 
-    def getDevice(self) -> GetDeviceResult:
+    def getDevice(self) -> Device:
         """This Thing's identity: serverId (lowercase UUID), name, description, version and roles.
 
         Calls ``getDevice``.
@@ -307,7 +1454,7 @@ class SyncMethods:
         """
         return self._invoke('getDevice', {})
 
-    def getStatus(self) -> GetStatusResult:
+    def getStatus(self) -> Status:
         """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
 
         Calls ``getStatus``.
@@ -316,7 +1463,7 @@ class SyncMethods:
         """
         return self._invoke('getStatus', {})
 
-    def getMetrics(self) -> GetMetricsResult:
+    def getMetrics(self) -> Metrics:
         """The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint).
 
         Calls ``getMetrics``.
@@ -360,7 +1507,7 @@ class SyncMethods:
         self,
         *,
         timeoutMs: Optional[int] = None,
-    ) -> List[DeviceDiscoveryResultItem]:
+    ) -> List[DiscoveredDevice]:
         """Listens for producers for timeoutMs and returns each one seen (one per serverId).
 
         Calls ``deviceDiscovery``.
@@ -382,7 +1529,7 @@ class SyncMethods:
         serverId: Optional[str] = None,
         name: Optional[str] = None,
         timeoutMs: Optional[int] = None,
-    ) -> SearchForDeviceResult:
+    ) -> DiscoveredDevice:
         """Returns the first producer matching serverId or name as soon as it is heard, or discoveryTimeout.
 
         Calls ``searchForDevice``.
@@ -404,7 +1551,7 @@ class SyncMethods:
         self,
         *,
         service: Mapping[str, Any],
-    ) -> Dict[str, Any]:
+    ) -> Service:
         """Adds a service with its prices to this producer's catalog (kept in the database).
 
         Calls ``addService``.
@@ -415,6 +1562,7 @@ class SyncMethods:
         Returns: service.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             AlreadyExistsError: -32016 alreadyExists
             AmountInvalidError: -32027 amountInvalid
             UnsupportedCurrencyError: -32026 unsupportedCurrency
@@ -436,16 +1584,20 @@ class SyncMethods:
         Returns: removed.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
         """
         return self._invoke('removeService', {'serviceId': serviceId})
 
-    def listServices(self) -> List[Dict[str, Any]]:
+    def listServices(self) -> List[Service]:
         """This producer's catalog, with the stock left at each price.
 
         Calls ``listServices``.
 
         Returns: services.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
         """
         return self._invoke('listServices', {})
 
@@ -454,7 +1606,7 @@ class SyncMethods:
         *,
         serverId: Optional[str] = None,
         url: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> ServiceList:
         """The services a producer offers.
 
         Calls ``requestServices``.
@@ -466,6 +1618,7 @@ class SyncMethods:
         Returns: services.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
@@ -479,7 +1632,7 @@ class SyncMethods:
         serverId: Optional[str] = None,
         url: Optional[str] = None,
         serviceId: int,
-    ) -> Dict[str, Any]:
+    ) -> PriceList:
         """The prices of one of a producer's services.
 
         Calls ``getServicePrices``.
@@ -492,6 +1645,7 @@ class SyncMethods:
         Returns: prices.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
@@ -507,7 +1661,7 @@ class SyncMethods:
         serviceId: int,
         priceId: int,
         numberOfUnits: int,
-    ) -> Dict[str, Any]:
+    ) -> Quote:
         """Asks the producer for a total for numberOfUnits at a price; returns the quote to pay.
 
         Calls ``selectService``.
@@ -522,6 +1676,7 @@ class SyncMethods:
         Returns: quote.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             OutOfStockError: -32014 outOfStock
             AmountInvalidError: -32027 amountInvalid
@@ -535,7 +1690,7 @@ class SyncMethods:
         self,
         *,
         paymentReferenceId: str,
-    ) -> Dict[str, Any]:
+    ) -> Purchase:
         """Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId.
 
         Calls ``makePayment``.
@@ -546,6 +1701,7 @@ class SyncMethods:
         Returns: purchase.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             ConflictError: -32011 conflict
             ExpiredError: -32012 expired
@@ -569,7 +1725,7 @@ class SyncMethods:
         *,
         purchaseId: int,
         units: int,
-    ) -> Dict[str, Any]:
+    ) -> DeliveryBegun:
         """Asks the producer to supply up to `units` of a purchase; returns the units it will supply.
 
         Calls ``beginServiceDelivery``.
@@ -581,6 +1737,7 @@ class SyncMethods:
         Returns: delivery.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             InsufficientUnitsError: -32013 insufficientUnits
             ExpiredError: -32012 expired
@@ -595,7 +1752,7 @@ class SyncMethods:
         *,
         purchaseId: int,
         unitsReceived: int,
-    ) -> Dict[str, Any]:
+    ) -> DeliveryEnded:
         """Tells the producer how many units were received; returns the units committed and remaining.
 
         Calls ``endServiceDelivery``.
@@ -607,6 +1764,7 @@ class SyncMethods:
         Returns: delivery.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             ConflictError: -32011 conflict
             PeerUnreachableError: -32040 peerUnreachable
@@ -614,12 +1772,15 @@ class SyncMethods:
         """
         return self._invoke('endServiceDelivery', {'purchaseId': purchaseId, 'unitsReceived': unitsReceived})
 
-    def listPurchases(self) -> List[Dict[str, Any]]:
+    def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.
 
         Calls ``listPurchases``.
 
         Returns: purchases.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
         """
         return self._invoke('listPurchases', {})
 
@@ -648,7 +1809,7 @@ class AsyncMethods:
         """
         return await self._invoke('rpc.discover', {})
 
-    async def getDevice(self) -> GetDeviceResult:
+    async def getDevice(self) -> Device:
         """This Thing's identity: serverId (lowercase UUID), name, description, version and roles.
 
         Calls ``getDevice``.
@@ -657,7 +1818,7 @@ class AsyncMethods:
         """
         return await self._invoke('getDevice', {})
 
-    async def getStatus(self) -> GetStatusResult:
+    async def getStatus(self) -> Status:
         """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
 
         Calls ``getStatus``.
@@ -666,7 +1827,7 @@ class AsyncMethods:
         """
         return await self._invoke('getStatus', {})
 
-    async def getMetrics(self) -> GetMetricsResult:
+    async def getMetrics(self) -> Metrics:
         """The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint).
 
         Calls ``getMetrics``.
@@ -710,7 +1871,7 @@ class AsyncMethods:
         self,
         *,
         timeoutMs: Optional[int] = None,
-    ) -> List[DeviceDiscoveryResultItem]:
+    ) -> List[DiscoveredDevice]:
         """Listens for producers for timeoutMs and returns each one seen (one per serverId).
 
         Calls ``deviceDiscovery``.
@@ -732,7 +1893,7 @@ class AsyncMethods:
         serverId: Optional[str] = None,
         name: Optional[str] = None,
         timeoutMs: Optional[int] = None,
-    ) -> SearchForDeviceResult:
+    ) -> DiscoveredDevice:
         """Returns the first producer matching serverId or name as soon as it is heard, or discoveryTimeout.
 
         Calls ``searchForDevice``.
@@ -754,7 +1915,7 @@ class AsyncMethods:
         self,
         *,
         service: Mapping[str, Any],
-    ) -> Dict[str, Any]:
+    ) -> Service:
         """Adds a service with its prices to this producer's catalog (kept in the database).
 
         Calls ``addService``.
@@ -765,6 +1926,7 @@ class AsyncMethods:
         Returns: service.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             AlreadyExistsError: -32016 alreadyExists
             AmountInvalidError: -32027 amountInvalid
             UnsupportedCurrencyError: -32026 unsupportedCurrency
@@ -786,16 +1948,20 @@ class AsyncMethods:
         Returns: removed.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
         """
         return await self._invoke('removeService', {'serviceId': serviceId})
 
-    async def listServices(self) -> List[Dict[str, Any]]:
+    async def listServices(self) -> List[Service]:
         """This producer's catalog, with the stock left at each price.
 
         Calls ``listServices``.
 
         Returns: services.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
         """
         return await self._invoke('listServices', {})
 
@@ -804,7 +1970,7 @@ class AsyncMethods:
         *,
         serverId: Optional[str] = None,
         url: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> ServiceList:
         """The services a producer offers.
 
         Calls ``requestServices``.
@@ -816,6 +1982,7 @@ class AsyncMethods:
         Returns: services.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
@@ -829,7 +1996,7 @@ class AsyncMethods:
         serverId: Optional[str] = None,
         url: Optional[str] = None,
         serviceId: int,
-    ) -> Dict[str, Any]:
+    ) -> PriceList:
         """The prices of one of a producer's services.
 
         Calls ``getServicePrices``.
@@ -842,6 +2009,7 @@ class AsyncMethods:
         Returns: prices.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
@@ -857,7 +2025,7 @@ class AsyncMethods:
         serviceId: int,
         priceId: int,
         numberOfUnits: int,
-    ) -> Dict[str, Any]:
+    ) -> Quote:
         """Asks the producer for a total for numberOfUnits at a price; returns the quote to pay.
 
         Calls ``selectService``.
@@ -872,6 +2040,7 @@ class AsyncMethods:
         Returns: quote.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             OutOfStockError: -32014 outOfStock
             AmountInvalidError: -32027 amountInvalid
@@ -885,7 +2054,7 @@ class AsyncMethods:
         self,
         *,
         paymentReferenceId: str,
-    ) -> Dict[str, Any]:
+    ) -> Purchase:
         """Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId.
 
         Calls ``makePayment``.
@@ -896,6 +2065,7 @@ class AsyncMethods:
         Returns: purchase.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             ConflictError: -32011 conflict
             ExpiredError: -32012 expired
@@ -919,7 +2089,7 @@ class AsyncMethods:
         *,
         purchaseId: int,
         units: int,
-    ) -> Dict[str, Any]:
+    ) -> DeliveryBegun:
         """Asks the producer to supply up to `units` of a purchase; returns the units it will supply.
 
         Calls ``beginServiceDelivery``.
@@ -931,6 +2101,7 @@ class AsyncMethods:
         Returns: delivery.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             InsufficientUnitsError: -32013 insufficientUnits
             ExpiredError: -32012 expired
@@ -945,7 +2116,7 @@ class AsyncMethods:
         *,
         purchaseId: int,
         unitsReceived: int,
-    ) -> Dict[str, Any]:
+    ) -> DeliveryEnded:
         """Tells the producer how many units were received; returns the units committed and remaining.
 
         Calls ``endServiceDelivery``.
@@ -957,6 +2128,7 @@ class AsyncMethods:
         Returns: delivery.
 
         Raises:
+            RoleDisabledError: -32003 roleDisabled
             NotFoundError: -32010 notFound
             ConflictError: -32011 conflict
             PeerUnreachableError: -32040 peerUnreachable
@@ -964,12 +2136,15 @@ class AsyncMethods:
         """
         return await self._invoke('endServiceDelivery', {'purchaseId': purchaseId, 'unitsReceived': unitsReceived})
 
-    async def listPurchases(self) -> List[Dict[str, Any]]:
+    async def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.
 
         Calls ``listPurchases``.
 
         Returns: purchases.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
         """
         return await self._invoke('listPurchases', {})
 
