@@ -188,7 +188,139 @@ namespace WPWithin
         }
     }
 
-    /// <summary>Device: getDevice result.</summary>
+    /// <summary>DeliveryBegun: components/schemas/DeliveryBegun, beginServiceDelivery result.</summary>
+    public sealed partial class DeliveryBegun : JsonBacked
+    {
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>expiry</c></summary>
+        public string Expiry { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>producerUrl</c></summary>
+        public string ProducerUrl { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>totalPaid</c></summary>
+        public long TotalPaid { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRemaining</c></summary>
+        public long UnitsRemaining { get; private set; }
+        /// <summary><c>unitsToSupply</c></summary>
+        public long UnitsToSupply { get; private set; }
+        /// <summary><c>unsettled</c> One of: "begin", "end", null. May be null.</summary>
+        public string Unsettled { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public DeliveryBegun(JsonObject json) : base(json) { }
+
+        private DeliveryBegun(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            Expiry = JsonRead.String(o, "expiry", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            ProducerUrl = JsonRead.String(o, "producerUrl", true, where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            TotalPaid = JsonRead.NotNull(JsonRead.Int64(o, "totalPaid", true, where), o, "totalPaid", where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "unitsRemaining", true, where), o, "unitsRemaining", where);
+            UnitsToSupply = JsonRead.NotNull(JsonRead.Int64(o, "unitsToSupply", true, where), o, "unitsToSupply", where);
+            Unsettled = JsonRead.String(o, "unsettled", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static DeliveryBegun FromJson(JsonValue value, string where)
+        {
+            return new DeliveryBegun(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>DeliveryEnded: components/schemas/DeliveryEnded, endServiceDelivery result.</summary>
+    public sealed partial class DeliveryEnded : JsonBacked
+    {
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>expiry</c></summary>
+        public string Expiry { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>producerUnitsRemaining</c></summary>
+        public long ProducerUnitsRemaining { get; private set; }
+        /// <summary><c>producerUrl</c></summary>
+        public string ProducerUrl { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>settledFromProducer</c> One of: true. May be absent (null).</summary>
+        public bool? SettledFromProducer { get; private set; }
+        /// <summary><c>totalPaid</c></summary>
+        public long TotalPaid { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsJustSupplied</c></summary>
+        public long UnitsJustSupplied { get; private set; }
+        /// <summary><c>unitsRemaining</c></summary>
+        public long UnitsRemaining { get; private set; }
+        /// <summary><c>unsettled</c> One of: "begin", "end", null. May be null.</summary>
+        public string Unsettled { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public DeliveryEnded(JsonObject json) : base(json) { }
+
+        private DeliveryEnded(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            Expiry = JsonRead.String(o, "expiry", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            ProducerUnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "producerUnitsRemaining", true, where), o, "producerUnitsRemaining", where);
+            ProducerUrl = JsonRead.String(o, "producerUrl", true, where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            SettledFromProducer = JsonRead.Boolean(o, "settledFromProducer", false, where);
+            TotalPaid = JsonRead.NotNull(JsonRead.Int64(o, "totalPaid", true, where), o, "totalPaid", where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsJustSupplied = JsonRead.NotNull(JsonRead.Int64(o, "unitsJustSupplied", true, where), o, "unitsJustSupplied", where);
+            UnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "unitsRemaining", true, where), o, "unitsRemaining", where);
+            Unsettled = JsonRead.String(o, "unsettled", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static DeliveryEnded FromJson(JsonValue value, string where)
+        {
+            return new DeliveryEnded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>Device: components/schemas/Device, getDevice result.</summary>
     public sealed partial class Device : JsonBacked
     {
         /// <summary><c>description</c></summary>
@@ -221,89 +353,2898 @@ namespace WPWithin
         }
     }
 
-    /// <summary>Status: getStatus result.</summary>
-    public sealed partial class Status : JsonBacked
+    /// <summary>DiscoveredDevice: components/schemas/DiscoveredDevice, deviceDiscovery result item, searchForDevice result.</summary>
+    public sealed partial class DiscoveredDevice : JsonBacked
     {
-        /// <summary><c>connections</c> May be absent (null).</summary>
-        public long? Connections { get; private set; }
-        /// <summary><c>health</c> May be absent (null).</summary>
-        public StatusHealth Health { get; private set; }
-        /// <summary><c>metricsURL</c> May be absent (null).</summary>
-        public string MetricsURL { get; private set; }
-        /// <summary><c>payments</c> May be absent (null).</summary>
-        public StatusPayments Payments { get; private set; }
-        /// <summary><c>pid</c> May be absent (null).</summary>
-        public long? Pid { get; private set; }
-        /// <summary><c>ready</c> May be absent (null).</summary>
-        public bool? Ready { get; private set; }
-        /// <summary><c>roles</c> May be absent (null).</summary>
-        public IReadOnlyList<string> Roles { get; private set; }
-        /// <summary><c>socketPath</c> May be absent (null).</summary>
-        public string SocketPath { get; private set; }
-        /// <summary><c>stateDir</c> May be absent (null).</summary>
-        public string StateDir { get; private set; }
-        /// <summary><c>uptimeSeconds</c> May be absent (null).</summary>
-        public double? UptimeSeconds { get; private set; }
-        /// <summary><c>version</c> May be absent (null).</summary>
+        /// <summary><c>deviceDescription</c></summary>
+        public string DeviceDescription { get; private set; }
+        /// <summary><c>deviceName</c></summary>
+        public string DeviceName { get; private set; }
+        /// <summary><c>hostname</c></summary>
+        public string Hostname { get; private set; }
+        /// <summary><c>portNumber</c></summary>
+        public long PortNumber { get; private set; }
+        /// <summary><c>scheme</c></summary>
+        public string Scheme { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceTypes</c></summary>
+        public IReadOnlyList<string> ServiceTypes { get; private set; }
+        /// <summary><c>sourceAddress</c></summary>
+        public string SourceAddress { get; private set; }
+        /// <summary><c>url</c></summary>
+        public string Url { get; private set; }
+        /// <summary><c>urlPrefix</c></summary>
+        public string UrlPrefix { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public DiscoveredDevice(JsonObject json) : base(json) { }
+
+        private DiscoveredDevice(JsonObject o, string where) : base(o)
+        {
+            DeviceDescription = JsonRead.String(o, "deviceDescription", true, where);
+            DeviceName = JsonRead.String(o, "deviceName", true, where);
+            Hostname = JsonRead.String(o, "hostname", true, where);
+            PortNumber = JsonRead.NotNull(JsonRead.Int64(o, "portNumber", true, where), o, "portNumber", where);
+            Scheme = JsonRead.String(o, "scheme", true, where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceTypes = JsonRead.Nested(o, "serviceTypes", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            SourceAddress = JsonRead.String(o, "sourceAddress", true, where);
+            Url = JsonRead.String(o, "url", true, where);
+            UrlPrefix = JsonRead.String(o, "urlPrefix", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static DiscoveredDevice FromJson(JsonValue value, string where)
+        {
+            return new DiscoveredDevice(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataAlreadyExists: components/schemas/ErrorData.alreadyExists.</summary>
+    public sealed partial class ErrorDataAlreadyExists : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>sqlState</c> May be absent (null).</summary>
+        public string SqlState { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataAlreadyExists(JsonObject json) : base(json) { }
+
+        private ErrorDataAlreadyExists(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            SqlState = JsonRead.String(o, "sqlState", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataAlreadyExists FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataAlreadyExists(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>UnitLedger: ErrorDataAlreadyExists.ledger, ErrorDataAmountInvalid.ledger, ErrorDataConflict.ledger, ErrorDataCredentials.ledger, ErrorDataExpired.ledger, ErrorDataGatewayProtocol.ledger, ErrorDataGatewayRejected.ledger, ErrorDataGatewayTimeout.ledger, ErrorDataGatewayUnavailable.ledger, ErrorDataInsufficientUnits.ledger, ErrorDataInvalidCard.ledger, ErrorDataInvalidParams.ledger, ErrorDataInvalidToken.ledger, ErrorDataNotFound.ledger, ErrorDataOutOfStock.ledger, ErrorDataPaymentDeclined.ledger, ErrorDataPaymentOutcomeUnknown.ledger, ErrorDataPeerProtocol.ledger, ErrorDataPeerRejected.ledger, ErrorDataStorageLow.ledger, ErrorDataUnsupportedCurrency.ledger, components/schemas/UnitLedger, ErrorDataAlreadyExists.ledger.</summary>
+    public sealed partial class UnitLedger : JsonBacked
+    {
+        /// <summary><c>delivered</c></summary>
+        public long Delivered { get; private set; }
+        /// <summary><c>inFlight</c></summary>
+        public long InFlight { get; private set; }
+        /// <summary><c>purchased</c></summary>
+        public long Purchased { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public UnitLedger(JsonObject json) : base(json) { }
+
+        private UnitLedger(JsonObject o, string where) : base(o)
+        {
+            Delivered = JsonRead.NotNull(JsonRead.Int64(o, "delivered", true, where), o, "delivered", where);
+            InFlight = JsonRead.NotNull(JsonRead.Int64(o, "inFlight", true, where), o, "inFlight", where);
+            Purchased = JsonRead.NotNull(JsonRead.Int64(o, "purchased", true, where), o, "purchased", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static UnitLedger FromJson(JsonValue value, string where)
+        {
+            return new UnitLedger(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataAmountInvalid: components/schemas/ErrorData.amountInvalid.</summary>
+    public sealed partial class ErrorDataAmountInvalid : JsonBacked
+    {
+        /// <summary><c>amount</c> May be absent (null).</summary>
+        public long? Amount { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>field</c> May be absent (null).</summary>
+        public string Field { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataAmountInvalid(JsonObject json) : base(json) { }
+
+        private ErrorDataAmountInvalid(JsonObject o, string where) : base(o)
+        {
+            Amount = JsonRead.Int64(o, "amount", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            Field = JsonRead.String(o, "field", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataAmountInvalid FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataAmountInvalid(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataConflict: components/schemas/ErrorData.conflict.</summary>
+    public sealed partial class ErrorDataConflict : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>units</c> May be absent (null).</summary>
+        public long? Units { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRemaining</c> May be absent (null).</summary>
+        public long? UnitsRemaining { get; private set; }
+        /// <summary><c>unsettled</c> One of: "begin", "end". May be absent (null).</summary>
+        public string Unsettled { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataConflict(JsonObject json) : base(json) { }
+
+        private ErrorDataConflict(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Units = JsonRead.Int64(o, "units", false, where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+            UnitsRemaining = JsonRead.Int64(o, "unitsRemaining", false, where);
+            Unsettled = JsonRead.String(o, "unsettled", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataConflict FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataConflict(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataCredentials: components/schemas/ErrorData.credentials.</summary>
+    public sealed partial class ErrorDataCredentials : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>field</c> May be absent (null).</summary>
+        public string Field { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>mode</c> May be absent (null).</summary>
+        public string Mode { get; private set; }
+        /// <summary><c>path</c> May be absent (null).</summary>
+        public string Path { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataCredentials(JsonObject json) : base(json) { }
+
+        private ErrorDataCredentials(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            Field = JsonRead.String(o, "field", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Mode = JsonRead.String(o, "mode", false, where);
+            Path = JsonRead.String(o, "path", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataCredentials FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataCredentials(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataDiscoveryTimeout: components/schemas/ErrorData.discoveryTimeout.</summary>
+    public sealed partial class ErrorDataDiscoveryTimeout : JsonBacked
+    {
+        /// <summary><c>match</c> May be absent (null).</summary>
+        public string Match { get; private set; }
+        /// <summary><c>timeoutMs</c> May be absent (null).</summary>
+        public long? TimeoutMs { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataDiscoveryTimeout(JsonObject json) : base(json) { }
+
+        private ErrorDataDiscoveryTimeout(JsonObject o, string where) : base(o)
+        {
+            Match = JsonRead.String(o, "match", false, where);
+            TimeoutMs = JsonRead.Int64(o, "timeoutMs", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataDiscoveryTimeout FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataDiscoveryTimeout(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataExpired: components/schemas/ErrorData.expired.</summary>
+    public sealed partial class ErrorDataExpired : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>refund</c> One of: "pending", "issued". May be absent (null).</summary>
+        public string Refund { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> One of: "abandoned", "refundPending", "refunded". May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataExpired(JsonObject json) : base(json) { }
+
+        private ErrorDataExpired(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Refund = JsonRead.String(o, "refund", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataExpired FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataExpired(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataGatewayProtocol: components/schemas/ErrorData.gatewayProtocol.</summary>
+    public sealed partial class ErrorDataGatewayProtocol : JsonBacked
+    {
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>description</c> May be absent (null).</summary>
+        public string Description { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>maxResponseBytes</c> May be absent (null).</summary>
+        public long? MaxResponseBytes { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c> May be absent (null).</summary>
+        public string Operation { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>tls</c> May be absent (null).</summary>
+        public string Tls { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataGatewayProtocol(JsonObject json) : base(json) { }
+
+        private ErrorDataGatewayProtocol(JsonObject o, string where) : base(o)
+        {
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            Description = JsonRead.String(o, "description", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            MaxResponseBytes = JsonRead.Int64(o, "maxResponseBytes", false, where);
+            Message = JsonRead.String(o, "message", false, where);
+            Operation = JsonRead.String(o, "operation", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Tls = JsonRead.String(o, "tls", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataGatewayProtocol FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataGatewayProtocol(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataGatewayRejected: components/schemas/ErrorData.gatewayRejected.</summary>
+    public sealed partial class ErrorDataGatewayRejected : JsonBacked
+    {
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>description</c> May be absent (null).</summary>
+        public string Description { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>maxResponseBytes</c> May be absent (null).</summary>
+        public long? MaxResponseBytes { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c> May be absent (null).</summary>
+        public string Operation { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>tls</c> May be absent (null).</summary>
+        public string Tls { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataGatewayRejected(JsonObject json) : base(json) { }
+
+        private ErrorDataGatewayRejected(JsonObject o, string where) : base(o)
+        {
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            Description = JsonRead.String(o, "description", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            MaxResponseBytes = JsonRead.Int64(o, "maxResponseBytes", false, where);
+            Message = JsonRead.String(o, "message", false, where);
+            Operation = JsonRead.String(o, "operation", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Tls = JsonRead.String(o, "tls", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataGatewayRejected FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataGatewayRejected(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataGatewayTimeout: components/schemas/ErrorData.gatewayTimeout.</summary>
+    public sealed partial class ErrorDataGatewayTimeout : JsonBacked
+    {
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>description</c> May be absent (null).</summary>
+        public string Description { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>maxResponseBytes</c> May be absent (null).</summary>
+        public long? MaxResponseBytes { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c> May be absent (null).</summary>
+        public string Operation { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>tls</c> May be absent (null).</summary>
+        public string Tls { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataGatewayTimeout(JsonObject json) : base(json) { }
+
+        private ErrorDataGatewayTimeout(JsonObject o, string where) : base(o)
+        {
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            Description = JsonRead.String(o, "description", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            MaxResponseBytes = JsonRead.Int64(o, "maxResponseBytes", false, where);
+            Message = JsonRead.String(o, "message", false, where);
+            Operation = JsonRead.String(o, "operation", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Tls = JsonRead.String(o, "tls", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataGatewayTimeout FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataGatewayTimeout(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataGatewayUnavailable: components/schemas/ErrorData.gatewayUnavailable.</summary>
+    public sealed partial class ErrorDataGatewayUnavailable : JsonBacked
+    {
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>description</c> May be absent (null).</summary>
+        public string Description { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>maxResponseBytes</c> May be absent (null).</summary>
+        public long? MaxResponseBytes { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c> May be absent (null).</summary>
+        public string Operation { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>tls</c> May be absent (null).</summary>
+        public string Tls { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataGatewayUnavailable(JsonObject json) : base(json) { }
+
+        private ErrorDataGatewayUnavailable(JsonObject o, string where) : base(o)
+        {
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            Description = JsonRead.String(o, "description", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            MaxResponseBytes = JsonRead.Int64(o, "maxResponseBytes", false, where);
+            Message = JsonRead.String(o, "message", false, where);
+            Operation = JsonRead.String(o, "operation", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Tls = JsonRead.String(o, "tls", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataGatewayUnavailable FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataGatewayUnavailable(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataInsufficientUnits: components/schemas/ErrorData.insufficientUnits.</summary>
+    public sealed partial class ErrorDataInsufficientUnits : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>remaining</c> May be absent (null).</summary>
+        public long? Remaining { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataInsufficientUnits(JsonObject json) : base(json) { }
+
+        private ErrorDataInsufficientUnits(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Remaining = JsonRead.Int64(o, "remaining", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataInsufficientUnits FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataInsufficientUnits(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataInternalError: components/schemas/ErrorData.internalError.</summary>
+    public sealed partial class ErrorDataInternalError : JsonBacked
+    {
+        /// <summary><c>errorId</c> May be absent (null).</summary>
+        public long? ErrorId { get; private set; }
+        /// <summary><c>sqlState</c> May be absent (null).</summary>
+        public string SqlState { get; private set; }
+        /// <summary><c>sqliteCode</c> May be absent (null).</summary>
+        public long? SqliteCode { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataInternalError(JsonObject json) : base(json) { }
+
+        private ErrorDataInternalError(JsonObject o, string where) : base(o)
+        {
+            ErrorId = JsonRead.Int64(o, "errorId", false, where);
+            SqlState = JsonRead.String(o, "sqlState", false, where);
+            SqliteCode = JsonRead.Int64(o, "sqliteCode", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataInternalError FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataInternalError(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataInvalidCard: components/schemas/ErrorData.invalidCard.</summary>
+    public sealed partial class ErrorDataInvalidCard : JsonBacked
+    {
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>description</c> May be absent (null).</summary>
+        public string Description { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>maxResponseBytes</c> May be absent (null).</summary>
+        public long? MaxResponseBytes { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c> May be absent (null).</summary>
+        public string Operation { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>tls</c> May be absent (null).</summary>
+        public string Tls { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataInvalidCard(JsonObject json) : base(json) { }
+
+        private ErrorDataInvalidCard(JsonObject o, string where) : base(o)
+        {
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            Description = JsonRead.String(o, "description", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            MaxResponseBytes = JsonRead.Int64(o, "maxResponseBytes", false, where);
+            Message = JsonRead.String(o, "message", false, where);
+            Operation = JsonRead.String(o, "operation", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Tls = JsonRead.String(o, "tls", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataInvalidCard FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataInvalidCard(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataInvalidParams: components/schemas/ErrorData.invalidParams.</summary>
+    public sealed partial class ErrorDataInvalidParams : JsonBacked
+    {
+        /// <summary><c>field</c> May be absent (null).</summary>
+        public string Field { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRemaining</c> May be absent (null).</summary>
+        public long? UnitsRemaining { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataInvalidParams(JsonObject json) : base(json) { }
+
+        private ErrorDataInvalidParams(JsonObject o, string where) : base(o)
+        {
+            Field = JsonRead.String(o, "field", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+            UnitsRemaining = JsonRead.Int64(o, "unitsRemaining", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataInvalidParams FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataInvalidParams(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataInvalidRequest: components/schemas/ErrorData.invalidRequest.</summary>
+    public sealed partial class ErrorDataInvalidRequest : JsonBacked
+    {
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataInvalidRequest(JsonObject json) : base(json) { }
+
+        private ErrorDataInvalidRequest(JsonObject o, string where) : base(o)
+        {
+            Member = JsonRead.String(o, "member", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataInvalidRequest FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataInvalidRequest(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataInvalidToken: components/schemas/ErrorData.invalidToken.</summary>
+    public sealed partial class ErrorDataInvalidToken : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataInvalidToken(JsonObject json) : base(json) { }
+
+        private ErrorDataInvalidToken(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataInvalidToken FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataInvalidToken(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataMessageTooLarge: components/schemas/ErrorData.messageTooLarge.</summary>
+    public sealed partial class ErrorDataMessageTooLarge : JsonBacked
+    {
+        /// <summary><c>maxLineBytes</c> May be absent (null).</summary>
+        public long? MaxLineBytes { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataMessageTooLarge(JsonObject json) : base(json) { }
+
+        private ErrorDataMessageTooLarge(JsonObject o, string where) : base(o)
+        {
+            MaxLineBytes = JsonRead.Int64(o, "maxLineBytes", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataMessageTooLarge FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataMessageTooLarge(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataMethodNotFound: components/schemas/ErrorData.methodNotFound.</summary>
+    public sealed partial class ErrorDataMethodNotFound : JsonBacked
+    {
+        /// <summary><c>method</c> May be absent (null).</summary>
+        public string Method { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataMethodNotFound(JsonObject json) : base(json) { }
+
+        private ErrorDataMethodNotFound(JsonObject o, string where) : base(o)
+        {
+            Method = JsonRead.String(o, "method", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataMethodNotFound FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataMethodNotFound(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataNotFound: components/schemas/ErrorData.notFound.</summary>
+    public sealed partial class ErrorDataNotFound : JsonBacked
+    {
+        /// <summary><c>customerOrderCode</c> May be absent (null).</summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>field</c> May be absent (null).</summary>
+        public string Field { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>orderCode</c> May be absent (null).</summary>
+        public string OrderCode { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>serverId</c> May be absent (null).</summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataNotFound(JsonObject json) : base(json) { }
+
+        private ErrorDataNotFound(JsonObject o, string where) : base(o)
+        {
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            Field = JsonRead.String(o, "field", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            OrderCode = JsonRead.String(o, "orderCode", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            ServerId = JsonRead.String(o, "serverId", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataNotFound FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataNotFound(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataOutOfStock: components/schemas/ErrorData.outOfStock.</summary>
+    public sealed partial class ErrorDataOutOfStock : JsonBacked
+    {
+        /// <summary><c>available</c> May be absent (null).</summary>
+        public long? Available { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataOutOfStock(JsonObject json) : base(json) { }
+
+        private ErrorDataOutOfStock(JsonObject o, string where) : base(o)
+        {
+            Available = JsonRead.Int64(o, "available", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataOutOfStock FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataOutOfStock(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataOverloaded: components/schemas/ErrorData.overloaded.</summary>
+    public sealed partial class ErrorDataOverloaded : JsonBacked
+    {
+        /// <summary><c>maxConnections</c> May be absent (null).</summary>
+        public long? MaxConnections { get; private set; }
+        /// <summary><c>maxConnectionsPerUid</c> May be absent (null).</summary>
+        public long? MaxConnectionsPerUid { get; private set; }
+        /// <summary><c>reason</c> One of: "maxConnections", "maxConnectionsPerUid". May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>uid</c> May be absent (null).</summary>
+        public long? Uid { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataOverloaded(JsonObject json) : base(json) { }
+
+        private ErrorDataOverloaded(JsonObject o, string where) : base(o)
+        {
+            MaxConnections = JsonRead.Int64(o, "maxConnections", false, where);
+            MaxConnectionsPerUid = JsonRead.Int64(o, "maxConnectionsPerUid", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Uid = JsonRead.Int64(o, "uid", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataOverloaded FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataOverloaded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataParseError: components/schemas/ErrorData.parseError. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
+    public sealed partial class ErrorDataParseError : JsonBacked
+    {
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataParseError(JsonObject json) : base(json) { }
+
+        private ErrorDataParseError(JsonObject o, string where) : base(o)
+        {
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataParseError FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataParseError(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataPaymentDeclined: components/schemas/ErrorData.paymentDeclined.</summary>
+    public sealed partial class ErrorDataPaymentDeclined : JsonBacked
+    {
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>customerOrderCode</c> May be absent (null).</summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>description</c> May be absent (null).</summary>
+        public string Description { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>maxResponseBytes</c> May be absent (null).</summary>
+        public long? MaxResponseBytes { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c> May be absent (null).</summary>
+        public string Operation { get; private set; }
+        /// <summary><c>orderCode</c> May be absent (null).</summary>
+        public string OrderCode { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>paymentStatus</c> May be absent (null).</summary>
+        public string PaymentStatus { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>tls</c> May be absent (null).</summary>
+        public string Tls { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataPaymentDeclined(JsonObject json) : base(json) { }
+
+        private ErrorDataPaymentDeclined(JsonObject o, string where) : base(o)
+        {
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", false, where);
+            Description = JsonRead.String(o, "description", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            MaxResponseBytes = JsonRead.Int64(o, "maxResponseBytes", false, where);
+            Message = JsonRead.String(o, "message", false, where);
+            Operation = JsonRead.String(o, "operation", false, where);
+            OrderCode = JsonRead.String(o, "orderCode", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            PaymentStatus = JsonRead.String(o, "paymentStatus", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Tls = JsonRead.String(o, "tls", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataPaymentDeclined FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataPaymentDeclined(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataPaymentOutcomeUnknown: components/schemas/ErrorData.paymentOutcomeUnknown.</summary>
+    public sealed partial class ErrorDataPaymentOutcomeUnknown : JsonBacked
+    {
+        /// <summary><c>answeredCustomerOrderCode</c> May be absent (null).</summary>
+        public string AnsweredCustomerOrderCode { get; private set; }
+        /// <summary><c>customCode</c> May be absent (null).</summary>
+        public string CustomCode { get; private set; }
+        /// <summary><c>customerOrderCode</c> May be absent (null).</summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>httpStatusCode</c> May be absent (null).</summary>
+        public long? HttpStatusCode { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>orderCode</c> May be absent (null).</summary>
+        public string OrderCode { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataPaymentOutcomeUnknown(JsonObject json) : base(json) { }
+
+        private ErrorDataPaymentOutcomeUnknown(JsonObject o, string where) : base(o)
+        {
+            AnsweredCustomerOrderCode = JsonRead.String(o, "answeredCustomerOrderCode", false, where);
+            CustomCode = JsonRead.String(o, "customCode", false, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            HttpStatusCode = JsonRead.Int64(o, "httpStatusCode", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            OrderCode = JsonRead.String(o, "orderCode", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataPaymentOutcomeUnknown FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataPaymentOutcomeUnknown(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataPeerProtocol: components/schemas/ErrorData.peerProtocol.</summary>
+    public sealed partial class ErrorDataPeerProtocol : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>requestMayHaveReachedPeer</c> May be absent (null).</summary>
+        public bool? RequestMayHaveReachedPeer { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataPeerProtocol(JsonObject json) : base(json) { }
+
+        private ErrorDataPeerProtocol(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            RequestMayHaveReachedPeer = JsonRead.Boolean(o, "requestMayHaveReachedPeer", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataPeerProtocol FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataPeerProtocol(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataPeerRejected: components/schemas/ErrorData.peerRejected.</summary>
+    public sealed partial class ErrorDataPeerRejected : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataPeerRejected(JsonObject json) : base(json) { }
+
+        private ErrorDataPeerRejected(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataPeerRejected FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataPeerRejected(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataPeerUnreachable: components/schemas/ErrorData.peerUnreachable.</summary>
+    public sealed partial class ErrorDataPeerUnreachable : JsonBacked
+    {
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>reason</c> May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>requestMayHaveReachedPeer</c> May be absent (null).</summary>
+        public bool? RequestMayHaveReachedPeer { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>units</c> May be absent (null).</summary>
+        public long? Units { get; private set; }
+        /// <summary><c>unsettled</c> One of: "begin", "end". May be absent (null).</summary>
+        public string Unsettled { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataPeerUnreachable(JsonObject json) : base(json) { }
+
+        private ErrorDataPeerUnreachable(JsonObject o, string where) : base(o)
+        {
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            RequestMayHaveReachedPeer = JsonRead.Boolean(o, "requestMayHaveReachedPeer", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            Units = JsonRead.Int64(o, "units", false, where);
+            Unsettled = JsonRead.String(o, "unsettled", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataPeerUnreachable FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataPeerUnreachable(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataRoleDisabled: components/schemas/ErrorData.roleDisabled.</summary>
+    public sealed partial class ErrorDataRoleDisabled : JsonBacked
+    {
+        /// <summary><c>role</c> One of: "producer", "consumer".</summary>
+        public string Role { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataRoleDisabled(JsonObject json) : base(json) { }
+
+        private ErrorDataRoleDisabled(JsonObject o, string where) : base(o)
+        {
+            Role = JsonRead.String(o, "role", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataRoleDisabled FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataRoleDisabled(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataStorageLow: components/schemas/ErrorData.storageLow.</summary>
+    public sealed partial class ErrorDataStorageLow : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>freeBytes</c> May be absent (null).</summary>
+        public long? FreeBytes { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>minimumFreeBytes</c> May be absent (null).</summary>
+        public long? MinimumFreeBytes { get; private set; }
+        /// <summary><c>reserveInPlace</c> May be absent (null).</summary>
+        public bool? ReserveInPlace { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataStorageLow(JsonObject json) : base(json) { }
+
+        private ErrorDataStorageLow(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            FreeBytes = JsonRead.Int64(o, "freeBytes", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            MinimumFreeBytes = JsonRead.Int64(o, "minimumFreeBytes", false, where);
+            ReserveInPlace = JsonRead.Boolean(o, "reserveInPlace", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataStorageLow FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataStorageLow(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataUnavailable: components/schemas/ErrorData.unavailable.</summary>
+    public sealed partial class ErrorDataUnavailable : JsonBacked
+    {
+        /// <summary><c>devicesHeard</c> May be absent (null).</summary>
+        public long? DevicesHeard { get; private set; }
+        /// <summary><c>sqlState</c> May be absent (null).</summary>
+        public string SqlState { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataUnavailable(JsonObject json) : base(json) { }
+
+        private ErrorDataUnavailable(JsonObject o, string where) : base(o)
+        {
+            DevicesHeard = JsonRead.Int64(o, "devicesHeard", false, where);
+            SqlState = JsonRead.String(o, "sqlState", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataUnavailable FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataUnavailable(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataUnsupportedCurrency: components/schemas/ErrorData.unsupportedCurrency.</summary>
+    public sealed partial class ErrorDataUnsupportedCurrency : JsonBacked
+    {
+        /// <summary><c>currencyCode</c> May be absent (null).</summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>field</c> May be absent (null).</summary>
+        public string Field { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataUnsupportedCurrency(JsonObject json) : base(json) { }
+
+        private ErrorDataUnsupportedCurrency(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            Field = JsonRead.String(o, "field", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataUnsupportedCurrency FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataUnsupportedCurrency(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>Event: components/schemas/Event. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
+    public sealed partial class Event : JsonBacked
+    {
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Event(JsonObject json) : base(json) { }
+
+        private Event(JsonObject o, string where) : base(o)
+        {
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static Event FromJson(JsonValue value, string where)
+        {
+            return new Event(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerDeliveryBegun: components/schemas/Event.consumer.deliveryBegun.</summary>
+    public sealed partial class EventConsumerDeliveryBegun : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.deliveryBegun".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRequested</c></summary>
+        public long UnitsRequested { get; private set; }
+        /// <summary><c>unitsReserved</c></summary>
+        public long UnitsReserved { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerDeliveryBegun(JsonObject json) : base(json) { }
+
+        private EventConsumerDeliveryBegun(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsRequested = JsonRead.NotNull(JsonRead.Int64(o, "unitsRequested", true, where), o, "unitsRequested", where);
+            UnitsReserved = JsonRead.NotNull(JsonRead.Int64(o, "unitsReserved", true, where), o, "unitsReserved", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerDeliveryBegun FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerDeliveryBegun(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerDeliveryConfirmed: components/schemas/Event.consumer.deliveryConfirmed.</summary>
+    public sealed partial class EventConsumerDeliveryConfirmed : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.deliveryConfirmed".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsGranted</c></summary>
+        public long UnitsGranted { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsReserved</c></summary>
+        public long UnitsReserved { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerDeliveryConfirmed(JsonObject json) : base(json) { }
+
+        private EventConsumerDeliveryConfirmed(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsGranted = JsonRead.NotNull(JsonRead.Int64(o, "unitsGranted", true, where), o, "unitsGranted", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsReserved = JsonRead.NotNull(JsonRead.Int64(o, "unitsReserved", true, where), o, "unitsReserved", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerDeliveryConfirmed FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerDeliveryConfirmed(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerDeliveryEnded: components/schemas/Event.consumer.deliveryEnded.</summary>
+    public sealed partial class EventConsumerDeliveryEnded : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.deliveryEnded".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsCommitted</c></summary>
+        public long UnitsCommitted { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsReceived</c></summary>
+        public long UnitsReceived { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerDeliveryEnded(JsonObject json) : base(json) { }
+
+        private EventConsumerDeliveryEnded(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsCommitted = JsonRead.NotNull(JsonRead.Int64(o, "unitsCommitted", true, where), o, "unitsCommitted", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsReceived = JsonRead.NotNull(JsonRead.Int64(o, "unitsReceived", true, where), o, "unitsReceived", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerDeliveryEnded FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerDeliveryEnded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerDeliverySynced: components/schemas/Event.consumer.deliverySynced.</summary>
+    public sealed partial class EventConsumerDeliverySynced : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>producerUnitsDelivered</c></summary>
+        public long ProducerUnitsDelivered { get; private set; }
+        /// <summary><c>producerUnitsInFlight</c></summary>
+        public long ProducerUnitsInFlight { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.deliverySynced".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerDeliverySynced(JsonObject json) : base(json) { }
+
+        private EventConsumerDeliverySynced(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            ProducerUnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "producerUnitsDelivered", true, where), o, "producerUnitsDelivered", where);
+            ProducerUnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "producerUnitsInFlight", true, where), o, "producerUnitsInFlight", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerDeliverySynced FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerDeliverySynced(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerDeliveryUnsettled: components/schemas/Event.consumer.deliveryUnsettled.</summary>
+    public sealed partial class EventConsumerDeliveryUnsettled : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.deliveryUnsettled".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unsettled</c> One of: "begin", "end".</summary>
+        public string Unsettled { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerDeliveryUnsettled(JsonObject json) : base(json) { }
+
+        private EventConsumerDeliveryUnsettled(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            Unsettled = JsonRead.String(o, "unsettled", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerDeliveryUnsettled FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerDeliveryUnsettled(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerDeviceDiscovered: components/schemas/Event.consumer.deviceDiscovered.</summary>
+    public sealed partial class EventConsumerDeviceDiscovered : JsonBacked
+    {
+        /// <summary><c>deviceDescription</c></summary>
+        public string DeviceDescription { get; private set; }
+        /// <summary><c>deviceName</c></summary>
+        public string DeviceName { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>hostname</c></summary>
+        public string Hostname { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>portNumber</c></summary>
+        public long PortNumber { get; private set; }
+        /// <summary><c>scheme</c></summary>
+        public string Scheme { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceTypes</c></summary>
+        public IReadOnlyList<string> ServiceTypes { get; private set; }
+        /// <summary><c>sourceAddress</c></summary>
+        public string SourceAddress { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.deviceDiscovered".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>url</c></summary>
+        public string Url { get; private set; }
+        /// <summary><c>urlPrefix</c></summary>
+        public string UrlPrefix { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerDeviceDiscovered(JsonObject json) : base(json) { }
+
+        private EventConsumerDeviceDiscovered(JsonObject o, string where) : base(o)
+        {
+            DeviceDescription = JsonRead.String(o, "deviceDescription", true, where);
+            DeviceName = JsonRead.String(o, "deviceName", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Hostname = JsonRead.String(o, "hostname", true, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PortNumber = JsonRead.NotNull(JsonRead.Int64(o, "portNumber", true, where), o, "portNumber", where);
+            Scheme = JsonRead.String(o, "scheme", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceTypes = JsonRead.Nested(o, "serviceTypes", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            SourceAddress = JsonRead.String(o, "sourceAddress", true, where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            Url = JsonRead.String(o, "url", true, where);
+            UrlPrefix = JsonRead.String(o, "urlPrefix", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerDeviceDiscovered FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerDeviceDiscovered(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerError: components/schemas/Event.consumer.error.</summary>
+    public sealed partial class EventConsumerError : JsonBacked
+    {
+        /// <summary><c>code</c></summary>
+        public long Code { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>message</c></summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c></summary>
+        public string Operation { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.error".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerError(JsonObject json) : base(json) { }
+
+        private EventConsumerError(JsonObject o, string where) : base(o)
+        {
+            Code = JsonRead.NotNull(JsonRead.Int64(o, "code", true, where), o, "code", where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Message = JsonRead.String(o, "message", true, where);
+            Operation = JsonRead.String(o, "operation", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerError FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerError(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerPurchaseRecorded: components/schemas/Event.consumer.purchaseRecorded.</summary>
+    public sealed partial class EventConsumerPurchaseRecorded : JsonBacked
+    {
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.purchaseRecorded".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerPurchaseRecorded(JsonObject json) : base(json) { }
+
+        private EventConsumerPurchaseRecorded(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerPurchaseRecorded FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerPurchaseRecorded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerQuoteReceived: components/schemas/Event.consumer.quoteReceived.</summary>
+    public sealed partial class EventConsumerQuoteReceived : JsonBacked
+    {
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.quoteReceived".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerQuoteReceived(JsonObject json) : base(json) { }
+
+        private EventConsumerQuoteReceived(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerQuoteReceived FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerQuoteReceived(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventDaemonError: components/schemas/Event.daemon.error.</summary>
+    public sealed partial class EventDaemonError : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>message</c></summary>
+        public string Message { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>source</c> One of: "reload".</summary>
+        public string Source { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "daemon.error".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventDaemonError(JsonObject json) : base(json) { }
+
+        private EventDaemonError(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Message = JsonRead.String(o, "message", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            Source = JsonRead.String(o, "source", true, where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventDaemonError FromJson(JsonValue value, string where)
+        {
+            return new EventDaemonError(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventDaemonReloaded: components/schemas/Event.daemon.reloaded.</summary>
+    public sealed partial class EventDaemonReloaded : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>restartRequiredFor</c></summary>
+        public IReadOnlyList<string> RestartRequiredFor { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "daemon.reloaded".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventDaemonReloaded(JsonObject json) : base(json) { }
+
+        private EventDaemonReloaded(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            RestartRequiredFor = JsonRead.Nested(o, "restartRequiredFor", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventDaemonReloaded FromJson(JsonValue value, string where)
+        {
+            return new EventDaemonReloaded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventDaemonStarted: components/schemas/Event.daemon.started.</summary>
+    public sealed partial class EventDaemonStarted : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "daemon.started".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>version</c></summary>
         public string Version { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
-        public Status(JsonObject json) : base(json) { }
+        public EventDaemonStarted(JsonObject json) : base(json) { }
 
-        private Status(JsonObject o, string where) : base(o)
+        private EventDaemonStarted(JsonObject o, string where) : base(o)
         {
-            Connections = JsonRead.Int64(o, "connections", false, where);
-            Health = JsonRead.Nested(o, "health", false, where, StatusHealth.FromJson);
-            MetricsURL = JsonRead.String(o, "metricsURL", false, where);
-            Payments = JsonRead.Nested(o, "payments", false, where, StatusPayments.FromJson);
-            Pid = JsonRead.Int64(o, "pid", false, where);
-            Ready = JsonRead.Boolean(o, "ready", false, where);
-            Roles = JsonRead.Nested(o, "roles", false, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
-            SocketPath = JsonRead.String(o, "socketPath", false, where);
-            StateDir = JsonRead.String(o, "stateDir", false, where);
-            UptimeSeconds = JsonRead.Double(o, "uptimeSeconds", false, where);
-            Version = JsonRead.String(o, "version", false, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            Version = JsonRead.String(o, "version", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static Status FromJson(JsonValue value, string where)
+        public static EventDaemonStarted FromJson(JsonValue value, string where)
         {
-            return new Status(JsonRead.Object(value, where), where);
+            return new EventDaemonStarted(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>StatusHealth: Status.health, Status.health.</summary>
-    public sealed partial class StatusHealth : JsonBacked
+    /// <summary>EventDaemonStopping: components/schemas/Event.daemon.stopping.</summary>
+    public sealed partial class EventDaemonStopping : JsonBacked
     {
-        /// <summary><c>discovery</c></summary>
-        public StatusHealthDiscovery Discovery { get; private set; }
-        /// <summary><c>gateway</c></summary>
-        public StatusHealthGateway Gateway { get; private set; }
-        /// <summary><c>ok</c></summary>
-        public bool Ok { get; private set; }
-        /// <summary><c>store</c></summary>
-        public StatusHealthStore Store { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "daemon.stopping".</summary>
+        public string Type { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
-        public StatusHealth(JsonObject json) : base(json) { }
+        public EventDaemonStopping(JsonObject json) : base(json) { }
 
-        private StatusHealth(JsonObject o, string where) : base(o)
+        private EventDaemonStopping(JsonObject o, string where) : base(o)
         {
-            Discovery = JsonRead.Nested(o, "discovery", true, where, StatusHealthDiscovery.FromJson);
-            Gateway = JsonRead.Nested(o, "gateway", true, where, StatusHealthGateway.FromJson);
-            Ok = JsonRead.NotNull(JsonRead.Boolean(o, "ok", true, where), o, "ok", where);
-            Store = JsonRead.Nested(o, "store", true, where, StatusHealthStore.FromJson);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static StatusHealth FromJson(JsonValue value, string where)
+        public static EventDaemonStopping FromJson(JsonValue value, string where)
         {
-            return new StatusHealth(JsonRead.Object(value, where), where);
+            return new EventDaemonStopping(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>StatusHealthDiscovery: StatusHealth.discovery, StatusHealth.discovery.</summary>
-    public sealed partial class StatusHealthDiscovery : JsonBacked
+    /// <summary>EventProducerDeliveryBegun: components/schemas/Event.producer.deliveryBegun.</summary>
+    public sealed partial class EventProducerDeliveryBegun : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.deliveryBegun".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsGranted</c></summary>
+        public long UnitsGranted { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+        /// <summary><c>unitsPurchased</c> May be absent (null).</summary>
+        public long? UnitsPurchased { get; private set; }
+        /// <summary><c>unitsRequested</c></summary>
+        public long UnitsRequested { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerDeliveryBegun(JsonObject json) : base(json) { }
+
+        private EventProducerDeliveryBegun(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsGranted = JsonRead.NotNull(JsonRead.Int64(o, "unitsGranted", true, where), o, "unitsGranted", where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+            UnitsPurchased = JsonRead.Int64(o, "unitsPurchased", false, where);
+            UnitsRequested = JsonRead.NotNull(JsonRead.Int64(o, "unitsRequested", true, where), o, "unitsRequested", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerDeliveryBegun FromJson(JsonValue value, string where)
+        {
+            return new EventProducerDeliveryBegun(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerDeliveryEnded: components/schemas/Event.producer.deliveryEnded.</summary>
+    public sealed partial class EventProducerDeliveryEnded : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.deliveryEnded".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+        /// <summary><c>unitsCommitted</c></summary>
+        public long UnitsCommitted { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+        /// <summary><c>unitsPurchased</c> May be absent (null).</summary>
+        public long? UnitsPurchased { get; private set; }
+        /// <summary><c>unitsReceived</c></summary>
+        public long UnitsReceived { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerDeliveryEnded(JsonObject json) : base(json) { }
+
+        private EventProducerDeliveryEnded(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+            UnitsCommitted = JsonRead.NotNull(JsonRead.Int64(o, "unitsCommitted", true, where), o, "unitsCommitted", where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+            UnitsPurchased = JsonRead.Int64(o, "unitsPurchased", false, where);
+            UnitsReceived = JsonRead.NotNull(JsonRead.Int64(o, "unitsReceived", true, where), o, "unitsReceived", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerDeliveryEnded FromJson(JsonValue value, string where)
+        {
+            return new EventProducerDeliveryEnded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerDeliveryLeaseExpired: components/schemas/Event.producer.deliveryLeaseExpired.</summary>
+    public sealed partial class EventProducerDeliveryLeaseExpired : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>settledAs</c> One of: "released", "delivered".</summary>
+        public string SettledAs { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.deliveryLeaseExpired".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+        /// <summary><c>unitsPurchased</c> May be absent (null).</summary>
+        public long? UnitsPurchased { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerDeliveryLeaseExpired(JsonObject json) : base(json) { }
+
+        private EventProducerDeliveryLeaseExpired(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            SettledAs = JsonRead.String(o, "settledAs", true, where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+            UnitsPurchased = JsonRead.Int64(o, "unitsPurchased", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerDeliveryLeaseExpired FromJson(JsonValue value, string where)
+        {
+            return new EventProducerDeliveryLeaseExpired(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerError: components/schemas/Event.producer.error.</summary>
+    public sealed partial class EventProducerError : JsonBacked
+    {
+        /// <summary><c>code</c></summary>
+        public long Code { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>message</c></summary>
+        public string Message { get; private set; }
+        /// <summary><c>operation</c></summary>
+        public string Operation { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "producer.error".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerError(JsonObject json) : base(json) { }
+
+        private EventProducerError(JsonObject o, string where) : base(o)
+        {
+            Code = JsonRead.NotNull(JsonRead.Int64(o, "code", true, where), o, "code", where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Message = JsonRead.String(o, "message", true, where);
+            Operation = JsonRead.String(o, "operation", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerError FromJson(JsonValue value, string where)
+        {
+            return new EventProducerError(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerLateChargeFound: components/schemas/Event.producer.lateChargeFound.</summary>
+    public sealed partial class EventProducerLateChargeFound : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>customerOrderCode</c></summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>pspOrderCode</c></summary>
+        public string PspOrderCode { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.lateChargeFound".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerLateChargeFound(JsonObject json) : base(json) { }
+
+        private EventProducerLateChargeFound(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PspOrderCode = JsonRead.String(o, "pspOrderCode", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerLateChargeFound FromJson(JsonValue value, string where)
+        {
+            return new EventProducerLateChargeFound(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerPaymentAbandoned: components/schemas/Event.producer.paymentAbandoned.</summary>
+    public sealed partial class EventProducerPaymentAbandoned : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>customerOrderCode</c></summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>reason</c></summary>
+        public string Reason { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.paymentAbandoned".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerPaymentAbandoned(JsonObject json) : base(json) { }
+
+        private EventProducerPaymentAbandoned(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Reason = JsonRead.String(o, "reason", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerPaymentAbandoned FromJson(JsonValue value, string where)
+        {
+            return new EventProducerPaymentAbandoned(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerPaymentFailed: components/schemas/Event.producer.paymentFailed.</summary>
+    public sealed partial class EventProducerPaymentFailed : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>customerOrderCode</c></summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>reason</c></summary>
+        public string Reason { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.paymentFailed".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerPaymentFailed(JsonObject json) : base(json) { }
+
+        private EventProducerPaymentFailed(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Reason = JsonRead.String(o, "reason", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerPaymentFailed FromJson(JsonValue value, string where)
+        {
+            return new EventProducerPaymentFailed(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerPaymentOutcomeUnknown: components/schemas/Event.producer.paymentOutcomeUnknown.</summary>
+    public sealed partial class EventProducerPaymentOutcomeUnknown : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>customerOrderCode</c></summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>reason</c></summary>
+        public string Reason { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.paymentOutcomeUnknown".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerPaymentOutcomeUnknown(JsonObject json) : base(json) { }
+
+        private EventProducerPaymentOutcomeUnknown(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Reason = JsonRead.String(o, "reason", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerPaymentOutcomeUnknown FromJson(JsonValue value, string where)
+        {
+            return new EventProducerPaymentOutcomeUnknown(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerPaymentStarted: components/schemas/Event.producer.paymentStarted.</summary>
+    public sealed partial class EventProducerPaymentStarted : JsonBacked
+    {
+        /// <summary><c>attempt</c></summary>
+        public long Attempt { get; private set; }
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.paymentStarted".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerPaymentStarted(JsonObject json) : base(json) { }
+
+        private EventProducerPaymentStarted(JsonObject o, string where) : base(o)
+        {
+            Attempt = JsonRead.NotNull(JsonRead.Int64(o, "attempt", true, where), o, "attempt", where);
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerPaymentStarted FromJson(JsonValue value, string where)
+        {
+            return new EventProducerPaymentStarted(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerPaymentSucceeded: components/schemas/Event.producer.paymentSucceeded.</summary>
+    public sealed partial class EventProducerPaymentSucceeded : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>pspOrderCode</c></summary>
+        public string PspOrderCode { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.paymentSucceeded".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerPaymentSucceeded(JsonObject json) : base(json) { }
+
+        private EventProducerPaymentSucceeded(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PspOrderCode = JsonRead.String(o, "pspOrderCode", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerPaymentSucceeded FromJson(JsonValue value, string where)
+        {
+            return new EventProducerPaymentSucceeded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerQuoteCreated: components/schemas/Event.producer.quoteCreated.</summary>
+    public sealed partial class EventProducerQuoteCreated : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.quoteCreated".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerQuoteCreated(JsonObject json) : base(json) { }
+
+        private EventProducerQuoteCreated(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerQuoteCreated FromJson(JsonValue value, string where)
+        {
+            return new EventProducerQuoteCreated(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerRefundIssued: components/schemas/Event.producer.refundIssued.</summary>
+    public sealed partial class EventProducerRefundIssued : JsonBacked
+    {
+        /// <summary><c>clientId</c></summary>
+        public string ClientId { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>customerOrderCode</c></summary>
+        public string CustomerOrderCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>pspOrderCode</c></summary>
+        public string PspOrderCode { get; private set; }
+        /// <summary><c>reason</c> One of: "lateCharge".</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>refundAmount</c></summary>
+        public long RefundAmount { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "producer.refundIssued".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerRefundIssued(JsonObject json) : base(json) { }
+
+        private EventProducerRefundIssued(JsonObject o, string where) : base(o)
+        {
+            ClientId = JsonRead.String(o, "clientId", true, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            CustomerOrderCode = JsonRead.String(o, "customerOrderCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PspOrderCode = JsonRead.String(o, "pspOrderCode", true, where);
+            Reason = JsonRead.String(o, "reason", true, where);
+            RefundAmount = JsonRead.NotNull(JsonRead.Int64(o, "refundAmount", true, where), o, "refundAmount", where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerRefundIssued FromJson(JsonValue value, string where)
+        {
+            return new EventProducerRefundIssued(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerServiceAdded: components/schemas/Event.producer.serviceAdded.</summary>
+    public sealed partial class EventProducerServiceAdded : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "producer.serviceAdded".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerServiceAdded(JsonObject json) : base(json) { }
+
+        private EventProducerServiceAdded(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerServiceAdded FromJson(JsonValue value, string where)
+        {
+            return new EventProducerServiceAdded(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerServiceRemoved: components/schemas/Event.producer.serviceRemoved.</summary>
+    public sealed partial class EventProducerServiceRemoved : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "producer.serviceRemoved".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerServiceRemoved(JsonObject json) : base(json) { }
+
+        private EventProducerServiceRemoved(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerServiceRemoved FromJson(JsonValue value, string where)
+        {
+            return new EventProducerServiceRemoved(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventProducerServiceReplaced: components/schemas/Event.producer.serviceReplaced.</summary>
+    public sealed partial class EventProducerServiceReplaced : JsonBacked
+    {
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "producer.serviceReplaced".</summary>
+        public string Type { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventProducerServiceReplaced(JsonObject json) : base(json) { }
+
+        private EventProducerServiceReplaced(JsonObject o, string where) : base(o)
+        {
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventProducerServiceReplaced FromJson(JsonValue value, string where)
+        {
+            return new EventProducerServiceReplaced(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>Health: components/schemas/Health, Status.health.</summary>
+    public sealed partial class Health : JsonBacked
+    {
+        /// <summary><c>discovery</c></summary>
+        public HealthDiscovery Discovery { get; private set; }
+        /// <summary><c>gateway</c></summary>
+        public HealthGateway Gateway { get; private set; }
+        /// <summary><c>ok</c></summary>
+        public bool Ok { get; private set; }
+        /// <summary><c>producerStore</c> May be null.</summary>
+        public HealthProducerStore ProducerStore { get; private set; }
+        /// <summary><c>store</c></summary>
+        public HealthStore Store { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Health(JsonObject json) : base(json) { }
+
+        private Health(JsonObject o, string where) : base(o)
+        {
+            Discovery = JsonRead.Nested(o, "discovery", true, where, HealthDiscovery.FromJson);
+            Gateway = JsonRead.Nested(o, "gateway", true, where, HealthGateway.FromJson);
+            Ok = JsonRead.NotNull(JsonRead.Boolean(o, "ok", true, where), o, "ok", where);
+            ProducerStore = JsonRead.Nested(o, "producerStore", true, where, HealthProducerStore.FromJson);
+            Store = JsonRead.Nested(o, "store", true, where, HealthStore.FromJson);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static Health FromJson(JsonValue value, string where)
+        {
+            return new Health(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>HealthDiscovery: Health.discovery, Health.discovery.</summary>
+    public sealed partial class HealthDiscovery : JsonBacked
     {
         /// <summary><c>broadcaster</c> May be null.</summary>
         public bool? Broadcaster { get; private set; }
@@ -311,23 +3252,23 @@ namespace WPWithin
         public bool? Scanner { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
-        public StatusHealthDiscovery(JsonObject json) : base(json) { }
+        public HealthDiscovery(JsonObject json) : base(json) { }
 
-        private StatusHealthDiscovery(JsonObject o, string where) : base(o)
+        private HealthDiscovery(JsonObject o, string where) : base(o)
         {
             Broadcaster = JsonRead.Boolean(o, "broadcaster", true, where);
             Scanner = JsonRead.Boolean(o, "scanner", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static StatusHealthDiscovery FromJson(JsonValue value, string where)
+        public static HealthDiscovery FromJson(JsonValue value, string where)
         {
-            return new StatusHealthDiscovery(JsonRead.Object(value, where), where);
+            return new HealthDiscovery(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>StatusHealthGateway: StatusHealth.gateway, StatusHealth.gateway.</summary>
-    public sealed partial class StatusHealthGateway : JsonBacked
+    /// <summary>HealthGateway: Health.gateway, Health.gateway.</summary>
+    public sealed partial class HealthGateway : JsonBacked
     {
         /// <summary><c>reachable</c> May be null.</summary>
         public bool? Reachable { get; private set; }
@@ -335,23 +3276,50 @@ namespace WPWithin
         public double? SecondsSinceLastCall { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
-        public StatusHealthGateway(JsonObject json) : base(json) { }
+        public HealthGateway(JsonObject json) : base(json) { }
 
-        private StatusHealthGateway(JsonObject o, string where) : base(o)
+        private HealthGateway(JsonObject o, string where) : base(o)
         {
             Reachable = JsonRead.Boolean(o, "reachable", true, where);
             SecondsSinceLastCall = JsonRead.Double(o, "secondsSinceLastCall", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static StatusHealthGateway FromJson(JsonValue value, string where)
+        public static HealthGateway FromJson(JsonValue value, string where)
         {
-            return new StatusHealthGateway(JsonRead.Object(value, where), where);
+            return new HealthGateway(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>StatusHealthStore: StatusHealth.store, StatusHealth.store.</summary>
-    public sealed partial class StatusHealthStore : JsonBacked
+    /// <summary>HealthProducerStore: Health.producerStore, Health.producerStore.</summary>
+    public sealed partial class HealthProducerStore : JsonBacked
+    {
+        /// <summary><c>backend</c> One of: "sqlite", "postgresql".</summary>
+        public string Backend { get; private set; }
+        /// <summary><c>reason</c> May be null.</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>writable</c></summary>
+        public bool Writable { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public HealthProducerStore(JsonObject json) : base(json) { }
+
+        private HealthProducerStore(JsonObject o, string where) : base(o)
+        {
+            Backend = JsonRead.String(o, "backend", true, where);
+            Reason = JsonRead.String(o, "reason", true, where);
+            Writable = JsonRead.NotNull(JsonRead.Boolean(o, "writable", true, where), o, "writable", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static HealthProducerStore FromJson(JsonValue value, string where)
+        {
+            return new HealthProducerStore(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>HealthStore: Health.store, Health.store.</summary>
+    public sealed partial class HealthStore : JsonBacked
     {
         /// <summary><c>freeBytes</c> May be null.</summary>
         public long? FreeBytes { get; private set; }
@@ -361,9 +3329,9 @@ namespace WPWithin
         public bool Writable { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
-        public StatusHealthStore(JsonObject json) : base(json) { }
+        public HealthStore(JsonObject json) : base(json) { }
 
-        private StatusHealthStore(JsonObject o, string where) : base(o)
+        private HealthStore(JsonObject o, string where) : base(o)
         {
             FreeBytes = JsonRead.Int64(o, "freeBytes", true, where);
             LastCommitFailed = JsonRead.NotNull(JsonRead.Boolean(o, "lastCommitFailed", true, where), o, "lastCommitFailed", where);
@@ -371,40 +3339,13 @@ namespace WPWithin
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static StatusHealthStore FromJson(JsonValue value, string where)
+        public static HealthStore FromJson(JsonValue value, string where)
         {
-            return new StatusHealthStore(JsonRead.Object(value, where), where);
+            return new HealthStore(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>StatusPayments: Status.payments, Status.payments.</summary>
-    public sealed partial class StatusPayments : JsonBacked
-    {
-        /// <summary><c>card</c> May be absent (null).</summary>
-        public string Card { get; private set; }
-        /// <summary><c>gatewayEndpoint</c> May be absent (null).</summary>
-        public string GatewayEndpoint { get; private set; }
-        /// <summary><c>merchantClientKey</c> May be absent (null).</summary>
-        public string MerchantClientKey { get; private set; }
-
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public StatusPayments(JsonObject json) : base(json) { }
-
-        private StatusPayments(JsonObject o, string where) : base(o)
-        {
-            Card = JsonRead.String(o, "card", false, where);
-            GatewayEndpoint = JsonRead.String(o, "gatewayEndpoint", false, where);
-            MerchantClientKey = JsonRead.String(o, "merchantClientKey", false, where);
-        }
-
-        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static StatusPayments FromJson(JsonValue value, string where)
-        {
-            return new StatusPayments(JsonRead.Object(value, where), where);
-        }
-    }
-
-    /// <summary>Metrics: getMetrics result.</summary>
+    /// <summary>Metrics: components/schemas/Metrics, getMetrics result.</summary>
     public sealed partial class Metrics : JsonBacked
     {
         /// <summary><c>contentType</c></summary>
@@ -428,138 +3369,21 @@ namespace WPWithin
         }
     }
 
-    /// <summary>BroadcastState: startServiceBroadcast result, stopServiceBroadcast result.</summary>
-    public sealed partial class BroadcastState : JsonBacked
-    {
-        /// <summary><c>broadcasting</c> May be absent (null).</summary>
-        public bool? Broadcasting { get; private set; }
-
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public BroadcastState(JsonObject json) : base(json) { }
-
-        private BroadcastState(JsonObject o, string where) : base(o)
-        {
-            Broadcasting = JsonRead.Boolean(o, "broadcasting", false, where);
-        }
-
-        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static BroadcastState FromJson(JsonValue value, string where)
-        {
-            return new BroadcastState(JsonRead.Object(value, where), where);
-        }
-    }
-
-    /// <summary>DiscoveredDevice: deviceDiscovery result item, searchForDevice result.</summary>
-    public sealed partial class DiscoveredDevice : JsonBacked
-    {
-        /// <summary><c>deviceDescription</c> May be absent (null).</summary>
-        public string DeviceDescription { get; private set; }
-        /// <summary><c>deviceName</c> May be absent (null).</summary>
-        public string DeviceName { get; private set; }
-        /// <summary><c>hostname</c> May be absent (null).</summary>
-        public string Hostname { get; private set; }
-        /// <summary><c>portNumber</c> May be absent (null).</summary>
-        public long? PortNumber { get; private set; }
-        /// <summary><c>scheme</c> May be absent (null).</summary>
-        public string Scheme { get; private set; }
-        /// <summary><c>serverId</c> May be absent (null).</summary>
-        public string ServerId { get; private set; }
-        /// <summary><c>serviceTypes</c> May be absent (null).</summary>
-        public IReadOnlyList<string> ServiceTypes { get; private set; }
-        /// <summary><c>sourceAddress</c> May be absent (null).</summary>
-        public string SourceAddress { get; private set; }
-        /// <summary><c>url</c> May be absent (null).</summary>
-        public string Url { get; private set; }
-        /// <summary><c>urlPrefix</c> May be absent (null).</summary>
-        public string UrlPrefix { get; private set; }
-
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public DiscoveredDevice(JsonObject json) : base(json) { }
-
-        private DiscoveredDevice(JsonObject o, string where) : base(o)
-        {
-            DeviceDescription = JsonRead.String(o, "deviceDescription", false, where);
-            DeviceName = JsonRead.String(o, "deviceName", false, where);
-            Hostname = JsonRead.String(o, "hostname", false, where);
-            PortNumber = JsonRead.Int64(o, "portNumber", false, where);
-            Scheme = JsonRead.String(o, "scheme", false, where);
-            ServerId = JsonRead.String(o, "serverId", false, where);
-            ServiceTypes = JsonRead.Nested(o, "serviceTypes", false, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
-            SourceAddress = JsonRead.String(o, "sourceAddress", false, where);
-            Url = JsonRead.String(o, "url", false, where);
-            UrlPrefix = JsonRead.String(o, "urlPrefix", false, where);
-        }
-
-        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static DiscoveredDevice FromJson(JsonValue value, string where)
-        {
-            return new DiscoveredDevice(JsonRead.Object(value, where), where);
-        }
-    }
-
-    /// <summary>Service: addService result, listServices result item. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
-    public sealed partial class Service : JsonBacked
-    {
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public Service(JsonObject json) : base(json) { }
-
-        private Service(JsonObject o, string where) : base(o)
-        {
-        }
-
-        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static Service FromJson(JsonValue value, string where)
-        {
-            return new Service(JsonRead.Object(value, where), where);
-        }
-    }
-
-    /// <summary>Removed: removeService result.</summary>
-    public sealed partial class Removed : JsonBacked
-    {
-        /// <summary><c>removed</c> May be absent (null).</summary>
-        public bool? RemovedValue { get; private set; }
-
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public Removed(JsonObject json) : base(json) { }
-
-        private Removed(JsonObject o, string where) : base(o)
-        {
-            RemovedValue = JsonRead.Boolean(o, "removed", false, where);
-        }
-
-        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static Removed FromJson(JsonValue value, string where)
-        {
-            return new Removed(JsonRead.Object(value, where), where);
-        }
-    }
-
-    /// <summary>ServiceList: requestServices result. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
-    public sealed partial class ServiceList : JsonBacked
-    {
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public ServiceList(JsonObject json) : base(json) { }
-
-        private ServiceList(JsonObject o, string where) : base(o)
-        {
-        }
-
-        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static ServiceList FromJson(JsonValue value, string where)
-        {
-            return new ServiceList(JsonRead.Object(value, where), where);
-        }
-    }
-
-    /// <summary>PriceList: getServicePrices result. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
+    /// <summary>PriceList: components/schemas/PriceList, getServicePrices result.</summary>
     public sealed partial class PriceList : JsonBacked
     {
+        /// <summary><c>prices</c></summary>
+        public IReadOnlyList<Price> Prices { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+
         /// <summary>Wraps a JSON object without checking it.</summary>
         public PriceList(JsonObject json) : base(json) { }
 
         private PriceList(JsonObject o, string where) : base(o)
         {
+            Prices = JsonRead.Nested(o, "prices", true, where, (v, w) => JsonRead.List(v, w, Price.FromJson));
+            ServerId = JsonRead.String(o, "serverId", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
@@ -569,31 +3393,93 @@ namespace WPWithin
         }
     }
 
-    /// <summary>Quote: selectService result. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
-    public sealed partial class Quote : JsonBacked
+    /// <summary>Price: PriceList.prices[], PriceList.prices[].</summary>
+    public sealed partial class Price : JsonBacked
     {
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public Quote(JsonObject json) : base(json) { }
+        /// <summary><c>amount</c></summary>
+        public long Amount { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>description</c></summary>
+        public string Description { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>unitDescription</c></summary>
+        public string UnitDescription { get; private set; }
+        /// <summary><c>unitId</c></summary>
+        public long UnitId { get; private set; }
 
-        private Quote(JsonObject o, string where) : base(o)
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Price(JsonObject json) : base(json) { }
+
+        private Price(JsonObject o, string where) : base(o)
         {
+            Amount = JsonRead.NotNull(JsonRead.Int64(o, "amount", true, where), o, "amount", where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            Description = JsonRead.String(o, "description", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            UnitDescription = JsonRead.String(o, "unitDescription", true, where);
+            UnitId = JsonRead.NotNull(JsonRead.Int64(o, "unitId", true, where), o, "unitId", where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static Quote FromJson(JsonValue value, string where)
+        public static Price FromJson(JsonValue value, string where)
         {
-            return new Quote(JsonRead.Object(value, where), where);
+            return new Price(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>Purchase: makePayment result, listPurchases result item. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
+    /// <summary>Purchase: components/schemas/Purchase, makePayment result, listPurchases result item.</summary>
     public sealed partial class Purchase : JsonBacked
     {
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>expiry</c></summary>
+        public string Expiry { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>producerUrl</c></summary>
+        public string ProducerUrl { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>totalPaid</c></summary>
+        public long TotalPaid { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRemaining</c></summary>
+        public long UnitsRemaining { get; private set; }
+        /// <summary><c>unsettled</c> One of: "begin", "end", null. May be null.</summary>
+        public string Unsettled { get; private set; }
+
         /// <summary>Wraps a JSON object without checking it.</summary>
         public Purchase(JsonObject json) : base(json) { }
 
         private Purchase(JsonObject o, string where) : base(o)
         {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            Expiry = JsonRead.String(o, "expiry", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            ProducerUrl = JsonRead.String(o, "producerUrl", true, where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            TotalPaid = JsonRead.NotNull(JsonRead.Int64(o, "totalPaid", true, where), o, "totalPaid", where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "unitsRemaining", true, where), o, "unitsRemaining", where);
+            Unsettled = JsonRead.String(o, "unsettled", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
@@ -603,61 +3489,363 @@ namespace WPWithin
         }
     }
 
-    /// <summary>DeliveryBegun: beginServiceDelivery result. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
-    public sealed partial class DeliveryBegun : JsonBacked
+    /// <summary>Quote: components/schemas/Quote, selectService result.</summary>
+    public sealed partial class Quote : JsonBacked
     {
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public DeliveryBegun(JsonObject json) : base(json) { }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>merchantClientKey</c></summary>
+        public string MerchantClientKey { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>totalPrice</c></summary>
+        public long TotalPrice { get; private set; }
+        /// <summary><c>unitsToSupply</c></summary>
+        public long UnitsToSupply { get; private set; }
 
-        private DeliveryBegun(JsonObject o, string where) : base(o)
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Quote(JsonObject json) : base(json) { }
+
+        private Quote(JsonObject o, string where) : base(o)
         {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            MerchantClientKey = JsonRead.String(o, "merchantClientKey", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            TotalPrice = JsonRead.NotNull(JsonRead.Int64(o, "totalPrice", true, where), o, "totalPrice", where);
+            UnitsToSupply = JsonRead.NotNull(JsonRead.Int64(o, "unitsToSupply", true, where), o, "unitsToSupply", where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static DeliveryBegun FromJson(JsonValue value, string where)
+        public static Quote FromJson(JsonValue value, string where)
         {
-            return new DeliveryBegun(JsonRead.Object(value, where), where);
+            return new Quote(JsonRead.Object(value, where), where);
         }
     }
 
-    /// <summary>DeliveryEnded: endServiceDelivery result. Its schema in the OpenRPC document is still a bare object: read its members with the indexer or Json.</summary>
-    public sealed partial class DeliveryEnded : JsonBacked
+    /// <summary>Service: components/schemas/Service, addService result, listServices result item.</summary>
+    public sealed partial class Service : JsonBacked
     {
-        /// <summary>Wraps a JSON object without checking it.</summary>
-        public DeliveryEnded(JsonObject json) : base(json) { }
+        /// <summary><c>description</c></summary>
+        public string Description { get; private set; }
+        /// <summary><c>id</c></summary>
+        public long Id { get; private set; }
+        /// <summary><c>name</c></summary>
+        public string Name { get; private set; }
+        /// <summary><c>prices</c></summary>
+        public IReadOnlyList<ServicePrice> Prices { get; private set; }
+        /// <summary><c>serviceType</c></summary>
+        public string ServiceType { get; private set; }
 
-        private DeliveryEnded(JsonObject o, string where) : base(o)
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Service(JsonObject json) : base(json) { }
+
+        private Service(JsonObject o, string where) : base(o)
         {
+            Description = JsonRead.String(o, "description", true, where);
+            Id = JsonRead.NotNull(JsonRead.Int64(o, "id", true, where), o, "id", where);
+            Name = JsonRead.String(o, "name", true, where);
+            Prices = JsonRead.Nested(o, "prices", true, where, (v, w) => JsonRead.List(v, w, ServicePrice.FromJson));
+            ServiceType = JsonRead.String(o, "serviceType", true, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
-        public static DeliveryEnded FromJson(JsonValue value, string where)
+        public static Service FromJson(JsonValue value, string where)
         {
-            return new DeliveryEnded(JsonRead.Object(value, where), where);
+            return new Service(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ServicePrice: Service.prices[], components/schemas/ServicePrice, Service.prices[].</summary>
+    public sealed partial class ServicePrice : JsonBacked
+    {
+        /// <summary><c>amount</c></summary>
+        public long Amount { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>description</c></summary>
+        public string Description { get; private set; }
+        /// <summary><c>id</c></summary>
+        public long Id { get; private set; }
+        /// <summary><c>stock</c> May be null.</summary>
+        public long? Stock { get; private set; }
+        /// <summary><c>unitDescription</c></summary>
+        public string UnitDescription { get; private set; }
+        /// <summary><c>unitId</c></summary>
+        public long UnitId { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ServicePrice(JsonObject json) : base(json) { }
+
+        private ServicePrice(JsonObject o, string where) : base(o)
+        {
+            Amount = JsonRead.NotNull(JsonRead.Int64(o, "amount", true, where), o, "amount", where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            Description = JsonRead.String(o, "description", true, where);
+            Id = JsonRead.NotNull(JsonRead.Int64(o, "id", true, where), o, "id", where);
+            Stock = JsonRead.Int64(o, "stock", true, where);
+            UnitDescription = JsonRead.String(o, "unitDescription", true, where);
+            UnitId = JsonRead.NotNull(JsonRead.Int64(o, "unitId", true, where), o, "unitId", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ServicePrice FromJson(JsonValue value, string where)
+        {
+            return new ServicePrice(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ServiceList: components/schemas/ServiceList, requestServices result.</summary>
+    public sealed partial class ServiceList : JsonBacked
+    {
+        /// <summary><c>fleetId</c> May be null.</summary>
+        public string FleetId { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>services</c></summary>
+        public IReadOnlyList<ServiceSummary> Services { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ServiceList(JsonObject json) : base(json) { }
+
+        private ServiceList(JsonObject o, string where) : base(o)
+        {
+            FleetId = JsonRead.String(o, "fleetId", true, where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            Services = JsonRead.Nested(o, "services", true, where, (v, w) => JsonRead.List(v, w, ServiceSummary.FromJson));
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ServiceList FromJson(JsonValue value, string where)
+        {
+            return new ServiceList(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ServiceSummary: ServiceList.services[], ServiceList.services[].</summary>
+    public sealed partial class ServiceSummary : JsonBacked
+    {
+        /// <summary><c>description</c></summary>
+        public string Description { get; private set; }
+        /// <summary><c>name</c></summary>
+        public string Name { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>serviceType</c></summary>
+        public string ServiceType { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ServiceSummary(JsonObject json) : base(json) { }
+
+        private ServiceSummary(JsonObject o, string where) : base(o)
+        {
+            Description = JsonRead.String(o, "description", true, where);
+            Name = JsonRead.String(o, "name", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            ServiceType = JsonRead.String(o, "serviceType", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ServiceSummary FromJson(JsonValue value, string where)
+        {
+            return new ServiceSummary(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>Status: components/schemas/Status, getStatus result.</summary>
+    public sealed partial class Status : JsonBacked
+    {
+        /// <summary><c>connections</c></summary>
+        public long Connections { get; private set; }
+        /// <summary><c>health</c></summary>
+        public Health Health { get; private set; }
+        /// <summary><c>metricsURL</c> May be null.</summary>
+        public string MetricsURL { get; private set; }
+        /// <summary><c>payments</c></summary>
+        public StatusPayments Payments { get; private set; }
+        /// <summary><c>pid</c></summary>
+        public long Pid { get; private set; }
+        /// <summary><c>ready</c></summary>
+        public bool Ready { get; private set; }
+        /// <summary><c>roles</c></summary>
+        public IReadOnlyList<string> Roles { get; private set; }
+        /// <summary><c>socketPath</c></summary>
+        public string SocketPath { get; private set; }
+        /// <summary><c>stateDir</c></summary>
+        public string StateDir { get; private set; }
+        /// <summary><c>uptimeSeconds</c></summary>
+        public double UptimeSeconds { get; private set; }
+        /// <summary><c>version</c></summary>
+        public string Version { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Status(JsonObject json) : base(json) { }
+
+        private Status(JsonObject o, string where) : base(o)
+        {
+            Connections = JsonRead.NotNull(JsonRead.Int64(o, "connections", true, where), o, "connections", where);
+            Health = JsonRead.Nested(o, "health", true, where, Health.FromJson);
+            MetricsURL = JsonRead.String(o, "metricsURL", true, where);
+            Payments = JsonRead.Nested(o, "payments", true, where, StatusPayments.FromJson);
+            Pid = JsonRead.NotNull(JsonRead.Int64(o, "pid", true, where), o, "pid", where);
+            Ready = JsonRead.NotNull(JsonRead.Boolean(o, "ready", true, where), o, "ready", where);
+            Roles = JsonRead.Nested(o, "roles", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            SocketPath = JsonRead.String(o, "socketPath", true, where);
+            StateDir = JsonRead.String(o, "stateDir", true, where);
+            UptimeSeconds = JsonRead.NotNull(JsonRead.Double(o, "uptimeSeconds", true, where), o, "uptimeSeconds", where);
+            Version = JsonRead.String(o, "version", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static Status FromJson(JsonValue value, string where)
+        {
+            return new Status(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>StatusPayments: Status.payments, Status.payments.</summary>
+    public sealed partial class StatusPayments : JsonBacked
+    {
+        /// <summary><c>card</c> May be null.</summary>
+        public string Card { get; private set; }
+        /// <summary><c>gatewayEndpoint</c></summary>
+        public string GatewayEndpoint { get; private set; }
+        /// <summary><c>merchantClientKey</c> May be null.</summary>
+        public string MerchantClientKey { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public StatusPayments(JsonObject json) : base(json) { }
+
+        private StatusPayments(JsonObject o, string where) : base(o)
+        {
+            Card = JsonRead.String(o, "card", true, where);
+            GatewayEndpoint = JsonRead.String(o, "gatewayEndpoint", true, where);
+            MerchantClientKey = JsonRead.String(o, "merchantClientKey", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static StatusPayments FromJson(JsonValue value, string where)
+        {
+            return new StatusPayments(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>SubscriptionLost: components/schemas/SubscriptionLost.</summary>
+    public sealed partial class SubscriptionLost : JsonBacked
+    {
+        /// <summary><c>lastDeliveredSeq</c></summary>
+        public long LastDeliveredSeq { get; private set; }
+        /// <summary><c>reason</c> One of: "overflow".</summary>
+        public string Reason { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public SubscriptionLost(JsonObject json) : base(json) { }
+
+        private SubscriptionLost(JsonObject o, string where) : base(o)
+        {
+            LastDeliveredSeq = JsonRead.NotNull(JsonRead.Int64(o, "lastDeliveredSeq", true, where), o, "lastDeliveredSeq", where);
+            Reason = JsonRead.String(o, "reason", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static SubscriptionLost FromJson(JsonValue value, string where)
+        {
+            return new SubscriptionLost(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>BroadcastStarted: startServiceBroadcast result.</summary>
+    public sealed partial class BroadcastStarted : JsonBacked
+    {
+        /// <summary><c>broadcasting</c> One of: true.</summary>
+        public bool Broadcasting { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public BroadcastStarted(JsonObject json) : base(json) { }
+
+        private BroadcastStarted(JsonObject o, string where) : base(o)
+        {
+            Broadcasting = JsonRead.NotNull(JsonRead.Boolean(o, "broadcasting", true, where), o, "broadcasting", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static BroadcastStarted FromJson(JsonValue value, string where)
+        {
+            return new BroadcastStarted(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>BroadcastStopped: stopServiceBroadcast result.</summary>
+    public sealed partial class BroadcastStopped : JsonBacked
+    {
+        /// <summary><c>broadcasting</c> One of: false.</summary>
+        public bool Broadcasting { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public BroadcastStopped(JsonObject json) : base(json) { }
+
+        private BroadcastStopped(JsonObject o, string where) : base(o)
+        {
+            Broadcasting = JsonRead.NotNull(JsonRead.Boolean(o, "broadcasting", true, where), o, "broadcasting", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static BroadcastStopped FromJson(JsonValue value, string where)
+        {
+            return new BroadcastStopped(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>Removed: removeService result.</summary>
+    public sealed partial class Removed : JsonBacked
+    {
+        /// <summary><c>removed</c> One of: true.</summary>
+        public bool RemovedValue { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public Removed(JsonObject json) : base(json) { }
+
+        private Removed(JsonObject o, string where) : base(o)
+        {
+            RemovedValue = JsonRead.NotNull(JsonRead.Boolean(o, "removed", true, where), o, "removed", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static Removed FromJson(JsonValue value, string where)
+        {
+            return new Removed(JsonRead.Object(value, where), where);
         }
     }
 
     /// <summary>Subscription: subscribe result.</summary>
     public sealed partial class Subscription : JsonBacked
     {
-        /// <summary><c>lastSeq</c> May be absent (null).</summary>
-        public long? LastSeq { get; private set; }
-        /// <summary><c>replayed</c> May be absent (null).</summary>
-        public long? Replayed { get; private set; }
-        /// <summary><c>subscribed</c> May be absent (null).</summary>
-        public bool? Subscribed { get; private set; }
-        /// <summary><c>truncated</c> May be absent (null).</summary>
-        public bool? Truncated { get; private set; }
+        /// <summary><c>lastSeq</c></summary>
+        public long LastSeq { get; private set; }
+        /// <summary><c>replayed</c></summary>
+        public long Replayed { get; private set; }
+        /// <summary><c>subscribed</c> One of: true.</summary>
+        public bool Subscribed { get; private set; }
+        /// <summary><c>truncated</c></summary>
+        public bool Truncated { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
         public Subscription(JsonObject json) : base(json) { }
 
         private Subscription(JsonObject o, string where) : base(o)
         {
-            LastSeq = JsonRead.Int64(o, "lastSeq", false, where);
-            Replayed = JsonRead.Int64(o, "replayed", false, where);
-            Subscribed = JsonRead.Boolean(o, "subscribed", false, where);
-            Truncated = JsonRead.Boolean(o, "truncated", false, where);
+            LastSeq = JsonRead.NotNull(JsonRead.Int64(o, "lastSeq", true, where), o, "lastSeq", where);
+            Replayed = JsonRead.NotNull(JsonRead.Int64(o, "replayed", true, where), o, "replayed", where);
+            Subscribed = JsonRead.NotNull(JsonRead.Boolean(o, "subscribed", true, where), o, "subscribed", where);
+            Truncated = JsonRead.NotNull(JsonRead.Boolean(o, "truncated", true, where), o, "truncated", where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
@@ -670,15 +3858,15 @@ namespace WPWithin
     /// <summary>Unsubscribed: unsubscribe result.</summary>
     public sealed partial class Unsubscribed : JsonBacked
     {
-        /// <summary><c>subscribed</c> May be absent (null).</summary>
-        public bool? Subscribed { get; private set; }
+        /// <summary><c>subscribed</c> One of: false.</summary>
+        public bool Subscribed { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
         public Unsubscribed(JsonObject json) : base(json) { }
 
         private Unsubscribed(JsonObject o, string where) : base(o)
         {
-            Subscribed = JsonRead.Boolean(o, "subscribed", false, where);
+            Subscribed = JsonRead.NotNull(JsonRead.Boolean(o, "subscribed", true, where), o, "subscribed", where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
@@ -748,32 +3936,32 @@ namespace WPWithin
         /// <summary><c>startServiceBroadcast</c>: Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: roleDisabled (-32003).</summary>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
-        public Task<BroadcastState> StartServiceBroadcastAsync(long? timeoutMs = null, CancellationToken cancellationToken = default(CancellationToken))
+        public Task<BroadcastStarted> StartServiceBroadcastAsync(long? timeoutMs = null, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
             if (timeoutMs != null) p.Add("timeoutMs", timeoutMs.Value);
-            return InvokeAsync("startServiceBroadcast", p, (Func<JsonValue, string, BroadcastState>)BroadcastState.FromJson, cancellationToken);
+            return InvokeAsync("startServiceBroadcast", p, (Func<JsonValue, string, BroadcastStarted>)BroadcastStarted.FromJson, cancellationToken);
         }
 
         /// <summary><c>startServiceBroadcast</c>: Broadcasts this producer on the LAN every interval, for timeoutMs (0: until stopped). Errors: roleDisabled (-32003).</summary>
         /// <param name="timeoutMs">Milliseconds. Optional. &gt;= 0, &lt;= 600000.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
-        public BroadcastState StartServiceBroadcast(long? timeoutMs = null)
+        public BroadcastStarted StartServiceBroadcast(long? timeoutMs = null)
         {
             return Wait(StartServiceBroadcastAsync(timeoutMs, CancellationToken.None));
         }
 
         /// <summary><c>stopServiceBroadcast</c>: Stops broadcasting. Errors: roleDisabled (-32003).</summary>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
-        public Task<BroadcastState> StopServiceBroadcastAsync(CancellationToken cancellationToken = default(CancellationToken))
+        public Task<BroadcastStopped> StopServiceBroadcastAsync(CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
-            return InvokeAsync("stopServiceBroadcast", p, (Func<JsonValue, string, BroadcastState>)BroadcastState.FromJson, cancellationToken);
+            return InvokeAsync("stopServiceBroadcast", p, (Func<JsonValue, string, BroadcastStopped>)BroadcastStopped.FromJson, cancellationToken);
         }
 
         /// <summary><c>stopServiceBroadcast</c>: Stops broadcasting. Errors: roleDisabled (-32003).</summary>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
-        public BroadcastState StopServiceBroadcast()
+        public BroadcastStopped StopServiceBroadcast()
         {
             return Wait(StopServiceBroadcastAsync(CancellationToken.None));
         }
@@ -824,8 +4012,9 @@ namespace WPWithin
             return Wait(SearchForDeviceAsync(serverId, name, timeoutMs, CancellationToken.None));
         }
 
-        /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
+        /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: roleDisabled (-32003), alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
         /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="AlreadyExistsException">alreadyExists (-32016)</exception>
         /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
         /// <exception cref="UnsupportedCurrencyException">unsupportedCurrency (-32026)</exception>
@@ -836,8 +4025,9 @@ namespace WPWithin
             return InvokeAsync("addService", p, (Func<JsonValue, string, Service>)Service.FromJson, cancellationToken);
         }
 
-        /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
+        /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: roleDisabled (-32003), alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
         /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="AlreadyExistsException">alreadyExists (-32016)</exception>
         /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
         /// <exception cref="UnsupportedCurrencyException">unsupportedCurrency (-32026)</exception>
@@ -846,8 +4036,9 @@ namespace WPWithin
             return Wait(AddServiceAsync(service, CancellationToken.None));
         }
 
-        /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: notFound (-32010).</summary>
+        /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: roleDisabled (-32003), notFound (-32010).</summary>
         /// <param name="serviceId">Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         public Task<Removed> RemoveServiceAsync(long serviceId, CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -856,30 +4047,34 @@ namespace WPWithin
             return InvokeAsync("removeService", p, (Func<JsonValue, string, Removed>)Removed.FromJson, cancellationToken);
         }
 
-        /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: notFound (-32010).</summary>
+        /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: roleDisabled (-32003), notFound (-32010).</summary>
         /// <param name="serviceId">Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         public Removed RemoveService(long serviceId)
         {
             return Wait(RemoveServiceAsync(serviceId, CancellationToken.None));
         }
 
-        /// <summary><c>listServices</c>: This producer's catalog, with the stock left at each price.</summary>
+        /// <summary><c>listServices</c>: This producer's catalog, with the stock left at each price. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public Task<IReadOnlyList<Service>> ListServicesAsync(CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
             return InvokeAsync("listServices", p, (Func<JsonValue, string, IReadOnlyList<Service>>)((v, w) => JsonRead.List(v, w, Service.FromJson)), cancellationToken);
         }
 
-        /// <summary><c>listServices</c>: This producer's catalog, with the stock left at each price.</summary>
+        /// <summary><c>listServices</c>: This producer's catalog, with the stock left at each price. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public IReadOnlyList<Service> ListServices()
         {
             return Wait(ListServicesAsync(CancellationToken.None));
         }
 
-        /// <summary><c>requestServices</c>: The services a producer offers. Errors: notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>requestServices</c>: The services a producer offers. Errors: roleDisabled (-32003), notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
@@ -892,9 +4087,10 @@ namespace WPWithin
             return InvokeAsync("requestServices", p, (Func<JsonValue, string, ServiceList>)ServiceList.FromJson, cancellationToken);
         }
 
-        /// <summary><c>requestServices</c>: The services a producer offers. Errors: notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>requestServices</c>: The services a producer offers. Errors: roleDisabled (-32003), notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
@@ -904,10 +4100,11 @@ namespace WPWithin
             return Wait(RequestServicesAsync(serverId, url, CancellationToken.None));
         }
 
-        /// <summary><c>getServicePrices</c>: The prices of one of a producer's services. Errors: notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>getServicePrices</c>: The prices of one of a producer's services. Errors: roleDisabled (-32003), notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serviceId">Required.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
@@ -921,10 +4118,11 @@ namespace WPWithin
             return InvokeAsync("getServicePrices", p, (Func<JsonValue, string, PriceList>)PriceList.FromJson, cancellationToken);
         }
 
-        /// <summary><c>getServicePrices</c>: The prices of one of a producer's services. Errors: notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>getServicePrices</c>: The prices of one of a producer's services. Errors: roleDisabled (-32003), notFound (-32010), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serviceId">Required.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
@@ -934,12 +4132,13 @@ namespace WPWithin
             return Wait(GetServicePricesAsync(serviceId, serverId, url, CancellationToken.None));
         }
 
-        /// <summary><c>selectService</c>: Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: notFound (-32010), outOfStock (-32014), amountInvalid (-32027), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>selectService</c>: Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: roleDisabled (-32003), notFound (-32010), outOfStock (-32014), amountInvalid (-32027), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serviceId">Required.</param>
         /// <param name="priceId">Required.</param>
         /// <param name="numberOfUnits">Required. &gt;= 1, &lt;= 2147483647.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="OutOfStockException">outOfStock (-32014)</exception>
         /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
@@ -957,12 +4156,13 @@ namespace WPWithin
             return InvokeAsync("selectService", p, (Func<JsonValue, string, Quote>)Quote.FromJson, cancellationToken);
         }
 
-        /// <summary><c>selectService</c>: Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: notFound (-32010), outOfStock (-32014), amountInvalid (-32027), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>selectService</c>: Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: roleDisabled (-32003), notFound (-32010), outOfStock (-32014), amountInvalid (-32027), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="serviceId">Required.</param>
         /// <param name="priceId">Required.</param>
         /// <param name="numberOfUnits">Required. &gt;= 1, &lt;= 2147483647.</param>
         /// <param name="serverId">The producer, as found by discovery. Optional.</param>
         /// <param name="url">The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="OutOfStockException">outOfStock (-32014)</exception>
         /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
@@ -974,8 +4174,9 @@ namespace WPWithin
             return Wait(SelectServiceAsync(serviceId, priceId, numberOfUnits, serverId, url, CancellationToken.None));
         }
 
-        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="paymentReferenceId">Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
         /// <exception cref="ExpiredException">expired (-32012)</exception>
@@ -998,8 +4199,9 @@ namespace WPWithin
             return InvokeAsync("makePayment", p, (Func<JsonValue, string, Purchase>)Purchase.FromJson, cancellationToken);
         }
 
-        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
         /// <param name="paymentReferenceId">Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
         /// <exception cref="ExpiredException">expired (-32012)</exception>
@@ -1020,9 +4222,10 @@ namespace WPWithin
             return Wait(MakePaymentAsync(paymentReferenceId, CancellationToken.None));
         }
 
-        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="InsufficientUnitsException">insufficientUnits (-32013)</exception>
         /// <exception cref="ExpiredException">expired (-32012)</exception>
@@ -1037,9 +4240,10 @@ namespace WPWithin
             return InvokeAsync("beginServiceDelivery", p, (Func<JsonValue, string, DeliveryBegun>)DeliveryBegun.FromJson, cancellationToken);
         }
 
-        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="InsufficientUnitsException">insufficientUnits (-32013)</exception>
         /// <exception cref="ExpiredException">expired (-32012)</exception>
@@ -1051,9 +4255,10 @@ namespace WPWithin
             return Wait(BeginServiceDeliveryAsync(purchaseId, units, CancellationToken.None));
         }
 
-        /// <summary><c>endServiceDelivery</c>: Tells the producer how many units were received; returns the units committed and remaining. Errors: notFound (-32010), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>endServiceDelivery</c>: Tells the producer how many units were received; returns the units committed and remaining. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="unitsReceived">Required. &gt;= 0.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
@@ -1066,9 +4271,10 @@ namespace WPWithin
             return InvokeAsync("endServiceDelivery", p, (Func<JsonValue, string, DeliveryEnded>)DeliveryEnded.FromJson, cancellationToken);
         }
 
-        /// <summary><c>endServiceDelivery</c>: Tells the producer how many units were received; returns the units committed and remaining. Errors: notFound (-32010), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>endServiceDelivery</c>: Tells the producer how many units were received; returns the units committed and remaining. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="unitsReceived">Required. &gt;= 0.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
@@ -1078,14 +4284,16 @@ namespace WPWithin
             return Wait(EndServiceDeliveryAsync(purchaseId, unitsReceived, CancellationToken.None));
         }
 
-        /// <summary><c>listPurchases</c>: This Thing's purchases: units bought, delivered, remaining, expiry.</summary>
+        /// <summary><c>listPurchases</c>: This Thing's purchases: units bought, delivered, remaining, expiry. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public Task<IReadOnlyList<Purchase>> ListPurchasesAsync(CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
             return InvokeAsync("listPurchases", p, (Func<JsonValue, string, IReadOnlyList<Purchase>>)((v, w) => JsonRead.List(v, w, Purchase.FromJson)), cancellationToken);
         }
 
-        /// <summary><c>listPurchases</c>: This Thing's purchases: units bought, delivered, remaining, expiry.</summary>
+        /// <summary><c>listPurchases</c>: This Thing's purchases: units bought, delivered, remaining, expiry. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         public IReadOnlyList<Purchase> ListPurchases()
         {
             return Wait(ListPurchasesAsync(CancellationToken.None));

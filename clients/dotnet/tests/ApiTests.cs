@@ -42,7 +42,7 @@ namespace WPWithin.Tests
                 Assert.AreEqual(Session.World.ServerId, device.ServerId);
                 Assert.AreEqual(new[] { "producer" }, device.Roles.ToArray());
                 var status = client.GetStatus();
-                Assert.IsTrue(status.Ready.Value);
+                Assert.IsTrue(status.Ready);
                 Assert.AreEqual(Session.World.Producer.SocketPath, status.SocketPath);
                 Assert.That(status.Pid, Is.GreaterThan(0));
                 Assert.IsTrue(status.Health.Store.Writable);

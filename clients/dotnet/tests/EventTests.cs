@@ -209,7 +209,7 @@ namespace WPWithin.Tests
                 // A client buffer of 4 events: the client stops reading, the daemon drops the subscription.
                 var resuming = client.Subscribe(types, subscriptionOptions: new SubscriptionOptions { EventBufferLimit = 4 });
                 var raising = client.Subscribe(types, subscriptionOptions: new SubscriptionOptions { EventBufferLimit = 4, Reconnect = false });
-                var first = resuming.Info.LastSeq.Value;
+                var first = resuming.Info.LastSeq;
                 const int workers = 4, pairs = 150;
                 Task.WaitAll(Enumerable.Range(1, workers).Select(k => Task.Run(async () =>
                 {

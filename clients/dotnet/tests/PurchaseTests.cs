@@ -85,7 +85,7 @@ namespace WPWithin.Tests
                         var device = consumer.GetDeviceAsync();
                         await Task.WhenAll(status, device);
                         Assert.AreEqual(new[] { "consumer" }, device.Result.Roles.ToArray());
-                        Assert.IsTrue(status.Result.Ready.Value);
+                        Assert.IsTrue(status.Result.Ready);
                         await consumer.BeginServiceDeliveryAsync(pid, 2);
                         await consumer.EndServiceDeliveryAsync(pid, 2);
                         await consumer.BeginServiceDeliveryAsync(pid, 1);

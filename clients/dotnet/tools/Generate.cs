@@ -27,7 +27,7 @@ namespace WPWithin.Tools
         static readonly Dictionary<string, string> ResultNames = new Dictionary<string, string>
         {
             { "getDevice", "Device" }, { "getStatus", "Status" }, { "getMetrics", "Metrics" },
-            { "startServiceBroadcast", "BroadcastState" }, { "stopServiceBroadcast", "BroadcastState" },
+            { "startServiceBroadcast", "BroadcastStarted" }, { "stopServiceBroadcast", "BroadcastStopped" },
             { "deviceDiscovery", "DiscoveredDevice[]" }, { "searchForDevice", "DiscoveredDevice" },
             { "addService", "Service" }, { "removeService", "Removed" }, { "listServices", "Service[]" },
             { "requestServices", "ServiceList" }, { "getServicePrices", "PriceList" },
@@ -109,7 +109,7 @@ namespace WPWithin.Tools
             sb.Append("// version " + (document["info"]["version"].AsStringOrEmpty()) + "). Do not edit: change the generator or the document and regenerate.\n");
             sb.Append("using System;\nusing System.Collections.Generic;\nusing System.Threading;\nusing System.Threading.Tasks;\n\nnamespace WPWithin\n{\n");
 
-            foreach (var component in Components) Define(component.Key, component.Value as JsonObject, "components/schemas/" + component.Key, null);
+            foreach (var component in Components) Define(Pascal(component.Key), component.Value as JsonObject, "components/schemas/" + component.Key, null);
 
             // The client's methods.
             var client = new StringBuilder();

@@ -61,8 +61,8 @@ public final class Generate {
         RESULT_TYPES.put("getDevice", "Device");
         RESULT_TYPES.put("getStatus", "Status");
         RESULT_TYPES.put("getMetrics", "Metrics");
-        RESULT_TYPES.put("startServiceBroadcast", "Broadcast");
-        RESULT_TYPES.put("stopServiceBroadcast", "Broadcast");
+        RESULT_TYPES.put("startServiceBroadcast", "BroadcastStarted");
+        RESULT_TYPES.put("stopServiceBroadcast", "BroadcastStopped");
         RESULT_TYPES.put("deviceDiscovery", "DiscoveredDevice");
         RESULT_TYPES.put("searchForDevice", "DiscoveredDevice");
         RESULT_TYPES.put("addService", "Service");

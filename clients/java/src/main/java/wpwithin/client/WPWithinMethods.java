@@ -7,7 +7,8 @@ import wpwithin.client.types.OpenRpcDocument;
 import wpwithin.client.types.Device;
 import wpwithin.client.types.Status;
 import wpwithin.client.types.Metrics;
-import wpwithin.client.types.Broadcast;
+import wpwithin.client.types.BroadcastStarted;
+import wpwithin.client.types.BroadcastStopped;
 import wpwithin.client.types.DiscoveredDevice;
 import wpwithin.client.types.Service;
 import wpwithin.client.types.Removed;
@@ -117,19 +118,19 @@ public abstract class WPWithinMethods {
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
      * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
      */
-    public Broadcast startServiceBroadcast(Long timeoutMs) {
+    public BroadcastStarted startServiceBroadcast(Long timeoutMs) {
         return await(startServiceBroadcastAsync(timeoutMs));
     }
 
     /** {@link #startServiceBroadcast} as a future (completed with the same exceptions). */
-    public CompletableFuture<Broadcast> startServiceBroadcastAsync(Long timeoutMs) {
+    public CompletableFuture<BroadcastStarted> startServiceBroadcastAsync(Long timeoutMs) {
         JsonObject params = new JsonObject();
         params.put("timeoutMs", timeoutMs);
-        return invoke("startServiceBroadcast", params, Broadcast::fromJson);
+        return invoke("startServiceBroadcast", params, BroadcastStarted::fromJson);
     }
 
     /** {@link #startServiceBroadcast} with every parameter left out. */
-    public Broadcast startServiceBroadcast() {
+    public BroadcastStarted startServiceBroadcast() {
         return startServiceBroadcast(null);
     }
 
@@ -143,14 +144,14 @@ public abstract class WPWithinMethods {
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
      * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
      */
-    public Broadcast stopServiceBroadcast() {
+    public BroadcastStopped stopServiceBroadcast() {
         return await(stopServiceBroadcastAsync());
     }
 
     /** {@link #stopServiceBroadcast} as a future (completed with the same exceptions). */
-    public CompletableFuture<Broadcast> stopServiceBroadcastAsync() {
+    public CompletableFuture<BroadcastStopped> stopServiceBroadcastAsync() {
         JsonObject params = new JsonObject();
-        return invoke("stopServiceBroadcast", params, Broadcast::fromJson);
+        return invoke("stopServiceBroadcast", params, BroadcastStopped::fromJson);
     }
 
     /**
@@ -220,6 +221,7 @@ public abstract class WPWithinMethods {
      *
      * @param service {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.
      * @return service
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws AlreadyExistsException -32016 alreadyExists
      * @throws AmountInvalidException -32027 amountInvalid
      * @throws UnsupportedCurrencyException -32026 unsupportedCurrency
@@ -244,6 +246,7 @@ public abstract class WPWithinMethods {
      *
      * @param serviceId Required.
      * @return removed
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
      * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
@@ -265,6 +268,7 @@ public abstract class WPWithinMethods {
      * <p>Calls {@code listServices}.
      *
      * @return services
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
      * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
      */
@@ -286,6 +290,7 @@ public abstract class WPWithinMethods {
      * @param serverId The producer, as found by discovery. Optional: null leaves it out.
      * @param url The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional: null leaves it out.
      * @return services
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws PeerUnreachableException -32040 peerUnreachable
      * @throws PeerRejectedException -32041 peerRejected
@@ -319,6 +324,7 @@ public abstract class WPWithinMethods {
      * @param url The producer's HTE base URL (http://host:port[prefix]) when discovery is off. Optional: null leaves it out.
      * @param serviceId Required.
      * @return prices
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws PeerUnreachableException -32040 peerUnreachable
      * @throws PeerRejectedException -32041 peerRejected
@@ -350,6 +356,7 @@ public abstract class WPWithinMethods {
      * @param priceId Required.
      * @param numberOfUnits Required. (&gt;= 1, &lt;= 2147483647)
      * @return quote
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws OutOfStockException -32014 outOfStock
      * @throws AmountInvalidException -32027 amountInvalid
@@ -381,6 +388,7 @@ public abstract class WPWithinMethods {
      *
      * @param paymentReferenceId Required.
      * @return purchase
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws ConflictException -32011 conflict
      * @throws ExpiredException -32012 expired
@@ -418,6 +426,7 @@ public abstract class WPWithinMethods {
      * @param purchaseId Required.
      * @param units Required. (&gt;= 1)
      * @return delivery
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws InsufficientUnitsException -32013 insufficientUnits
      * @throws ExpiredException -32012 expired
@@ -447,6 +456,7 @@ public abstract class WPWithinMethods {
      * @param purchaseId Required.
      * @param unitsReceived Required. (&gt;= 0)
      * @return delivery
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws NotFoundException -32010 notFound
      * @throws ConflictException -32011 conflict
      * @throws PeerUnreachableException -32040 peerUnreachable
@@ -472,6 +482,7 @@ public abstract class WPWithinMethods {
      * <p>Calls {@code listPurchases}.
      *
      * @return purchases
+     * @throws RoleDisabledException -32003 roleDisabled
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
      * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
      */

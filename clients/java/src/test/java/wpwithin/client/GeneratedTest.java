@@ -104,7 +104,10 @@ class GeneratedTest {
 
     @Test
     void wrapperResultsReadTheirMembersWithTheHelpers() {
-        Quote quote = Quote.fromJson(JsonObject.parse("{\"paymentReferenceId\":\"r\",\"totalPrice\":9007199254740993}"));
+        // A typed record keeps the JSON it was read from, and the helpers read it as the wrappers did.
+        Quote quote = Quote.fromJson(JsonObject.parse("{\"currencyCode\":\"GBP\",\"merchantClientKey\":\"k\",\"paymentReferenceId\":\"r\","
+                + "\"priceId\":1,\"serverId\":\"s\",\"serviceId\":1,\"totalPrice\":9007199254740993,\"unitsToSupply\":1}"));
+        assertEquals(9007199254740993L, quote.totalPrice());
         assertEquals("r", quote.getString("paymentReferenceId"));
         assertEquals(9007199254740993L, quote.getLong("totalPrice")); // beyond a double's exact range
         assertTrue(quote.has("totalPrice"));

@@ -33,7 +33,12 @@ class GeneratorTest {
                 + "\"properties\":{\"purchaseId\":{\"type\":\"integer\",\"minimum\":1},\"totalPaid\":{\"type\":\"integer\"},"
                 + "\"currencyCode\":{\"type\":\"string\"},\"unsettled\":{\"type\":[\"string\",\"null\"],\"enum\":[\"begin\",\"end\",null]},"
                 + "\"expiry\":{\"type\":\"string\"}}}");
-        document.put("components", JsonObject.of("schemas", JsonObject.of("Purchase", purchase)));
+        JsonObject components = document.getObject("components");
+        if (components == null) {
+            components = JsonObject.of("schemas", JsonObject.of());
+            document.put("components", components);
+        }
+        components.getObject("schemas").put("Purchase", purchase);
         for (Object entry : document.getList("methods")) {
             JsonObject method = (JsonObject) entry;
             JsonObject result = method.getObject("result");

@@ -6,11 +6,67 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * DeliveryEnded: its schema in rpc.discover is still a bare object, so this record wraps the JSON
- * object; read its members with the {@link JsonBacked} helpers ({@code getString}, {@code getLong}, ...).
+ * DeliveryEnded (from its schema in rpc.discover).
+ *
+ * @param currencyCode always present
+ * @param expiry always present
+ * @param paymentReferenceId always present
+ * @param priceId always present
+ * @param producerUnitsRemaining always present; &gt;= 0
+ * @param producerUrl always present
+ * @param purchaseId always present; &gt;= 1
+ * @param serverId always present
+ * @param serviceId always present
+ * @param settledFromProducer null when absent; one of [true]
+ * @param totalPaid always present; &gt;= 1
+ * @param unitsBought always present; &gt;= 0
+ * @param unitsDelivered always present; &gt;= 0
+ * @param unitsInFlight always present; &gt;= 0
+ * @param unitsJustSupplied always present; &gt;= 0
+ * @param unitsRemaining always present; &gt;= 0
+ * @param unsettled null when absent or null; one of [begin, end, null]
+ * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record DeliveryEnded(JsonObject json) implements JsonBacked {
+public record DeliveryEnded(
+        String currencyCode,
+        String expiry,
+        String paymentReferenceId,
+        long priceId,
+        long producerUnitsRemaining,
+        String producerUrl,
+        long purchaseId,
+        String serverId,
+        long serviceId,
+        Boolean settledFromProducer,
+        long totalPaid,
+        long unitsBought,
+        long unitsDelivered,
+        long unitsInFlight,
+        long unitsJustSupplied,
+        long unitsRemaining,
+        String unsettled,
+        JsonObject json) implements JsonBacked {
+
     public static DeliveryEnded fromJson(Object value) {
-        return new DeliveryEnded(Decode.object(value));
+        JsonObject o = Decode.object(value);
+        return new DeliveryEnded(
+                Decode.required(o, "currencyCode", Decode::string),
+                Decode.required(o, "expiry", Decode::string),
+                Decode.required(o, "paymentReferenceId", Decode::string),
+                Decode.required(o, "priceId", Decode::integer),
+                Decode.required(o, "producerUnitsRemaining", Decode::integer),
+                Decode.required(o, "producerUrl", Decode::string),
+                Decode.required(o, "purchaseId", Decode::integer),
+                Decode.required(o, "serverId", Decode::string),
+                Decode.required(o, "serviceId", Decode::integer),
+                Decode.optional(o, "settledFromProducer", Decode::bool),
+                Decode.required(o, "totalPaid", Decode::integer),
+                Decode.required(o, "unitsBought", Decode::integer),
+                Decode.required(o, "unitsDelivered", Decode::integer),
+                Decode.required(o, "unitsInFlight", Decode::integer),
+                Decode.required(o, "unitsJustSupplied", Decode::integer),
+                Decode.required(o, "unitsRemaining", Decode::integer),
+                Decode.optional(o, "unsettled", Decode::string),
+                o);
     }
 }

@@ -8,23 +8,23 @@ import wpwithin.client.JsonObject;
 /**
  * DiscoveredDevice (from its schema in rpc.discover).
  *
- * @param deviceDescription null when absent
- * @param deviceName null when absent
- * @param hostname null when absent
- * @param portNumber null when absent
- * @param scheme null when absent
- * @param serverId null when absent
- * @param serviceTypes null when absent
- * @param sourceAddress null when absent
- * @param url null when absent
- * @param urlPrefix null when absent
+ * @param deviceDescription always present
+ * @param deviceName always present
+ * @param hostname always present
+ * @param portNumber always present; &gt;= 0; &lt;= 65535
+ * @param scheme always present
+ * @param serverId always present
+ * @param serviceTypes always present
+ * @param sourceAddress always present
+ * @param url always present
+ * @param urlPrefix always present
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record DiscoveredDevice(
         String deviceDescription,
         String deviceName,
         String hostname,
-        Long portNumber,
+        long portNumber,
         String scheme,
         String serverId,
         java.util.List<String> serviceTypes,
@@ -36,16 +36,16 @@ public record DiscoveredDevice(
     public static DiscoveredDevice fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new DiscoveredDevice(
-                Decode.optional(o, "deviceDescription", Decode::string),
-                Decode.optional(o, "deviceName", Decode::string),
-                Decode.optional(o, "hostname", Decode::string),
-                Decode.optional(o, "portNumber", Decode::integer),
-                Decode.optional(o, "scheme", Decode::string),
-                Decode.optional(o, "serverId", Decode::string),
-                Decode.optional(o, "serviceTypes", v -> Decode.list(v, Decode::string)),
-                Decode.optional(o, "sourceAddress", Decode::string),
-                Decode.optional(o, "url", Decode::string),
-                Decode.optional(o, "urlPrefix", Decode::string),
+                Decode.required(o, "deviceDescription", Decode::string),
+                Decode.required(o, "deviceName", Decode::string),
+                Decode.required(o, "hostname", Decode::string),
+                Decode.required(o, "portNumber", Decode::integer),
+                Decode.required(o, "scheme", Decode::string),
+                Decode.required(o, "serverId", Decode::string),
+                Decode.required(o, "serviceTypes", v -> Decode.list(v, Decode::string)),
+                Decode.required(o, "sourceAddress", Decode::string),
+                Decode.required(o, "url", Decode::string),
+                Decode.required(o, "urlPrefix", Decode::string),
                 o);
     }
 }

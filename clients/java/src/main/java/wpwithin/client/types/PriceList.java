@@ -6,11 +6,22 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * PriceList: its schema in rpc.discover is still a bare object, so this record wraps the JSON
- * object; read its members with the {@link JsonBacked} helpers ({@code getString}, {@code getLong}, ...).
+ * PriceList (from its schema in rpc.discover).
+ *
+ * @param prices always present
+ * @param serverId always present
+ * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record PriceList(JsonObject json) implements JsonBacked {
+public record PriceList(
+        java.util.List<PriceListPrice> prices,
+        String serverId,
+        JsonObject json) implements JsonBacked {
+
     public static PriceList fromJson(Object value) {
-        return new PriceList(Decode.object(value));
+        JsonObject o = Decode.object(value);
+        return new PriceList(
+                Decode.required(o, "prices", v -> Decode.list(v, PriceListPrice::fromJson)),
+                Decode.required(o, "serverId", Decode::string),
+                o);
     }
 }

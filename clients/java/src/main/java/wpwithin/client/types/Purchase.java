@@ -6,11 +6,58 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * Purchase: its schema in rpc.discover is still a bare object, so this record wraps the JSON
- * object; read its members with the {@link JsonBacked} helpers ({@code getString}, {@code getLong}, ...).
+ * Purchase (from its schema in rpc.discover).
+ *
+ * @param currencyCode always present
+ * @param expiry always present
+ * @param paymentReferenceId always present
+ * @param priceId always present
+ * @param producerUrl always present
+ * @param purchaseId always present; &gt;= 1
+ * @param serverId always present
+ * @param serviceId always present
+ * @param totalPaid always present; &gt;= 1
+ * @param unitsBought always present; &gt;= 0
+ * @param unitsDelivered always present; &gt;= 0
+ * @param unitsInFlight always present; &gt;= 0
+ * @param unitsRemaining always present; &gt;= 0
+ * @param unsettled null when absent or null; one of [begin, end, null]
+ * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record Purchase(JsonObject json) implements JsonBacked {
+public record Purchase(
+        String currencyCode,
+        String expiry,
+        String paymentReferenceId,
+        long priceId,
+        String producerUrl,
+        long purchaseId,
+        String serverId,
+        long serviceId,
+        long totalPaid,
+        long unitsBought,
+        long unitsDelivered,
+        long unitsInFlight,
+        long unitsRemaining,
+        String unsettled,
+        JsonObject json) implements JsonBacked {
+
     public static Purchase fromJson(Object value) {
-        return new Purchase(Decode.object(value));
+        JsonObject o = Decode.object(value);
+        return new Purchase(
+                Decode.required(o, "currencyCode", Decode::string),
+                Decode.required(o, "expiry", Decode::string),
+                Decode.required(o, "paymentReferenceId", Decode::string),
+                Decode.required(o, "priceId", Decode::integer),
+                Decode.required(o, "producerUrl", Decode::string),
+                Decode.required(o, "purchaseId", Decode::integer),
+                Decode.required(o, "serverId", Decode::string),
+                Decode.required(o, "serviceId", Decode::integer),
+                Decode.required(o, "totalPaid", Decode::integer),
+                Decode.required(o, "unitsBought", Decode::integer),
+                Decode.required(o, "unitsDelivered", Decode::integer),
+                Decode.required(o, "unitsInFlight", Decode::integer),
+                Decode.required(o, "unitsRemaining", Decode::integer),
+                Decode.optional(o, "unsettled", Decode::string),
+                o);
     }
 }

@@ -6,11 +6,40 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * Quote: its schema in rpc.discover is still a bare object, so this record wraps the JSON
- * object; read its members with the {@link JsonBacked} helpers ({@code getString}, {@code getLong}, ...).
+ * Quote (from its schema in rpc.discover).
+ *
+ * @param currencyCode always present
+ * @param merchantClientKey always present
+ * @param paymentReferenceId always present
+ * @param priceId always present
+ * @param serverId always present
+ * @param serviceId always present
+ * @param totalPrice always present; &gt;= 1
+ * @param unitsToSupply always present; &gt;= 0
+ * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record Quote(JsonObject json) implements JsonBacked {
+public record Quote(
+        String currencyCode,
+        String merchantClientKey,
+        String paymentReferenceId,
+        long priceId,
+        String serverId,
+        long serviceId,
+        long totalPrice,
+        long unitsToSupply,
+        JsonObject json) implements JsonBacked {
+
     public static Quote fromJson(Object value) {
-        return new Quote(Decode.object(value));
+        JsonObject o = Decode.object(value);
+        return new Quote(
+                Decode.required(o, "currencyCode", Decode::string),
+                Decode.required(o, "merchantClientKey", Decode::string),
+                Decode.required(o, "paymentReferenceId", Decode::string),
+                Decode.required(o, "priceId", Decode::integer),
+                Decode.required(o, "serverId", Decode::string),
+                Decode.required(o, "serviceId", Decode::integer),
+                Decode.required(o, "totalPrice", Decode::integer),
+                Decode.required(o, "unitsToSupply", Decode::integer),
+                o);
     }
 }

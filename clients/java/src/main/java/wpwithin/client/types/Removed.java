@@ -8,17 +8,17 @@ import wpwithin.client.JsonObject;
 /**
  * Removed (from its schema in rpc.discover).
  *
- * @param removed null when absent
+ * @param removed always present; one of [true]
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record Removed(
-        Boolean removed,
+        boolean removed,
         JsonObject json) implements JsonBacked {
 
     public static Removed fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new Removed(
-                Decode.optional(o, "removed", Decode::bool),
+                Decode.required(o, "removed", Decode::bool),
                 o);
     }
 }

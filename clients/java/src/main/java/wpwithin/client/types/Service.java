@@ -6,11 +6,31 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * Service: its schema in rpc.discover is still a bare object, so this record wraps the JSON
- * object; read its members with the {@link JsonBacked} helpers ({@code getString}, {@code getLong}, ...).
+ * Service (from its schema in rpc.discover).
+ *
+ * @param description always present
+ * @param id always present
+ * @param name always present
+ * @param prices always present
+ * @param serviceType always present
+ * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record Service(JsonObject json) implements JsonBacked {
+public record Service(
+        String description,
+        long id,
+        String name,
+        java.util.List<ServicePrice> prices,
+        String serviceType,
+        JsonObject json) implements JsonBacked {
+
     public static Service fromJson(Object value) {
-        return new Service(Decode.object(value));
+        JsonObject o = Decode.object(value);
+        return new Service(
+                Decode.required(o, "description", Decode::string),
+                Decode.required(o, "id", Decode::integer),
+                Decode.required(o, "name", Decode::string),
+                Decode.required(o, "prices", v -> Decode.list(v, ServicePrice::fromJson)),
+                Decode.required(o, "serviceType", Decode::string),
+                o);
     }
 }

@@ -6,11 +6,25 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * ServiceList: its schema in rpc.discover is still a bare object, so this record wraps the JSON
- * object; read its members with the {@link JsonBacked} helpers ({@code getString}, {@code getLong}, ...).
+ * ServiceList (from its schema in rpc.discover).
+ *
+ * @param fleetId null when absent or null
+ * @param serverId always present
+ * @param services always present
+ * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record ServiceList(JsonObject json) implements JsonBacked {
+public record ServiceList(
+        String fleetId,
+        String serverId,
+        java.util.List<ServiceListService> services,
+        JsonObject json) implements JsonBacked {
+
     public static ServiceList fromJson(Object value) {
-        return new ServiceList(Decode.object(value));
+        JsonObject o = Decode.object(value);
+        return new ServiceList(
+                Decode.optional(o, "fleetId", Decode::string),
+                Decode.required(o, "serverId", Decode::string),
+                Decode.required(o, "services", v -> Decode.list(v, ServiceListService::fromJson)),
+                o);
     }
 }

@@ -8,47 +8,47 @@ import wpwithin.client.JsonObject;
 /**
  * Status (from its schema in rpc.discover).
  *
- * @param connections null when absent
- * @param health null when absent
+ * @param connections always present; &gt;= 0
+ * @param health always present
  * @param metricsURL null when absent or null
- * @param payments null when absent
- * @param pid null when absent
- * @param ready null when absent
- * @param roles null when absent
- * @param socketPath null when absent
- * @param stateDir null when absent
- * @param uptimeSeconds null when absent
- * @param version null when absent
+ * @param payments always present
+ * @param pid always present; &gt;= 1
+ * @param ready always present
+ * @param roles always present
+ * @param socketPath always present
+ * @param stateDir always present
+ * @param uptimeSeconds always present; &gt;= 0
+ * @param version always present
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record Status(
-        Long connections,
-        StatusHealth health,
+        long connections,
+        Health health,
         String metricsURL,
         StatusPayments payments,
-        Long pid,
-        Boolean ready,
+        long pid,
+        boolean ready,
         java.util.List<String> roles,
         String socketPath,
         String stateDir,
-        Double uptimeSeconds,
+        double uptimeSeconds,
         String version,
         JsonObject json) implements JsonBacked {
 
     public static Status fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new Status(
-                Decode.optional(o, "connections", Decode::integer),
-                Decode.optional(o, "health", StatusHealth::fromJson),
+                Decode.required(o, "connections", Decode::integer),
+                Decode.required(o, "health", Health::fromJson),
                 Decode.optional(o, "metricsURL", Decode::string),
-                Decode.optional(o, "payments", StatusPayments::fromJson),
-                Decode.optional(o, "pid", Decode::integer),
-                Decode.optional(o, "ready", Decode::bool),
-                Decode.optional(o, "roles", v -> Decode.list(v, Decode::string)),
-                Decode.optional(o, "socketPath", Decode::string),
-                Decode.optional(o, "stateDir", Decode::string),
-                Decode.optional(o, "uptimeSeconds", Decode::number),
-                Decode.optional(o, "version", Decode::string),
+                Decode.required(o, "payments", StatusPayments::fromJson),
+                Decode.required(o, "pid", Decode::integer),
+                Decode.required(o, "ready", Decode::bool),
+                Decode.required(o, "roles", v -> Decode.list(v, Decode::string)),
+                Decode.required(o, "socketPath", Decode::string),
+                Decode.required(o, "stateDir", Decode::string),
+                Decode.required(o, "uptimeSeconds", Decode::number),
+                Decode.required(o, "version", Decode::string),
                 o);
     }
 }

@@ -9,7 +9,7 @@ import wpwithin.client.JsonObject;
  * StatusPayments (from its schema in rpc.discover).
  *
  * @param card null when absent or null
- * @param gatewayEndpoint null when absent
+ * @param gatewayEndpoint always present
  * @param merchantClientKey null when absent or null
  * @param json the JSON object it was read from (members the schema does not list included)
  */
@@ -23,7 +23,7 @@ public record StatusPayments(
         JsonObject o = Decode.object(value);
         return new StatusPayments(
                 Decode.optional(o, "card", Decode::string),
-                Decode.optional(o, "gatewayEndpoint", Decode::string),
+                Decode.required(o, "gatewayEndpoint", Decode::string),
                 Decode.optional(o, "merchantClientKey", Decode::string),
                 o);
     }

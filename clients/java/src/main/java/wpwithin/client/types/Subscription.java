@@ -8,26 +8,26 @@ import wpwithin.client.JsonObject;
 /**
  * Subscription (from its schema in rpc.discover).
  *
- * @param lastSeq null when absent
- * @param replayed null when absent
- * @param subscribed null when absent
- * @param truncated null when absent
+ * @param lastSeq always present; &gt;= 0
+ * @param replayed always present; &gt;= 0
+ * @param subscribed always present; one of [true]
+ * @param truncated always present
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record Subscription(
-        Long lastSeq,
-        Long replayed,
-        Boolean subscribed,
-        Boolean truncated,
+        long lastSeq,
+        long replayed,
+        boolean subscribed,
+        boolean truncated,
         JsonObject json) implements JsonBacked {
 
     public static Subscription fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new Subscription(
-                Decode.optional(o, "lastSeq", Decode::integer),
-                Decode.optional(o, "replayed", Decode::integer),
-                Decode.optional(o, "subscribed", Decode::bool),
-                Decode.optional(o, "truncated", Decode::bool),
+                Decode.required(o, "lastSeq", Decode::integer),
+                Decode.required(o, "replayed", Decode::integer),
+                Decode.required(o, "subscribed", Decode::bool),
+                Decode.required(o, "truncated", Decode::bool),
                 o);
     }
 }

@@ -8,17 +8,17 @@ import wpwithin.client.JsonObject;
 /**
  * Unsubscribed (from its schema in rpc.discover).
  *
- * @param subscribed null when absent
+ * @param subscribed always present; one of [false]
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record Unsubscribed(
-        Boolean subscribed,
+        boolean subscribed,
         JsonObject json) implements JsonBacked {
 
     public static Unsubscribed fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new Unsubscribed(
-                Decode.optional(o, "subscribed", Decode::bool),
+                Decode.required(o, "subscribed", Decode::bool),
                 o);
     }
 }

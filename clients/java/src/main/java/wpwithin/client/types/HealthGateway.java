@@ -6,20 +6,20 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * StatusHealthGateway (from its schema in rpc.discover).
+ * HealthGateway (from its schema in rpc.discover).
  *
  * @param reachable null when absent or null
- * @param secondsSinceLastCall null when absent or null
+ * @param secondsSinceLastCall null when absent or null; &gt;= 0
  * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record StatusHealthGateway(
+public record HealthGateway(
         Boolean reachable,
         Double secondsSinceLastCall,
         JsonObject json) implements JsonBacked {
 
-    public static StatusHealthGateway fromJson(Object value) {
+    public static HealthGateway fromJson(Object value) {
         JsonObject o = Decode.object(value);
-        return new StatusHealthGateway(
+        return new HealthGateway(
                 Decode.optional(o, "reachable", Decode::bool),
                 Decode.optional(o, "secondsSinceLastCall", Decode::number),
                 o);

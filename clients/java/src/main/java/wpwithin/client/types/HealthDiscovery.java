@@ -6,19 +6,22 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * Broadcast (from its schema in rpc.discover).
+ * HealthDiscovery (from its schema in rpc.discover).
  *
- * @param broadcasting null when absent
+ * @param broadcaster null when absent or null
+ * @param scanner null when absent or null
  * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record Broadcast(
-        Boolean broadcasting,
+public record HealthDiscovery(
+        Boolean broadcaster,
+        Boolean scanner,
         JsonObject json) implements JsonBacked {
 
-    public static Broadcast fromJson(Object value) {
+    public static HealthDiscovery fromJson(Object value) {
         JsonObject o = Decode.object(value);
-        return new Broadcast(
-                Decode.optional(o, "broadcasting", Decode::bool),
+        return new HealthDiscovery(
+                Decode.optional(o, "broadcaster", Decode::bool),
+                Decode.optional(o, "scanner", Decode::bool),
                 o);
     }
 }

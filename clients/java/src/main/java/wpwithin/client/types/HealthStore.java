@@ -6,22 +6,22 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * StatusHealthStore (from its schema in rpc.discover).
+ * HealthStore (from its schema in rpc.discover).
  *
- * @param freeBytes null when absent or null
+ * @param freeBytes null when absent or null; &gt;= 0
  * @param lastCommitFailed always present
  * @param writable always present
  * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record StatusHealthStore(
+public record HealthStore(
         Long freeBytes,
         boolean lastCommitFailed,
         boolean writable,
         JsonObject json) implements JsonBacked {
 
-    public static StatusHealthStore fromJson(Object value) {
+    public static HealthStore fromJson(Object value) {
         JsonObject o = Decode.object(value);
-        return new StatusHealthStore(
+        return new HealthStore(
                 Decode.optional(o, "freeBytes", Decode::integer),
                 Decode.required(o, "lastCommitFailed", Decode::bool),
                 Decode.required(o, "writable", Decode::bool),

@@ -6,28 +6,31 @@ import wpwithin.client.JsonBacked;
 import wpwithin.client.JsonObject;
 
 /**
- * StatusHealth (from its schema in rpc.discover).
+ * Health (from its schema in rpc.discover).
  *
  * @param discovery always present
  * @param gateway always present
  * @param ok always present
+ * @param producerStore null when absent or null
  * @param store always present
  * @param json the JSON object it was read from (members the schema does not list included)
  */
-public record StatusHealth(
-        StatusHealthDiscovery discovery,
-        StatusHealthGateway gateway,
+public record Health(
+        HealthDiscovery discovery,
+        HealthGateway gateway,
         boolean ok,
-        StatusHealthStore store,
+        HealthProducerStore producerStore,
+        HealthStore store,
         JsonObject json) implements JsonBacked {
 
-    public static StatusHealth fromJson(Object value) {
+    public static Health fromJson(Object value) {
         JsonObject o = Decode.object(value);
-        return new StatusHealth(
-                Decode.required(o, "discovery", StatusHealthDiscovery::fromJson),
-                Decode.required(o, "gateway", StatusHealthGateway::fromJson),
+        return new Health(
+                Decode.required(o, "discovery", HealthDiscovery::fromJson),
+                Decode.required(o, "gateway", HealthGateway::fromJson),
                 Decode.required(o, "ok", Decode::bool),
-                Decode.required(o, "store", StatusHealthStore::fromJson),
+                Decode.optional(o, "producerStore", HealthProducerStore::fromJson),
+                Decode.required(o, "store", HealthStore::fromJson),
                 o);
     }
 }
