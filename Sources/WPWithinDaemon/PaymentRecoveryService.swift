@@ -67,13 +67,18 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
 
     /// Takes the reference for one charge or one reconciliation; false when someone else has it: a task of
     /// this daemon, or (on a fleet's shared store) another member, which holds it until it is done or dies.
-    func claim(_ reference: String) async -> Bool {
+    /// Throws when the shared store cannot be asked (`unavailable`): then nobody may charge.
+    func claim(_ reference: String) async throws -> Bool {
         guard busy.insert(reference).inserted else { return false }
-        guard await store.claimCharge(reference) else {
+        let claimed: Bool
+        do {
+            claimed = try await store.claimCharge(reference)
+        } catch {
             busy.remove(reference)
-            return false
+            throw error
         }
-        return true
+        if !claimed { busy.remove(reference) }
+        return claimed
     }
 
     func release(_ reference: String) async {
@@ -136,7 +141,7 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
                 continue
             }
             // Being charged right now (here, or by a fleet member): its charge records the outcome.
-            guard await claim(reference) else { continue }
+            guard (try? await claim(reference)) == true else { continue }
             if order.state == .paymentPending || order.state == .outcomeUnknown {
                 // Read again under the claim: the charge that held it until now may have recorded its outcome.
                 _ = await settleNow(claimed: reference, force: true)

@@ -71,7 +71,7 @@ struct ProducerEngine: HTEProducer {
     func payment(_ request: PaymentRequest, caller: HTECaller) async throws -> PaymentResponse {
         let reference = request.paymentReferenceID
         guard let recovery else { throw WPWError(.unavailable, "payments are not running") }
-        guard await recovery.claim(reference) else { throw Self.inProgress }
+        guard try await recovery.claim(reference) else { throw Self.inProgress }
         let paid: Order
         do {
             paid = try await pay(request, recovery: recovery)

@@ -360,18 +360,16 @@ public final class FleetStore: ProducerBackend {
     static let claimNamespace = "wpwithin.fleet.charge"
 
     /// A session advisory lock on the reference: held by this member until released, or until it dies.
-    /// When the database cannot be reached the claim is refused (nothing is charged without a record).
-    public func claimCharge(_ reference: String) async -> Bool {
+    /// When the database cannot be reached the claim cannot be asked for: `unavailable` (nothing is charged
+    /// without a record), which the consumer hears as such rather than as "a payment is in progress".
+    public func claimCharge(_ reference: String) async throws -> Bool {
         do {
             return try await locks.tryLock(PGSessionLocks.key(Self.claimNamespace, reference))
         } catch let error as PGError {
-            _ = Self.mapped(error, self)
             logger.warning("Cannot claim a payment in the fleet's database", metadata: [
                 LogKey.paymentReference: "\(reference)", LogKey.error: "\(error)",
             ])
-            return false
-        } catch {
-            return false
+            throw Self.mapped(error, self)
         }
     }
 

@@ -49,8 +49,10 @@ public protocol ProducerBackend: Sendable {
     /// Takes `reference` for one charge or one reconciliation against every other process that shares this
     /// backend; false when another holds it. The caller already excludes its own concurrent work. One Thing's
     /// SQLite file has no other process: always true. A fleet member holds the claim in the database until
-    /// ``releaseCharge(_:)`` or until it dies (then another member may reconcile the order).
-    func claimCharge(_ reference: String) async -> Bool
+    /// ``releaseCharge(_:)`` or until it dies (then another member may reconcile the order). Throws
+    /// `unavailable` when the claim cannot be asked for (a fleet's database out of reach): nothing may be
+    /// charged then.
+    func claimCharge(_ reference: String) async throws -> Bool
     func releaseCharge(_ reference: String) async
 
     /// Periodic upkeep from the reconciliation loop (the SQLite store re-makes its space reserve).
@@ -160,7 +162,7 @@ public struct ProducerBackendHealth: Sendable, Hashable {
 
 extension Store: ProducerBackend {
     public var fleetID: String? { nil }
-    public func claimCharge(_ reference: String) async -> Bool { true }
+    public func claimCharge(_ reference: String) async throws -> Bool { true }
     public func releaseCharge(_ reference: String) async {}
     public func maintain() { restoreSpaceReserve() }
     public func pruneShared(now: Instant) async throws -> Int { 0 }

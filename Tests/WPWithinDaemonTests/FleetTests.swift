@@ -67,10 +67,11 @@ final class FleetMarket: @unchecked Sendable {
         consumerDir = try TempDir()
         // One after the other: the first creates the fleet and its catalog, the others find them.
         for index in 0..<3 { members.append(try await startMember(index)) }
+        // Written before the daemon starts (it reads it at once; written after, it was missing now and then: exit 78).
+        try Data(#"{"consumer":{"peerTimeoutMs":6000}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("consumer.json")))
         consumer = try DaemonProcess(dir: consumerDir, extraArguments: ["--config", dir.file("consumer.json")], environment: [
             "WPWITHIND_ROLES": "consumer", "WPWITHIND_GATEWAY_ENDPOINT": sandbox.endpoint, "WPWITHIND_CARD_FILE": cardPath,
         ])
-        try Data(#"{"consumer":{"peerTimeoutMs":6000}}"#.utf8).write(to: URL(fileURLWithPath: dir.file("consumer.json")))
         try await consumer.waitUntilListening()
     }
 
@@ -257,7 +258,14 @@ final class FleetMarket: @unchecked Sendable {
     @Test func withTheDatabaseStoppedMembersRefuseAndSaySoThenRecover() async throws {
         let market = try await FleetMarket()
         let c = try market.consumerClient()
+        // A quote taken before the outage, paid during it.
+        let early = try await c.result("selectService", ["url": market.memberURL(2), "serviceId": 1, "priceId": 1, "numberOfUnits": 1])
         try await onOwnThread { try market.postgres.stop() }
+        let unpaid = try await c.call("makePayment", ["paymentReferenceId": early["paymentReferenceId"] ?? .null])
+        #expect(unpaid["error"] != nil, "\(unpaid)")
+        // The producer said why (its error code, HTTP 503), not "a payment is in progress".
+        #expect(unpaid["error"]?["data"]?["errorCode"] == .int(Int64(WPWError.Code.unavailable.rawValue)), "\(unpaid)")
+        #expect(unpaid["error"]?["data"]?["httpStatus"] == 503, "\(unpaid)")
         // A quote cannot be recorded: refused, nothing charged; the member says why in getStatus.
         let refused = try await c.call("selectService", ["url": market.memberURL(1), "serviceId": 1, "priceId": 1, "numberOfUnits": 1])
         #expect(refused["error"] != nil, "\(refused)")

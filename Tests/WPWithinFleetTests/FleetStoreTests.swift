@@ -125,12 +125,12 @@ import WPWithinTestSupport
             let quote = try await fleet.members[0].createQuote(serviceID: 1, priceID: 1, units: 2, clientID: "c", now: Fleet.now).value
             let reference = quote.paymentReferenceID
             // Member A claims and starts the charge.
-            #expect(await fleet.members[0].claimCharge(reference))
+            #expect(try await fleet.members[0].claimCharge(reference))
             guard case .charge = try await fleet.members[0].startPayment(paymentReferenceID: reference, clientID: "c", now: Fleet.now).value
             else { Issue.record("expected a charge"); return }
             // The consumer's retry reaches member B: it cannot claim the reference, and the order says a
             // payment is in progress; nothing is reserved twice.
-            #expect(await fleet.members[1].claimCharge(reference) == false)
+            #expect(try await fleet.members[1].claimCharge(reference) == false)
             await #expect(throws: WPWError.self) {
                 _ = try await fleet.members[1].startPayment(paymentReferenceID: reference, clientID: "c", now: Fleet.now)
             }
@@ -139,7 +139,7 @@ import WPWithinTestSupport
             let paid = try await fleet.members[0].recordPaymentSucceeded(
                 paymentReferenceID: reference, pspOrderCode: "psp-1", tokenTTL: .seconds(3600), refundOnExpiry: false, now: Fleet.now).value
             await fleet.members[0].releaseCharge(reference)
-            #expect(await fleet.members[1].claimCharge(reference))
+            #expect(try await fleet.members[1].claimCharge(reference))
             guard case .alreadyPaid(let seen) = try await fleet.members[1].startPayment(paymentReferenceID: reference, clientID: "c", now: Fleet.now).value
             else { Issue.record("expected alreadyPaid"); return }
             #expect(seen.token == paid.token && seen.token != nil)
@@ -150,19 +150,19 @@ import WPWithinTestSupport
 
     @Test func aClaimHeldByAMemberThatDiesPassesToAnother() async throws {
         try await Self.withFleet(stock: nil) { fleet in
-            #expect(await fleet.members[0].claimCharge("ref-1"))
-            #expect(await fleet.members[1].claimCharge("ref-1") == false)
-            #expect(await fleet.members[2].claimCharge("ref-2"))
+            #expect(try await fleet.members[0].claimCharge("ref-1"))
+            #expect(try await fleet.members[1].claimCharge("ref-1") == false)
+            #expect(try await fleet.members[2].claimCharge("ref-2"))
             // Member 0's connections end (as when its process is killed): the server drops its claims once its
             // backend has seen the connection go, which takes a moment: poll for it, bounded.
             await fleet.members[0].close()
             var taken = false
             for _ in 0..<300 where !taken {
-                taken = await fleet.members[1].claimCharge("ref-1")
+                taken = try await fleet.members[1].claimCharge("ref-1")
                 if !taken { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(taken)
-            #expect(await fleet.members[1].claimCharge("ref-2") == false)
+            #expect(try await fleet.members[1].claimCharge("ref-2") == false)
         }
     }
 
@@ -244,7 +244,9 @@ import WPWithinTestSupport
             }
             #expect(error?.code == .unavailable)
             #expect(member.producerHealth().writable == false)
-            #expect(await member.claimCharge("ref") == false)
+            // No claim can be asked for: unavailable, so no charge can start.
+            let refused = await #expect(throws: WPWError.self) { _ = try await member.claimCharge("ref") }
+            #expect(refused?.code == .unavailable)
             try await onOwnThread { try fleet.server.start() }
             // The first call after the outage may meet the pool's other broken connection; the next works.
             _ = try? await member.catalog()
@@ -252,7 +254,7 @@ import WPWithinTestSupport
             let quote = try await member.createQuote(serviceID: 1, priceID: 1, units: 1, clientID: "c", now: Fleet.now)
             #expect(quote.value.units == 1)
             #expect(member.producerHealth().writable)
-            #expect(await member.claimCharge("ref"))
+            #expect(try await member.claimCharge("ref"))
         }
     }
 }
