@@ -35,7 +35,10 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
     private final CompletableFuture<Void> ready = new CompletableFuture<>();
     private final List<Runnable> onClose = new ArrayList<>();
     private final Thread thread;
+    /** The last seq queued by the reader thread (what a resubscription resumes from). */
     private volatile Long lastSeq;
+    /** The seq of the last event handed to the caller, or the subscription's starting point before any. */
+    private volatile Long lastReturned;
     private volatile Subscription subscription;
     private volatile int reconnects;
     private volatile int restarts;
@@ -49,6 +52,7 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
         this.client = client;
         this.types = types;
         this.lastSeq = resumeFrom;
+        this.lastReturned = resumeFrom;
         this.reconnect = reconnect;
         this.events = new LinkedBlockingQueue<>(client.eventBuffer);
         this.thread = new Thread(this::run, "wpwithin-events");
@@ -74,9 +78,18 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
         }
     }
 
-    /** The seq of the last event delivered (or the resume point): subscribe from here to go on. */
+    /**
+     * The seq of the last event {@link #next} returned (or the resume point before any): subscribe from here
+     * to go on. Events already read from the daemon but not taken yet are not counted, so resuming from here
+     * loses none of them.
+     */
     public Long lastSeq() {
-        return lastSeq;
+        return lastReturned;
+    }
+
+    private Event handOut(Event event) {
+        lastReturned = event.seq();
+        return event;
     }
 
     /** The daemon's answer to the latest subscribe ({@code lastSeq}, {@code replayed}, {@code truncated}). */
@@ -109,7 +122,7 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
         while (true) {
             Event event = events.poll();
             if (event != null) {
-                return event;
+                return handOut(event);
             }
             if (closed) {
                 throw new ClientClosedException("the event stream was closed", client.socketPath);
@@ -128,7 +141,7 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
                 throw new ClientClosedException("interrupted while waiting for an event", client.socketPath);
             }
             if (event != null) {
-                return event;
+                return handOut(event);
             }
         }
     }
@@ -323,12 +336,14 @@ public final class EventStream implements AutoCloseable, Iterable<Event> {
         if (lastSeq != null && journalEnd < lastSeq) {
             // A journal restored from a backup: replay it from its start.
             lastSeq = 0L;
+            lastReturned = 0L;
             early.clear();
             answer = Subscription.fromJson(call(inbox, "subscribe", JsonObject.of("types", types, "resumeFrom", 0L), early));
         }
         subscription = answer;
         if (lastSeq == null) {
             lastSeq = journalEnd;
+            lastReturned = journalEnd;
         }
     }
 

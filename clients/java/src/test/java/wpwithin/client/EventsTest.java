@@ -49,7 +49,9 @@ class EventsTest {
             // Nothing more is waiting: next times out, and nothing is lost by that.
             assertThrows(CallTimeoutException.class, () -> stream.next(Duration.ofMillis(200)));
             client.addService(Harness.robowash(4));
-            assertEquals(4L, stream.next(Duration.ofSeconds(10)).getLong("serviceId"));
+            Event fourth = stream.next(Duration.ofSeconds(10));
+            assertEquals(4L, fourth.getLong("serviceId"));
+            assertEquals(fourth.seq(), stream.lastSeq());
 
             try (EventStream again = client.subscribe(ADDED, events.get(0).seq())) {
                 assertEquals(3L, again.subscription().replayed());
