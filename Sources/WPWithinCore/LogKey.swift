@@ -29,6 +29,8 @@ public enum LogKey {
     public static let priceID = "price.id"
     public static let clientID = "client.id"
     public static let serverID = "server.id"
+    /// The `consumer.spending` rule that refused a payment (`maxTotal`, `dailyBudget`, `denyProducers`, …).
+    public static let spendingRule = "spending.rule"
     /// A transition's unit counts: `delivery.` + the event payload's key (`delivery.unitsGranted`, …).
     public static let deliveryPrefix = "delivery."
     /// A `TLSError` code (`certificateExpired`, `hostnameMismatch`, …).

@@ -48,11 +48,21 @@ public struct WPWError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let paymentOutcomeUnknown = Code(rawValue: -32028)
         public static let credentials = Code(rawValue: -32029)
 
-        // Peers and discovery (-32040…-32059).
+        // Peers and discovery (-32040…-32049).
         public static let peerUnreachable = Code(rawValue: -32040)
         public static let peerRejected = Code(rawValue: -32041)
         public static let peerProtocol = Code(rawValue: -32042)
         public static let discoveryTimeout = Code(rawValue: -32043)
+
+        // The consumer's spending policy (-32050…-32059): refused before the card is used, nothing changed.
+        /// A limit of one purchase or a budget would be exceeded (`data.limit` names it).
+        public static let spendingLimitExceeded = Code(rawValue: -32050)
+        /// The producer (serverId) is not allowed, or is denied.
+        public static let producerNotAllowed = Code(rawValue: -32051)
+        /// The service's type is not allowed, or is denied.
+        public static let serviceTypeNotAllowed = Code(rawValue: -32052)
+        /// The quote's currency is not allowed.
+        public static let currencyNotAllowed = Code(rawValue: -32053)
 
         public var description: String { String(rawValue) }
     }

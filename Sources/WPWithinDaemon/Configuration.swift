@@ -78,6 +78,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     // Consumer.
     public var peerTimeoutMs = 10_000
+    /// `consumer.spending`: the limits, budgets and lists checked before the card is used (reloaded on SIGHUP).
+    public var spending = SpendingPolicy()
 
     // Store.
     /// `full` survives power loss; `normal` (WAL) survives a crash of the daemon.
@@ -211,8 +213,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let consumer = top["consumer"] {
             let object = try reader.object(consumer, at: "consumer")
-            try reader.allow(object, keys: ["peerTimeoutMs"], at: "consumer")
+            try reader.allow(object, keys: ["peerTimeoutMs", "spending"], at: "consumer")
             if let value = object["peerTimeoutMs"] { peerTimeoutMs = try reader.int(value, at: "consumer.peerTimeoutMs") }
+            if let value = object["spending"] {
+                spending = value.isNull ? SpendingPolicy() : try SpendingPolicy.parse(try reader.object(value, at: "consumer.spending"), reader: reader)
+            }
         }
         if let metrics = top["metrics"] {
             let object = try reader.object(metrics, at: "metrics")

@@ -17,6 +17,8 @@ struct ConsumerEngine {
     let scanner: DiscoveryScanner?
     let hte: HTEClient
     let logger: Logger
+    /// The spending policy in force (`consumer.spending`, replaced by a SIGHUP reload).
+    let spendingPolicy: @Sendable () -> SpendingPolicy
 
     var clientID: String { store.identity.serverID }
 
@@ -126,11 +128,13 @@ struct ConsumerEngine {
                     guard let currency = Currency(code: response.currencyCode), response.totalPrice > 0 else {
                         throw WPWError(.peerProtocol, "the producer quoted an invalid total")
                     }
+                    // The spending policy's service type lists need the service's type at makePayment: kept with the quote.
+                    let serviceType = spendingPolicy().needsServiceType ? try await serviceType(url: url, serviceID: serviceID) : nil
                     let quote = ConsumerQuote(
                         paymentReferenceID: response.paymentReferenceID, serverID: response.serverID, clientID: clientID,
                         serviceID: serviceID, priceID: response.priceID, units: response.unitsToSupply,
                         total: Money(minorUnits: Int64(response.totalPrice), currency: currency),
-                        merchantClientKey: response.merchantClientKey, producerURL: url)
+                        merchantClientKey: response.merchantClientKey, producerURL: url, serviceType: serviceType)
                     await deliver(try await store.saveQuote(quote, now: nowInstant()).events)
                     return [
                         "paymentReferenceId": .string(response.paymentReferenceID), "serverId": .string(response.serverID),
@@ -144,20 +148,35 @@ struct ConsumerEngine {
                 summary: "Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId.",
                 params: [RPCParam("paymentReferenceId", Schema.string, required: true)],
                 result: "purchase", Schema.ref("Purchase"),
-                errors: [.roleDisabled, .notFound, .conflict, .expired, .outOfStock, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .gatewayTimeout, .gatewayProtocol, .gatewayRejected, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected, .peerProtocol],
+                errors: [.roleDisabled, .notFound, .conflict, .expired, .outOfStock, .credentials, .paymentDeclined, .invalidCard, .gatewayUnavailable, .gatewayTimeout, .gatewayProtocol, .gatewayRejected, .paymentOutcomeUnknown, .peerUnreachable, .peerRejected, .peerProtocol, .spendingLimitExceeded, .producerNotAllowed, .serviceTypeNotAllowed, .currencyNotAllowed],
                 handler: { params, _ in
                     let reference = try params.string("paymentReferenceId")
                     return try await reporting("makePayment", ["paymentReferenceId": .string(reference)]) {
                         if let existing = try await store.purchase(paymentReferenceID: reference) { return purchaseJSON(existing) }
-                        guard let quote = try await store.consumerQuote(paymentReferenceID: reference) else {
+                        guard let selected = try await store.consumerQuote(paymentReferenceID: reference) else {
                             throw WPWError(.notFound, "no quote \(reference); call selectService first", data: ["paymentReferenceId": .string(reference)])
                     }
                     guard let card = payments.card else { throw WPWError(.credentials, "no card configured (payments.cardFile)") }
                     // The purchase (the token: the money) must be recordable when the producer answers.
                     try store.requireRoomForNewMoney()
-                    let token = try await payments.gateway.createToken(card: card, clientKey: quote.merchantClientKey)
-                    let response = try await hte.payment(baseURL: quote.producerURL, PaymentRequest(
-                        clientID: clientID, clientToken: token.value, paymentReferenceID: reference))
+                    // Before the card is used: the policy, and (with budgets) the amount reserved.
+                    let quote = try await checkSpending(selected)
+                    let token: ClientToken
+                    let response: PaymentResponse
+                    do {
+                        token = try await payments.gateway.createToken(card: card, clientKey: quote.merchantClientKey)
+                    } catch {
+                        // No token reached the producer: nothing can have been charged.
+                        try await releaseSpending(quote)
+                        throw error
+                    }
+                    do {
+                        response = try await hte.payment(baseURL: quote.producerURL, PaymentRequest(
+                            clientID: clientID, clientToken: token.value, paymentReferenceID: reference))
+                    } catch {
+                        if Self.refusedBeforeAnyCharge(error) { try await releaseSpending(quote) }
+                        throw error
+                    }
                     guard let delivery = response.serviceDeliveryToken else { throw WPWError(.peerProtocol, "the producer sent no delivery token") }
                     let purchase = try Purchase(
                         serverID: quote.serverID, clientID: clientID, serviceID: quote.serviceID, priceID: quote.priceID,
@@ -193,10 +212,98 @@ struct ConsumerEngine {
                     }
                 }),
             RPCMethod(
+                "getSpendingPolicy",
+                summary: "The spending policy checked before the card is used (consumer.spending) and what each budget has left.",
+                result: "spending", Schema.ref("SpendingPolicy"), errors: [.roleDisabled],
+                handler: { _, _ in
+                    ["policy": spendingPolicy().json, "budgets": try await spendingBudgets()]
+                }),
+            RPCMethod(
                 "listPurchases", summary: "This Thing's purchases: units bought, delivered, remaining, expiry.",
                 result: "purchases", Schema.array(of: Schema.ref("Purchase")), errors: [.roleDisabled],
                 handler: { _, _ in .array(try await store.listPurchases().map(purchaseJSON)) }),
         ]
+    }
+
+    // MARK: Spending policy
+
+    /// The type of one of a producer's services (nil when it does not list the service).
+    func serviceType(url: String, serviceID: Int) async throws -> String? {
+        try await hte.services(baseURL: url).services?.first { $0.serviceID == serviceID }?.serviceType
+    }
+
+    /// Checks a quote's payment against the spending policy before the card is used and, with budgets,
+    /// reserves its amount durably (`Store.startConsumerPayment`: one transaction, so concurrent payments
+    /// cannot overspend together). A refusal changes nothing, is published as `consumer.spendingRefused`
+    /// and thrown as its typed error. Returns the quote as it is to be paid (`paymentStartedAt` set when
+    /// its amount is reserved). A quote whose payment started earlier is resumed as it is.
+    func checkSpending(_ quote: ConsumerQuote) async throws -> ConsumerQuote {
+        let policy = spendingPolicy()
+        if quote.paymentStartedAt != nil || policy.isEmpty { return quote }
+        let serviceType = policy.needsServiceType && quote.serviceType == nil
+            ? try await serviceType(url: quote.producerURL, serviceID: quote.serviceID) : nil
+        do {
+            return try await store.startConsumerPayment(
+                paymentReferenceID: quote.paymentReferenceID, serviceType: serviceType, reserve: policy.hasBudgets, now: nowInstant()
+            ) { quote, spent in
+                let request = SpendingRequest(serverID: quote.serverID, serviceType: quote.serviceType, total: quote.total, units: quote.units)
+                if let refusal = policy.evaluate(request, spent: spent) { throw refusal }
+            }.quote
+        } catch let refusal as SpendingRefusal {
+            let error = refusal.error(paymentReferenceID: quote.paymentReferenceID)
+            logger.notice("Payment refused by the spending policy before the card was used", metadata: [
+                LogKey.paymentReference: "\(quote.paymentReferenceID)", LogKey.spendingRule: "\(refusal.rule.rawValue)",
+                LogKey.serverID: "\(quote.serverID)", LogKey.currency: "\(quote.total.currency.code)",
+            ])
+            _ = try? await bus.publish(Self.spendingRefused, Self.refusalPayload(refusal, error: error, quote: quote, serviceType: serviceType))
+            throw error
+        }
+    }
+
+    static let spendingRefused = "consumer.spendingRefused"
+
+    /// The `consumer.spendingRefused` event: the quote, the error's code and message, the rule and its figures.
+    static func refusalPayload(_ refusal: SpendingRefusal, error: WPWError, quote: ConsumerQuote, serviceType: String?) -> [String: JSONValue] {
+        var payload = refusal.details
+        payload["limit"] = nil
+        payload["rule"] = .string(refusal.rule.rawValue)
+        payload["serviceType"] = (serviceType ?? quote.serviceType).map(JSONValue.string) ?? .null
+        payload.merge([
+            "paymentReferenceId": .string(quote.paymentReferenceID), "serverId": .string(quote.serverID),
+            "serviceId": .int(Int64(quote.serviceID)), "priceId": .int(Int64(quote.priceID)), "units": .int(Int64(quote.units)),
+            "totalAmount": .int(quote.total.minorUnits), "currencyCode": .string(quote.total.currency.code),
+            "code": .int(Int64(error.code.rawValue)), "message": .string(error.message),
+        ]) { $1 }
+        return payload
+    }
+
+    /// The payment of a reserved quote was refused before anything could be charged: the reservation goes.
+    func releaseSpending(_ quote: ConsumerQuote) async throws {
+        guard quote.paymentStartedAt != nil else { return }
+        try await store.releaseConsumerPayment(paymentReferenceID: quote.paymentReferenceID)
+    }
+
+    /// Whether a failed `payment` call to the producer means that nothing was charged, so that a reservation
+    /// can go: the gateway or the producer refused the payment (declined, card refused, stock, an unknown or
+    /// expired quote, nothing sent to the gateway), or the request never reached the producer. Anything else
+    /// (no answer, an unreadable one, an unknown outcome, a refusal whose meaning is not known) may follow a
+    /// charge: the amount stays reserved until a retry of `makePayment` learns the outcome.
+    static func refusedBeforeAnyCharge(_ error: any Error) -> Bool {
+        guard let error = error as? WPWError else { return false }
+        switch error.code {
+        case .paymentDeclined, .invalidCard, .outOfStock, .notFound, .expired, .amountInvalid, .unsupportedCurrency, .credentials,
+             .storageLow, .gatewayUnavailable, .gatewayRejected:
+            return true
+        case .peerUnreachable: return error.data?["requestMayHaveReachedPeer"]?.boolValue == false
+        default: return false
+        }
+    }
+
+    /// Each budget of the policy in force with what it has spent and has left (`getStatus`, `getSpendingPolicy`).
+    func spendingBudgets() async throws -> JSONValue {
+        let policy = spendingPolicy()
+        guard policy.hasBudgets else { return [] }
+        return .array(policy.budgets(spent: try await store.spending(now: nowInstant())).map(\.json))
     }
 
     // MARK: Deliveries

@@ -86,6 +86,7 @@ public struct Daemon: Sendable {
         StoreEventType.deliveryEnded, StoreEventType.deliveryLeaseExpired, StoreEventType.quoteReceived, StoreEventType.purchaseRecorded,
         StoreEventType.consumerDeliveryBegun, StoreEventType.consumerDeliveryConfirmed, StoreEventType.consumerDeliveryEnded,
         StoreEventType.consumerDeliveryUnsettled, StoreEventType.consumerDeliverySynced,
+        ConsumerEngine.spendingRefused,
     ]
 
     /// Runs every service until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
@@ -244,12 +245,22 @@ public func buildDaemon(
         hte: HTEClient(
             http: http, timeout: .milliseconds(configuration.peerTimeoutMs), logger: logger,
             observer: { route, outcome in metrics.hteCalled(route: route, outcome: outcome) }),
-        logger: logger)
+        logger: logger, spendingPolicy: { settings.current.spending })
     let consumerMethods = configuration.roles.contains(.consumer)
         ? consumerEngine.methods() : consumerEngine.methods().map { $0.disabled(role: "consumer") }
     let producerMethods = producer?.methods() ?? ProducerEngine(
         store: store, serverID: identity.serverId, payments: payments, bus: bus, tokenTTL: .seconds(configuration.tokenTTLSeconds), logger: logger
     ).methods().map { $0.disabled(role: "producer") }
+    // getStatus's `consumer`: the spending budgets left (null when this Thing is not a consumer).
+    let consumerStatus: (@Sendable () async -> JSONValue)?
+    if configuration.roles.contains(.consumer) {
+        consumerStatus = {
+            let budgets: JSONValue = (try? await consumerEngine.spendingBudgets()) ?? []
+            return ["budgets": budgets]
+        }
+    } else {
+        consumerStatus = nil
+    }
     let methods = DaemonMethods.make(
         identity: identity,
         settings: settings,
@@ -266,7 +277,8 @@ public func buildDaemon(
             health.json(
                 store: store, producerStore: configuration.roles.contains(.producer) ? producerBackend : nil, producer: configuration.roles.contains(.producer), consumer: configuration.roles.contains(.consumer))
         },
-        metrics: metrics
+        metrics: metrics,
+        consumer: consumerStatus
     ) + discovery.methods() + producerMethods + consumerMethods + SubscriptionMethods.methods(bus: bus, eventTypes: Daemon.eventTypes)
     let dispatcher = RPCDispatcher(
         methods: methods,
@@ -438,6 +450,7 @@ struct ReloadService: ServiceLifecycle.Service, CustomStringConvertible {
         merged.deviceDescription = new.deviceDescription
         merged.logLevel = new.logLevel
         merged.shutdownTimeoutSeconds = new.shutdownTimeoutSeconds
+        merged.spending = new.spending
         return merged
     }
 }

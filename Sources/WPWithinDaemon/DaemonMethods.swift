@@ -16,7 +16,8 @@ enum DaemonMethods {
         servingSocketPath: String,
         connections: @escaping @Sendable () -> Int,
         health: @escaping @Sendable () -> JSONValue,
-        metrics: DaemonMetrics
+        metrics: DaemonMetrics,
+        consumer: (@Sendable () async -> JSONValue)? = nil
     ) -> [RPCMethod] {
         [
             RPCMethod(
@@ -36,9 +37,9 @@ enum DaemonMethods {
             ),
             RPCMethod(
                 "getStatus",
-                summary: "The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.",
+                summary: "The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left.",
                 result: "status", Schema.ref("Status"),
-                synchronous: { _, _ in
+                handler: { _, _ in
                     let current = settings.current
                     let uptime = ContinuousClock.now - startedAt
                     let seconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
@@ -56,6 +57,8 @@ enum DaemonMethods {
                         "health": health(),
                         // The Prometheus endpoint when `metrics.listen` is set and bound.
                         "metricsURL": metrics.metricsURL.map(JSONValue.string) ?? .null,
+                        // The consumer's spending budgets and what they have left (null: not a consumer).
+                        "consumer": await consumer?() ?? .null,
                     ]
                 }
             ),

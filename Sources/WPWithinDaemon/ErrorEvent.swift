@@ -4,10 +4,14 @@ import WPWithinRPC
 /// The payload of `producer.error` / `consumer.error` events: what failed, with the error's stable code.
 enum ErrorEvent {
     /// Errors that are the calling app's own mistake (bad params, unknown ids) get no event: the caller
-    /// already has the answer. Everything else (peers, the gateway, internal failures) does.
+    /// already has the answer; nor do refusals of the spending policy (`consumer.spendingRefused` tells those).
+    /// Everything else (peers, the gateway, internal failures) does.
     static func isReported(_ error: any Error) -> Bool {
         guard let error = error as? WPWError else { return true }
-        return ![WPWError.Code.invalidParams, .invalidRequest, .notFound, .methodNotFound].contains(error.code)
+        return ![
+            WPWError.Code.invalidParams, .invalidRequest, .notFound, .methodNotFound,
+            .spendingLimitExceeded, .producerNotAllowed, .serviceTypeNotAllowed, .currencyNotAllowed,
+        ].contains(error.code)
     }
 
     static func payload(operation: String, error: any Error, details: [String: JSONValue]) -> [String: JSONValue] {

@@ -21,7 +21,29 @@ enum RPCSchemas {
         ]),
         "metricsURL": Schema.nullable(Schema.string),
         "health": Schema.ref("Health"),
+        "consumer": Schema.nullable(Schema.record(["budgets": Schema.array(of: Schema.ref("SpendingBudget"))])),
     ])
+
+    /// `SpendingBudget.json`: one budget of the spending policy, with what its window has spent and has left.
+    static let spendingBudget = Schema.record([
+        "currencyCode": Schema.string, "window": Schema.oneOf(["day", "month"]), "windowSeconds": Schema.integer(minimum: 1),
+        "limit": Schema.count, "spent": Schema.count, "purchased": Schema.count, "pending": Schema.count, "remaining": Schema.count,
+    ])
+
+    /// `getSpendingPolicy`: the policy as configured (`SpendingPolicy.json`) and each budget's figures.
+    static let spendingPolicy: JSONValue = {
+        let amounts = Schema.array(of: Schema.record(["currencyCode": Schema.string, "amount": Schema.count]))
+        let list = Schema.nullable(Schema.array(of: Schema.string))
+        return Schema.record([
+            "policy": Schema.record([
+                "maxTotal": amounts, "maxUnitPrice": amounts, "maxUnits": Schema.nullable(Schema.integer(minimum: 1)),
+                "dailyBudget": amounts, "monthlyBudget": amounts, "allowProducers": list,
+                "denyProducers": Schema.array(of: Schema.string), "allowServiceTypes": list,
+                "denyServiceTypes": Schema.array(of: Schema.string), "allowCurrencies": list,
+            ]),
+            "budgets": Schema.array(of: Schema.ref("SpendingBudget")),
+        ])
+    }()
 
     static let health = Schema.record([
         "ok": Schema.boolean,
@@ -99,6 +121,7 @@ enum RPCSchemas {
         "Device": device, "Status": status, "Health": health, "Metrics": metrics, "DiscoveredDevice": discoveredDevice,
         "Service": service, "ServicePrice": servicePrice, "ServiceList": serviceList, "PriceList": priceList, "Quote": quote,
         "Purchase": Schema.record(purchaseFields), "DeliveryBegun": deliveryBegun, "DeliveryEnded": deliveryEnded,
+        "SpendingPolicy": spendingPolicy, "SpendingBudget": spendingBudget,
     ]
 
     // MARK: Events
@@ -128,6 +151,19 @@ enum RPCSchemas {
         "operation": Schema.string, "code": Schema.integer, "message": Schema.string,
         "paymentReferenceId": Schema.string, "purchaseId": id,
     ]
+
+    /// `ConsumerEngine.refusalPayload`: the refused quote, the error, the rule, and the rule's figures when it
+    /// is a limit (`spendingFigures`, absent for a list).
+    static let spendingFigures: [String: JSONValue] = [
+        "limitAmount": Schema.count, "requested": Schema.count, "exceededBy": Schema.integer(minimum: 1), "spent": Schema.count,
+        "pending": Schema.count, "remaining": Schema.count, "windowSeconds": Schema.integer(minimum: 1),
+    ]
+    static let spendingRefused: [String: JSONValue] = spendingFigures.merging([
+        "paymentReferenceId": Schema.string, "serverId": Schema.string, "serviceId": Schema.integer, "priceId": Schema.integer,
+        "units": Schema.count, "totalAmount": Schema.integer(minimum: 1), "currencyCode": Schema.string,
+        "serviceType": Schema.nullable(Schema.string), "code": Schema.integer(minimum: -32059, maximum: -32050),
+        "message": Schema.string, "rule": Schema.oneOf(SpendingRefusal.Rule.allCases.map(\.rawValue)),
+    ]) { $1 }
 
     /// Each event type's members besides `seq`, `type` and `time`, and which of them may be absent.
     static let eventPayloads: [String: (fields: [String: JSONValue], optional: Set<String>)] = {
@@ -177,6 +213,7 @@ enum RPCSchemas {
                 with(purchasePayload, ["unsettled": Schema.oneOf(["begin", "end"]), "units": Schema.count]), []),
             StoreEventType.consumerDeliverySynced: (
                 with(purchasePayload, ["producerUnitsDelivered": Schema.count, "producerUnitsInFlight": Schema.count]), []),
+            ConsumerEngine.spendingRefused: (spendingRefused, Set(spendingFigures.keys)),
         ]
     }()
 

@@ -103,6 +103,8 @@ public enum ErrorCatalog {
         .paymentOutcomeUnknown: "paymentOutcomeUnknown", .credentials: "credentials",
         .peerUnreachable: "peerUnreachable", .peerRejected: "peerRejected", .peerProtocol: "peerProtocol",
         .discoveryTimeout: "discoveryTimeout",
+        .spendingLimitExceeded: "spendingLimitExceeded", .producerNotAllowed: "producerNotAllowed",
+        .serviceTypeNotAllowed: "serviceTypeNotAllowed", .currencyNotAllowed: "currencyNotAllowed",
     ]
 
     public static func name(of code: WPWError.Code) -> String {
@@ -143,6 +145,9 @@ extension ErrorCatalog {
         "purchaseId": Schema.integer(minimum: 1), "unitsDelivered": Schema.count, "unitsInFlight": Schema.count,
         "unitsRemaining": Schema.count,
     ]
+
+    /// What every refusal of the consumer's spending policy carries (`SpendingRefusal`).
+    static let spending: [String: JSONValue] = ["paymentReferenceId": Schema.string, "currencyCode": Schema.string]
 
     /// The schema of each code's `data` (absent when the error has none). Members differ by where the error
     /// arose, so every member is optional and others may appear (data is diagnostic; the code is the API);
@@ -194,6 +199,18 @@ extension ErrorCatalog {
             .peerRejected: data(peer),
             .peerProtocol: data(transport, peer),
             .discoveryTimeout: data(["match": Schema.string, "timeoutMs": Schema.count]),
+            .spendingLimitExceeded: data(spending, [
+                "limit": Schema.oneOf(["maxTotal", "maxUnitPrice", "maxUnits", "dailyBudget", "monthlyBudget"]),
+                "limitAmount": Schema.count, "requested": Schema.count, "exceededBy": Schema.integer(minimum: 1),
+                "spent": Schema.count, "pending": Schema.count, "remaining": Schema.count, "windowSeconds": Schema.integer(minimum: 1),
+            ]),
+            .producerNotAllowed: data(spending, [
+                "rule": Schema.oneOf(["allowProducers", "denyProducers"]), "serverId": Schema.nullable(Schema.string),
+            ]),
+            .serviceTypeNotAllowed: data(spending, [
+                "rule": Schema.oneOf(["allowServiceTypes", "denyServiceTypes"]), "serviceType": Schema.nullable(Schema.string),
+            ]),
+            .currencyNotAllowed: data(spending, ["rule": Schema.oneOf(["allowCurrencies"])]),
         ]
     }()
 }

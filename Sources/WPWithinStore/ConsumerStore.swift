@@ -14,10 +14,15 @@ public struct ConsumerQuote: Sendable, Hashable {
     public let merchantClientKey: String
     /// Base URL of the producer's HTE server.
     public let producerURL: String
+    /// The service's `serviceType`, when the spending policy needed it at `selectService`.
+    public let serviceType: String?
+    /// When its payment started (the card about to be used) with the outcome not known yet: it counts as spent
+    /// (`Store.spending`). Nil for a quote not being paid, or whose payment was refused before any charge.
+    public let paymentStartedAt: Instant?
 
     public init(
         paymentReferenceID: String, serverID: String, clientID: String, serviceID: Int, priceID: Int, units: Int,
-        total: Money, merchantClientKey: String, producerURL: String
+        total: Money, merchantClientKey: String, producerURL: String, serviceType: String? = nil, paymentStartedAt: Instant? = nil
     ) {
         self.paymentReferenceID = paymentReferenceID
         self.serverID = serverID
@@ -28,6 +33,8 @@ public struct ConsumerQuote: Sendable, Hashable {
         self.total = total
         self.merchantClientKey = merchantClientKey
         self.producerURL = producerURL
+        self.serviceType = serviceType
+        self.paymentStartedAt = paymentStartedAt
     }
 }
 
@@ -63,9 +70,9 @@ extension Store {
             try tx.db.run(
                 """
                     INSERT INTO consumer_quote (payment_reference_id, server_id, client_id, service_id, price_id, units,
-                        total_amount, currency, merchant_client_key, producer_url, received_at_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (payment_reference_id) DO UPDATE SET
+                        total_amount, currency, merchant_client_key, producer_url, received_at_ms, service_type)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (payment_reference_id) DO UPDATE SET service_type = excluded.service_type,
                         server_id = excluded.server_id, client_id = excluded.client_id, service_id = excluded.service_id,
                         price_id = excluded.price_id, units = excluded.units, total_amount = excluded.total_amount,
                         currency = excluded.currency, merchant_client_key = excluded.merchant_client_key,
@@ -74,7 +81,7 @@ extension Store {
                 [
                     quote.paymentReferenceID, quote.serverID, quote.clientID, quote.serviceID, quote.priceID, quote.units,
                     quote.total.minorUnits, quote.total.currency.code, quote.merchantClientKey, quote.producerURL,
-                    now.milliseconds,
+                    now.milliseconds, quote.serviceType,
                 ])
             try tx.append(StoreEventType.quoteReceived, [
                 "paymentReferenceId": .string(quote.paymentReferenceID), "serverId": .string(quote.serverID),
@@ -87,20 +94,23 @@ extension Store {
     }
 
     public func consumerQuote(paymentReferenceID: String) async throws -> ConsumerQuote? {
-        try await read { db in
-            try db.queryOne(
-                """
-                SELECT payment_reference_id, server_id, client_id, service_id, price_id, units, total_amount, currency,
-                    merchant_client_key, producer_url
-                FROM consumer_quote WHERE payment_reference_id = ?
-                """, [paymentReferenceID]
-            ) { row in
-                ConsumerQuote(
-                    paymentReferenceID: row.text(0), serverID: row.text(1), clientID: row.text(2),
-                    serviceID: row.int(3), priceID: row.int(4), units: row.int(5),
-                    total: try Rows.money(row.int64(6), row.text(7)),
-                    merchantClientKey: row.text(8), producerURL: row.text(9))
-            }
+        try await read { db in try Self.loadConsumerQuote(db, paymentReferenceID: paymentReferenceID) }
+    }
+
+    static func loadConsumerQuote(_ db: SQLiteConnection, paymentReferenceID: String) throws -> ConsumerQuote? {
+        try db.queryOne(
+            """
+            SELECT payment_reference_id, server_id, client_id, service_id, price_id, units, total_amount, currency,
+                merchant_client_key, producer_url, service_type, payment_started_at_ms
+            FROM consumer_quote WHERE payment_reference_id = ?
+            """, [paymentReferenceID]
+        ) { row in
+            ConsumerQuote(
+                paymentReferenceID: row.text(0), serverID: row.text(1), clientID: row.text(2),
+                serviceID: row.int(3), priceID: row.int(4), units: row.int(5),
+                total: try Rows.money(row.int64(6), row.text(7)),
+                merchantClientKey: row.text(8), producerURL: row.text(9), serviceType: row.optionalText(10),
+                paymentStartedAt: row.optionalInt64(11).map(Instant.init(milliseconds:)))
         }
     }
 

@@ -18,6 +18,7 @@ enum Schema {
         ("v3-one-row-per-order", v3),
         ("v4-fewer-pages-per-commit", v4),
         ("v5-journal-cursors", v5),
+        ("v7-spending", v7),
     ]
     static var migrationNames: [String] { migrations.map(\.name) }
 
@@ -96,6 +97,19 @@ enum Schema {
             if db.isInTransaction { try? db.execute("ROLLBACK TRANSACTION") }
             throw error
         }
+    }
+
+    /// v7: the consumer's spending policy (docs/payments.md, "Spending policy"). A consumer quote keeps the type
+    /// of its service when the policy needed it (`service_type`) and when its payment started
+    /// (`payment_started_at_ms`: the card was about to be used, and the outcome is not known yet): such a quote
+    /// counts against the budgets until it becomes a purchase or is released. `purchase_created` lets the
+    /// budgets read the purchases of the last 30 days without a scan of every purchase ever made.
+    static func v7(_ db: SQLiteConnection) throws {
+        try db.execute("""
+            ALTER TABLE consumer_quote ADD COLUMN service_type TEXT;
+            ALTER TABLE consumer_quote ADD COLUMN payment_started_at_ms INTEGER;
+            CREATE INDEX purchase_created ON purchase(created_at_ms);
+            """)
     }
 
     /// v5: how far this journal has copied another one (a fleet member's copy of the fleet's journal,

@@ -79,15 +79,19 @@ final class Market: @unchecked Sendable {
         return daemon
     }
 
+    /// `configPath` names a configuration file the test keeps (to rewrite it and reload with SIGHUP);
+    /// otherwise `config` is written to a new one.
     func startConsumer(
-        dir: TempDir? = nil, cardName: String = "Joe Bloggs", config: [String: JSONValue] = [:], wrapper: [String] = [],
-        journalStream: Bool = false
+        dir: TempDir? = nil, cardName: String = "Joe Bloggs", config: [String: JSONValue] = [:], configPath: String? = nil,
+        wrapper: [String] = [], journalStream: Bool = false
     ) async throws -> DaemonProcess {
         var env = loopbackDiscovery(port: discoveryPort, roles: "consumer")
         env["WPWITHIND_GATEWAY_ENDPOINT"] = gatewayEndpoint
         env["WPWITHIND_CARD_FILE"] = try cardFile(name: cardName)
         var arguments: [String] = []
-        if !config.isEmpty {
+        if let configPath {
+            arguments = ["--config", configPath]
+        } else if !config.isEmpty {
             let path = self.dir.file("consumer-\(UUID().uuidString.prefix(8)).json")
             try Data(JSONValue.object(config).jsonString.utf8).write(to: URL(fileURLWithPath: path))
             arguments = ["--config", path]

@@ -28,6 +28,13 @@ import WPWithinSQLite
         #expect(plan.contains("SEARCH event"), "\(plan)")
     }
 
+    /// The spending budgets read the last 30 days of purchases, not every purchase ever made.
+    @Test func theSpendingBudgetsReadOnlyTheirWindow() throws {
+        let plan = try Self.plan(Store.spendingSQL, arguments: 4)
+        #expect(plan.contains("purchase_created"), "\(plan)")
+        #expect(!plan.contains("SCAN purchase"), "\(plan)")
+    }
+
     @Test(arguments: [
         (Rows.orderSelect + " WHERE payment_reference_id = ?", "producer_order"),
         (Rows.orderSelect + " WHERE token_key = ?", "producer_order"),
