@@ -11,7 +11,7 @@ extension WPWithinClient {
         "startServiceBroadcast", "stopServiceBroadcast", "deviceDiscovery", "searchForDevice",
         "addService", "removeService", "listServices",
         "requestServices", "getServicePrices", "selectService", "makePayment",
-        "beginServiceDelivery", "endServiceDelivery", "listPurchases",
+        "beginServiceDelivery", "endServiceDelivery", "listPurchases", "getSpendingPolicy",
     ]
 
     /// A producer: by the `serverId` discovery reported, or by an explicit HTE base URL; `params` is how the
@@ -102,5 +102,10 @@ extension WPWithinClient {
 
     public func listPurchases() async throws -> JSONValue {
         try await call("listPurchases")
+    }
+
+    /// The consumer's spending policy (`policy`) and what each budget has left (`budgets`).
+    public func getSpendingPolicy() async throws -> JSONValue {
+        try await call("getSpendingPolicy")
     }
 }

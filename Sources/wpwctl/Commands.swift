@@ -30,10 +30,52 @@ struct StatusCommand: PlainCallCommand {
         var flattened = result
         if case .object(var object) = result, let health = object["health"] {
             object["health"] = .string(Output.healthSummary(health))
+            // A consumer's spending budgets: what each has left (not a consumer: no line).
+            if let consumer = object.removeValue(forKey: "consumer"), consumer != .null {
+                object["spending"] = .string(Output.budgetSummary(consumer["budgets"]))
+            }
             flattened = .object(object)
         }
         return Output.readable(flattened, order: Output.statusOrder)
     }
+
+    @OptionGroup var global: GlobalOptions
+}
+
+struct SpendingCommand: PlainCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spending",
+        abstract: "Show the consumer's spending policy and what each budget has left (getSpendingPolicy).",
+        discussion: "Budgets are per currency over a rolling day and a rolling 30 days; pending is paid for but not settled yet."
+    )
+    static let method = "getSpendingPolicy"
+    static func readable(_ result: JSONValue) -> String {
+        var policy = result["policy"]?.objectValue ?? [:]
+        for (key, value) in policy {
+            // Unset rules read as such; per-currency amounts as money.
+            if value == .null || value == [] {
+                policy[key] = "-"
+            } else if let amounts = value.arrayValue, amounts.first?["currencyCode"] != nil {
+                policy[key] = .string(amounts.map {
+                    Output.money(minorUnits: $0["amount"]?.int64Value ?? 0, currencyCode: $0["currencyCode"]?.stringValue ?? "")
+                }.joined(separator: ", "))
+            }
+        }
+        let budgets = Output.objects(result["budgets"]).map { budget in
+            var row = budget
+            let code = budget["currencyCode"]?.stringValue ?? ""
+            for key in ["limit", "spent", "purchased", "pending", "remaining"] {
+                if let minor = budget[key]?.int64Value { row[key] = .string(Output.money(minorUnits: minor, currencyCode: code)) }
+            }
+            return row
+        }
+        return Output.readable(.object(policy), order: Self.policyOrder) + "\n\n"
+            + Output.columns(budgets, Output.budgetColumns, empty: "no budgets")
+    }
+    static let policyOrder = [
+        "maxTotal", "maxUnitPrice", "maxUnits", "dailyBudget", "monthlyBudget", "allowProducers", "denyProducers",
+        "allowServiceTypes", "denyServiceTypes", "allowCurrencies",
+    ]
 
     @OptionGroup var global: GlobalOptions
 }

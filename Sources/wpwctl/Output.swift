@@ -144,7 +144,7 @@ enum Output {
     static let catalogColumns = ["serviceId", "name", "serviceType", "priceId", "description", "amount", "unitId", "unitDescription", "stock"]
     static let methodColumns = ["name", "summary"]
 
-    static let statusOrder = ["ready", "health", "version", "pid", "uptimeSeconds", "connections", "roles", "socketPath", "stateDir"]
+    static let statusOrder = ["ready", "health", "spending", "version", "pid", "uptimeSeconds", "connections", "roles", "socketPath", "stateDir"]
 
     /// `getStatus.health` in one line: `ok`, or `DEGRADED:` and what is wrong (then what is unknown).
     static func healthSummary(_ health: JSONValue) -> String {
@@ -160,6 +160,24 @@ enum Output {
         return text
     }
     static let deviceOrder = ["serverId", "name", "description", "version", "roles"]
+
+    /// The spending budgets (`getStatus.consumer.budgets`, `getSpendingPolicy.budgets`) in one line:
+    /// `GBP day: 35.00 GBP of 50.00 GBP left; …`, or `no budgets`.
+    static func budgetSummary(_ budgets: JSONValue?) -> String {
+        let lines = objects(budgets).map { budget -> String in
+            let code = budget["currencyCode"]?.stringValue ?? "?"
+            let left = money(minorUnits: budget["remaining"]?.int64Value ?? 0, currencyCode: code)
+            let limit = money(minorUnits: budget["limit"]?.int64Value ?? 0, currencyCode: code)
+            var text = "\(code) \(budget["window"]?.stringValue ?? "?"): \(left) of \(limit) left"
+            if let pending = budget["pending"]?.int64Value, pending > 0 {
+                text += " (\(money(minorUnits: pending, currencyCode: code)) pending)"
+            }
+            return text
+        }
+        return lines.isEmpty ? "no budgets" : lines.joined(separator: "; ")
+    }
+
+    static let budgetColumns = ["currencyCode", "window", "limit", "spent", "purchased", "pending", "remaining"]
 
     /// One line per event: `--json` gives the notification's params; otherwise `seq time type key=value…`.
     static func event(_ event: WPWithinClient.Event, json asJSON: Bool) -> String {

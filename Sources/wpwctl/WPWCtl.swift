@@ -37,7 +37,7 @@ struct WPWCtl: AsyncParsableCommand {
         version: WPWithinVersion.current,
         subcommands: [
             StatusCommand.self, DeviceCommand.self, DevicesCommand.self, ServicesCommand.self, PricesCommand.self,
-            BuyCommand.self, DeliverCommand.self, PurchasesCommand.self, CatalogCommand.self, BroadcastCommand.self,
+            BuyCommand.self, DeliverCommand.self, PurchasesCommand.self, SpendingCommand.self, CatalogCommand.self, BroadcastCommand.self,
             EventsCommand.self, MetricsCommand.self, CallCommand.self, MethodsCommand.self,
         ]
     )

@@ -49,6 +49,27 @@ import Glibc
         #expect(Output.readable([["b": 1, "a": "x"]]) == "a  b\nx  1")
     }
 
+    @Test func spendingShowsThePolicyAndWhatEachBudgetHasLeft() {
+        let budget: JSONValue = [
+            "currencyCode": "GBP", "window": "day", "windowSeconds": 86_400, "limit": 5000, "spent": 1500, "purchased": 1000,
+            "pending": 500, "remaining": 3500,
+        ]
+        #expect(Output.budgetSummary([budget]) == "GBP day: 35.00 GBP of 50.00 GBP left (5.00 GBP pending)")
+        #expect(Output.budgetSummary([]) == "no budgets")
+        let text = SpendingCommand.readable([
+            "policy": [
+                "maxTotal": [["currencyCode": "GBP", "amount": 2000]], "maxUnitPrice": [], "maxUnits": 10, "dailyBudget": [],
+                "monthlyBudget": [], "allowProducers": nil, "denyProducers": [], "allowServiceTypes": nil, "denyServiceTypes": [],
+                "allowCurrencies": ["GBP"],
+            ],
+            "budgets": [budget],
+        ])
+        #expect(text.hasPrefix("maxTotal           20.00 GBP\nmaxUnitPrice       -\nmaxUnits           10\n"), "\(text)")
+        #expect(text.contains("GBP           day     50.00 GBP  15.00 GBP  10.00 GBP  5.00 GBP  35.00 GBP"), "\(text)")
+        let status = StatusCommand.readable(["ready": true, "health": ["ok": true], "consumer": ["budgets": [budget]]])
+        #expect(status.contains("spending  GBP day: 35.00 GBP of 50.00 GBP left (5.00 GBP pending)"), "\(status)")
+    }
+
     @Test func callParamsAreKeyValueJSONOrStdin() throws {
         let stdin = { #"{"fromStdin":true}"# }
         #expect(try Output.callParams([], readStdin: stdin) == nil)
