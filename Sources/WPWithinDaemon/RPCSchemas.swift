@@ -30,20 +30,22 @@ enum RPCSchemas {
         "limit": Schema.count, "spent": Schema.count, "purchased": Schema.count, "pending": Schema.count, "remaining": Schema.count,
     ])
 
-    /// `getSpendingPolicy`: the policy as configured (`SpendingPolicy.json`) and each budget's figures.
-    static let spendingPolicy: JSONValue = {
-        let amounts = Schema.array(of: Schema.record(["currencyCode": Schema.string, "amount": Schema.count]))
+    /// `getSpendingPolicy`: the rules in force (`SpendingPolicy.json`: per-currency amounts as lists of
+    /// `SpendingAmount`) and each budget's figures.
+    static let spendingAmount = Schema.record(["currencyCode": Schema.string, "amount": Schema.count])
+    static let spendingRules: JSONValue = {
+        let amounts = Schema.array(of: Schema.ref("SpendingAmount"))
         let list = Schema.nullable(Schema.array(of: Schema.string))
         return Schema.record([
-            "policy": Schema.record([
-                "maxTotal": amounts, "maxUnitPrice": amounts, "maxUnits": Schema.nullable(Schema.integer(minimum: 1)),
-                "dailyBudget": amounts, "monthlyBudget": amounts, "allowProducers": list,
-                "denyProducers": Schema.array(of: Schema.string), "allowServiceTypes": list,
-                "denyServiceTypes": Schema.array(of: Schema.string), "allowCurrencies": list,
-            ]),
-            "budgets": Schema.array(of: Schema.ref("SpendingBudget")),
+            "maxTotal": amounts, "maxUnitPrice": amounts, "maxUnits": Schema.nullable(Schema.integer(minimum: 1)),
+            "dailyBudget": amounts, "monthlyBudget": amounts, "allowProducers": list,
+            "denyProducers": Schema.array(of: Schema.string), "allowServiceTypes": list,
+            "denyServiceTypes": Schema.array(of: Schema.string), "allowCurrencies": list,
         ])
     }()
+    static let spendingPolicy = Schema.record([
+        "policy": Schema.ref("SpendingRules"), "budgets": Schema.array(of: Schema.ref("SpendingBudget")),
+    ])
 
     static let health = Schema.record([
         "ok": Schema.boolean,
@@ -121,7 +123,8 @@ enum RPCSchemas {
         "Device": device, "Status": status, "Health": health, "Metrics": metrics, "DiscoveredDevice": discoveredDevice,
         "Service": service, "ServicePrice": servicePrice, "ServiceList": serviceList, "PriceList": priceList, "Quote": quote,
         "Purchase": Schema.record(purchaseFields), "DeliveryBegun": deliveryBegun, "DeliveryEnded": deliveryEnded,
-        "SpendingPolicy": spendingPolicy, "SpendingBudget": spendingBudget,
+        "SpendingPolicy": spendingPolicy, "SpendingRules": spendingRules, "SpendingAmount": spendingAmount,
+        "SpendingBudget": spendingBudget,
     ]
 
     // MARK: Events

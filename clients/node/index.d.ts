@@ -225,6 +225,10 @@ export declare const CODES: {
   readonly peerRejected: -32041;
   readonly peerProtocol: -32042;
   readonly discoveryTimeout: -32043;
+  readonly spendingLimitExceeded: -32050;
+  readonly producerNotAllowed: -32051;
+  readonly serviceTypeNotAllowed: -32052;
+  readonly currencyNotAllowed: -32053;
 };
 export type ErrorCodeName = keyof typeof CODES;
 export declare const CODE_NAMES: Readonly<Record<number, ErrorCodeName>>;
@@ -261,6 +265,10 @@ export declare class PeerUnreachableError extends WPWithinError { static readonl
 export declare class PeerRejectedError extends WPWithinError { static readonly code: -32041; }
 export declare class PeerProtocolError extends WPWithinError { static readonly code: -32042; }
 export declare class DiscoveryTimeoutError extends WPWithinError { static readonly code: -32043; }
+export declare class SpendingLimitExceededError extends WPWithinError { static readonly code: -32050; }
+export declare class ProducerNotAllowedError extends WPWithinError { static readonly code: -32051; }
+export declare class ServiceTypeNotAllowedError extends WPWithinError { static readonly code: -32052; }
+export declare class CurrencyNotAllowedError extends WPWithinError { static readonly code: -32053; }
 
 export type ClientErrorCode =
   | 'noSuchSocket'
@@ -408,6 +416,14 @@ export interface ErrorDataCredentials {
   path?: string;
   route?: string;
   state?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.currencyNotAllowed`. */
+export interface ErrorDataCurrencyNotAllowed {
+  currencyCode?: string;
+  paymentReferenceId?: string;
+  rule?: "allowCurrencies";
   [member: string]: unknown;
 }
 
@@ -696,9 +712,42 @@ export interface ErrorDataPeerUnreachable {
   [member: string]: unknown;
 }
 
+/** `components/schemas/ErrorData.producerNotAllowed`. */
+export interface ErrorDataProducerNotAllowed {
+  currencyCode?: string;
+  paymentReferenceId?: string;
+  rule?: "allowProducers" | "denyProducers";
+  serverId?: string | null;
+  [member: string]: unknown;
+}
+
 /** `components/schemas/ErrorData.roleDisabled`. */
 export interface ErrorDataRoleDisabled {
   role: "producer" | "consumer";
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.serviceTypeNotAllowed`. */
+export interface ErrorDataServiceTypeNotAllowed {
+  currencyCode?: string;
+  paymentReferenceId?: string;
+  rule?: "allowServiceTypes" | "denyServiceTypes";
+  serviceType?: string | null;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.spendingLimitExceeded`. */
+export interface ErrorDataSpendingLimitExceeded {
+  currencyCode?: string;
+  exceededBy?: number;
+  limit?: "maxTotal" | "maxUnitPrice" | "maxUnits" | "dailyBudget" | "monthlyBudget";
+  limitAmount?: number;
+  paymentReferenceId?: string;
+  pending?: number;
+  remaining?: number;
+  requested?: number;
+  spent?: number;
+  windowSeconds?: number;
   [member: string]: unknown;
 }
 
@@ -765,7 +814,8 @@ export type EventParams =
   | EventConsumerDeliveryConfirmed
   | EventConsumerDeliveryEnded
   | EventConsumerDeliveryUnsettled
-  | EventConsumerDeliverySynced;
+  | EventConsumerDeliverySynced
+  | EventConsumerSpendingRefused;
 
 /** `components/schemas/Event.consumer.deliveryBegun`. */
 export interface EventConsumerDeliveryBegun {
@@ -928,6 +978,33 @@ export interface EventConsumerQuoteReceived {
   totalAmount: number;
   type: "consumer.quoteReceived";
   units: number;
+}
+
+/** `components/schemas/Event.consumer.spendingRefused`. */
+export interface EventConsumerSpendingRefused {
+  code: number;
+  currencyCode: string;
+  exceededBy?: number;
+  fleetSeq?: number;
+  limitAmount?: number;
+  member?: string;
+  message: string;
+  paymentReferenceId: string;
+  pending?: number;
+  priceId: number;
+  remaining?: number;
+  requested?: number;
+  rule: "maxTotal" | "maxUnitPrice" | "maxUnits" | "dailyBudget" | "monthlyBudget" | "allowProducers" | "denyProducers" | "allowServiceTypes" | "denyServiceTypes" | "allowCurrencies";
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  serviceType: string | null;
+  spent?: number;
+  time: string;
+  totalAmount: number;
+  type: "consumer.spendingRefused";
+  units: number;
+  windowSeconds?: number;
 }
 
 /** `components/schemas/Event.daemon.error`. */
@@ -1323,9 +1400,50 @@ export interface ServicePrice {
   unitId: number;
 }
 
+/** `components/schemas/SpendingAmount`. */
+export interface SpendingAmount {
+  amount: number;
+  currencyCode: string;
+}
+
+/** `components/schemas/SpendingBudget`. */
+export interface SpendingBudget {
+  currencyCode: string;
+  limit: number;
+  pending: number;
+  purchased: number;
+  remaining: number;
+  spent: number;
+  window: "day" | "month";
+  windowSeconds: number;
+}
+
+/** `components/schemas/SpendingPolicy`. */
+export interface SpendingPolicy {
+  budgets: SpendingBudget[];
+  policy: SpendingRules;
+}
+
+/** `components/schemas/SpendingRules`. */
+export interface SpendingRules {
+  allowCurrencies: string[] | null;
+  allowProducers: string[] | null;
+  allowServiceTypes: string[] | null;
+  dailyBudget: SpendingAmount[];
+  denyProducers: string[];
+  denyServiceTypes: string[];
+  maxTotal: SpendingAmount[];
+  maxUnitPrice: SpendingAmount[];
+  maxUnits: number | null;
+  monthlyBudget: SpendingAmount[];
+}
+
 /** `components/schemas/Status`. */
 export interface Status {
   connections: number;
+  consumer: {
+    budgets: SpendingBudget[];
+  } | null;
   health: Health;
   metricsURL: string | null;
   payments: {
@@ -1366,6 +1484,7 @@ export interface EventParamsByType {
   "consumer.error": EventConsumerError;
   "consumer.purchaseRecorded": EventConsumerPurchaseRecorded;
   "consumer.quoteReceived": EventConsumerQuoteReceived;
+  "consumer.spendingRefused": EventConsumerSpendingRefused;
   "daemon.error": EventDaemonError;
   "daemon.reloaded": EventDaemonReloaded;
   "daemon.started": EventDaemonStarted;
@@ -1393,6 +1512,7 @@ export interface ErrorDataByName {
   amountInvalid: ErrorDataAmountInvalid;
   conflict: ErrorDataConflict;
   credentials: ErrorDataCredentials;
+  currencyNotAllowed: ErrorDataCurrencyNotAllowed;
   discoveryTimeout: ErrorDataDiscoveryTimeout;
   expired: ErrorDataExpired;
   gatewayProtocol: ErrorDataGatewayProtocol;
@@ -1416,7 +1536,10 @@ export interface ErrorDataByName {
   peerProtocol: ErrorDataPeerProtocol;
   peerRejected: ErrorDataPeerRejected;
   peerUnreachable: ErrorDataPeerUnreachable;
+  producerNotAllowed: ErrorDataProducerNotAllowed;
   roleDisabled: ErrorDataRoleDisabled;
+  serviceTypeNotAllowed: ErrorDataServiceTypeNotAllowed;
+  spendingLimitExceeded: ErrorDataSpendingLimitExceeded;
   storageLow: ErrorDataStorageLow;
   unavailable: ErrorDataUnavailable;
   unsupportedCurrency: ErrorDataUnsupportedCurrency;
@@ -1451,7 +1574,8 @@ export type EventType =
   | "consumer.deliveryConfirmed"
   | "consumer.deliveryEnded"
   | "consumer.deliveryUnsettled"
-  | "consumer.deliverySynced";
+  | "consumer.deliverySynced"
+  | "consumer.spendingRefused";
 
 /** Every RPC method name, as the daemon's rpc.discover lists them. */
 export type MethodName =
@@ -1472,6 +1596,7 @@ export type MethodName =
   | "makePayment"
   | "beginServiceDelivery"
   | "endServiceDelivery"
+  | "getSpendingPolicy"
   | "listPurchases"
   | "subscribe"
   | "unsubscribe";
@@ -1556,7 +1681,7 @@ export interface WPWithinMethods {
   discover(params?: Record<string, never>, options?: CallOptions): Promise<OpenRPCDocument>;
   /** This Thing's identity: serverId (lowercase UUID), name, description, version and roles. */
   getDevice(params?: Record<string, never>, options?: CallOptions): Promise<Device>;
-  /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery. */
+  /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left. */
   getStatus(params?: Record<string, never>, options?: CallOptions): Promise<Status>;
   /** The daemon's metrics in Prometheus text exposition format 0.0.4 (the same text as the metrics.listen endpoint). */
   getMetrics(params?: Record<string, never>, options?: CallOptions): Promise<Metrics>;
@@ -1586,12 +1711,14 @@ export interface WPWithinMethods {
   getServicePrices(params: GetServicePricesParams, options?: CallOptions): Promise<PriceList>;
   /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32003 roleDisabled, -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   selectService(params: SelectServiceParams, options?: CallOptions): Promise<Quote>;
-  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol, -32050 spendingLimitExceeded, -32051 producerNotAllowed, -32052 serviceTypeNotAllowed, -32053 currencyNotAllowed. */
   makePayment(params: MakePaymentParams, options?: CallOptions): Promise<Purchase>;
   /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params: BeginServiceDeliveryParams, options?: CallOptions): Promise<DeliveryBegun>;
   /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params: EndServiceDeliveryParams, options?: CallOptions): Promise<DeliveryEnded>;
+  /** The spending policy checked before the card is used (consumer.spending) and what each budget has left. Errors: -32003 roleDisabled. */
+  getSpendingPolicy(params?: Record<string, never>, options?: CallOptions): Promise<SpendingPolicy>;
   /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params?: Record<string, never>, options?: CallOptions): Promise<Purchase[]>;
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */

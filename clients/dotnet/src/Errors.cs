@@ -271,6 +271,34 @@ namespace WPWithin
         public DiscoveryTimeoutException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
     }
 
+    /// <summary>-32050 spendingLimitExceeded: the consumer's spending policy refused a payment before the card was used: a limit of one purchase or a budget would be exceeded (data.limit names it).</summary>
+    public class SpendingLimitExceededException : WPWithinException
+    {
+        public const int ErrorCode = -32050;
+        public SpendingLimitExceededException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
+    /// <summary>-32051 producerNotAllowed: the spending policy refused the producer (data.rule: allowProducers or denyProducers).</summary>
+    public class ProducerNotAllowedException : WPWithinException
+    {
+        public const int ErrorCode = -32051;
+        public ProducerNotAllowedException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
+    /// <summary>-32052 serviceTypeNotAllowed: the spending policy refused the service's type (data.rule: allowServiceTypes or denyServiceTypes).</summary>
+    public class ServiceTypeNotAllowedException : WPWithinException
+    {
+        public const int ErrorCode = -32052;
+        public ServiceTypeNotAllowedException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
+    /// <summary>-32053 currencyNotAllowed: the quote's currency is not in the spending policy's allowCurrencies.</summary>
+    public class CurrencyNotAllowedException : WPWithinException
+    {
+        public const int ErrorCode = -32053;
+        public CurrencyNotAllowedException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
     /// <summary>The stable codes of docs/rpc.md, by name.</summary>
     public static class ErrorCodes
     {
@@ -305,6 +333,10 @@ namespace WPWithin
         public const int PeerRejected = -32041;
         public const int PeerProtocol = -32042;
         public const int DiscoveryTimeout = -32043;
+        public const int SpendingLimitExceeded = -32050;
+        public const int ProducerNotAllowed = -32051;
+        public const int ServiceTypeNotAllowed = -32052;
+        public const int CurrencyNotAllowed = -32053;
 
         private static readonly Dictionary<int, string> Names = new Dictionary<int, string>
         {
@@ -339,6 +371,10 @@ namespace WPWithin
             { -32041, "peerRejected" },
             { -32042, "peerProtocol" },
             { -32043, "discoveryTimeout" },
+            { -32050, "spendingLimitExceeded" },
+            { -32051, "producerNotAllowed" },
+            { -32052, "serviceTypeNotAllowed" },
+            { -32053, "currencyNotAllowed" },
         };
 
         /// <summary>Every stable code this client maps to its own exception type.</summary>
@@ -385,6 +421,10 @@ namespace WPWithin
                 case -32041: return new PeerRejectedException(message, data, method);
                 case -32042: return new PeerProtocolException(message, data, method);
                 case -32043: return new DiscoveryTimeoutException(message, data, method);
+                case -32050: return new SpendingLimitExceededException(message, data, method);
+                case -32051: return new ProducerNotAllowedException(message, data, method);
+                case -32052: return new ServiceTypeNotAllowedException(message, data, method);
+                case -32053: return new CurrencyNotAllowedException(message, data, method);
                 default: return new WPWithinException(code, message, data, method);
             }
         }

@@ -30,6 +30,7 @@ namespace WPWithin
             "makePayment",
             "beginServiceDelivery",
             "endServiceDelivery",
+            "getSpendingPolicy",
             "listPurchases",
             "subscribe",
             "unsubscribe",
@@ -127,13 +128,17 @@ namespace WPWithin
                     new ParamSpec("unitsReceived", true, (JsonObject)JsonValue.Parse("{\"minimum\":0,\"type\":\"integer\"}")),
                 }
             },
+            { "getSpendingPolicy", new List<ParamSpec>
+                {
+                }
+            },
             { "listPurchases", new List<ParamSpec>
                 {
                 }
             },
             { "subscribe", new List<ParamSpec>
                 {
-                    new ParamSpec("types", false, (JsonObject)JsonValue.Parse("{\"items\":{\"enum\":[\"daemon.started\",\"daemon.reloaded\",\"daemon.stopping\",\"daemon.error\",\"producer.error\",\"consumer.error\",\"consumer.deviceDiscovered\",\"producer.serviceAdded\",\"producer.serviceReplaced\",\"producer.serviceRemoved\",\"producer.quoteCreated\",\"producer.paymentStarted\",\"producer.paymentSucceeded\",\"producer.paymentFailed\",\"producer.paymentOutcomeUnknown\",\"producer.paymentAbandoned\",\"producer.lateChargeFound\",\"producer.refundIssued\",\"producer.deliveryBegun\",\"producer.deliveryEnded\",\"producer.deliveryLeaseExpired\",\"consumer.quoteReceived\",\"consumer.purchaseRecorded\",\"consumer.deliveryBegun\",\"consumer.deliveryConfirmed\",\"consumer.deliveryEnded\",\"consumer.deliveryUnsettled\",\"consumer.deliverySynced\"],\"type\":\"string\"},\"type\":\"array\"}")),
+                    new ParamSpec("types", false, (JsonObject)JsonValue.Parse("{\"items\":{\"enum\":[\"daemon.started\",\"daemon.reloaded\",\"daemon.stopping\",\"daemon.error\",\"producer.error\",\"consumer.error\",\"consumer.deviceDiscovered\",\"producer.serviceAdded\",\"producer.serviceReplaced\",\"producer.serviceRemoved\",\"producer.quoteCreated\",\"producer.paymentStarted\",\"producer.paymentSucceeded\",\"producer.paymentFailed\",\"producer.paymentOutcomeUnknown\",\"producer.paymentAbandoned\",\"producer.lateChargeFound\",\"producer.refundIssued\",\"producer.deliveryBegun\",\"producer.deliveryEnded\",\"producer.deliveryLeaseExpired\",\"consumer.quoteReceived\",\"consumer.purchaseRecorded\",\"consumer.deliveryBegun\",\"consumer.deliveryConfirmed\",\"consumer.deliveryEnded\",\"consumer.deliveryUnsettled\",\"consumer.deliverySynced\",\"consumer.spendingRefused\"],\"type\":\"string\"},\"type\":\"array\"}")),
                     new ParamSpec("resumeFrom", false, (JsonObject)JsonValue.Parse("{\"minimum\":0,\"type\":\"integer\"}")),
                 }
             },
@@ -175,8 +180,9 @@ namespace WPWithin
         public const string ConsumerDeliveryEnded = "consumer.deliveryEnded";
         public const string ConsumerDeliveryUnsettled = "consumer.deliveryUnsettled";
         public const string ConsumerDeliverySynced = "consumer.deliverySynced";
+        public const string ConsumerSpendingRefused = "consumer.spendingRefused";
 
-        public static readonly IReadOnlyList<string> All = new[] { "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error", "producer.error", "consumer.error", "consumer.deviceDiscovered", "producer.serviceAdded", "producer.serviceReplaced", "producer.serviceRemoved", "producer.quoteCreated", "producer.paymentStarted", "producer.paymentSucceeded", "producer.paymentFailed", "producer.paymentOutcomeUnknown", "producer.paymentAbandoned", "producer.lateChargeFound", "producer.refundIssued", "producer.deliveryBegun", "producer.deliveryEnded", "producer.deliveryLeaseExpired", "consumer.quoteReceived", "consumer.purchaseRecorded", "consumer.deliveryBegun", "consumer.deliveryConfirmed", "consumer.deliveryEnded", "consumer.deliveryUnsettled", "consumer.deliverySynced" };
+        public static readonly IReadOnlyList<string> All = new[] { "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error", "producer.error", "consumer.error", "consumer.deviceDiscovered", "producer.serviceAdded", "producer.serviceReplaced", "producer.serviceRemoved", "producer.quoteCreated", "producer.paymentStarted", "producer.paymentSucceeded", "producer.paymentFailed", "producer.paymentOutcomeUnknown", "producer.paymentAbandoned", "producer.lateChargeFound", "producer.refundIssued", "producer.deliveryBegun", "producer.deliveryEnded", "producer.deliveryLeaseExpired", "consumer.quoteReceived", "consumer.purchaseRecorded", "consumer.deliveryBegun", "consumer.deliveryConfirmed", "consumer.deliveryEnded", "consumer.deliveryUnsettled", "consumer.deliverySynced", "consumer.spendingRefused" };
 
         /// <summary>The event's payload as its generated type, or null when the document does not describe it.</summary>
         public static JsonBacked Payload(WPWithinEvent e)
@@ -605,6 +611,33 @@ namespace WPWithin
         public static ErrorDataCredentials FromJson(JsonValue value, string where)
         {
             return new ErrorDataCredentials(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataCurrencyNotAllowed: components/schemas/ErrorData.currencyNotAllowed.</summary>
+    public sealed partial class ErrorDataCurrencyNotAllowed : JsonBacked
+    {
+        /// <summary><c>currencyCode</c> May be absent (null).</summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>rule</c> One of: "allowCurrencies". May be absent (null).</summary>
+        public string Rule { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataCurrencyNotAllowed(JsonObject json) : base(json) { }
+
+        private ErrorDataCurrencyNotAllowed(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Rule = JsonRead.String(o, "rule", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataCurrencyNotAllowed FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataCurrencyNotAllowed(JsonRead.Object(value, where), where);
         }
     }
 
@@ -1537,6 +1570,36 @@ namespace WPWithin
         }
     }
 
+    /// <summary>ErrorDataProducerNotAllowed: components/schemas/ErrorData.producerNotAllowed.</summary>
+    public sealed partial class ErrorDataProducerNotAllowed : JsonBacked
+    {
+        /// <summary><c>currencyCode</c> May be absent (null).</summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>rule</c> One of: "allowProducers", "denyProducers". May be absent (null).</summary>
+        public string Rule { get; private set; }
+        /// <summary><c>serverId</c> May be absent (null).</summary>
+        public string ServerId { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataProducerNotAllowed(JsonObject json) : base(json) { }
+
+        private ErrorDataProducerNotAllowed(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Rule = JsonRead.String(o, "rule", false, where);
+            ServerId = JsonRead.String(o, "serverId", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataProducerNotAllowed FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataProducerNotAllowed(JsonRead.Object(value, where), where);
+        }
+    }
+
     /// <summary>ErrorDataRoleDisabled: components/schemas/ErrorData.roleDisabled.</summary>
     public sealed partial class ErrorDataRoleDisabled : JsonBacked
     {
@@ -1555,6 +1618,84 @@ namespace WPWithin
         public static ErrorDataRoleDisabled FromJson(JsonValue value, string where)
         {
             return new ErrorDataRoleDisabled(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataServiceTypeNotAllowed: components/schemas/ErrorData.serviceTypeNotAllowed.</summary>
+    public sealed partial class ErrorDataServiceTypeNotAllowed : JsonBacked
+    {
+        /// <summary><c>currencyCode</c> May be absent (null).</summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>rule</c> One of: "allowServiceTypes", "denyServiceTypes". May be absent (null).</summary>
+        public string Rule { get; private set; }
+        /// <summary><c>serviceType</c> May be absent (null).</summary>
+        public string ServiceType { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataServiceTypeNotAllowed(JsonObject json) : base(json) { }
+
+        private ErrorDataServiceTypeNotAllowed(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Rule = JsonRead.String(o, "rule", false, where);
+            ServiceType = JsonRead.String(o, "serviceType", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataServiceTypeNotAllowed FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataServiceTypeNotAllowed(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataSpendingLimitExceeded: components/schemas/ErrorData.spendingLimitExceeded.</summary>
+    public sealed partial class ErrorDataSpendingLimitExceeded : JsonBacked
+    {
+        /// <summary><c>currencyCode</c> May be absent (null).</summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>exceededBy</c> May be absent (null).</summary>
+        public long? ExceededBy { get; private set; }
+        /// <summary><c>limit</c> One of: "maxTotal", "maxUnitPrice", "maxUnits", "dailyBudget", "monthlyBudget". May be absent (null).</summary>
+        public string Limit { get; private set; }
+        /// <summary><c>limitAmount</c> May be absent (null).</summary>
+        public long? LimitAmount { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>pending</c> May be absent (null).</summary>
+        public long? Pending { get; private set; }
+        /// <summary><c>remaining</c> May be absent (null).</summary>
+        public long? Remaining { get; private set; }
+        /// <summary><c>requested</c> May be absent (null).</summary>
+        public long? Requested { get; private set; }
+        /// <summary><c>spent</c> May be absent (null).</summary>
+        public long? Spent { get; private set; }
+        /// <summary><c>windowSeconds</c> May be absent (null).</summary>
+        public long? WindowSeconds { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataSpendingLimitExceeded(JsonObject json) : base(json) { }
+
+        private ErrorDataSpendingLimitExceeded(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", false, where);
+            ExceededBy = JsonRead.Int64(o, "exceededBy", false, where);
+            Limit = JsonRead.String(o, "limit", false, where);
+            LimitAmount = JsonRead.Int64(o, "limitAmount", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            Pending = JsonRead.Int64(o, "pending", false, where);
+            Remaining = JsonRead.Int64(o, "remaining", false, where);
+            Requested = JsonRead.Int64(o, "requested", false, where);
+            Spent = JsonRead.Int64(o, "spent", false, where);
+            WindowSeconds = JsonRead.Int64(o, "windowSeconds", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataSpendingLimitExceeded FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataSpendingLimitExceeded(JsonRead.Object(value, where), where);
         }
     }
 
@@ -2226,6 +2367,93 @@ namespace WPWithin
         public static EventConsumerQuoteReceived FromJson(JsonValue value, string where)
         {
             return new EventConsumerQuoteReceived(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerSpendingRefused: components/schemas/Event.consumer.spendingRefused.</summary>
+    public sealed partial class EventConsumerSpendingRefused : JsonBacked
+    {
+        /// <summary><c>code</c></summary>
+        public long Code { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>exceededBy</c> May be absent (null).</summary>
+        public long? ExceededBy { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>limitAmount</c> May be absent (null).</summary>
+        public long? LimitAmount { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>message</c></summary>
+        public string Message { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>pending</c> May be absent (null).</summary>
+        public long? Pending { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>remaining</c> May be absent (null).</summary>
+        public long? Remaining { get; private set; }
+        /// <summary><c>requested</c> May be absent (null).</summary>
+        public long? Requested { get; private set; }
+        /// <summary><c>rule</c> One of: "maxTotal", "maxUnitPrice", "maxUnits", "dailyBudget", "monthlyBudget", "allowProducers", "denyProducers", "allowServiceTypes", "denyServiceTypes", "allowCurrencies".</summary>
+        public string Rule { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>serviceType</c> May be null.</summary>
+        public string ServiceType { get; private set; }
+        /// <summary><c>spent</c> May be absent (null).</summary>
+        public long? Spent { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>totalAmount</c></summary>
+        public long TotalAmount { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.spendingRefused".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>units</c></summary>
+        public long Units { get; private set; }
+        /// <summary><c>windowSeconds</c> May be absent (null).</summary>
+        public long? WindowSeconds { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerSpendingRefused(JsonObject json) : base(json) { }
+
+        private EventConsumerSpendingRefused(JsonObject o, string where) : base(o)
+        {
+            Code = JsonRead.NotNull(JsonRead.Int64(o, "code", true, where), o, "code", where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            ExceededBy = JsonRead.Int64(o, "exceededBy", false, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            LimitAmount = JsonRead.Int64(o, "limitAmount", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            Message = JsonRead.String(o, "message", true, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            Pending = JsonRead.Int64(o, "pending", false, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            Remaining = JsonRead.Int64(o, "remaining", false, where);
+            Requested = JsonRead.Int64(o, "requested", false, where);
+            Rule = JsonRead.String(o, "rule", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            ServiceType = JsonRead.String(o, "serviceType", true, where);
+            Spent = JsonRead.Int64(o, "spent", false, where);
+            Time = JsonRead.String(o, "time", true, where);
+            TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
+            Type = JsonRead.String(o, "type", true, where);
+            Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+            WindowSeconds = JsonRead.Int64(o, "windowSeconds", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerSpendingRefused FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerSpendingRefused(JsonRead.Object(value, where), where);
         }
     }
 
@@ -3660,11 +3888,151 @@ namespace WPWithin
         }
     }
 
+    /// <summary>SpendingAmount: components/schemas/SpendingAmount, SpendingRules.dailyBudget[], SpendingRules.maxTotal[], SpendingRules.maxUnitPrice[], SpendingRules.monthlyBudget[].</summary>
+    public sealed partial class SpendingAmount : JsonBacked
+    {
+        /// <summary><c>amount</c></summary>
+        public long Amount { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public SpendingAmount(JsonObject json) : base(json) { }
+
+        private SpendingAmount(JsonObject o, string where) : base(o)
+        {
+            Amount = JsonRead.NotNull(JsonRead.Int64(o, "amount", true, where), o, "amount", where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static SpendingAmount FromJson(JsonValue value, string where)
+        {
+            return new SpendingAmount(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>SpendingBudget: components/schemas/SpendingBudget, SpendingPolicy.budgets[], StatusConsumer.budgets[].</summary>
+    public sealed partial class SpendingBudget : JsonBacked
+    {
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>limit</c></summary>
+        public long Limit { get; private set; }
+        /// <summary><c>pending</c></summary>
+        public long Pending { get; private set; }
+        /// <summary><c>purchased</c></summary>
+        public long Purchased { get; private set; }
+        /// <summary><c>remaining</c></summary>
+        public long Remaining { get; private set; }
+        /// <summary><c>spent</c></summary>
+        public long Spent { get; private set; }
+        /// <summary><c>window</c> One of: "day", "month".</summary>
+        public string Window { get; private set; }
+        /// <summary><c>windowSeconds</c></summary>
+        public long WindowSeconds { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public SpendingBudget(JsonObject json) : base(json) { }
+
+        private SpendingBudget(JsonObject o, string where) : base(o)
+        {
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            Limit = JsonRead.NotNull(JsonRead.Int64(o, "limit", true, where), o, "limit", where);
+            Pending = JsonRead.NotNull(JsonRead.Int64(o, "pending", true, where), o, "pending", where);
+            Purchased = JsonRead.NotNull(JsonRead.Int64(o, "purchased", true, where), o, "purchased", where);
+            Remaining = JsonRead.NotNull(JsonRead.Int64(o, "remaining", true, where), o, "remaining", where);
+            Spent = JsonRead.NotNull(JsonRead.Int64(o, "spent", true, where), o, "spent", where);
+            Window = JsonRead.String(o, "window", true, where);
+            WindowSeconds = JsonRead.NotNull(JsonRead.Int64(o, "windowSeconds", true, where), o, "windowSeconds", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static SpendingBudget FromJson(JsonValue value, string where)
+        {
+            return new SpendingBudget(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>SpendingPolicy: components/schemas/SpendingPolicy, getSpendingPolicy result.</summary>
+    public sealed partial class SpendingPolicy : JsonBacked
+    {
+        /// <summary><c>budgets</c></summary>
+        public IReadOnlyList<SpendingBudget> Budgets { get; private set; }
+        /// <summary><c>policy</c></summary>
+        public SpendingRules Policy { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public SpendingPolicy(JsonObject json) : base(json) { }
+
+        private SpendingPolicy(JsonObject o, string where) : base(o)
+        {
+            Budgets = JsonRead.Nested(o, "budgets", true, where, (v, w) => JsonRead.List(v, w, SpendingBudget.FromJson));
+            Policy = JsonRead.Nested(o, "policy", true, where, SpendingRules.FromJson);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static SpendingPolicy FromJson(JsonValue value, string where)
+        {
+            return new SpendingPolicy(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>SpendingRules: SpendingPolicy.policy, components/schemas/SpendingRules, SpendingPolicy.policy.</summary>
+    public sealed partial class SpendingRules : JsonBacked
+    {
+        /// <summary><c>allowCurrencies</c> May be null.</summary>
+        public IReadOnlyList<string> AllowCurrencies { get; private set; }
+        /// <summary><c>allowProducers</c> May be null.</summary>
+        public IReadOnlyList<string> AllowProducers { get; private set; }
+        /// <summary><c>allowServiceTypes</c> May be null.</summary>
+        public IReadOnlyList<string> AllowServiceTypes { get; private set; }
+        /// <summary><c>dailyBudget</c></summary>
+        public IReadOnlyList<SpendingAmount> DailyBudget { get; private set; }
+        /// <summary><c>denyProducers</c></summary>
+        public IReadOnlyList<string> DenyProducers { get; private set; }
+        /// <summary><c>denyServiceTypes</c></summary>
+        public IReadOnlyList<string> DenyServiceTypes { get; private set; }
+        /// <summary><c>maxTotal</c></summary>
+        public IReadOnlyList<SpendingAmount> MaxTotal { get; private set; }
+        /// <summary><c>maxUnitPrice</c></summary>
+        public IReadOnlyList<SpendingAmount> MaxUnitPrice { get; private set; }
+        /// <summary><c>maxUnits</c> May be null.</summary>
+        public long? MaxUnits { get; private set; }
+        /// <summary><c>monthlyBudget</c></summary>
+        public IReadOnlyList<SpendingAmount> MonthlyBudget { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public SpendingRules(JsonObject json) : base(json) { }
+
+        private SpendingRules(JsonObject o, string where) : base(o)
+        {
+            AllowCurrencies = JsonRead.Nested(o, "allowCurrencies", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            AllowProducers = JsonRead.Nested(o, "allowProducers", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            AllowServiceTypes = JsonRead.Nested(o, "allowServiceTypes", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            DailyBudget = JsonRead.Nested(o, "dailyBudget", true, where, (v, w) => JsonRead.List(v, w, SpendingAmount.FromJson));
+            DenyProducers = JsonRead.Nested(o, "denyProducers", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            DenyServiceTypes = JsonRead.Nested(o, "denyServiceTypes", true, where, (v, w) => JsonRead.List(v, w, JsonRead.StringItem));
+            MaxTotal = JsonRead.Nested(o, "maxTotal", true, where, (v, w) => JsonRead.List(v, w, SpendingAmount.FromJson));
+            MaxUnitPrice = JsonRead.Nested(o, "maxUnitPrice", true, where, (v, w) => JsonRead.List(v, w, SpendingAmount.FromJson));
+            MaxUnits = JsonRead.Int64(o, "maxUnits", true, where);
+            MonthlyBudget = JsonRead.Nested(o, "monthlyBudget", true, where, (v, w) => JsonRead.List(v, w, SpendingAmount.FromJson));
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static SpendingRules FromJson(JsonValue value, string where)
+        {
+            return new SpendingRules(JsonRead.Object(value, where), where);
+        }
+    }
+
     /// <summary>Status: components/schemas/Status, getStatus result.</summary>
     public sealed partial class Status : JsonBacked
     {
         /// <summary><c>connections</c></summary>
         public long Connections { get; private set; }
+        /// <summary><c>consumer</c> May be null.</summary>
+        public StatusConsumer Consumer { get; private set; }
         /// <summary><c>health</c></summary>
         public Health Health { get; private set; }
         /// <summary><c>metricsURL</c> May be null.</summary>
@@ -3692,6 +4060,7 @@ namespace WPWithin
         private Status(JsonObject o, string where) : base(o)
         {
             Connections = JsonRead.NotNull(JsonRead.Int64(o, "connections", true, where), o, "connections", where);
+            Consumer = JsonRead.Nested(o, "consumer", true, where, StatusConsumer.FromJson);
             Health = JsonRead.Nested(o, "health", true, where, Health.FromJson);
             MetricsURL = JsonRead.String(o, "metricsURL", true, where);
             Payments = JsonRead.Nested(o, "payments", true, where, StatusPayments.FromJson);
@@ -3708,6 +4077,27 @@ namespace WPWithin
         public static Status FromJson(JsonValue value, string where)
         {
             return new Status(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>StatusConsumer: Status.consumer, Status.consumer.</summary>
+    public sealed partial class StatusConsumer : JsonBacked
+    {
+        /// <summary><c>budgets</c></summary>
+        public IReadOnlyList<SpendingBudget> Budgets { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public StatusConsumer(JsonObject json) : base(json) { }
+
+        private StatusConsumer(JsonObject o, string where) : base(o)
+        {
+            Budgets = JsonRead.Nested(o, "budgets", true, where, (v, w) => JsonRead.List(v, w, SpendingBudget.FromJson));
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static StatusConsumer FromJson(JsonValue value, string where)
+        {
+            return new StatusConsumer(JsonRead.Object(value, where), where);
         }
     }
 
@@ -3907,14 +4297,14 @@ namespace WPWithin
             return Wait(GetDeviceAsync(CancellationToken.None));
         }
 
-        /// <summary><c>getStatus</c>: The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.</summary>
+        /// <summary><c>getStatus</c>: The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left.</summary>
         public Task<Status> GetStatusAsync(CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
             return InvokeAsync("getStatus", p, (Func<JsonValue, string, Status>)Status.FromJson, cancellationToken);
         }
 
-        /// <summary><c>getStatus</c>: The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.</summary>
+        /// <summary><c>getStatus</c>: The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left.</summary>
         public Status GetStatus()
         {
             return Wait(GetStatusAsync(CancellationToken.None));
@@ -4174,7 +4564,7 @@ namespace WPWithin
             return Wait(SelectServiceAsync(serviceId, priceId, numberOfUnits, serverId, url, CancellationToken.None));
         }
 
-        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042), spendingLimitExceeded (-32050), producerNotAllowed (-32051), serviceTypeNotAllowed (-32052), currencyNotAllowed (-32053).</summary>
         /// <param name="paymentReferenceId">Required.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
@@ -4192,6 +4582,10 @@ namespace WPWithin
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
+        /// <exception cref="SpendingLimitExceededException">spendingLimitExceeded (-32050)</exception>
+        /// <exception cref="ProducerNotAllowedException">producerNotAllowed (-32051)</exception>
+        /// <exception cref="ServiceTypeNotAllowedException">serviceTypeNotAllowed (-32052)</exception>
+        /// <exception cref="CurrencyNotAllowedException">currencyNotAllowed (-32053)</exception>
         public Task<Purchase> MakePaymentAsync(string paymentReferenceId, CancellationToken cancellationToken = default(CancellationToken))
         {
             var p = new JsonObject();
@@ -4199,7 +4593,7 @@ namespace WPWithin
             return InvokeAsync("makePayment", p, (Func<JsonValue, string, Purchase>)Purchase.FromJson, cancellationToken);
         }
 
-        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <summary><c>makePayment</c>: Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: roleDisabled (-32003), notFound (-32010), conflict (-32011), expired (-32012), outOfStock (-32014), credentials (-32029), paymentDeclined (-32020), invalidCard (-32021), gatewayUnavailable (-32022), gatewayTimeout (-32023), gatewayProtocol (-32024), gatewayRejected (-32025), paymentOutcomeUnknown (-32028), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042), spendingLimitExceeded (-32050), producerNotAllowed (-32051), serviceTypeNotAllowed (-32052), currencyNotAllowed (-32053).</summary>
         /// <param name="paymentReferenceId">Required.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="NotFoundException">notFound (-32010)</exception>
@@ -4217,6 +4611,10 @@ namespace WPWithin
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
+        /// <exception cref="SpendingLimitExceededException">spendingLimitExceeded (-32050)</exception>
+        /// <exception cref="ProducerNotAllowedException">producerNotAllowed (-32051)</exception>
+        /// <exception cref="ServiceTypeNotAllowedException">serviceTypeNotAllowed (-32052)</exception>
+        /// <exception cref="CurrencyNotAllowedException">currencyNotAllowed (-32053)</exception>
         public Purchase MakePayment(string paymentReferenceId)
         {
             return Wait(MakePaymentAsync(paymentReferenceId, CancellationToken.None));
@@ -4282,6 +4680,21 @@ namespace WPWithin
         public DeliveryEnded EndServiceDelivery(long purchaseId, long unitsReceived)
         {
             return Wait(EndServiceDeliveryAsync(purchaseId, unitsReceived, CancellationToken.None));
+        }
+
+        /// <summary><c>getSpendingPolicy</c>: The spending policy checked before the card is used (consumer.spending) and what each budget has left. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        public Task<SpendingPolicy> GetSpendingPolicyAsync(CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var p = new JsonObject();
+            return InvokeAsync("getSpendingPolicy", p, (Func<JsonValue, string, SpendingPolicy>)SpendingPolicy.FromJson, cancellationToken);
+        }
+
+        /// <summary><c>getSpendingPolicy</c>: The spending policy checked before the card is used (consumer.spending) and what each budget has left. Errors: roleDisabled (-32003).</summary>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        public SpendingPolicy GetSpendingPolicy()
+        {
+            return Wait(GetSpendingPolicyAsync(CancellationToken.None));
         }
 
         /// <summary><c>listPurchases</c>: This Thing's purchases: units bought, delivered, remaining, expiry. Errors: roleDisabled (-32003).</summary>

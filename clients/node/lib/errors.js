@@ -61,6 +61,10 @@ const CODES = Object.freeze({
   peerRejected: -32041,
   peerProtocol: -32042,
   discoveryTimeout: -32043,
+  spendingLimitExceeded: -32050,
+  producerNotAllowed: -32051,
+  serviceTypeNotAllowed: -32052,
+  currencyNotAllowed: -32053,
 });
 
 const CODE_NAMES = Object.freeze(Object.fromEntries(Object.entries(CODES).map(([name, code]) => [code, name])));

@@ -292,7 +292,11 @@ const METHODS = deepFreeze([
       -32028,
       -32040,
       -32041,
-      -32042
+      -32042,
+      -32050,
+      -32051,
+      -32052,
+      -32053
     ]
   },
   {
@@ -354,6 +358,14 @@ const METHODS = deepFreeze([
     ]
   },
   {
+    "name": "getSpendingPolicy",
+    "jsName": "getSpendingPolicy",
+    "params": [],
+    "errors": [
+      -32003
+    ]
+  },
+  {
     "name": "listPurchases",
     "jsName": "listPurchases",
     "params": [],
@@ -398,7 +410,8 @@ const METHODS = deepFreeze([
               "consumer.deliveryConfirmed",
               "consumer.deliveryEnded",
               "consumer.deliveryUnsettled",
-              "consumer.deliverySynced"
+              "consumer.deliverySynced",
+              "consumer.spendingRefused"
             ],
             "type": "string"
           },
@@ -436,7 +449,7 @@ class GeneratedMethods {
     return this._invoke(METHODS[1], params, options);
   }
 
-  /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery. */
+  /** The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left. */
   getStatus(params, options) {
     return this._invoke(METHODS[2], params, options);
   }
@@ -496,7 +509,7 @@ class GeneratedMethods {
     return this._invoke(METHODS[13], params, options);
   }
 
-  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol, -32050 spendingLimitExceeded, -32051 producerNotAllowed, -32052 serviceTypeNotAllowed, -32053 currencyNotAllowed. */
   makePayment(params, options) {
     return this._invoke(METHODS[14], params, options);
   }
@@ -511,19 +524,24 @@ class GeneratedMethods {
     return this._invoke(METHODS[16], params, options);
   }
 
+  /** The spending policy checked before the card is used (consumer.spending) and what each budget has left. Errors: -32003 roleDisabled. */
+  getSpendingPolicy(params, options) {
+    return this._invoke(METHODS[17], params, options);
+  }
+
   /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params, options) {
-    return this._invoke(METHODS[17], params, options);
+    return this._invoke(METHODS[18], params, options);
   }
 
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */
   subscribe(params, options) {
-    return this._invoke(METHODS[18], params, options);
+    return this._invoke(METHODS[19], params, options);
   }
 
   /** Stops the event stream of this connection. */
   unsubscribe(params, options) {
-    return this._invoke(METHODS[19], params, options);
+    return this._invoke(METHODS[20], params, options);
   }
 }
 

@@ -209,6 +209,42 @@ def test_every_result_error_and_event_of_a_purchase_flow_validates_against_the_d
         unknown_quote = other.call("selectService", url=device["url"], serviceId=1, priceId=1, numberOfUnits=1)
         other.fails(-32028, "makePayment", paymentReferenceId=unknown_quote["paymentReferenceId"])
 
+        # The spending policy: a consumer with limits and a budget, then one per list.
+        frugal = Daemon("frugal", {"WPWITHIND_ROLES": "consumer", "WPWITHIND_GATEWAY_ENDPOINT": sandbox.endpoint,
+                                   "WPWITHIND_CARD_FILE": write_private(os.path.join(world.dir, "card.json"), CARD)},
+                        {"consumer": {"spending": {"maxUnits": 3, "dailyBudget": {"GBP": 600}, "maxTotal": {"GBP": 1500}}}})
+        daemons = [frugal]
+        try:
+            with frugal.client() as f_client, f_client.subscribe(resume_from=0) as f_events:
+                spender = Checked(validator, f_client)
+                spender.fails(-32050, "makePayment", paymentReferenceId=spender.call(
+                    "selectService", url=device["url"], serviceId=1, priceId=1, numberOfUnits=4)["paymentReferenceId"])
+                spender.call("makePayment", paymentReferenceId=spender.call(
+                    "selectService", url=device["url"], serviceId=1, priceId=1, numberOfUnits=1)["paymentReferenceId"])
+                spender.fails(-32050, "makePayment", paymentReferenceId=spender.call(
+                    "selectService", url=device["url"], serviceId=1, priceId=1, numberOfUnits=1)["paymentReferenceId"])
+                spender.call("getSpendingPolicy")
+                spender.call("getStatus")
+                for code, policy in ((-32051, {"denyProducers": [server]}), (-32052, {"denyServiceTypes": ["car-wash"]}),
+                                     (-32053, {"allowCurrencies": ["EUR"]})):
+                    picky = Daemon("picky", {"WPWITHIND_ROLES": "consumer", "WPWITHIND_GATEWAY_ENDPOINT": sandbox.endpoint,
+                                             "WPWITHIND_CARD_FILE": os.path.join(world.dir, "card.json")},
+                                   {"consumer": {"spending": policy}})
+                    daemons.append(picky)
+                    with picky.client() as picky_client:
+                        checked = Checked(validator, picky_client)
+                        checked.fails(code, "makePayment", paymentReferenceId=checked.call(
+                            "selectService", url=device["url"], serviceId=1, priceId=1, numberOfUnits=1)["paymentReferenceId"])
+                        checked.call("getSpendingPolicy")
+                        other.results += checked.results
+                        other.errors += checked.errors
+                spending_events = drain(f_events, 0.5)
+                other.results += spender.results
+                other.errors += spender.errors
+        finally:
+            for each in daemons:
+                each.cleanup()
+
         # daemon.reloaded (SIGHUP), and daemon.stopping with the next daemon.started (a restart of the lone one).
         world.producer.process.send_signal(signal.SIGHUP)
         daemon.restart()
@@ -218,7 +254,7 @@ def test_every_result_error_and_event_of_a_purchase_flow_validates_against_the_d
             events += drain(p_events, 0.2) + drain(l_events, 0.2)
         for side in (producer, consumer):
             side.call("unsubscribe")
-        events += drain(p_events) + drain(c_events) + drain(l_events)
+        events += drain(p_events) + drain(c_events) + drain(l_events) + spending_events
     unlucky.cleanup()
 
     for params in events:
@@ -229,7 +265,7 @@ def test_every_result_error_and_event_of_a_purchase_flow_validates_against_the_d
                      "producer.paymentSucceeded", "producer.deliveryBegun", "producer.deliveryEnded",
                      "consumer.deviceDiscovered", "consumer.quoteReceived", "consumer.purchaseRecorded",
                      "consumer.deliveryBegun", "consumer.deliveryConfirmed", "consumer.deliveryEnded",
-                     "consumer.deliverySynced", "consumer.error"):
+                     "consumer.deliverySynced", "consumer.error", "consumer.spendingRefused"):
         assert seen[expected], f"no {expected} event was received (saw {dict(seen)})"
 
     results = producer.results + consumer.results + lone.results + other.results

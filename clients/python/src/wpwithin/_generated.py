@@ -9,24 +9,27 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedD
 
 #: The named types below (results, events, error data), for ``from wpwithin import *`` users.
 __all__ = ['DeliveryBegun', 'DeliveryEnded', 'Device', 'DiscoveredDevice', 'ErrorDataAlreadyExists',
- 'ErrorDataAmountInvalid', 'ErrorDataConflict', 'ErrorDataCredentials', 'ErrorDataDiscoveryTimeout',
- 'ErrorDataExpired', 'ErrorDataGatewayProtocol', 'ErrorDataGatewayRejected', 'ErrorDataGatewayTimeout',
- 'ErrorDataGatewayUnavailable', 'ErrorDataInsufficientUnits', 'ErrorDataInternalError',
- 'ErrorDataInvalidCard', 'ErrorDataInvalidParams', 'ErrorDataInvalidRequest', 'ErrorDataInvalidToken',
- 'ErrorDataMessageTooLarge', 'ErrorDataMethodNotFound', 'ErrorDataNotFound', 'ErrorDataOutOfStock',
- 'ErrorDataOverloaded', 'ErrorDataParseError', 'ErrorDataPaymentDeclined', 'ErrorDataPaymentOutcomeUnknown',
- 'ErrorDataPeerProtocol', 'ErrorDataPeerRejected', 'ErrorDataPeerUnreachable', 'ErrorDataRoleDisabled',
- 'ErrorDataStorageLow', 'ErrorDataUnavailable', 'ErrorDataUnsupportedCurrency', 'EventConsumerDeliveryBegun',
+ 'ErrorDataAmountInvalid', 'ErrorDataConflict', 'ErrorDataCredentials', 'ErrorDataCurrencyNotAllowed',
+ 'ErrorDataDiscoveryTimeout', 'ErrorDataExpired', 'ErrorDataGatewayProtocol', 'ErrorDataGatewayRejected',
+ 'ErrorDataGatewayTimeout', 'ErrorDataGatewayUnavailable', 'ErrorDataInsufficientUnits',
+ 'ErrorDataInternalError', 'ErrorDataInvalidCard', 'ErrorDataInvalidParams', 'ErrorDataInvalidRequest',
+ 'ErrorDataInvalidToken', 'ErrorDataMessageTooLarge', 'ErrorDataMethodNotFound', 'ErrorDataNotFound',
+ 'ErrorDataOutOfStock', 'ErrorDataOverloaded', 'ErrorDataParseError', 'ErrorDataPaymentDeclined',
+ 'ErrorDataPaymentOutcomeUnknown', 'ErrorDataPeerProtocol', 'ErrorDataPeerRejected',
+ 'ErrorDataPeerUnreachable', 'ErrorDataProducerNotAllowed', 'ErrorDataRoleDisabled',
+ 'ErrorDataServiceTypeNotAllowed', 'ErrorDataSpendingLimitExceeded', 'ErrorDataStorageLow',
+ 'ErrorDataUnavailable', 'ErrorDataUnsupportedCurrency', 'EventConsumerDeliveryBegun',
  'EventConsumerDeliveryConfirmed', 'EventConsumerDeliveryEnded', 'EventConsumerDeliverySynced',
  'EventConsumerDeliveryUnsettled', 'EventConsumerDeviceDiscovered', 'EventConsumerError',
- 'EventConsumerPurchaseRecorded', 'EventConsumerQuoteReceived', 'EventDaemonError', 'EventDaemonReloaded',
- 'EventDaemonStarted', 'EventDaemonStopping', 'EventParams', 'EventProducerDeliveryBegun',
- 'EventProducerDeliveryEnded', 'EventProducerDeliveryLeaseExpired', 'EventProducerError',
- 'EventProducerLateChargeFound', 'EventProducerPaymentAbandoned', 'EventProducerPaymentFailed',
- 'EventProducerPaymentOutcomeUnknown', 'EventProducerPaymentStarted', 'EventProducerPaymentSucceeded',
- 'EventProducerQuoteCreated', 'EventProducerRefundIssued', 'EventProducerServiceAdded',
- 'EventProducerServiceRemoved', 'EventProducerServiceReplaced', 'Health', 'Metrics', 'PriceList', 'Purchase',
- 'Quote', 'Service', 'ServiceList', 'ServicePrice', 'Status', 'SubscriptionLost', 'UnitLedger',
+ 'EventConsumerPurchaseRecorded', 'EventConsumerQuoteReceived', 'EventConsumerSpendingRefused',
+ 'EventDaemonError', 'EventDaemonReloaded', 'EventDaemonStarted', 'EventDaemonStopping', 'EventParams',
+ 'EventProducerDeliveryBegun', 'EventProducerDeliveryEnded', 'EventProducerDeliveryLeaseExpired',
+ 'EventProducerError', 'EventProducerLateChargeFound', 'EventProducerPaymentAbandoned',
+ 'EventProducerPaymentFailed', 'EventProducerPaymentOutcomeUnknown', 'EventProducerPaymentStarted',
+ 'EventProducerPaymentSucceeded', 'EventProducerQuoteCreated', 'EventProducerRefundIssued',
+ 'EventProducerServiceAdded', 'EventProducerServiceRemoved', 'EventProducerServiceReplaced', 'Health',
+ 'Metrics', 'PriceList', 'Purchase', 'Quote', 'Service', 'ServiceList', 'ServicePrice', 'SpendingAmount',
+ 'SpendingBudget', 'SpendingPolicy', 'SpendingRules', 'Status', 'SubscriptionLost', 'UnitLedger',
  'EVENT_PARAMS', 'ERROR_DATA']
 
 
@@ -35,7 +38,7 @@ DAEMON_VERSION = '0.1.0'
 
 
 #: Every method of rpc.discover (the daemon's names).
-METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'listPurchases', 'subscribe', 'unsubscribe')
+METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'getSpendingPolicy', 'listPurchases', 'subscribe', 'unsubscribe')
 
 
 #: The Python attribute of each method on Client and AsyncClient.
@@ -56,6 +59,7 @@ PYTHON_NAMES = {'rpc.discover': 'rpc_discover',
  'makePayment': 'makePayment',
  'beginServiceDelivery': 'beginServiceDelivery',
  'endServiceDelivery': 'endServiceDelivery',
+ 'getSpendingPolicy': 'getSpendingPolicy',
  'listPurchases': 'listPurchases',
  'subscribe': 'subscribe',
  'unsubscribe': 'unsubscribe'}
@@ -93,7 +97,8 @@ EVENT_TYPES = ('daemon.started',
  'consumer.deliveryConfirmed',
  'consumer.deliveryEnded',
  'consumer.deliveryUnsettled',
- 'consumer.deliverySynced')
+ 'consumer.deliverySynced',
+ 'consumer.spendingRefused')
 
 
 #: Each method's parameters: name -> {'required': bool, 'schema': JSON schema}.
@@ -129,6 +134,7 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
                           'units': {'required': True, 'schema': {'minimum': 1, 'type': 'integer'}}},
  'endServiceDelivery': {'purchaseId': {'required': True, 'schema': {'type': 'integer'}},
                         'unitsReceived': {'required': True, 'schema': {'minimum': 0, 'type': 'integer'}}},
+ 'getSpendingPolicy': {},
  'listPurchases': {},
  'subscribe': {'types': {'required': False,
                          'schema': {'items': {'enum': ['daemon.started',
@@ -158,7 +164,8 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
                                                        'consumer.deliveryConfirmed',
                                                        'consumer.deliveryEnded',
                                                        'consumer.deliveryUnsettled',
-                                                       'consumer.deliverySynced'],
+                                                       'consumer.deliverySynced',
+                                                       'consumer.spendingRefused'],
                                               'type': 'string'},
                                     'type': 'array'}},
                'resumeFrom': {'required': False, 'schema': {'minimum': 0, 'type': 'integer'}}},
@@ -297,6 +304,14 @@ class ErrorDataCredentials(TypedDict, total=False):
     path: str
     route: str
     state: str
+
+
+class ErrorDataCurrencyNotAllowed(TypedDict, total=False):
+    """``components/schemas/ErrorData.currencyNotAllowed``. Other members may appear."""
+
+    currencyCode: str
+    paymentReferenceId: str
+    rule: Literal['allowCurrencies']
 
 
 class ErrorDataDiscoveryTimeout(TypedDict, total=False):
@@ -585,10 +600,43 @@ class ErrorDataPeerUnreachable(TypedDict, total=False):
     unsettled: Literal['begin', 'end']
 
 
+class ErrorDataProducerNotAllowed(TypedDict, total=False):
+    """``components/schemas/ErrorData.producerNotAllowed``. Other members may appear."""
+
+    currencyCode: str
+    paymentReferenceId: str
+    rule: Literal['allowProducers', 'denyProducers']
+    serverId: Optional[str]
+
+
 class ErrorDataRoleDisabled(TypedDict):
     """``components/schemas/ErrorData.roleDisabled``. Other members may appear."""
 
     role: Literal['producer', 'consumer']
+
+
+class ErrorDataServiceTypeNotAllowed(TypedDict, total=False):
+    """``components/schemas/ErrorData.serviceTypeNotAllowed``. Other members may appear."""
+
+    currencyCode: str
+    paymentReferenceId: str
+    rule: Literal['allowServiceTypes', 'denyServiceTypes']
+    serviceType: Optional[str]
+
+
+class ErrorDataSpendingLimitExceeded(TypedDict, total=False):
+    """``components/schemas/ErrorData.spendingLimitExceeded``. Other members may appear."""
+
+    currencyCode: str
+    exceededBy: int
+    limit: Literal['maxTotal', 'maxUnitPrice', 'maxUnits', 'dailyBudget', 'monthlyBudget']
+    limitAmount: int
+    paymentReferenceId: str
+    pending: int
+    remaining: int
+    requested: int
+    spent: int
+    windowSeconds: int
 
 
 class ErrorDataStorageLow(TypedDict, total=False):
@@ -1189,8 +1237,39 @@ class EventConsumerDeliverySynced(_EventConsumerDeliverySyncedRequired, total=Fa
     member: str
 
 
+class _EventConsumerSpendingRefusedRequired(TypedDict):
+    code: int
+    currencyCode: str
+    message: str
+    paymentReferenceId: str
+    priceId: int
+    rule: Literal['maxTotal', 'maxUnitPrice', 'maxUnits', 'dailyBudget', 'monthlyBudget', 'allowProducers', 'denyProducers', 'allowServiceTypes', 'denyServiceTypes', 'allowCurrencies']
+    seq: int
+    serverId: str
+    serviceId: int
+    serviceType: Optional[str]
+    time: str
+    totalAmount: int
+    type: Literal['consumer.spendingRefused']
+    units: int
+
+
+class EventConsumerSpendingRefused(_EventConsumerSpendingRefusedRequired, total=False):
+    """``components/schemas/Event.consumer.spendingRefused``."""
+
+    exceededBy: int
+    fleetSeq: int
+    limitAmount: int
+    member: str
+    pending: int
+    remaining: int
+    requested: int
+    spent: int
+    windowSeconds: int
+
+
 #: ``components/schemas/Event``.
-EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced]
+EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced, EventConsumerSpendingRefused]
 
 
 class HealthDiscovery(TypedDict):
@@ -1317,6 +1396,52 @@ class ServiceList(TypedDict):
     services: List[ServiceListServicesItem]
 
 
+class SpendingAmount(TypedDict):
+    """``components/schemas/SpendingAmount``."""
+
+    amount: int
+    currencyCode: str
+
+
+class SpendingBudget(TypedDict):
+    """``components/schemas/SpendingBudget``."""
+
+    currencyCode: str
+    limit: int
+    pending: int
+    purchased: int
+    remaining: int
+    spent: int
+    window: Literal['day', 'month']
+    windowSeconds: int
+
+
+class SpendingRules(TypedDict):
+    """``components/schemas/SpendingRules``."""
+
+    allowCurrencies: Optional[List[str]]
+    allowProducers: Optional[List[str]]
+    allowServiceTypes: Optional[List[str]]
+    dailyBudget: List[SpendingAmount]
+    denyProducers: List[str]
+    denyServiceTypes: List[str]
+    maxTotal: List[SpendingAmount]
+    maxUnitPrice: List[SpendingAmount]
+    maxUnits: Optional[int]
+    monthlyBudget: List[SpendingAmount]
+
+
+class SpendingPolicy(TypedDict):
+    """``components/schemas/SpendingPolicy``."""
+
+    budgets: List[SpendingBudget]
+    policy: SpendingRules
+
+
+class StatusConsumer(TypedDict):
+    budgets: List[SpendingBudget]
+
+
 class StatusPayments(TypedDict):
     card: Optional[str]
     gatewayEndpoint: str
@@ -1327,6 +1452,7 @@ class Status(TypedDict):
     """``components/schemas/Status``."""
 
     connections: int
+    consumer: Optional[StatusConsumer]
     health: Health
     metricsURL: Optional[str]
     payments: StatusPayments
@@ -1373,6 +1499,7 @@ EVENT_PARAMS: Dict[str, type] = {
     'consumer.error': EventConsumerError,
     'consumer.purchaseRecorded': EventConsumerPurchaseRecorded,
     'consumer.quoteReceived': EventConsumerQuoteReceived,
+    'consumer.spendingRefused': EventConsumerSpendingRefused,
     'daemon.error': EventDaemonError,
     'daemon.reloaded': EventDaemonReloaded,
     'daemon.started': EventDaemonStarted,
@@ -1400,6 +1527,7 @@ ERROR_DATA: Dict[str, type] = {
     'amountInvalid': ErrorDataAmountInvalid,
     'conflict': ErrorDataConflict,
     'credentials': ErrorDataCredentials,
+    'currencyNotAllowed': ErrorDataCurrencyNotAllowed,
     'discoveryTimeout': ErrorDataDiscoveryTimeout,
     'expired': ErrorDataExpired,
     'gatewayProtocol': ErrorDataGatewayProtocol,
@@ -1423,7 +1551,10 @@ ERROR_DATA: Dict[str, type] = {
     'peerProtocol': ErrorDataPeerProtocol,
     'peerRejected': ErrorDataPeerRejected,
     'peerUnreachable': ErrorDataPeerUnreachable,
+    'producerNotAllowed': ErrorDataProducerNotAllowed,
     'roleDisabled': ErrorDataRoleDisabled,
+    'serviceTypeNotAllowed': ErrorDataServiceTypeNotAllowed,
+    'spendingLimitExceeded': ErrorDataSpendingLimitExceeded,
     'storageLow': ErrorDataStorageLow,
     'unavailable': ErrorDataUnavailable,
     'unsupportedCurrency': ErrorDataUnsupportedCurrency,
@@ -1455,7 +1586,7 @@ class SyncMethods:
         return self._invoke('getDevice', {})
 
     def getStatus(self) -> Status:
-        """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
+        """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left.
 
         Calls ``getStatus``.
 
@@ -1717,6 +1848,10 @@ class SyncMethods:
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
             PeerProtocolError: -32042 peerProtocol
+            SpendingLimitExceededError: -32050 spendingLimitExceeded
+            ProducerNotAllowedError: -32051 producerNotAllowed
+            ServiceTypeNotAllowedError: -32052 serviceTypeNotAllowed
+            CurrencyNotAllowedError: -32053 currencyNotAllowed
         """
         return self._invoke('makePayment', {'paymentReferenceId': paymentReferenceId})
 
@@ -1772,6 +1907,18 @@ class SyncMethods:
         """
         return self._invoke('endServiceDelivery', {'purchaseId': purchaseId, 'unitsReceived': unitsReceived})
 
+    def getSpendingPolicy(self) -> SpendingPolicy:
+        """The spending policy checked before the card is used (consumer.spending) and what each budget has left.
+
+        Calls ``getSpendingPolicy``.
+
+        Returns: spending.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+        """
+        return self._invoke('getSpendingPolicy', {})
+
     def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.
 
@@ -1819,7 +1966,7 @@ class AsyncMethods:
         return await self._invoke('getDevice', {})
 
     async def getStatus(self) -> Status:
-        """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
+        """The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left.
 
         Calls ``getStatus``.
 
@@ -2081,6 +2228,10 @@ class AsyncMethods:
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
             PeerProtocolError: -32042 peerProtocol
+            SpendingLimitExceededError: -32050 spendingLimitExceeded
+            ProducerNotAllowedError: -32051 producerNotAllowed
+            ServiceTypeNotAllowedError: -32052 serviceTypeNotAllowed
+            CurrencyNotAllowedError: -32053 currencyNotAllowed
         """
         return await self._invoke('makePayment', {'paymentReferenceId': paymentReferenceId})
 
@@ -2135,6 +2286,18 @@ class AsyncMethods:
             PeerRejectedError: -32041 peerRejected
         """
         return await self._invoke('endServiceDelivery', {'purchaseId': purchaseId, 'unitsReceived': unitsReceived})
+
+    async def getSpendingPolicy(self) -> SpendingPolicy:
+        """The spending policy checked before the card is used (consumer.spending) and what each budget has left.
+
+        Calls ``getSpendingPolicy``.
+
+        Returns: spending.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+        """
+        return await self._invoke('getSpendingPolicy', {})
 
     async def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.

@@ -290,6 +290,34 @@ class DiscoveryTimeoutError(WPWithinError):
     name = "discoveryTimeout"
 
 
+class SpendingLimitExceededError(WPWithinError):
+    """-32050 spendingLimitExceeded: the consumer's spending policy refused a payment before the card was used: a limit of one purchase or a budget would be exceeded (data.limit names it)."""
+
+    code = -32050
+    name = "spendingLimitExceeded"
+
+
+class ProducerNotAllowedError(WPWithinError):
+    """-32051 producerNotAllowed: the spending policy refused the producer (data.rule: allowProducers or denyProducers)."""
+
+    code = -32051
+    name = "producerNotAllowed"
+
+
+class ServiceTypeNotAllowedError(WPWithinError):
+    """-32052 serviceTypeNotAllowed: the spending policy refused the service's type (data.rule: allowServiceTypes or denyServiceTypes)."""
+
+    code = -32052
+    name = "serviceTypeNotAllowed"
+
+
+class CurrencyNotAllowedError(WPWithinError):
+    """-32053 currencyNotAllowed: the quote's currency is not in the spending policy's allowCurrencies."""
+
+    code = -32053
+    name = "currencyNotAllowed"
+
+
 #: The subclass of :class:`WPWithinError` for each stable code.
 ERRORS_BY_CODE: Dict[int, Type[WPWithinError]] = {cls.code: cls for cls in WPWithinError.__subclasses__()}
 __all__ += [cls.__name__ for cls in ERRORS_BY_CODE.values()]

@@ -39,7 +39,11 @@ public final class Errors {
             Map.entry(-32040, "peerUnreachable"),
             Map.entry(-32041, "peerRejected"),
             Map.entry(-32042, "peerProtocol"),
-            Map.entry(-32043, "discoveryTimeout"));
+            Map.entry(-32043, "discoveryTimeout"),
+            Map.entry(-32050, "spendingLimitExceeded"),
+            Map.entry(-32051, "producerNotAllowed"),
+            Map.entry(-32052, "serviceTypeNotAllowed"),
+            Map.entry(-32053, "currencyNotAllowed"));
 
     /** The exception for an error the daemon sent: the code's own class, else WPWithinException. */
     public static WPWithinException fromError(int code, String message, Object data, String method) {
@@ -75,6 +79,10 @@ public final class Errors {
             case -32041: return new PeerRejectedException(message, data, method);
             case -32042: return new PeerProtocolException(message, data, method);
             case -32043: return new DiscoveryTimeoutException(message, data, method);
+            case -32050: return new SpendingLimitExceededException(message, data, method);
+            case -32051: return new ProducerNotAllowedException(message, data, method);
+            case -32052: return new ServiceTypeNotAllowedException(message, data, method);
+            case -32053: return new CurrencyNotAllowedException(message, data, method);
             default: return new WPWithinException(code, message, data, method);
         }
     }

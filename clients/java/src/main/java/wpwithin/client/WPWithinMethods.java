@@ -18,6 +18,7 @@ import wpwithin.client.types.Quote;
 import wpwithin.client.types.Purchase;
 import wpwithin.client.types.DeliveryBegun;
 import wpwithin.client.types.DeliveryEnded;
+import wpwithin.client.types.SpendingPolicy;
 import wpwithin.client.types.Unsubscribed;
 
 /**
@@ -70,7 +71,7 @@ public abstract class WPWithinMethods {
     }
 
     /**
-     * The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery.
+     * The daemon's status and health: version, uptime, open connections, socket path, state directory, readiness; health of the store, the gateway (as last seen) and discovery; the consumer's spending budgets left.
      *
      * <p>Calls {@code getStatus}.
      *
@@ -404,6 +405,10 @@ public abstract class WPWithinMethods {
      * @throws PeerUnreachableException -32040 peerUnreachable
      * @throws PeerRejectedException -32041 peerRejected
      * @throws PeerProtocolException -32042 peerProtocol
+     * @throws SpendingLimitExceededException -32050 spendingLimitExceeded
+     * @throws ProducerNotAllowedException -32051 producerNotAllowed
+     * @throws ServiceTypeNotAllowedException -32052 serviceTypeNotAllowed
+     * @throws CurrencyNotAllowedException -32053 currencyNotAllowed
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
      * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
      */
@@ -474,6 +479,26 @@ public abstract class WPWithinMethods {
         params.put("purchaseId", purchaseId);
         params.put("unitsReceived", unitsReceived);
         return invoke("endServiceDelivery", params, DeliveryEnded::fromJson);
+    }
+
+    /**
+     * The spending policy checked before the card is used (consumer.spending) and what each budget has left.
+     *
+     * <p>Calls {@code getSpendingPolicy}.
+     *
+     * @return spending
+     * @throws RoleDisabledException -32003 roleDisabled
+     * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
+     * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
+     */
+    public SpendingPolicy getSpendingPolicy() {
+        return await(getSpendingPolicyAsync());
+    }
+
+    /** {@link #getSpendingPolicy} as a future (completed with the same exceptions). */
+    public CompletableFuture<SpendingPolicy> getSpendingPolicyAsync() {
+        JsonObject params = new JsonObject();
+        return invoke("getSpendingPolicy", params, SpendingPolicy::fromJson);
     }
 
     /**

@@ -9,6 +9,7 @@ import wpwithin.client.JsonObject;
  * Status (from its schema in rpc.discover).
  *
  * @param connections always present; &gt;= 0
+ * @param consumer null when absent or null
  * @param health always present
  * @param metricsURL null when absent or null
  * @param payments always present
@@ -23,6 +24,7 @@ import wpwithin.client.JsonObject;
  */
 public record Status(
         long connections,
+        StatusConsumer consumer,
         Health health,
         String metricsURL,
         StatusPayments payments,
@@ -39,6 +41,7 @@ public record Status(
         JsonObject o = Decode.object(value);
         return new Status(
                 Decode.required(o, "connections", Decode::integer),
+                Decode.optional(o, "consumer", StatusConsumer::fromJson),
                 Decode.required(o, "health", Health::fromJson),
                 Decode.optional(o, "metricsURL", Decode::string),
                 Decode.required(o, "payments", StatusPayments::fromJson),
