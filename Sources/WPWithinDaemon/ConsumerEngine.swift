@@ -160,21 +160,22 @@ struct ConsumerEngine {
                     // The purchase (the token: the money) must be recordable when the producer answers.
                     try store.requireRoomForNewMoney()
                     // Before the card is used: the policy, and (with budgets) the amount reserved.
-                    let quote = try await checkSpending(selected)
+                    let (quote, reservedNow) = try await checkSpending(selected)
                     let token: ClientToken
                     let response: PaymentResponse
                     do {
                         token = try await payments.gateway.createToken(card: card, clientKey: quote.merchantClientKey)
                     } catch {
-                        // No token reached the producer: nothing can have been charged.
-                        try await releaseSpending(quote)
+                        // No token reached the producer: this call charged nothing (an earlier attempt of a
+                        // resumed payment may have: its reservation stays).
+                        if reservedNow { try await releaseSpending(quote) }
                         throw error
                     }
                     do {
                         response = try await hte.payment(baseURL: quote.producerURL, PaymentRequest(
                             clientID: clientID, clientToken: token.value, paymentReferenceID: reference))
                     } catch {
-                        if Self.refusedBeforeAnyCharge(error) { try await releaseSpending(quote) }
+                        if Self.releasesReservation(error, reservedNow: reservedNow) { try await releaseSpending(quote) }
                         throw error
                     }
                     guard let delivery = response.serviceDeliveryToken else { throw WPWError(.peerProtocol, "the producer sent no delivery token") }
@@ -236,19 +237,22 @@ struct ConsumerEngine {
     /// reserves its amount durably (`Store.startConsumerPayment`: one transaction, so concurrent payments
     /// cannot overspend together). A refusal changes nothing, is published as `consumer.spendingRefused`
     /// and thrown as its typed error. Returns the quote as it is to be paid (`paymentStartedAt` set when
-    /// its amount is reserved). A quote whose payment started earlier is resumed as it is.
-    func checkSpending(_ quote: ConsumerQuote) async throws -> ConsumerQuote {
+    /// its amount is reserved) and whether this call reserved it. A quote whose payment started earlier is
+    /// resumed as it is (not checked again: an earlier attempt may have been charged).
+    func checkSpending(_ quote: ConsumerQuote) async throws -> (quote: ConsumerQuote, reservedNow: Bool) {
         let policy = spendingPolicy()
-        if quote.paymentStartedAt != nil || policy.isEmpty { return quote }
+        if quote.paymentStartedAt != nil || policy.isEmpty { return (quote, false) }
         let serviceType = policy.needsServiceType && quote.serviceType == nil
             ? try await serviceType(url: quote.producerURL, serviceID: quote.serviceID) : nil
         do {
-            return try await store.startConsumerPayment(
+            let start = try await store.startConsumerPayment(
                 paymentReferenceID: quote.paymentReferenceID, serviceType: serviceType, reserve: policy.hasBudgets, now: nowInstant()
             ) { quote, spent in
                 let request = SpendingRequest(serverID: quote.serverID, serviceType: quote.serviceType, total: quote.total, units: quote.units)
                 if let refusal = policy.evaluate(request, spent: spent) { throw refusal }
-            }.quote
+            }
+            if case .started(let started) = start { return (started, started.paymentStartedAt != nil) }
+            return (start.quote, false)
         } catch let refusal as SpendingRefusal {
             let error = refusal.error(paymentReferenceID: quote.paymentReferenceID)
             logger.notice("Payment refused by the spending policy before the card was used", metadata: [
@@ -283,18 +287,21 @@ struct ConsumerEngine {
         try await store.releaseConsumerPayment(paymentReferenceID: quote.paymentReferenceID)
     }
 
-    /// Whether a failed `payment` call to the producer means that nothing was charged, so that a reservation
-    /// can go: the gateway or the producer refused the payment (declined, card refused, stock, an unknown or
-    /// expired quote, nothing sent to the gateway), or the request never reached the producer. Anything else
-    /// (no answer, an unreadable one, an unknown outcome, a refusal whose meaning is not known) may follow a
-    /// charge: the amount stays reserved until a retry of `makePayment` learns the outcome.
-    static func refusedBeforeAnyCharge(_ error: any Error) -> Bool {
+    /// Whether a failed `payment` call to the producer means that nothing was charged for the reference, so
+    /// that its reservation can go: the producer answered with a refusal that leaves nothing charged
+    /// (declined, card refused, stock, an unknown or expired quote, nothing sent to the gateway; it charges a
+    /// reference at most once and answers a retry with the reference's outcome), or, for a payment this call
+    /// started (`reservedNow`), the request never reached the producer. Anything else (no answer, an
+    /// unreadable one, an unknown outcome, a refusal whose meaning is not known, a retry that did not get
+    /// through) may follow a charge: the amount stays reserved until a retry of `makePayment` learns the
+    /// outcome.
+    static func releasesReservation(_ error: any Error, reservedNow: Bool) -> Bool {
         guard let error = error as? WPWError else { return false }
         switch error.code {
         case .paymentDeclined, .invalidCard, .outOfStock, .notFound, .expired, .amountInvalid, .unsupportedCurrency, .credentials,
              .storageLow, .gatewayUnavailable, .gatewayRejected:
             return true
-        case .peerUnreachable: return error.data?["requestMayHaveReachedPeer"]?.boolValue == false
+        case .peerUnreachable: return reservedNow && error.data?["requestMayHaveReachedPeer"]?.boolValue == false
         default: return false
         }
     }

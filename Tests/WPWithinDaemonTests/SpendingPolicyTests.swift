@@ -274,6 +274,14 @@ final class SpendingMarket: @unchecked Sendable {
         let refused = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(second)])
         #expect(refused["error"]?["code"] == code(.spendingLimitExceeded) && refused["error"]?["data"]?["pending"] == 1000, "\(refused)")
 
+        // A retry whose tokens call fails charges nothing itself, but the first attempt may have: still reserved.
+        await market.sandbox.kill9()
+        let noToken = try await market.consumerClient().call("makePayment", ["paymentReferenceId": .string(reference)])
+        #expect(noToken["error"]?["code"] == code(.gatewayUnavailable), "\(noToken)")
+        let stillReserved = try await market.consumerClient().result("getSpendingPolicy")["budgets"]?.arrayValue?.first
+        #expect(stillReserved?["pending"] == 1000, "\(String(describing: stillReserved))")
+        try await market.sandbox.start()
+
         // The held payment reaches the producer now (charged, nobody waiting); a retry learns the outcome.
         try await market.hteProxy.clearRules()
         try await market.hteProxy.release(held)
@@ -304,6 +312,30 @@ extension SpendingMarket {
     func restartConsumerWithCard(_ name: String) async throws {
         #expect(try await consumer.stop() == 0)
         consumer = try await market.startConsumer(dir: consumerDir, cardName: name, configPath: configPath)
+    }
+}
+
+/// Which failures of the producer's payment call release a reservation (`ConsumerEngine.releasesReservation`).
+@Suite struct SpendingReservationTests {
+    static func error(_ code: WPWError.Code, reached: Bool? = nil) -> WPWError {
+        WPWError(code, "x", data: reached.map { ["requestMayHaveReachedPeer": .bool($0)] })
+    }
+
+    @Test func refusalsThatLeaveNothingChargedRelease() {
+        for code in [WPWError.Code.paymentDeclined, .invalidCard, .outOfStock, .notFound, .expired, .gatewayUnavailable, .gatewayRejected] {
+            #expect(ConsumerEngine.releasesReservation(Self.error(code), reservedNow: false), "\(code)")
+        }
+    }
+
+    @Test func whatMayFollowAChargeKeepsTheReservation() {
+        for code in [WPWError.Code.paymentOutcomeUnknown, .gatewayTimeout, .peerRejected, .peerProtocol, .conflict, .internalError] {
+            #expect(!ConsumerEngine.releasesReservation(Self.error(code), reservedNow: true), "\(code)")
+        }
+        #expect(!ConsumerEngine.releasesReservation(Self.error(.peerUnreachable, reached: true), reservedNow: true))
+        #expect(!ConsumerEngine.releasesReservation(Self.error(.peerUnreachable), reservedNow: true))
+        // Never reached: released for a payment this call started, not for a retry of an earlier one.
+        #expect(ConsumerEngine.releasesReservation(Self.error(.peerUnreachable, reached: false), reservedNow: true))
+        #expect(!ConsumerEngine.releasesReservation(Self.error(.peerUnreachable, reached: false), reservedNow: false))
     }
 }
 
