@@ -128,8 +128,9 @@ struct ConsumerEngine {
                     guard let currency = Currency(code: response.currencyCode), response.totalPrice > 0 else {
                         throw WPWError(.peerProtocol, "the producer quoted an invalid total")
                     }
-                    // The spending policy's service type lists need the service's type at makePayment: kept with the quote.
-                    let serviceType = spendingPolicy().needsServiceType ? try await serviceType(url: url, serviceID: serviceID) : nil
+                    // The spending policy's service type lists need the service's type at makePayment: kept with the
+                    // quote. A lookup that fails is not the quote's failure: makePayment asks again.
+                    let serviceType = spendingPolicy().needsServiceType ? (try? await serviceType(url: url, serviceID: serviceID)) ?? nil : nil
                     let quote = ConsumerQuote(
                         paymentReferenceID: response.paymentReferenceID, serverID: response.serverID, clientID: clientID,
                         serviceID: serviceID, priceID: response.priceID, units: response.unitsToSupply,

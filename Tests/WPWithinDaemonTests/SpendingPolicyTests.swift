@@ -150,6 +150,13 @@ final class SpendingMarket: @unchecked Sendable {
         let policy = try await m.client().result("getSpendingPolicy")
         #expect(policy["policy"]?["maxUnits"] == 3 && policy["policy"]?["maxTotal"] == [["currencyCode": "GBP", "amount": 1500]])
         #expect(policy["policy"]?["allowProducers"] == .null && policy["budgets"] == [])
+
+        // A quote selected while no rule needed the service's type: makePayment asks the producer for it.
+        let untyped = try await m.select()
+        try await m.reload(["denyServiceTypes": ["wash"]])
+        let deniedType = try await m.pay(untyped)
+        #expect(deniedType["error"]?["code"] == code(.serviceTypeNotAllowed) && deniedType["error"]?["data"]?["serviceType"] == "wash")
+        #expect(m.tokensCreated == 3)
         await m.stop()
     }
 
