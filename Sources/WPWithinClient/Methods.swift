@@ -11,7 +11,7 @@ extension WPWithinClient {
         "startServiceBroadcast", "stopServiceBroadcast", "deviceDiscovery", "searchForDevice",
         "addService", "removeService", "listServices",
         "requestServices", "getServicePrices", "selectService", "makePayment",
-        "beginServiceDelivery", "endServiceDelivery", "listPurchases",
+        "beginServiceDelivery", "endServiceDelivery", "listPurchases", "requestRefund",
     ]
 
     /// A producer: by the `serverId` discovery reported, or by an explicit HTE base URL; `params` is how the
@@ -102,5 +102,12 @@ extension WPWithinClient {
 
     public func listPurchases() async throws -> JSONValue {
         try await call("listPurchases")
+    }
+
+    /// Asks the producer to refund the purchase's undelivered units now; returns the purchase with
+    /// `refundStatus`, `unitsRefunded`, `amountRefunded`. Errors: `refundNotOffered` (-32060),
+    /// `nothingToRefund` (-32061).
+    public func requestRefund(purchaseId: Int64) async throws -> JSONValue {
+        try await call("requestRefund", params: ["purchaseId": .int(purchaseId)])
     }
 }

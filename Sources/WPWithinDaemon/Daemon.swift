@@ -85,7 +85,7 @@ public struct Daemon: Sendable {
         StoreEventType.lateChargeFound, StoreEventType.refundIssued, StoreEventType.deliveryBegun,
         StoreEventType.deliveryEnded, StoreEventType.deliveryLeaseExpired, StoreEventType.quoteReceived, StoreEventType.purchaseRecorded,
         StoreEventType.consumerDeliveryBegun, StoreEventType.consumerDeliveryConfirmed, StoreEventType.consumerDeliveryEnded,
-        StoreEventType.consumerDeliveryUnsettled, StoreEventType.consumerDeliverySynced,
+        StoreEventType.consumerDeliveryUnsettled, StoreEventType.consumerDeliverySynced, StoreEventType.consumerRefundReceived,
     ]
 
     /// Runs every service until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
@@ -319,6 +319,10 @@ public func buildDaemon(
     if let hteServer { services.append(hteServer) }
     if let recovery { services.append(recovery) }
     services += openedBackend.services
+    if configuration.roles.contains(.consumer) {
+        services.append(ConsumerRefundService(
+            engine: consumerEngine, interval: .seconds(configuration.refundCheckSeconds), logger: logger))
+    }
     services.append(StoreHousekeepingService(
         store: store, producerBackend: producerBackend.fleetID == nil ? nil : producerBackend,
         interval: StoreHousekeepingService.defaultInterval, logger: logger))

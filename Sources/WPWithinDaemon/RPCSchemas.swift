@@ -86,6 +86,8 @@ enum RPCSchemas {
         "paymentReferenceId": Schema.string, "totalPaid": Schema.integer(minimum: 1), "currencyCode": Schema.string,
         "unitsBought": Schema.count, "unitsDelivered": Schema.count, "unitsInFlight": Schema.count, "unitsRemaining": Schema.count,
         "expiry": Schema.string, "producerUrl": Schema.string, "unsettled": Schema.nullable(Schema.oneOf(["begin", "end"])),
+        "unitsRefunded": Schema.count, "amountRefunded": Schema.count,
+        "refundStatus": Schema.nullable(Schema.oneOf(["pending", "issued", "none"])),
     ]
 
     static let deliveryBegun = Schema.record(purchaseFields.merging(["unitsToSupply": Schema.count]) { $1 })
@@ -156,7 +158,9 @@ enum RPCSchemas {
             StoreEventType.lateChargeFound: (with(transition, ["pspOrderCode": Schema.string]), []),
             StoreEventType.refundIssued: (
                 with(transition, ["pspOrderCode": Schema.string, "refundAmount": Schema.integer(minimum: 1),
-                                  "reason": Schema.oneOf(["lateCharge"])]), []),
+                                  "reason": Schema.oneOf(["lateCharge", "expiry", "requested"]), "unitsRefunded": Schema.integer(minimum: 1)],
+                     producerLedger),
+                Set(producerLedger.keys).union(["unitsRefunded"])),
             StoreEventType.deliveryBegun: (
                 with(order, ["unitsRequested": Schema.count, "unitsGranted": Schema.count], producerLedger), Set(producerLedger.keys)),
             StoreEventType.deliveryEnded: (
@@ -175,6 +179,10 @@ enum RPCSchemas {
             StoreEventType.consumerDeliveryEnded: (with(purchasePayload, ["unitsReceived": Schema.count, "unitsCommitted": Schema.count]), []),
             StoreEventType.consumerDeliveryUnsettled: (
                 with(purchasePayload, ["unsettled": Schema.oneOf(["begin", "end"]), "units": Schema.count]), []),
+            StoreEventType.consumerRefundReceived: (
+                with(purchasePayload, ["reason": Schema.nullable(Schema.oneOf(["expiry", "requested"])),
+                                       "unitsRefunded": Schema.integer(minimum: 1), "amountRefunded": Schema.integer(minimum: 1),
+                                       "currencyCode": Schema.string]), []),
             StoreEventType.consumerDeliverySynced: (
                 with(purchasePayload, ["producerUnitsDelivered": Schema.count, "producerUnitsInFlight": Schema.count]), []),
         ]

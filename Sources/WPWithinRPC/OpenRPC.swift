@@ -103,6 +103,7 @@ public enum ErrorCatalog {
         .paymentOutcomeUnknown: "paymentOutcomeUnknown", .credentials: "credentials",
         .peerUnreachable: "peerUnreachable", .peerRejected: "peerRejected", .peerProtocol: "peerProtocol",
         .discoveryTimeout: "discoveryTimeout",
+        .refundNotOffered: "refundNotOffered", .nothingToRefund: "nothingToRefund", .unitsRefunded: "unitsRefunded",
     ]
 
     public static func name(of code: WPWError.Code) -> String {
@@ -194,6 +195,16 @@ extension ErrorCatalog {
             .peerRejected: data(peer),
             .peerProtocol: data(transport, peer),
             .discoveryTimeout: data(["match": Schema.string, "timeoutMs": Schema.count]),
+            .refundNotOffered: data(
+                ["purchaseId": Schema.integer(minimum: 1), "serverId": Schema.string, "paymentReferenceId": Schema.string,
+                 "reason": Schema.oneOf(["noRoute", "notAllowed"])], peer),
+            .nothingToRefund: data(
+                ["purchaseId": Schema.integer(minimum: 1), "serverId": Schema.string, "paymentReferenceId": Schema.string,
+                 "unitsDelivered": Schema.count, "unitsInFlight": Schema.count], peer),
+            .unitsRefunded: data(
+                ["purchaseId": Schema.integer(minimum: 1), "paymentReferenceId": Schema.string,
+                 "status": Schema.oneOf(["pending", "issued"]), "reason": Schema.oneOf(["expiry", "requested"]),
+                 "unitsRefunded": Schema.count, "amountRefunded": Schema.count, "currencyCode": Schema.string], peer),
         ]
     }()
 }

@@ -122,3 +122,66 @@ public enum RefundRecovery {
         return .refund(orderCode: code, amount: refund.amount.minorUnits)
     }
 }
+
+/// The consumer's record of a producer's refund of a purchase's undelivered units, as the producer answered
+/// its refund route (docs/payments.md). `issued` is final: a later answer never changes it.
+public struct PurchaseRefund: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable, CaseIterable {
+        /// The producer recorded the refund; the gateway has not confirmed it yet (ask again).
+        case pending
+        /// The producer's gateway confirmed it: the money is back.
+        case issued
+        /// Nothing to ask for: the producer has nothing to refund, or does not offer refunds (stored `none`).
+        case closed = "none"
+    }
+
+    public let status: Status
+    public let reason: RefundReason?
+    public let units: Int
+    /// Minor units of the purchase's currency.
+    public let amount: Int64
+
+    public init(status: Status, reason: RefundReason?, units: Int, amount: Int64) {
+        self.status = status
+        self.reason = reason
+        self.units = units
+        self.amount = amount
+    }
+
+    /// No refund to expect (nothing left, or refunds not offered).
+    public static let noRefund = PurchaseRefund(status: .closed, reason: nil, units: 0, amount: 0)
+
+    /// The producer's answer (`status`, `reason`, units, amount, currency) checked against the purchase:
+    /// never more units than bought nor more money than paid, in the purchase's currency. Throws
+    /// `peerProtocol` otherwise.
+    public static func answer(
+        status: String, reason: String, units: Int, amount: Int64, currencyCode: String, bought: Int, paid: Money
+    ) throws -> PurchaseRefund {
+        let mapped: Status
+        switch status {
+        case "pending": mapped = .pending
+        case "issued": mapped = .issued
+        case "nothing": mapped = .closed
+        default: throw WPWError(.peerProtocol, "the producer's refund has an unknown status \(status)")
+        }
+        guard units >= 0, units <= bought, amount >= 0, amount <= paid.minorUnits, currencyCode == paid.currency.code,
+              mapped == .closed || (units > 0 && amount > 0)
+        else {
+            throw WPWError(
+                .peerProtocol, "the producer's refund of \(units) unit(s) for \(amount) \(currencyCode) does not fit the purchase",
+                data: ["unitsBought": .int(Int64(bought)), "totalPaid": .int(paid.minorUnits)])
+        }
+        return PurchaseRefund(status: mapped, reason: RefundReason(rawValue: reason), units: units, amount: amount)
+    }
+
+    /// The record after `answer`: an issued refund stays as it is. Returns whether the refund was issued by
+    /// this answer (the moment of `consumer.refundReceived`).
+    public static func recording(_ answer: PurchaseRefund, over current: PurchaseRefund?) -> (record: PurchaseRefund, issuedNow: Bool) {
+        if let current, current.status == .issued { return (current, false) }
+        return (answer, answer.status == .issued)
+    }
+
+    /// `listPurchases`' view: `unitsRefunded`/`amountRefunded` count only an issued refund.
+    public var unitsRefunded: Int { status == .issued ? units : 0 }
+    public var amountRefunded: Int64 { status == .issued ? amount : 0 }
+}
