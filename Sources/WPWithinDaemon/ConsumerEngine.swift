@@ -63,12 +63,14 @@ struct ConsumerEngine {
 
     func purchaseJSON(_ stored: StoredPurchase) -> JSONValue {
         let p = stored.purchase
+        // Units refunded (or being refunded) can no longer be delivered: not remaining.
+        let refunding = stored.refund.map { $0.status == .closed ? 0 : $0.units } ?? 0
         return [
             "purchaseId": .int(stored.id), "serverId": .string(p.serverID), "serviceId": .int(Int64(p.serviceID)),
             "priceId": .int(Int64(p.priceID)), "paymentReferenceId": .string(p.paymentReferenceID),
             "totalPaid": .int(p.totalPaid.minorUnits), "currencyCode": .string(p.totalPaid.currency.code),
             "unitsBought": .int(Int64(p.bought)), "unitsDelivered": .int(Int64(p.delivered)),
-            "unitsInFlight": .int(Int64(p.inFlight)), "unitsRemaining": .int(Int64(p.remaining)),
+            "unitsInFlight": .int(Int64(p.inFlight)), "unitsRemaining": .int(Int64(max(0, p.remaining - refunding))),
             "expiry": .string((try? GoTime(p.expiry, utcOffsetSeconds: 0).format()) ?? ""),
             "producerUrl": .string(stored.producerURL),
             "unsettled": p.unsettled.map { .string($0.name) } ?? .null,

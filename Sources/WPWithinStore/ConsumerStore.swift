@@ -390,9 +390,11 @@ extension Store {
     /// Purchases whose refund is to be asked about: expired and never asked, or pending at the producer.
     public func purchasesAwaitingRefund(now: Instant) async throws -> [StoredPurchase] {
         try await read { db in
+            // The query compares whole seconds; the exact expiry decides.
             try db.query(
                 Self.purchaseSelect + " WHERE (refund_status IS NULL AND expiry_s <= ?) OR refund_status = 'pending' ORDER BY id",
-                [now.secondsSinceEpoch], Self.purchase)
+                [now.secondsSinceEpoch], Self.purchase
+            ).filter { $0.refund != nil || $0.purchase.isExpired(at: now) }
         }
     }
 

@@ -61,6 +61,9 @@ const CODES = Object.freeze({
   peerRejected: -32041,
   peerProtocol: -32042,
   discoveryTimeout: -32043,
+  refundNotOffered: -32060,
+  nothingToRefund: -32061,
+  unitsRefunded: -32062,
 });
 
 const CODE_NAMES = Object.freeze(Object.fromEntries(Object.entries(CODES).map(([name, code]) => [code, name])));
