@@ -56,7 +56,7 @@ enum RPCSchemas {
     static let servicePrice = Schema.record([
         "id": Schema.integer, "description": Schema.string, "amount": Schema.integer(minimum: 1),
         "currencyCode": Schema.string, "unitId": Schema.integer, "unitDescription": Schema.string,
-        "stock": Schema.nullable(Schema.count),
+        "stock": Schema.nullable(Schema.count), "refundOnExpiry": Schema.boolean,
     ])
 
     static let serviceList = Schema.record([

@@ -261,6 +261,9 @@ export declare class PeerUnreachableError extends WPWithinError { static readonl
 export declare class PeerRejectedError extends WPWithinError { static readonly code: -32041; }
 export declare class PeerProtocolError extends WPWithinError { static readonly code: -32042; }
 export declare class DiscoveryTimeoutError extends WPWithinError { static readonly code: -32043; }
+export declare class RefundNotOfferedError extends WPWithinError { static readonly code: -32060; }
+export declare class NothingToRefundError extends WPWithinError { static readonly code: -32061; }
+export declare class UnitsRefundedError extends WPWithinError { static readonly code: -32062; }
 
 export type ClientErrorCode =
   | 'noSuchSocket'
@@ -294,18 +297,21 @@ export declare class WPWithinClientError extends Error {
 
 /** `components/schemas/DeliveryBegun`. */
 export interface DeliveryBegun {
+  amountRefunded: number;
   currencyCode: string;
   expiry: string;
   paymentReferenceId: string;
   priceId: number;
   producerUrl: string;
   purchaseId: number;
+  refundStatus: "pending" | "issued" | "none" | null;
   serverId: string;
   serviceId: number;
   totalPaid: number;
   unitsBought: number;
   unitsDelivered: number;
   unitsInFlight: number;
+  unitsRefunded: number;
   unitsRemaining: number;
   unitsToSupply: number;
   unsettled: "begin" | "end" | null;
@@ -313,6 +319,7 @@ export interface DeliveryBegun {
 
 /** `components/schemas/DeliveryEnded`. */
 export interface DeliveryEnded {
+  amountRefunded: number;
   currencyCode: string;
   expiry: string;
   paymentReferenceId: string;
@@ -320,6 +327,7 @@ export interface DeliveryEnded {
   producerUnitsRemaining: number;
   producerUrl: string;
   purchaseId: number;
+  refundStatus: "pending" | "issued" | "none" | null;
   serverId: string;
   serviceId: number;
   settledFromProducer?: true;
@@ -328,6 +336,7 @@ export interface DeliveryEnded {
   unitsDelivered: number;
   unitsInFlight: number;
   unitsJustSupplied: number;
+  unitsRefunded: number;
   unitsRemaining: number;
   unsettled: "begin" | "end" | null;
 }
@@ -598,6 +607,22 @@ export interface ErrorDataNotFound {
   [member: string]: unknown;
 }
 
+/** `components/schemas/ErrorData.nothingToRefund`. */
+export interface ErrorDataNothingToRefund {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  route?: string;
+  serverId?: string;
+  state?: string;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  [member: string]: unknown;
+}
+
 /** `components/schemas/ErrorData.outOfStock`. */
 export interface ErrorDataOutOfStock {
   available?: number;
@@ -696,6 +721,21 @@ export interface ErrorDataPeerUnreachable {
   [member: string]: unknown;
 }
 
+/** `components/schemas/ErrorData.refundNotOffered`. */
+export interface ErrorDataRefundNotOffered {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  reason?: "noRoute" | "notAllowed";
+  route?: string;
+  serverId?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
 /** `components/schemas/ErrorData.roleDisabled`. */
 export interface ErrorDataRoleDisabled {
   role: "producer" | "consumer";
@@ -720,6 +760,24 @@ export interface ErrorDataStorageLow {
 export interface ErrorDataUnavailable {
   devicesHeard?: number;
   sqlState?: string;
+  [member: string]: unknown;
+}
+
+/** `components/schemas/ErrorData.unitsRefunded`. */
+export interface ErrorDataUnitsRefunded {
+  amountRefunded?: number;
+  currencyCode?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  reason?: "expiry" | "requested";
+  route?: string;
+  state?: string;
+  status?: "pending" | "issued";
+  unitsRefunded?: number;
   [member: string]: unknown;
 }
 
@@ -765,7 +823,8 @@ export type EventParams =
   | EventConsumerDeliveryConfirmed
   | EventConsumerDeliveryEnded
   | EventConsumerDeliveryUnsettled
-  | EventConsumerDeliverySynced;
+  | EventConsumerDeliverySynced
+  | EventConsumerRefundReceived;
 
 /** `components/schemas/Event.consumer.deliveryBegun`. */
 export interface EventConsumerDeliveryBegun {
@@ -928,6 +987,27 @@ export interface EventConsumerQuoteReceived {
   totalAmount: number;
   type: "consumer.quoteReceived";
   units: number;
+}
+
+/** `components/schemas/Event.consumer.refundReceived`. */
+export interface EventConsumerRefundReceived {
+  amountRefunded: number;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  reason: "expiry" | "requested" | null;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.refundReceived";
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsRefunded: number;
 }
 
 /** `components/schemas/Event.daemon.error`. */
@@ -1179,7 +1259,7 @@ export interface EventProducerRefundIssued {
   paymentReferenceId: string;
   priceId: number;
   pspOrderCode: string;
-  reason: "lateCharge";
+  reason: "lateCharge" | "expiry" | "requested";
   refundAmount: number;
   seq: number;
   serviceId: number;
@@ -1187,6 +1267,10 @@ export interface EventProducerRefundIssued {
   totalAmount: number;
   type: "producer.refundIssued";
   units: number;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  unitsPurchased?: number;
+  unitsRefunded?: number;
 }
 
 /** `components/schemas/Event.producer.serviceAdded`. */
@@ -1263,18 +1347,21 @@ export interface PriceList {
 
 /** `components/schemas/Purchase`. */
 export interface Purchase {
+  amountRefunded: number;
   currencyCode: string;
   expiry: string;
   paymentReferenceId: string;
   priceId: number;
   producerUrl: string;
   purchaseId: number;
+  refundStatus: "pending" | "issued" | "none" | null;
   serverId: string;
   serviceId: number;
   totalPaid: number;
   unitsBought: number;
   unitsDelivered: number;
   unitsInFlight: number;
+  unitsRefunded: number;
   unitsRemaining: number;
   unsettled: "begin" | "end" | null;
 }
@@ -1318,6 +1405,7 @@ export interface ServicePrice {
   currencyCode: string;
   description: string;
   id: number;
+  refundOnExpiry: boolean;
   stock: number | null;
   unitDescription: string;
   unitId: number;
@@ -1366,6 +1454,7 @@ export interface EventParamsByType {
   "consumer.error": EventConsumerError;
   "consumer.purchaseRecorded": EventConsumerPurchaseRecorded;
   "consumer.quoteReceived": EventConsumerQuoteReceived;
+  "consumer.refundReceived": EventConsumerRefundReceived;
   "daemon.error": EventDaemonError;
   "daemon.reloaded": EventDaemonReloaded;
   "daemon.started": EventDaemonStarted;
@@ -1408,6 +1497,7 @@ export interface ErrorDataByName {
   messageTooLarge: ErrorDataMessageTooLarge;
   methodNotFound: ErrorDataMethodNotFound;
   notFound: ErrorDataNotFound;
+  nothingToRefund: ErrorDataNothingToRefund;
   outOfStock: ErrorDataOutOfStock;
   overloaded: ErrorDataOverloaded;
   parseError: ErrorDataParseError;
@@ -1416,9 +1506,11 @@ export interface ErrorDataByName {
   peerProtocol: ErrorDataPeerProtocol;
   peerRejected: ErrorDataPeerRejected;
   peerUnreachable: ErrorDataPeerUnreachable;
+  refundNotOffered: ErrorDataRefundNotOffered;
   roleDisabled: ErrorDataRoleDisabled;
   storageLow: ErrorDataStorageLow;
   unavailable: ErrorDataUnavailable;
+  unitsRefunded: ErrorDataUnitsRefunded;
   unsupportedCurrency: ErrorDataUnsupportedCurrency;
 }
 
@@ -1451,7 +1543,8 @@ export type EventType =
   | "consumer.deliveryConfirmed"
   | "consumer.deliveryEnded"
   | "consumer.deliveryUnsettled"
-  | "consumer.deliverySynced";
+  | "consumer.deliverySynced"
+  | "consumer.refundReceived";
 
 /** Every RPC method name, as the daemon's rpc.discover lists them. */
 export type MethodName =
@@ -1472,6 +1565,7 @@ export type MethodName =
   | "makePayment"
   | "beginServiceDelivery"
   | "endServiceDelivery"
+  | "requestRefund"
   | "listPurchases"
   | "subscribe"
   | "unsubscribe";
@@ -1496,7 +1590,7 @@ export interface SearchForDeviceParams {
 }
 
 export interface AddServiceParams {
-  /** {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} */
+  /** {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} */
   service: ServiceDefinition;
 }
 
@@ -1541,6 +1635,10 @@ export interface BeginServiceDeliveryParams {
 export interface EndServiceDeliveryParams {
   purchaseId: number;
   unitsReceived: number;
+}
+
+export interface RequestRefundParams {
+  purchaseId: number;
 }
 
 export interface SubscribeParams {
@@ -1588,10 +1686,12 @@ export interface WPWithinMethods {
   selectService(params: SelectServiceParams, options?: CallOptions): Promise<Quote>;
   /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   makePayment(params: MakePaymentParams, options?: CallOptions): Promise<Purchase>;
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params: BeginServiceDeliveryParams, options?: CallOptions): Promise<DeliveryBegun>;
   /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params: EndServiceDeliveryParams, options?: CallOptions): Promise<DeliveryEnded>;
+  /** Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund. Errors: -32003 roleDisabled, -32010 notFound, -32060 refundNotOffered, -32061 nothingToRefund, -32015 invalidToken, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  requestRefund(params: RequestRefundParams, options?: CallOptions): Promise<Purchase>;
   /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params?: Record<string, never>, options?: CallOptions): Promise<Purchase[]>;
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */

@@ -13,21 +13,22 @@ __all__ = ['DeliveryBegun', 'DeliveryEnded', 'Device', 'DiscoveredDevice', 'Erro
  'ErrorDataExpired', 'ErrorDataGatewayProtocol', 'ErrorDataGatewayRejected', 'ErrorDataGatewayTimeout',
  'ErrorDataGatewayUnavailable', 'ErrorDataInsufficientUnits', 'ErrorDataInternalError',
  'ErrorDataInvalidCard', 'ErrorDataInvalidParams', 'ErrorDataInvalidRequest', 'ErrorDataInvalidToken',
- 'ErrorDataMessageTooLarge', 'ErrorDataMethodNotFound', 'ErrorDataNotFound', 'ErrorDataOutOfStock',
- 'ErrorDataOverloaded', 'ErrorDataParseError', 'ErrorDataPaymentDeclined', 'ErrorDataPaymentOutcomeUnknown',
- 'ErrorDataPeerProtocol', 'ErrorDataPeerRejected', 'ErrorDataPeerUnreachable', 'ErrorDataRoleDisabled',
- 'ErrorDataStorageLow', 'ErrorDataUnavailable', 'ErrorDataUnsupportedCurrency', 'EventConsumerDeliveryBegun',
- 'EventConsumerDeliveryConfirmed', 'EventConsumerDeliveryEnded', 'EventConsumerDeliverySynced',
- 'EventConsumerDeliveryUnsettled', 'EventConsumerDeviceDiscovered', 'EventConsumerError',
- 'EventConsumerPurchaseRecorded', 'EventConsumerQuoteReceived', 'EventDaemonError', 'EventDaemonReloaded',
- 'EventDaemonStarted', 'EventDaemonStopping', 'EventParams', 'EventProducerDeliveryBegun',
- 'EventProducerDeliveryEnded', 'EventProducerDeliveryLeaseExpired', 'EventProducerError',
- 'EventProducerLateChargeFound', 'EventProducerPaymentAbandoned', 'EventProducerPaymentFailed',
- 'EventProducerPaymentOutcomeUnknown', 'EventProducerPaymentStarted', 'EventProducerPaymentSucceeded',
- 'EventProducerQuoteCreated', 'EventProducerRefundIssued', 'EventProducerServiceAdded',
- 'EventProducerServiceRemoved', 'EventProducerServiceReplaced', 'Health', 'Metrics', 'PriceList', 'Purchase',
- 'Quote', 'Service', 'ServiceList', 'ServicePrice', 'Status', 'SubscriptionLost', 'UnitLedger',
- 'EVENT_PARAMS', 'ERROR_DATA']
+ 'ErrorDataMessageTooLarge', 'ErrorDataMethodNotFound', 'ErrorDataNotFound', 'ErrorDataNothingToRefund',
+ 'ErrorDataOutOfStock', 'ErrorDataOverloaded', 'ErrorDataParseError', 'ErrorDataPaymentDeclined',
+ 'ErrorDataPaymentOutcomeUnknown', 'ErrorDataPeerProtocol', 'ErrorDataPeerRejected',
+ 'ErrorDataPeerUnreachable', 'ErrorDataRefundNotOffered', 'ErrorDataRoleDisabled', 'ErrorDataStorageLow',
+ 'ErrorDataUnavailable', 'ErrorDataUnitsRefunded', 'ErrorDataUnsupportedCurrency',
+ 'EventConsumerDeliveryBegun', 'EventConsumerDeliveryConfirmed', 'EventConsumerDeliveryEnded',
+ 'EventConsumerDeliverySynced', 'EventConsumerDeliveryUnsettled', 'EventConsumerDeviceDiscovered',
+ 'EventConsumerError', 'EventConsumerPurchaseRecorded', 'EventConsumerQuoteReceived',
+ 'EventConsumerRefundReceived', 'EventDaemonError', 'EventDaemonReloaded', 'EventDaemonStarted',
+ 'EventDaemonStopping', 'EventParams', 'EventProducerDeliveryBegun', 'EventProducerDeliveryEnded',
+ 'EventProducerDeliveryLeaseExpired', 'EventProducerError', 'EventProducerLateChargeFound',
+ 'EventProducerPaymentAbandoned', 'EventProducerPaymentFailed', 'EventProducerPaymentOutcomeUnknown',
+ 'EventProducerPaymentStarted', 'EventProducerPaymentSucceeded', 'EventProducerQuoteCreated',
+ 'EventProducerRefundIssued', 'EventProducerServiceAdded', 'EventProducerServiceRemoved',
+ 'EventProducerServiceReplaced', 'Health', 'Metrics', 'PriceList', 'Purchase', 'Quote', 'Service',
+ 'ServiceList', 'ServicePrice', 'Status', 'SubscriptionLost', 'UnitLedger', 'EVENT_PARAMS', 'ERROR_DATA']
 
 
 #: The daemon version the layer was generated from.
@@ -35,7 +36,7 @@ DAEMON_VERSION = '0.1.0'
 
 
 #: Every method of rpc.discover (the daemon's names).
-METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'listPurchases', 'subscribe', 'unsubscribe')
+METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'requestRefund', 'listPurchases', 'subscribe', 'unsubscribe')
 
 
 #: The Python attribute of each method on Client and AsyncClient.
@@ -56,6 +57,7 @@ PYTHON_NAMES = {'rpc.discover': 'rpc_discover',
  'makePayment': 'makePayment',
  'beginServiceDelivery': 'beginServiceDelivery',
  'endServiceDelivery': 'endServiceDelivery',
+ 'requestRefund': 'requestRefund',
  'listPurchases': 'listPurchases',
  'subscribe': 'subscribe',
  'unsubscribe': 'unsubscribe'}
@@ -93,7 +95,8 @@ EVENT_TYPES = ('daemon.started',
  'consumer.deliveryConfirmed',
  'consumer.deliveryEnded',
  'consumer.deliveryUnsettled',
- 'consumer.deliverySynced')
+ 'consumer.deliverySynced',
+ 'consumer.refundReceived')
 
 
 #: Each method's parameters: name -> {'required': bool, 'schema': JSON schema}.
@@ -129,6 +132,7 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
                           'units': {'required': True, 'schema': {'minimum': 1, 'type': 'integer'}}},
  'endServiceDelivery': {'purchaseId': {'required': True, 'schema': {'type': 'integer'}},
                         'unitsReceived': {'required': True, 'schema': {'minimum': 0, 'type': 'integer'}}},
+ 'requestRefund': {'purchaseId': {'required': True, 'schema': {'type': 'integer'}}},
  'listPurchases': {},
  'subscribe': {'types': {'required': False,
                          'schema': {'items': {'enum': ['daemon.started',
@@ -158,7 +162,8 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
                                                        'consumer.deliveryConfirmed',
                                                        'consumer.deliveryEnded',
                                                        'consumer.deliveryUnsettled',
-                                                       'consumer.deliverySynced'],
+                                                       'consumer.deliverySynced',
+                                                       'consumer.refundReceived'],
                                               'type': 'string'},
                                     'type': 'array'}},
                'resumeFrom': {'required': False, 'schema': {'minimum': 0, 'type': 'integer'}}},
@@ -168,24 +173,28 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
 class DeliveryBegun(TypedDict):
     """``components/schemas/DeliveryBegun``."""
 
+    amountRefunded: int
     currencyCode: str
     expiry: str
     paymentReferenceId: str
     priceId: int
     producerUrl: str
     purchaseId: int
+    refundStatus: Optional[Literal['pending', 'issued', 'none']]
     serverId: str
     serviceId: int
     totalPaid: int
     unitsBought: int
     unitsDelivered: int
     unitsInFlight: int
+    unitsRefunded: int
     unitsRemaining: int
     unitsToSupply: int
     unsettled: Optional[Literal['begin', 'end']]
 
 
 class _DeliveryEndedRequired(TypedDict):
+    amountRefunded: int
     currencyCode: str
     expiry: str
     paymentReferenceId: str
@@ -193,6 +202,7 @@ class _DeliveryEndedRequired(TypedDict):
     producerUnitsRemaining: int
     producerUrl: str
     purchaseId: int
+    refundStatus: Optional[Literal['pending', 'issued', 'none']]
     serverId: str
     serviceId: int
     totalPaid: int
@@ -200,6 +210,7 @@ class _DeliveryEndedRequired(TypedDict):
     unitsDelivered: int
     unitsInFlight: int
     unitsJustSupplied: int
+    unitsRefunded: int
     unitsRemaining: int
     unsettled: Optional[Literal['begin', 'end']]
 
@@ -486,6 +497,22 @@ class ErrorDataNotFound(TypedDict, total=False):
     state: str
 
 
+class ErrorDataNothingToRefund(TypedDict, total=False):
+    """``components/schemas/ErrorData.nothingToRefund``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    purchaseId: int
+    route: str
+    serverId: str
+    state: str
+    unitsDelivered: int
+    unitsInFlight: int
+
+
 class ErrorDataOutOfStock(TypedDict, total=False):
     """``components/schemas/ErrorData.outOfStock``. Other members may appear."""
 
@@ -585,6 +612,21 @@ class ErrorDataPeerUnreachable(TypedDict, total=False):
     unsettled: Literal['begin', 'end']
 
 
+class ErrorDataRefundNotOffered(TypedDict, total=False):
+    """``components/schemas/ErrorData.refundNotOffered``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    purchaseId: int
+    reason: Literal['noRoute', 'notAllowed']
+    route: str
+    serverId: str
+    state: str
+
+
 class ErrorDataRoleDisabled(TypedDict):
     """``components/schemas/ErrorData.roleDisabled``. Other members may appear."""
 
@@ -610,6 +652,24 @@ class ErrorDataUnavailable(TypedDict, total=False):
 
     devicesHeard: int
     sqlState: str
+
+
+class ErrorDataUnitsRefunded(TypedDict, total=False):
+    """``components/schemas/ErrorData.unitsRefunded``. Other members may appear."""
+
+    amountRefunded: int
+    currencyCode: str
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    purchaseId: int
+    reason: Literal['expiry', 'requested']
+    route: str
+    state: str
+    status: Literal['pending', 'issued']
+    unitsRefunded: int
 
 
 class ErrorDataUnsupportedCurrency(TypedDict, total=False):
@@ -940,7 +1000,7 @@ class _EventProducerRefundIssuedRequired(TypedDict):
     paymentReferenceId: str
     priceId: int
     pspOrderCode: str
-    reason: Literal['lateCharge']
+    reason: Literal['lateCharge', 'expiry', 'requested']
     refundAmount: int
     seq: int
     serviceId: int
@@ -955,6 +1015,10 @@ class EventProducerRefundIssued(_EventProducerRefundIssuedRequired, total=False)
 
     fleetSeq: int
     member: str
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsPurchased: int
+    unitsRefunded: int
 
 
 class _EventProducerDeliveryBegunRequired(TypedDict):
@@ -1189,8 +1253,33 @@ class EventConsumerDeliverySynced(_EventConsumerDeliverySyncedRequired, total=Fa
     member: str
 
 
+class _EventConsumerRefundReceivedRequired(TypedDict):
+    amountRefunded: int
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    reason: Optional[Literal['expiry', 'requested']]
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.refundReceived']
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRefunded: int
+
+
+class EventConsumerRefundReceived(_EventConsumerRefundReceivedRequired, total=False):
+    """``components/schemas/Event.consumer.refundReceived``."""
+
+    fleetSeq: int
+    member: str
+
+
 #: ``components/schemas/Event``.
-EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced]
+EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced, EventConsumerRefundReceived]
 
 
 class HealthDiscovery(TypedDict):
@@ -1251,18 +1340,21 @@ class PriceList(TypedDict):
 class Purchase(TypedDict):
     """``components/schemas/Purchase``."""
 
+    amountRefunded: int
     currencyCode: str
     expiry: str
     paymentReferenceId: str
     priceId: int
     producerUrl: str
     purchaseId: int
+    refundStatus: Optional[Literal['pending', 'issued', 'none']]
     serverId: str
     serviceId: int
     totalPaid: int
     unitsBought: int
     unitsDelivered: int
     unitsInFlight: int
+    unitsRefunded: int
     unitsRemaining: int
     unsettled: Optional[Literal['begin', 'end']]
 
@@ -1287,6 +1379,7 @@ class ServicePrice(TypedDict):
     currencyCode: str
     description: str
     id: int
+    refundOnExpiry: bool
     stock: Optional[int]
     unitDescription: str
     unitId: int
@@ -1373,6 +1466,7 @@ EVENT_PARAMS: Dict[str, type] = {
     'consumer.error': EventConsumerError,
     'consumer.purchaseRecorded': EventConsumerPurchaseRecorded,
     'consumer.quoteReceived': EventConsumerQuoteReceived,
+    'consumer.refundReceived': EventConsumerRefundReceived,
     'daemon.error': EventDaemonError,
     'daemon.reloaded': EventDaemonReloaded,
     'daemon.started': EventDaemonStarted,
@@ -1415,6 +1509,7 @@ ERROR_DATA: Dict[str, type] = {
     'messageTooLarge': ErrorDataMessageTooLarge,
     'methodNotFound': ErrorDataMethodNotFound,
     'notFound': ErrorDataNotFound,
+    'nothingToRefund': ErrorDataNothingToRefund,
     'outOfStock': ErrorDataOutOfStock,
     'overloaded': ErrorDataOverloaded,
     'parseError': ErrorDataParseError,
@@ -1423,9 +1518,11 @@ ERROR_DATA: Dict[str, type] = {
     'peerProtocol': ErrorDataPeerProtocol,
     'peerRejected': ErrorDataPeerRejected,
     'peerUnreachable': ErrorDataPeerUnreachable,
+    'refundNotOffered': ErrorDataRefundNotOffered,
     'roleDisabled': ErrorDataRoleDisabled,
     'storageLow': ErrorDataStorageLow,
     'unavailable': ErrorDataUnavailable,
+    'unitsRefunded': ErrorDataUnitsRefunded,
     'unsupportedCurrency': ErrorDataUnsupportedCurrency,
 }
 
@@ -1557,7 +1654,7 @@ class SyncMethods:
         Calls ``addService``.
 
         Args:
-            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]}
+            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}
 
         Returns: service.
 
@@ -1742,6 +1839,7 @@ class SyncMethods:
             InsufficientUnitsError: -32013 insufficientUnits
             ExpiredError: -32012 expired
             ConflictError: -32011 conflict
+            UnitsRefundedError: -32062 unitsRefunded
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
         """
@@ -1771,6 +1869,32 @@ class SyncMethods:
             PeerRejectedError: -32041 peerRejected
         """
         return self._invoke('endServiceDelivery', {'purchaseId': purchaseId, 'unitsReceived': unitsReceived})
+
+    def requestRefund(
+        self,
+        *,
+        purchaseId: int,
+    ) -> Purchase:
+        """Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund.
+
+        Calls ``requestRefund``.
+
+        Args:
+            purchaseId:
+
+        Returns: purchase.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+            NotFoundError: -32010 notFound
+            RefundNotOfferedError: -32060 refundNotOffered
+            NothingToRefundError: -32061 nothingToRefund
+            InvalidTokenError: -32015 invalidToken
+            PeerUnreachableError: -32040 peerUnreachable
+            PeerRejectedError: -32041 peerRejected
+            PeerProtocolError: -32042 peerProtocol
+        """
+        return self._invoke('requestRefund', {'purchaseId': purchaseId})
 
     def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.
@@ -1921,7 +2045,7 @@ class AsyncMethods:
         Calls ``addService``.
 
         Args:
-            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]}
+            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}
 
         Returns: service.
 
@@ -2106,6 +2230,7 @@ class AsyncMethods:
             InsufficientUnitsError: -32013 insufficientUnits
             ExpiredError: -32012 expired
             ConflictError: -32011 conflict
+            UnitsRefundedError: -32062 unitsRefunded
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
         """
@@ -2135,6 +2260,32 @@ class AsyncMethods:
             PeerRejectedError: -32041 peerRejected
         """
         return await self._invoke('endServiceDelivery', {'purchaseId': purchaseId, 'unitsReceived': unitsReceived})
+
+    async def requestRefund(
+        self,
+        *,
+        purchaseId: int,
+    ) -> Purchase:
+        """Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund.
+
+        Calls ``requestRefund``.
+
+        Args:
+            purchaseId:
+
+        Returns: purchase.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+            NotFoundError: -32010 notFound
+            RefundNotOfferedError: -32060 refundNotOffered
+            NothingToRefundError: -32061 nothingToRefund
+            InvalidTokenError: -32015 invalidToken
+            PeerUnreachableError: -32040 peerUnreachable
+            PeerRejectedError: -32041 peerRejected
+            PeerProtocolError: -32042 peerProtocol
+        """
+        return await self._invoke('requestRefund', {'purchaseId': purchaseId})
 
     async def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.

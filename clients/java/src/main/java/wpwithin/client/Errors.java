@@ -39,7 +39,10 @@ public final class Errors {
             Map.entry(-32040, "peerUnreachable"),
             Map.entry(-32041, "peerRejected"),
             Map.entry(-32042, "peerProtocol"),
-            Map.entry(-32043, "discoveryTimeout"));
+            Map.entry(-32043, "discoveryTimeout"),
+            Map.entry(-32060, "refundNotOffered"),
+            Map.entry(-32061, "nothingToRefund"),
+            Map.entry(-32062, "unitsRefunded"));
 
     /** The exception for an error the daemon sent: the code's own class, else WPWithinException. */
     public static WPWithinException fromError(int code, String message, Object data, String method) {
@@ -75,6 +78,9 @@ public final class Errors {
             case -32041: return new PeerRejectedException(message, data, method);
             case -32042: return new PeerProtocolException(message, data, method);
             case -32043: return new DiscoveryTimeoutException(message, data, method);
+            case -32060: return new RefundNotOfferedException(message, data, method);
+            case -32061: return new NothingToRefundException(message, data, method);
+            case -32062: return new UnitsRefundedException(message, data, method);
             default: return new WPWithinException(code, message, data, method);
         }
     }

@@ -35,6 +35,7 @@ public final class EventTypes {
     public static final String CONSUMER_DELIVERY_ENDED = "consumer.deliveryEnded";
     public static final String CONSUMER_DELIVERY_UNSETTLED = "consumer.deliveryUnsettled";
     public static final String CONSUMER_DELIVERY_SYNCED = "consumer.deliverySynced";
+    public static final String CONSUMER_REFUND_RECEIVED = "consumer.refundReceived";
 
     /** Every event type, in rpc.discover's order. */
     public static final List<String> ALL = List.of(
@@ -65,5 +66,6 @@ public final class EventTypes {
             "consumer.deliveryConfirmed",
             "consumer.deliveryEnded",
             "consumer.deliveryUnsettled",
-            "consumer.deliverySynced");
+            "consumer.deliverySynced",
+            "consumer.refundReceived");
 }
