@@ -87,7 +87,7 @@ import WPWithinTestSupport
                 #expect(try await member.catalog().price(serviceID: 1, priceID: 1).stock == 20)
             }
             // The schema was applied once, by whichever member came first.
-            #expect(try await fleet.server.query("SELECT count(*) FROM schema_migration") == "1")
+            #expect(try await fleet.server.query("SELECT count(*) FROM schema_migration") == "2")  // f1-fleet, f2-refunds
             #expect(try await fleet.server.query("SELECT count(*) FROM fleet_member") == "3")
             // A service id taken at one member is taken at every member.
             let again = try Service(id: 1, name: "Other", description: "x", prices: [])
