@@ -337,6 +337,10 @@ struct ConsumerEngine {
             if let ledger = UnitLedger(json: error.data?["ledger"]) {
                 await deliver(try await store.syncPurchase(purchaseID: id, to: ledger, now: nowInstant()).events)
             }
+            if error.code == .unitsRefunded {
+                // The producer refunded the units before this Thing heard of it: record the refund now.
+                _ = try? await askRefund(stored)
+            }
             throw error
         }
         let confirmed = try await store.recordDeliveryGranted(

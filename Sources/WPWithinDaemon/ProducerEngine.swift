@@ -210,7 +210,10 @@ struct ProducerEngine: HTEProducer {
     func refund(serviceID: Int, _ request: RefundRequest, caller: HTECaller) async throws -> RefundResponse {
         let presented = request.serviceDeliveryToken.presented
         // An unknown key is a bad token here, never a 404: a 404 tells consumers the route does not exist.
-        guard let recovery, let found = try await store.order(tokenKey: presented.key) else { throw DeliveryToken.invalidKey }
+        guard let recovery else {
+            throw WPWError(.refundNotOffered, "this producer cannot take payments, nor refund them", data: ["reason": "notAllowed"])
+        }
+        guard let found = try await store.order(tokenKey: presented.key) else { throw DeliveryToken.invalidKey }
         let order: Order
         do {
             order = try await recovery.refundUndelivered(
