@@ -321,7 +321,10 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
             let started = try await store.startRefund(target, now: nowInstant())
             await publish(started.events)
             var order = started.value
-            if order.refund?.status == .pending { order = try await settleRefund(order) }
+            // A pending refund whose last attempt was just now waits for its backoff: a refund request still on
+            // its way must have time to land before the lookup that decides whether to ask again.
+            let waiting = tracking[reference].map { $0.nextAt > ContinuousClock.now } ?? false
+            if order.refund?.status == .pending && !waiting { order = try await settleRefund(order) }
             await release(reference)
             return order
         } catch {
