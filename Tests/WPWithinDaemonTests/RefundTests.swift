@@ -48,6 +48,7 @@ import WPWithinTestSupport
     @Test func aTokenExpiringWithUnitsLeftIsRefundedExactlyTheUnusedPartOnce() async throws {
         let market = try await FaultMarket(refundOnExpiry: true, tokenTTLSeconds: 15, refundCheckSeconds: 1)
         let (id, reference) = try await Self.buy(market, units: 5, delivered: 2)
+        let (usedUp, _) = try await Self.buy(market, units: 2, delivered: 2)
 
         // The producer's sweep refunds the 3 unused units when the token expires.
         let issued = try await market.waitForProducerEvent("producer.refundIssued") { $0["paymentReferenceId"]?.stringValue == reference }
@@ -66,6 +67,16 @@ import WPWithinTestSupport
         let received = try await Self.journal(market.consumerClient(), ["consumer.refundReceived"])
         #expect(received.count == 1)
         #expect(received.first?["unitsRefunded"] == 3 && received.first?["amountRefunded"] == 1500 && received.first?["reason"] == "expiry")
+
+        // A purchase used up has nothing to refund: the consumer's sweep closes it without asking the producer.
+        let end = ContinuousClock.now + .seconds(120)
+        var closed: JSONValue = .null
+        while ContinuousClock.now < end {
+            closed = try await market.consumerClient().result("listPurchases").arrayValue?.first { $0["purchaseId"] == usedUp } ?? .null
+            if closed["refundStatus"] == "none" { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(closed["refundStatus"] == "none" && closed["unitsRefunded"] == 0 && closed["amountRefunded"] == 0, "\(closed)")
 
         // The units are gone: begin is refused with the typed error; asking again changes nothing.
         let c = try market.consumerClient()
