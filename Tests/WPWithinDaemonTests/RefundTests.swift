@@ -156,7 +156,7 @@ import WPWithinTestSupport
     @Test func aProducerWithoutRefundsOrWithoutTheRouteIsRefundNotOfferedAndNothingChanges() async throws {
         // A price without refundOnExpiry: the wpwithind producer refuses.
         let market = try await FaultMarket(refundOnExpiry: false)
-        let (id, reference) = try await Self.buy(market, units: 3, delivered: 1)
+        let (id, _) = try await Self.buy(market, units: 3, delivered: 1)
         let c = try market.consumerClient()
         let before = try await c.result("listPurchases")
         let refused = try await c.call("requestRefund", ["purchaseId": id])
@@ -178,7 +178,6 @@ import WPWithinTestSupport
         try await market.hteProxy.clearRules()
         #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 2])["unitsToSupply"] == 2)
         #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["unitsRemaining"] == 0)
-        _ = reference
         try await market.audit(expectDelivered: true)
         await market.stop()
     }
