@@ -11,7 +11,7 @@ extension WPWithinClient {
         "startServiceBroadcast", "stopServiceBroadcast", "deviceDiscovery", "searchForDevice",
         "addService", "removeService", "listServices",
         "requestServices", "getServicePrices", "selectService", "makePayment",
-        "beginServiceDelivery", "endServiceDelivery", "listPurchases", "getSpendingPolicy",
+        "beginServiceDelivery", "endServiceDelivery", "listPurchases", "getSpendingPolicy", "requestRefund",
     ]
 
     /// A producer: by the `serverId` discovery reported, or by an explicit HTE base URL; `params` is how the
@@ -107,5 +107,12 @@ extension WPWithinClient {
     /// The consumer's spending policy (`policy`) and what each budget has left (`budgets`).
     public func getSpendingPolicy() async throws -> JSONValue {
         try await call("getSpendingPolicy")
+    }
+
+    /// Asks the producer to refund the purchase's undelivered units now; returns the purchase with
+    /// `refundStatus`, `unitsRefunded`, `amountRefunded`. Errors: `refundNotOffered` (-32060),
+    /// `nothingToRefund` (-32061).
+    public func requestRefund(purchaseId: Int64) async throws -> JSONValue {
+        try await call("requestRefund", params: ["purchaseId": .int(purchaseId)])
     }
 }

@@ -63,6 +63,14 @@ public struct WPWError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let serviceTypeNotAllowed = Code(rawValue: -32052)
         /// The quote's currency is not allowed.
         public static let currencyNotAllowed = Code(rawValue: -32053)
+        // Refunds of undelivered units (-32060…-32069).
+        /// The producer does not refund: it has no refund route (a Go producer, an older daemon, 404), or
+        /// the purchase's price does not allow refunds (`refundOnExpiry` off), or it is a fleet member.
+        public static let refundNotOffered = Code(rawValue: -32060)
+        /// Nothing is left to refund: every unit paid for was delivered or is in flight.
+        public static let nothingToRefund = Code(rawValue: -32061)
+        /// The purchase's undelivered units were refunded: they can no longer be delivered.
+        public static let unitsRefunded = Code(rawValue: -32062)
 
         public var description: String { String(rawValue) }
     }

@@ -3,7 +3,10 @@ import WPWithinCore
 /// The JSON shape of services and prices on the RPC API and in the configuration file:
 ///
 /// `{"id":1,"name":"Car wash","description":"…","serviceType":"","prices":[{"id":1,"description":"Single wash",
-///   "amount":500,"currencyCode":"GBP","unitId":1,"unitDescription":"wash","stock":null}]}`
+///   "amount":500,"currencyCode":"GBP","unitId":1,"unitDescription":"wash","stock":null,"refundOnExpiry":false}]}`
+///
+/// `refundOnExpiry` (optional, default false): the units paid for at this price and never delivered are
+/// refunded when the token expires, and on the consumer's `requestRefund` (docs/payments.md).
 enum CatalogJSON {
     static func catalog(from services: [JSONValue]) throws -> Catalog {
         try Catalog(services: services.enumerated().map { index, value in try service(from: value, path: "services[\(index)]") })
@@ -26,7 +29,7 @@ enum CatalogJSON {
 
     static func price(from value: JSONValue, path: String) throws -> WPWithinCore.Price {
         guard let object = value.objectValue else { throw WPWError.invalidParams(field: path, "\(path) must be an object") }
-        try allow(object, ["id", "description", "amount", "currencyCode", "unitId", "unitDescription", "stock"], path: path)
+        try allow(object, ["id", "description", "amount", "currencyCode", "unitId", "unitDescription", "stock", "refundOnExpiry"], path: path)
         let stock: Int?
         if let raw = object["stock"], !raw.isNull {
             guard let value = raw.int64Value, let exact = Int(exactly: value) else {
@@ -35,6 +38,13 @@ enum CatalogJSON {
             stock = exact
         } else {
             stock = nil
+        }
+        var refundOnExpiry = false
+        if let raw = object["refundOnExpiry"], !raw.isNull {
+            guard let flag = raw.boolValue else {
+                throw WPWError.invalidParams(field: "\(path).refundOnExpiry", "\(path).refundOnExpiry must be true or false")
+            }
+            refundOnExpiry = flag
         }
         guard let amount = object["amount"]?.int64Value else {
             throw WPWError.invalidParams(field: "\(path).amount", "\(path).amount must be an integer (minor units)")
@@ -46,7 +56,8 @@ enum CatalogJSON {
             currencyCode: try string(object, "currencyCode", path: path),
             unitID: try int(object, "unitId", path: path),
             unitDescription: try string(object, "unitDescription", path: path),
-            stock: stock
+            stock: stock,
+            refundOnExpiry: refundOnExpiry
         )
     }
 
@@ -69,6 +80,7 @@ enum CatalogJSON {
             "unitId": .int(Int64(price.unitID)),
             "unitDescription": .string(price.unitDescription),
             "stock": price.stock.map { .int(Int64($0)) } ?? .null,
+            "refundOnExpiry": .bool(price.refundOnExpiry),
         ]
     }
 

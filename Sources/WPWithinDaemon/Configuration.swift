@@ -80,6 +80,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var peerTimeoutMs = 10_000
     /// `consumer.spending`: the limits, budgets and lists checked before the card is used (reloaded on SIGHUP).
     public var spending = SpendingPolicy()
+    /// How often the consumer asks producers about the refund of purchases whose token expired unused
+    /// (`consumer.refundCheckSeconds`, docs/payments.md).
+    public var refundCheckSeconds = 60
 
     // Store.
     /// `full` survives power loss; `normal` (WAL) survives a crash of the daemon.
@@ -213,8 +216,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let consumer = top["consumer"] {
             let object = try reader.object(consumer, at: "consumer")
-            try reader.allow(object, keys: ["peerTimeoutMs", "spending"], at: "consumer")
+            try reader.allow(object, keys: ["peerTimeoutMs", "refundCheckSeconds", "spending"], at: "consumer")
             if let value = object["peerTimeoutMs"] { peerTimeoutMs = try reader.int(value, at: "consumer.peerTimeoutMs") }
+            if let value = object["refundCheckSeconds"] { refundCheckSeconds = try reader.int(value, at: "consumer.refundCheckSeconds") }
             if let value = object["spending"] {
                 spending = value.isNull ? SpendingPolicy() : try SpendingPolicy.parse(try reader.object(value, at: "consumer.spending"), reader: reader)
             }
@@ -464,6 +468,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         guard (100...600_000).contains(peerTimeoutMs) else {
             throw ConfigurationError(path: source, key: "consumer.peerTimeoutMs", "must be between 100 and 600000")
+        }
+        guard (1...86_400).contains(refundCheckSeconds) else {
+            throw ConfigurationError(path: source, key: "consumer.refundCheckSeconds", "must be between 1 and 86400")
         }
         guard (0...(1 << 30)).contains(storeReserveBytes) else {
             throw ConfigurationError(path: source, key: "store.reserveBytes", "must be between 0 and 1073741824")

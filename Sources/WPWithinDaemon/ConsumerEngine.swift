@@ -65,15 +65,20 @@ struct ConsumerEngine {
 
     func purchaseJSON(_ stored: StoredPurchase) -> JSONValue {
         let p = stored.purchase
+        // Units refunded (or being refunded) can no longer be delivered: not remaining.
+        let refunding = stored.refund.map { $0.status == .closed ? 0 : $0.units } ?? 0
         return [
             "purchaseId": .int(stored.id), "serverId": .string(p.serverID), "serviceId": .int(Int64(p.serviceID)),
             "priceId": .int(Int64(p.priceID)), "paymentReferenceId": .string(p.paymentReferenceID),
             "totalPaid": .int(p.totalPaid.minorUnits), "currencyCode": .string(p.totalPaid.currency.code),
             "unitsBought": .int(Int64(p.bought)), "unitsDelivered": .int(Int64(p.delivered)),
-            "unitsInFlight": .int(Int64(p.inFlight)), "unitsRemaining": .int(Int64(p.remaining)),
+            "unitsInFlight": .int(Int64(p.inFlight)), "unitsRemaining": .int(Int64(max(0, p.remaining - refunding))),
             "expiry": .string((try? GoTime(p.expiry, utcOffsetSeconds: 0).format()) ?? ""),
             "producerUrl": .string(stored.producerURL),
             "unsettled": p.unsettled.map { .string($0.name) } ?? .null,
+            "unitsRefunded": .int(Int64(stored.refund?.unitsRefunded ?? 0)),
+            "amountRefunded": .int(stored.refund?.amountRefunded ?? 0),
+            "refundStatus": stored.refund.map { .string($0.status.rawValue) } ?? .null,
         ]
     }
 
@@ -194,7 +199,7 @@ struct ConsumerEngine {
                 "beginServiceDelivery", summary: "Asks the producer to supply up to `units` of a purchase; returns the units it will supply.",
                 params: [RPCParam("purchaseId", Schema.integer, required: true), RPCParam("units", ["type": "integer", "minimum": 1], required: true)],
                 result: "delivery", Schema.ref("DeliveryBegun"),
-                errors: [.roleDisabled, .notFound, .insufficientUnits, .expired, .conflict, .peerUnreachable, .peerRejected],
+                errors: [.roleDisabled, .notFound, .insufficientUnits, .expired, .conflict, .unitsRefunded, .peerUnreachable, .peerRejected],
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
                     let units = Int(try params.int("units"))
@@ -219,6 +224,18 @@ struct ConsumerEngine {
                 result: "spending", Schema.ref("SpendingPolicy"), errors: [.roleDisabled],
                 handler: { _, _ in
                     ["policy": spendingPolicy().json, "budgets": try await spendingBudgets()]
+                }),
+            RPCMethod(
+                "requestRefund",
+                summary: "Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund.",
+                params: [RPCParam("purchaseId", Schema.integer, required: true)],
+                result: "purchase", Schema.ref("Purchase"),
+                errors: [.roleDisabled, .notFound, .refundNotOffered, .nothingToRefund, .invalidToken, .peerUnreachable, .peerRejected, .peerProtocol],
+                handler: { params, _ in
+                    let id = try params.int("purchaseId")
+                    return try await reporting("requestRefund", ["purchaseId": .int(id)]) {
+                        purchaseJSON(try await requestRefund(purchaseID: id))
+                    }
                 }),
             RPCMethod(
                 "listPurchases", summary: "This Thing's purchases: units bought, delivered, remaining, expiry.",
@@ -314,6 +331,77 @@ struct ConsumerEngine {
         return .array(policy.budgets(spent: try await store.spending(now: nowInstant())).map(\.json))
     }
 
+    // MARK: Refunds of undelivered units
+
+    /// Asks the producer's refund route (our extension) and records its answer durably
+    /// (`consumer.refundReceived` once issued). An issued refund is answered from the record, without asking.
+    func requestRefund(purchaseID id: Int64) async throws -> StoredPurchase {
+        guard let stored = try await store.purchase(id: id) else { throw WPWError(.notFound, "purchase \(id) not found") }
+        if stored.refund?.status == .issued { return stored }
+        return try await askRefund(stored)
+    }
+
+    private func askRefund(_ stored: StoredPurchase) async throws -> StoredPurchase {
+        let p = stored.purchase
+        let answer: RefundResponse
+        do {
+            answer = try await hte.refund(baseURL: stored.producerURL, serviceID: p.serviceID, clientID: clientID, tokenJSON: stored.tokenJSON.utf8)
+        } catch {
+            var data: [String: JSONValue] = ["purchaseId": .int(stored.id), "serverId": .string(p.serverID)]
+            switch error.code {
+            case .refundNotOffered:
+                data["reason"] = error.data?["reason"] ?? (error.data?["httpStatus"] == .int(409) ? "notAllowed" : "noRoute")
+                throw WPWError(.refundNotOffered, "this producer does not offer refunds of undelivered units for this purchase", data: .object(data))
+            case .nothingToRefund:
+                if let ledger = UnitLedger(json: error.data?["ledger"]) {
+                    _ = try? await store.syncPurchase(purchaseID: stored.id, to: ledger, now: nowInstant())
+                }
+                data["unitsDelivered"] = .int(Int64(p.delivered))
+                data["unitsInFlight"] = .int(Int64(p.inFlight))
+                throw WPWError(.nothingToRefund, "nothing to refund: every unit of purchase \(stored.id) was delivered or is in flight", data: .object(data))
+            default:
+                throw error
+            }
+        }
+        let refund = try PurchaseRefund.answer(
+            status: answer.status, reason: answer.reason, units: answer.unitsRefunded, amount: answer.amountRefunded,
+            currencyCode: answer.currencyCode, bought: p.bought, paid: p.totalPaid)
+        let ledger = try? UnitLedger(purchased: answer.ledger.purchased, delivered: answer.ledger.delivered, inFlight: answer.ledger.inFlight)
+        let recorded = try await store.recordRefund(purchaseID: stored.id, refund, producerLedger: ledger, now: nowInstant())
+        await deliver(recorded.events)
+        return recorded.value
+    }
+
+    /// The consumer's refund sweep (``ConsumerRefundService``): for each purchase whose token expired
+    /// unused and was never asked about, or whose refund is pending at the producer, asks the producer's
+    /// refund route once. A token without `refundOnExpiry`, nothing left, or a producer without refunds
+    /// closes the record (`refundStatus: none`): never asked again. Unreachable producers are asked again on
+    /// the next pass. Returns the purchases whose record changed.
+    func checkRefunds() async throws -> Int {
+        var changed = 0
+        for stored in try await store.purchasesAwaitingRefund(now: nowInstant()) {
+            let p = stored.purchase
+            if stored.refund == nil {
+                let token = try? GoJSON.decode(ServiceDeliveryToken.self, from: stored.tokenJSON)
+                if token?.refundOnExpiry != true || p.bought - p.delivered == 0 {
+                    _ = try await store.recordRefund(purchaseID: stored.id, .noRefund, producerLedger: nil, now: nowInstant())
+                    changed += 1
+                    continue
+                }
+            }
+            do {
+                let after = try await askRefund(stored)
+                if after.refund != stored.refund { changed += 1 }
+            } catch let error as WPWError where error.code == .refundNotOffered || error.code == .nothingToRefund {
+                _ = try await store.recordRefund(purchaseID: stored.id, .noRefund, producerLedger: nil, now: nowInstant())
+                changed += 1
+            } catch {
+                logger.info("Refund check failed; asking again later", metadata: [LogKey.purchaseID: "\(stored.id)", LogKey.error: "\(error)"])
+            }
+        }
+        return changed
+    }
+
     // MARK: Deliveries
 
     /// Whether a failed delivery call may have been acted on by the producer: a timeout or a cut connection
@@ -363,6 +451,10 @@ struct ConsumerEngine {
             // its ledger when it sent one.
             if let ledger = UnitLedger(json: error.data?["ledger"]) {
                 await deliver(try await store.syncPurchase(purchaseID: id, to: ledger, now: nowInstant()).events)
+            }
+            if error.code == .unitsRefunded {
+                // The producer refunded the units before this Thing heard of it: record the refund now.
+                _ = try? await askRefund(stored)
             }
             throw error
         }

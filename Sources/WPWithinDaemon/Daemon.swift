@@ -85,7 +85,7 @@ public struct Daemon: Sendable {
         StoreEventType.lateChargeFound, StoreEventType.refundIssued, StoreEventType.deliveryBegun,
         StoreEventType.deliveryEnded, StoreEventType.deliveryLeaseExpired, StoreEventType.quoteReceived, StoreEventType.purchaseRecorded,
         StoreEventType.consumerDeliveryBegun, StoreEventType.consumerDeliveryConfirmed, StoreEventType.consumerDeliveryEnded,
-        StoreEventType.consumerDeliveryUnsettled, StoreEventType.consumerDeliverySynced,
+        StoreEventType.consumerDeliveryUnsettled, StoreEventType.consumerDeliverySynced, StoreEventType.consumerRefundReceived,
         ConsumerEngine.spendingRefused,
     ]
 
@@ -331,6 +331,10 @@ public func buildDaemon(
     if let hteServer { services.append(hteServer) }
     if let recovery { services.append(recovery) }
     services += openedBackend.services
+    if configuration.roles.contains(.consumer) {
+        services.append(ConsumerRefundService(
+            engine: consumerEngine, interval: .seconds(configuration.refundCheckSeconds), logger: logger))
+    }
     services.append(StoreHousekeepingService(
         store: store, producerBackend: producerBackend.fleetID == nil ? nil : producerBackend,
         interval: StoreHousekeepingService.defaultInterval, logger: logger))

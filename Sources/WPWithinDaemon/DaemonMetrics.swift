@@ -146,7 +146,7 @@ public final class DaemonMetrics: Sendable {
         (StoreEventType.deliveryBegun, "producer", "begin"), (StoreEventType.deliveryEnded, "producer", "end"),
         (StoreEventType.consumerDeliveryBegun, "consumer", "begin"), (StoreEventType.consumerDeliveryEnded, "consumer", "end"),
     ]
-    static let hteRoutes = ["discover", "prices", "requestTotal", "payment", "delivery/begin", "delivery/end"]
+    static let hteRoutes = ["discover", "prices", "requestTotal", "payment", "delivery/begin", "delivery/end", "refund"]
     static let gatewayOperations = ["tokens", "order", "lookup", "find", "refund"]
 
     /// Help texts, once each.

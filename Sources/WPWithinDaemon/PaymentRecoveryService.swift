@@ -132,8 +132,27 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
         // Abandoned orders are only watched for a late charge: not pending.
         pendingGauge?.set(Int64(orders.count { $0.state != .abandoned }))
         let open = Set(orders.map(\.paymentReferenceID))
-        tracking = tracking.filter { open.contains($0.key) }
         var next = idle
+        // Refunds of undelivered units: pending ones and expired tokens (``refundUndelivered(_:target:)``).
+        var refundOrders: [Order] = []
+        if let work = try? await store.refundWork(now: now) {
+            refundOrders = work.orders
+            if let expiry = work.nextExpiry {
+                let wait = Duration.milliseconds(max(0, expiry.milliseconds - nowInstant().milliseconds) + 1)
+                next = min(next, ContinuousClock.now + wait)
+            }
+        }
+        let openReferences = open.union(refundOrders.map(\.paymentReferenceID))
+        tracking = tracking.filter { openReferences.contains($0.key) }
+        for order in refundOrders {
+            let reference = order.paymentReferenceID
+            if let due = tracking[reference]?.nextAt, due > ContinuousClock.now {
+                next = min(next, due)
+                continue
+            }
+            _ = try? await refundUndelivered(reference, target: .reference(reference))
+            if let due = tracking[reference]?.nextAt { next = min(next, due) }
+        }
         for order in orders {
             let reference = order.paymentReferenceID
             if let due = tracking[reference]?.nextAt, due > ContinuousClock.now {
@@ -281,6 +300,92 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
             _ = try? await bus.publish("producer.error", ErrorEvent.payload(
                 operation: "reconcile", error: error, details: ["paymentReferenceId": .string(reference)]))
         }
+    }
+
+    // MARK: Refunds of undelivered units
+
+    /// Refunds the undelivered units of `reference` (docs/payments.md, "Refunds of undelivered units"):
+    /// under the reference's claim, decides the refund durably (or finds it decided), then settles it with the
+    /// gateway: the charge is looked up first and the refund asked for only when the lookup shows none, so a
+    /// refund whose answer was lost (a timeout, a crash) is never asked for twice. Returns the order as it
+    /// stands: `issued`, or still `pending` (the gateway did not answer; the next pass settles it, with
+    /// backoff). While another task or fleet member holds the claim, returns the order as stored.
+    func refundUndelivered(_ reference: String, target: RefundTarget) async throws -> Order {
+        guard try await claim(reference) else {
+            guard let order = try await store.order(paymentReferenceID: reference) else {
+                throw WPWError(.notFound, "Order not found for paymentReferenceID \(reference)")
+            }
+            return order
+        }
+        do {
+            let started = try await store.startRefund(target, now: nowInstant())
+            await publish(started.events)
+            var order = started.value
+            // A pending refund whose last attempt was just now waits for its backoff: a refund request still on
+            // its way must have time to land before the lookup that decides whether to ask again.
+            let waiting = tracking[reference].map { $0.nextAt > ContinuousClock.now } ?? false
+            if order.refund?.status == .pending && !waiting { order = try await settleRefund(order) }
+            await release(reference)
+            return order
+        } catch {
+            await release(reference)
+            throw error
+        }
+    }
+
+    /// Looks the charge up and records the refund issued, or asks for it (then records it). A failure
+    /// leaves it pending for the next pass (backoff as for payments).
+    private func settleRefund(_ order: Order) async throws -> Order {
+        let reference = order.paymentReferenceID
+        var metadata: Logger.Metadata = [
+            LogKey.paymentReference: "\(reference)", LogKey.orderCode: "\(order.pspReference ?? "")",
+            LogKey.amount: "\(order.refund?.amount.minorUnits ?? 0)", LogKey.units: "\(order.refund?.units ?? 0)",
+        ]
+        var track = tracking[reference] ?? Tracking(nextAt: ContinuousClock.now)
+        track.lookups += 1
+        track.nextAt = ContinuousClock.now
+            + PaymentRecovery.backoff(lookups: track.lookups - 1, base: settings.retryInterval, cap: settings.maxRetryInterval)
+        tracking[reference] = track
+        let lookup: PaymentRecovery.Lookup
+        if let code = order.pspReference {
+            do {
+                lookup = .found(try await gateway.lookupOrder(orderCode: code).gatewayOrder)
+            } catch {
+                lookup = .failed(reason: "\(error)")
+            }
+        } else {
+            lookup = .notFound
+        }
+        switch RefundRecovery.next(order, lookup: lookup) {
+        case .recordIssued:
+            return try await recordUnitRefund(reference, metadata, how: "found at the gateway")
+        case .refund(let orderCode, let amount):
+            do {
+                try await gateway.refund(orderCode: orderCode, amount: Money(minorUnits: amount, currency: order.quote.total.currency))
+            } catch {
+                // Whatever happened, the next attempt looks the charge up before asking again.
+                metadata[LogKey.error] = "\(error)"
+                logger.error("Refund of undelivered units failed; retrying after a lookup", metadata: metadata)
+                return order
+            }
+            return try await recordUnitRefund(reference, metadata, how: "refunded")
+        case .wait(let mismatch):
+            if mismatch {
+                logger.error("The gateway's record of the charge does not match the refund; not trusted", metadata: metadata)
+            } else {
+                logger.warning("Refund of undelivered units not confirmed yet; will look again", metadata: metadata)
+            }
+            return order
+        }
+    }
+
+    private func recordUnitRefund(_ reference: String, _ metadata: Logger.Metadata, how: String) async throws -> Order {
+        let issued = try await store.recordUnitRefundIssued(paymentReferenceID: reference, now: nowInstant())
+        var metadata = metadata
+        metadata[LogKey.reason] = "\(how)"
+        await recorded(issued, .notice, "Undelivered units refunded", metadata)
+        tracking[reference] = nil
+        return issued.value
     }
 
     private func recordRefunded(_ reference: String, _ metadata: Logger.Metadata) async throws {

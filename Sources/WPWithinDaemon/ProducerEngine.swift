@@ -204,6 +204,32 @@ struct ProducerEngine: HTEProducer {
             unitsJustSupplied: end.value.committed, unitsRemaining: end.value.unitsRemaining)
     }
 
+    /// `POST /service/{id}/refund` (our extension): refunds the undelivered units of the purchase whose token
+    /// is presented (checked as a delivery end checks it), or answers the refund already decided. The gateway
+    /// is asked by the recovery service, under the order's claim (docs/payments.md).
+    func refund(serviceID: Int, _ request: RefundRequest, caller: HTECaller) async throws -> RefundResponse {
+        let presented = request.serviceDeliveryToken.presented
+        // An unknown key is a bad token here, never a 404: a 404 tells consumers the route does not exist.
+        guard let recovery else {
+            throw WPWError(.refundNotOffered, "this producer cannot take payments, nor refund them", data: ["reason": "notAllowed"])
+        }
+        guard let found = try await store.order(tokenKey: presented.key) else { throw DeliveryToken.invalidKey }
+        let order: Order
+        do {
+            order = try await recovery.refundUndelivered(
+                found.paymentReferenceID, target: .token(presented, clientID: request.clientID, serviceID: serviceID))
+        } catch let error as WPWError where error.code == .notFound {
+            throw WPWError(.invalidToken, error.message)
+        }
+        guard let refund = order.refund, let ledger = order.ledger else {
+            throw WPWError(.conflict, "the refund of this purchase is being decided; ask again")
+        }
+        return RefundResponse(
+            serverID: serverID, clientID: request.clientID, status: refund.status.rawValue, reason: refund.reason.rawValue,
+            unitsRefunded: refund.units, amountRefunded: refund.amount.minorUnits, currencyCode: refund.amount.currency.code,
+            ledger: LedgerSnapshot(purchased: ledger.purchased, delivered: ledger.delivered, inFlight: ledger.inFlight))
+    }
+
     /// Publishes `producer.error` so the app hears of failures it did not call for.
     func reportError(_ operation: String, _ error: any Error, _ details: [String: JSONValue] = [:]) async {
         _ = try? await bus.publish("producer.error", ErrorEvent.payload(operation: operation, error: error, details: details))
@@ -214,7 +240,7 @@ struct ProducerEngine: HTEProducer {
         [
             RPCMethod(
                 "addService", summary: "Adds a service with its prices to this producer's catalog (kept in the database).",
-                params: [RPCParam("service", Schema.anyObject, required: true, summary: "{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]}")],
+                params: [RPCParam("service", Schema.anyObject, required: true, summary: "{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}")],
                 result: "service", Schema.ref("Service"), errors: [.roleDisabled, .alreadyExists, .amountInvalid, .unsupportedCurrency],
                 handler: { params, _ in
                     let service = try CatalogJSON.service(from: params["service"] ?? .null, path: "service")

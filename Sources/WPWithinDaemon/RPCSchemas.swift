@@ -80,7 +80,7 @@ enum RPCSchemas {
     static let servicePrice = Schema.record([
         "id": Schema.integer, "description": Schema.string, "amount": Schema.integer(minimum: 1),
         "currencyCode": Schema.string, "unitId": Schema.integer, "unitDescription": Schema.string,
-        "stock": Schema.nullable(Schema.count),
+        "stock": Schema.nullable(Schema.count), "refundOnExpiry": Schema.boolean,
     ])
 
     static let serviceList = Schema.record([
@@ -110,6 +110,8 @@ enum RPCSchemas {
         "paymentReferenceId": Schema.string, "totalPaid": Schema.integer(minimum: 1), "currencyCode": Schema.string,
         "unitsBought": Schema.count, "unitsDelivered": Schema.count, "unitsInFlight": Schema.count, "unitsRemaining": Schema.count,
         "expiry": Schema.string, "producerUrl": Schema.string, "unsettled": Schema.nullable(Schema.oneOf(["begin", "end"])),
+        "unitsRefunded": Schema.count, "amountRefunded": Schema.count,
+        "refundStatus": Schema.nullable(Schema.oneOf(["pending", "issued", "none"])),
     ]
 
     static let deliveryBegun = Schema.record(purchaseFields.merging(["unitsToSupply": Schema.count]) { $1 })
@@ -195,7 +197,9 @@ enum RPCSchemas {
             StoreEventType.lateChargeFound: (with(transition, ["pspOrderCode": Schema.string]), []),
             StoreEventType.refundIssued: (
                 with(transition, ["pspOrderCode": Schema.string, "refundAmount": Schema.integer(minimum: 1),
-                                  "reason": Schema.oneOf(["lateCharge"])]), []),
+                                  "reason": Schema.oneOf(["lateCharge", "expiry", "requested"]), "unitsRefunded": Schema.integer(minimum: 1)],
+                     producerLedger),
+                Set(producerLedger.keys).union(["unitsRefunded"])),
             StoreEventType.deliveryBegun: (
                 with(order, ["unitsRequested": Schema.count, "unitsGranted": Schema.count], producerLedger), Set(producerLedger.keys)),
             StoreEventType.deliveryEnded: (
@@ -214,6 +218,10 @@ enum RPCSchemas {
             StoreEventType.consumerDeliveryEnded: (with(purchasePayload, ["unitsReceived": Schema.count, "unitsCommitted": Schema.count]), []),
             StoreEventType.consumerDeliveryUnsettled: (
                 with(purchasePayload, ["unsettled": Schema.oneOf(["begin", "end"]), "units": Schema.count]), []),
+            StoreEventType.consumerRefundReceived: (
+                with(purchasePayload, ["reason": Schema.nullable(Schema.oneOf(["expiry", "requested"])),
+                                       "unitsRefunded": Schema.integer(minimum: 1), "amountRefunded": Schema.integer(minimum: 1),
+                                       "currencyCode": Schema.string]), []),
             StoreEventType.consumerDeliverySynced: (
                 with(purchasePayload, ["producerUnitsDelivered": Schema.count, "producerUnitsInFlight": Schema.count]), []),
             ConsumerEngine.spendingRefused: (spendingRefused, Set(spendingFigures.keys)),

@@ -47,7 +47,7 @@ enum FleetRows {
 
     private static let serviceColumns = "SELECT id, name, description, service_type FROM service"
     private static let priceColumns =
-        "SELECT service_id, id, description, amount, currency, unit_id, unit_description, stock FROM price"
+        "SELECT service_id, id, description, amount, currency, unit_id, unit_description, stock, refund_on_expiry FROM price"
 
     /// The catalog (or one service of it). `lockingPrices`: the price rows are locked (`FOR UPDATE`) until
     /// the transaction ends, so a stock level read here is the one this transaction writes back.
@@ -59,7 +59,7 @@ enum FleetRows {
         for (service, price) in try each(try db.query(priceSQL, filter), { row in
             (try row.int(0), try Price(
                 id: row.int(1), description: row.text(2), pricePerUnit: money(row.int64(3), row.text(4)),
-                unitID: row.int(5), unitDescription: row.text(6), stock: row.optionalInt(7)))
+                unitID: row.int(5), unitDescription: row.text(6), stock: row.optionalInt(7), refundOnExpiry: row.bool(8)))
         }) {
             pricesByService[service, default: []].append(price)
         }
@@ -78,12 +78,13 @@ enum FleetRows {
         for price in service.sortedPrices {
             _ = try db.query(
                 """
-                INSERT INTO price (service_id, id, description, amount, currency, unit_id, unit_description, stock)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                INSERT INTO price (service_id, id, description, amount, currency, unit_id, unit_description, stock, refund_on_expiry)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """,
                 [
                     String(service.id), String(price.id), price.description, String(price.pricePerUnit.minorUnits),
                     price.pricePerUnit.currency.code, String(price.unitID), price.unitDescription, price.stock.map { String($0) },
+                    price.refundOnExpiry ? "true" : "false",
                 ])
         }
     }
@@ -136,7 +137,10 @@ enum FleetRows {
         return Order(
             quote: quote, state: state, attempts: try row.int(17), pspReference: row.optionalText(18),
             failureReason: row.optionalText(19), token: token, ledger: ledger,
-            paymentStartedAt: row.optionalInt64(20).map(Instant.init(milliseconds:)))
+            paymentStartedAt: row.optionalInt64(20).map(Instant.init(milliseconds:)),
+            refund: try UnitRefund.restore(
+                reason: row.optionalText(32), status: row.optionalText(33), units: row.optionalInt(34),
+                amount: row.optionalInt64(35), currency: quote.total.currency))
     }
 
     static func insertOrder(_ db: PGConnection, _ order: Order, nowMS: Int64) throws {
@@ -173,7 +177,8 @@ enum FleetRows {
                 token_issued_ns = COALESCE(token_issued_ns, $10), token_expiry_s = COALESCE(token_expiry_s, $11),
                 token_expiry_ns = COALESCE(token_expiry_ns, $12), refund_on_expiry = COALESCE(refund_on_expiry, $13),
                 token_signature = COALESCE(token_signature, $14),
-                purchased = $15, delivered = $16, in_flight = $17, in_flight_since_ms = $18
+                purchased = $15, delivered = $16, in_flight = $17, in_flight_since_ms = $18,
+                refund_reason = $20, refund_status = $21, refund_units = $22, refund_amount = $23
             WHERE payment_reference_id = $19
             """,
             [
@@ -185,6 +190,8 @@ enum FleetRows {
                 ledger.map { String($0.purchased) }, ledger.map { String($0.delivered) }, ledger.map { String($0.inFlight) },
                 ledger?.inFlightSince.map { String($0.milliseconds) },
                 order.paymentReferenceID,
+                order.refund?.reason.rawValue, order.refund?.status.rawValue, order.refund.map { String($0.units) },
+                order.refund.map { String($0.amount.minorUnits) },
             ])
         guard rows.affected == 1 else { throw broken("order \(order.paymentReferenceID) vanished during an update") }
     }

@@ -87,5 +87,21 @@ enum FleetSchema {
                 payload TEXT NOT NULL
             );
             """),
+        // Refunds of undelivered units (docs/payments.md): the price's flag, and the order's refund, decided
+        // once (pending, durable before the gateway is asked) and then confirmed. Columns added; rows kept.
+        .init("f2-refunds", """
+            ALTER TABLE price ADD COLUMN refund_on_expiry BOOLEAN NOT NULL DEFAULT false;
+            ALTER TABLE producer_order ADD COLUMN refund_reason TEXT CHECK (refund_reason IN ('expiry','requested'));
+            ALTER TABLE producer_order ADD COLUMN refund_status TEXT CHECK (refund_status IN ('pending','issued','nothing'));
+            ALTER TABLE producer_order ADD COLUMN refund_units BIGINT;
+            ALTER TABLE producer_order ADD COLUMN refund_amount BIGINT;
+            ALTER TABLE producer_order ADD CONSTRAINT producer_order_refund_units
+                CHECK (refund_units IS NULL OR (refund_units >= 0 AND refund_units + delivered + in_flight <= purchased));
+            ALTER TABLE producer_order ADD CONSTRAINT producer_order_refund_amount
+                CHECK (refund_amount IS NULL OR (refund_amount >= 0 AND refund_amount <= total_amount));
+            CREATE INDEX producer_order_refund_due ON producer_order (token_expiry_s)
+                WHERE refund_on_expiry AND refund_status IS NULL AND state = 'paid';
+            CREATE INDEX producer_order_refund_pending ON producer_order (updated_at_ms) WHERE refund_status = 'pending';
+            """),
     ]
 }

@@ -271,8 +271,11 @@ public final class FleetStore: ProducerBackend {
         let signer = self.signer
         return try await transaction(now: now) { db, events in
             let order = try Self.requireOrder(db, paymentReferenceID)
+            // The price's refund flag goes into the token (a price removed meanwhile refunds nothing).
+            let priceRefunds = (try? FleetRows.loadCatalog(db, serviceID: order.quote.serviceID)
+                .price(serviceID: order.quote.serviceID, priceID: order.quote.priceID).refundOnExpiry) ?? false
             let paid = try order.paymentSucceeded(
-                pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry,
+                pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry || priceRefunds,
                 random: random, signer: signer)
             try FleetRows.updateOrder(db, paid, nowMS: now.milliseconds)
             events.append(PendingEvent(type: StoreEventType.paymentSucceeded, payload: ProducerEvents.paymentSucceeded(paid, pspOrderCode: pspOrderCode)))
@@ -308,6 +311,53 @@ public final class FleetStore: ProducerBackend {
                          ORDER BY updated_at_ms, payment_reference_id
                         """, [String(cutoff)]),
                 FleetRows.order)
+        }
+    }
+
+    // MARK: ProducerBackend: refunds of undelivered units
+
+    public func order(tokenKey: String) async throws -> Order? {
+        try await read { db in try FleetRows.loadOrder(db, tokenKey: tokenKey, locking: false) }
+    }
+
+    /// The order row is locked: a refund decided at one member is the one every other member finds.
+    public func startRefund(_ target: RefundTarget, now: Instant) async throws -> Committed<Order> {
+        let signer = self.signer
+        return try await transaction(now: now) { db, _ in
+            let order: Order
+            switch target {
+            case .reference(let reference):
+                order = try Self.requireOrder(db, reference)
+            case .token(let token, let clientID, let serviceID):
+                guard let found = try FleetRows.loadOrder(db, tokenKey: token.key, locking: true) else { throw DeliveryToken.invalidKey }
+                try found.verify(token, clientID: clientID, serviceID: serviceID, now: now, checkExpiry: false, signer: signer)
+                order = found
+            }
+            let (next, alreadyDecided) = try order.startingRefund(now: now)
+            if !alreadyDecided { try FleetRows.updateOrder(db, next, nowMS: now.milliseconds) }
+            return next
+        }
+    }
+
+    public func refundWork(now: Instant) async throws -> RefundWork {
+        let seconds = String(now.secondsSinceEpoch)
+        return try await read { db in
+            let orders = try FleetRows.each(
+                try db.query(
+                    FleetRows.orderSelect + " WHERE refund_status = 'pending' UNION ALL " + FleetRows.orderSelect
+                        + " WHERE refund_on_expiry AND refund_status IS NULL AND state = 'paid' AND token_expiry_s <= $1",
+                    [seconds]),
+                FleetRows.order
+            ).filter { $0.refund?.status == .pending || $0.expiryRefundDue(now: now) }
+            let next = try FleetRows.each(
+                try db.query(
+                    """
+                    SELECT token_expiry_s, token_expiry_ns FROM producer_order
+                     WHERE refund_on_expiry AND refund_status IS NULL AND state = 'paid' AND token_expiry_s >= $1
+                     ORDER BY token_expiry_s LIMIT 1
+                    """, [seconds])
+            ) { row in try FleetRows.instant(row.int64(0), row.int64(1)) }.first
+            return RefundWork(orders: orders, nextExpiry: next)
         }
     }
 

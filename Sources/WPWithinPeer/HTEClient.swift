@@ -86,6 +86,21 @@ public struct HTEClient: Sendable {
         return try await call("delivery/end", "POST", baseURL, "/service/\(serviceID)/delivery/end", body: body, as: EndServiceDeliveryResponse.self)
     }
 
+    /// `POST <base>/service/<id>/refund` (our extension) with the stored token spliced into the body. A
+    /// producer without the route (a Go producer: 404) is `refundNotOffered`.
+    public func refund(
+        baseURL: String, serviceID: Int, clientID: String, tokenJSON: some Collection<UInt8>
+    ) async throws(WPWError) -> RefundResponse {
+        let body = RefundRequest.goJSON(clientID: clientID, serviceDeliveryTokenJSON: tokenJSON)
+        do {
+            return try await call("refund", "POST", baseURL, "/service/\(serviceID)/refund", body: body, as: RefundResponse.self)
+        } catch where error.data?["httpStatus"] == .int(404) || error.data?["httpStatus"] == .int(405) {
+            throw WPWError(
+                .refundNotOffered, "this producer does not offer refunds",
+                data: ["reason": "noRoute", "httpStatus": error.data?["httpStatus"] ?? .null])
+        }
+    }
+
     // MARK: Internals
 
     private func encode<T: Encodable>(_ value: T) throws(WPWError) -> [UInt8] {
@@ -156,9 +171,9 @@ public struct HTEClient: Sendable {
     }
 
     /// Producer codes a consumer passes on as they are: lookups, state and payment outcomes (-32010…-32029),
-    /// and `storageLow` (the producer's state volume is full).
+    /// refunds (-32060…-32069), and `storageLow` (the producer's state volume is full).
     /// Protocol codes (-32602 and the like) are the producer's view of our request and stay `peerRejected`.
-    static let passedThrough = Set((-32029)...(-32010)).union([WPWError.Code.storageLow.rawValue])
+    static let passedThrough = Set((-32029)...(-32010)).union((-32069)...(-32060)).union([WPWError.Code.storageLow.rawValue])
 
     /// A non-200 answer: the Go `ErrorResponse` body mapped to a `WPWError`.
     static func rejection(status: Int, body: [UInt8], route: String) -> WPWError {

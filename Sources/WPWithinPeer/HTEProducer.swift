@@ -28,6 +28,17 @@ public protocol HTEProducer: Sendable {
     func beginDelivery(serviceID: Int, _ request: BeginServiceDeliveryRequest, caller: HTECaller) async throws -> BeginServiceDeliveryResponse
     /// `POST /service/{id}/delivery/end`.
     func endDelivery(serviceID: Int, _ request: EndServiceDeliveryRequest, caller: HTECaller) async throws -> EndServiceDeliveryResponse
+    /// `POST /service/{id}/refund` (our extension, docs/peer.md): refund the purchase's undelivered units,
+    /// or answer the refund already decided. Never throws `notFound` (a 404 tells the consumer the route is
+    /// not offered).
+    func refund(serviceID: Int, _ request: RefundRequest, caller: HTECaller) async throws -> RefundResponse
+}
+
+extension HTEProducer {
+    /// A producer that does not implement refunds refuses them.
+    public func refund(serviceID: Int, _ request: RefundRequest, caller: HTECaller) async throws -> RefundResponse {
+        throw WPWError(.refundNotOffered, "this producer does not offer refunds", data: ["reason": "notAllowed"])
+    }
 }
 
 /// The HTTP status for each `WPWError` code a producer may throw (documented in `docs/peer.md`).
@@ -38,9 +49,9 @@ public enum HTEStatus {
         case .invalidParams, .invalidRequest, .amountInvalid, .unsupportedCurrency: 400
         case .parseError: 422
         case .insufficientUnits: 422  // the client tells it from a Go 422 (bad JSON) by errorCode
-        case .conflict, .alreadyExists, .outOfStock, .paymentOutcomeUnknown: 409
+        case .conflict, .alreadyExists, .outOfStock, .paymentOutcomeUnknown, .refundNotOffered, .nothingToRefund: 409
         case .invalidToken: 403
-        case .expired: 410
+        case .expired, .unitsRefunded: 410
         case .paymentDeclined, .invalidCard: 402
         case .gatewayRejected, .gatewayProtocol, .credentials: 502
         case .gatewayUnavailable, .unavailable, .overloaded, .storageLow: 503

@@ -14,6 +14,7 @@ internal import WPWithinWire
 /// | POST | `<prefix>/payment` |
 /// | POST | `<prefix>/service/{id}/delivery/begin` |
 /// | POST | `<prefix>/service/{id}/delivery/end` |
+/// | POST | `<prefix>/service/{id}/refund` (our extension: Go peers never call it, docs/peer.md) |
 ///
 /// Success: 200, `Content-Type: application/json;charset=UTF-8`, Go-ordered JSON plus `\n`. Errors: the Go
 /// `ErrorResponse` body (`HTTPStatusCode`, `message`, `errorCode`) with the status from ``HTEStatus``;
@@ -56,7 +57,7 @@ public struct HTERouter: Sendable {
     public static let requestTimeoutResponse = errorResponse(status: 408, message: "Request not received in time", code: .invalidRequest)
 
     enum Route: Sendable, Equatable {
-        case discover, prices(Int), requestTotal(Int), payment, begin(Int), end(Int)
+        case discover, prices(Int), requestTotal(Int), payment, begin(Int), end(Int), refund(Int)
     }
 
     /// Answers one request; never throws.
@@ -78,6 +79,7 @@ public struct HTERouter: Sendable {
         case .route(.payment): "payment"
         case .route(.begin): "delivery/begin"
         case .route(.end): "delivery/end"
+        case .route(.refund): "refund"
         case .notFound: "(unknown)"
         case .methodNotAllowed: "(method)"
         case .badServiceID: "(bad service id)"
@@ -116,6 +118,9 @@ public struct HTERouter: Sendable {
             case .end(let id):
                 let body = try Self.decode(EndServiceDeliveryRequest.self, request.body)
                 return try Self.ok(try await producer.endDelivery(serviceID: id, body, caller: caller))
+            case .refund(let id):
+                let body = try Self.decode(RefundRequest.self, request.body)
+                return try Self.ok(try await producer.refund(serviceID: id, body, caller: caller))
             }
         } catch let error as BodyError {
             logger.debug("HTE request body rejected", metadata: ["hte.path": "\(request.path)", "error": "\(error.detail)"])
@@ -152,7 +157,8 @@ public struct HTERouter: Sendable {
         switch code {
         case .notFound, .invalidParams, .invalidRequest, .parseError, .amountInvalid, .unsupportedCurrency,
              .insufficientUnits, .conflict, .alreadyExists, .outOfStock, .paymentOutcomeUnknown, .invalidToken,
-             .expired, .paymentDeclined, .invalidCard, .gatewayTimeout, .unavailable, .overloaded, .messageTooLarge:
+             .expired, .paymentDeclined, .invalidCard, .gatewayTimeout, .unavailable, .overloaded, .messageTooLarge,
+             .refundNotOffered, .nothingToRefund, .unitsRefunded:
             return nil
         case .credentials: return "This producer cannot take payments"
         case .gatewayUnavailable: return "The payment gateway is unavailable"
@@ -192,6 +198,7 @@ public struct HTERouter: Sendable {
             switch segments[2] {
             case "prices": return withID(segments[1], "GET", Route.prices)
             case "requestTotal": return withID(segments[1], "POST", Route.requestTotal)
+            case "refund": return withID(segments[1], "POST", Route.refund)
             default: return .notFound
             }
         case 4 where segments[0] == "service" && !segments[1].isEmpty && segments[2] == "delivery":

@@ -105,6 +105,7 @@ public enum ErrorCatalog {
         .discoveryTimeout: "discoveryTimeout",
         .spendingLimitExceeded: "spendingLimitExceeded", .producerNotAllowed: "producerNotAllowed",
         .serviceTypeNotAllowed: "serviceTypeNotAllowed", .currencyNotAllowed: "currencyNotAllowed",
+        .refundNotOffered: "refundNotOffered", .nothingToRefund: "nothingToRefund", .unitsRefunded: "unitsRefunded",
     ]
 
     public static func name(of code: WPWError.Code) -> String {
@@ -211,6 +212,16 @@ extension ErrorCatalog {
                 "rule": Schema.oneOf(["allowServiceTypes", "denyServiceTypes"]), "serviceType": Schema.nullable(Schema.string),
             ]),
             .currencyNotAllowed: data(spending, ["rule": Schema.oneOf(["allowCurrencies"])]),
+            .refundNotOffered: data(
+                ["purchaseId": Schema.integer(minimum: 1), "serverId": Schema.string, "paymentReferenceId": Schema.string,
+                 "reason": Schema.oneOf(["noRoute", "notAllowed"])], peer),
+            .nothingToRefund: data(
+                ["purchaseId": Schema.integer(minimum: 1), "serverId": Schema.string, "paymentReferenceId": Schema.string,
+                 "unitsDelivered": Schema.count, "unitsInFlight": Schema.count], peer),
+            .unitsRefunded: data(
+                ["purchaseId": Schema.integer(minimum: 1), "paymentReferenceId": Schema.string,
+                 "status": Schema.oneOf(["pending", "issued"]), "reason": Schema.oneOf(["expiry", "requested"]),
+                 "unitsRefunded": Schema.count, "amountRefunded": Schema.count, "currencyCode": Schema.string], peer),
         ]
     }()
 }

@@ -21,7 +21,9 @@ extension Store {
     /// window has spent. **The one place the consumer's spending is computed** (budgets, `getStatus`,
     /// `getSpendingPolicy`): a recorded purchase counts its `total_amount` at its `created_at_ms`; a quote
     /// whose payment started and whose outcome is not known yet counts its total at `payment_started_at_ms`
-    /// (`pending`). A refunded amount is to be subtracted here, in the purchase branch.
+    /// (`pending`). A refund of its undelivered units that the producer's gateway made (`refund_status`
+    /// `issued`) is money back: the purchase counts its total less `refund_amount`, in the window of the
+    /// purchase (docs/payments.md, "Spending policy").
     static let spendingSQL = """
         SELECT currency,
             SUM(CASE WHEN purchased AND at_ms >= ? THEN amount ELSE 0 END),
@@ -29,7 +31,9 @@ extension Store {
             SUM(CASE WHEN purchased THEN amount ELSE 0 END),
             SUM(CASE WHEN NOT purchased THEN amount ELSE 0 END)
         FROM (
-            SELECT currency, total_amount AS amount, created_at_ms AS at_ms, 1 AS purchased
+            SELECT currency,
+                total_amount - (CASE WHEN refund_status = 'issued' THEN refund_amount ELSE 0 END) AS amount,
+                created_at_ms AS at_ms, 1 AS purchased
                 FROM purchase WHERE created_at_ms >= ?
             UNION ALL
             SELECT currency, total_amount, payment_started_at_ms, 0

@@ -46,6 +46,8 @@ public struct StoredPurchase: Sendable, Hashable {
     /// The producer's token JSON, byte for byte as received, to echo back on deliveries.
     public let tokenJSON: String
     public let producerURL: String
+    /// The producer's refund of the undelivered units, as last answered (nil: never asked).
+    public var refund: PurchaseRefund? = nil
 }
 
 /// A consumer-side reservation before `delivery/begin` is sent to the producer.
@@ -221,6 +223,12 @@ extension Store {
     public func checkDelivery(purchaseID: Int64, units: Int, now: Instant) async throws -> ConsumerDeliveryStart {
         try await read { db in
             let stored = try Self.requirePurchase(db, purchaseID)
+            if let refund = stored.refund, refund.status != .closed {
+                throw WPWError(
+                    .unitsRefunded, "the undelivered units of purchase \(purchaseID) were refunded and can no longer be delivered",
+                    data: ["purchaseId": .int(purchaseID), "status": .string(refund.status.rawValue),
+                           "unitsRefunded": .int(Int64(refund.units)), "amountRefunded": .int(refund.amount)])
+            }
             let (_, reserved) = try stored.purchase.beginDelivery(requested: units, now: now)
             return ConsumerDeliveryStart(purchase: stored, reserved: reserved)
         }
@@ -317,7 +325,8 @@ extension Store {
     /// The columns `purchase(_:)` reads, by index.
     static let purchaseSelect = """
         SELECT id, server_id, client_id, service_id, price_id, payment_reference_id, total_amount, currency, token_key,
-            expiry_s, expiry_ns, bought, delivered, in_flight, unsettled, unsettled_units, token_json, producer_url
+            expiry_s, expiry_ns, bought, delivered, in_flight, unsettled, unsettled_units, token_json, producer_url,
+            refund_status, refund_reason, refund_units, refund_amount
         FROM purchase
         """
 
@@ -340,14 +349,63 @@ extension Store {
             expiry: try Rows.instant(row.int64(9), row.int64(10), "expiry"),
             ledger: try UnitLedger(purchased: row.int(11), delivered: row.int(12), inFlight: row.int(13)),
             unsettled: UnsettledDelivery(name: row.optionalText(14), units: row.optionalInt(15)))
-        return StoredPurchase(id: row.int64(0), purchase: purchase, tokenJSON: row.text(16), producerURL: row.text(17))
+        var refund: PurchaseRefund?
+        if let status = row.optionalText(18) {
+            guard let status = PurchaseRefund.Status(rawValue: status) else { throw WPWError(.internalError, "store: unknown refund status") }
+            refund = PurchaseRefund(
+                status: status, reason: row.optionalText(19).flatMap(RefundReason.init(rawValue:)),
+                units: row.optionalInt(20) ?? 0, amount: row.optionalInt64(21) ?? 0)
+        }
+        return StoredPurchase(id: row.int64(0), purchase: purchase, tokenJSON: row.text(16), producerURL: row.text(17), refund: refund)
     }
 
     static func updatePurchase(_ db: SQLiteConnection, _ stored: StoredPurchase, _ next: Purchase, now: Instant) throws -> StoredPurchase {
         try db.run(
             "UPDATE purchase SET delivered = ?, in_flight = ?, unsettled = ?, unsettled_units = ?, updated_at_ms = ? WHERE id = ?",
             [next.delivered, next.inFlight, next.unsettled?.name, next.unsettled?.units, now.milliseconds, stored.id])
-        return StoredPurchase(id: stored.id, purchase: next, tokenJSON: stored.tokenJSON, producerURL: stored.producerURL)
+        return StoredPurchase(id: stored.id, purchase: next, tokenJSON: stored.tokenJSON, producerURL: stored.producerURL, refund: stored.refund)
+    }
+
+    // MARK: Refunds of undelivered units
+
+    /// Records the producer's answer to a refund request (``PurchaseRefund/recording(_:over:)``: an issued
+    /// refund is final), and the producer's ledger when it sent one. Durable. When the answer issues the
+    /// refund, `consumer.refundReceived` is appended with it.
+    public func recordRefund(
+        purchaseID: Int64, _ answer: PurchaseRefund, producerLedger: UnitLedger?, now: Instant
+    ) async throws -> Committed<StoredPurchase> {
+        try await transaction { tx in
+            let stored = try Self.requirePurchase(tx.db, purchaseID)
+            let (record, issuedNow) = PurchaseRefund.recording(answer, over: stored.refund)
+            guard record != stored.refund else { return stored }
+            var next = stored.purchase
+            if let producerLedger, let synced = try? next.synced(to: producerLedger) { next = synced }
+            var updated = try Self.updatePurchase(tx.db, stored, next, now: now)
+            try tx.db.run(
+                "UPDATE purchase SET refund_status = ?, refund_reason = ?, refund_units = ?, refund_amount = ? WHERE id = ?",
+                [record.status.rawValue, record.reason?.rawValue, record.units, record.amount, stored.id])
+            updated.refund = record
+            if issuedNow {
+                var payload = Self.purchasePayload(updated)
+                payload["reason"] = record.reason.map { .string($0.rawValue) } ?? .null
+                payload["unitsRefunded"] = .int(Int64(record.units))
+                payload["amountRefunded"] = .int(record.amount)
+                payload["currencyCode"] = .string(next.totalPaid.currency.code)
+                try tx.append(StoreEventType.consumerRefundReceived, payload, at: now)
+            }
+            return updated
+        }
+    }
+
+    /// Purchases whose refund is to be asked about: expired and never asked, or pending at the producer.
+    public func purchasesAwaitingRefund(now: Instant) async throws -> [StoredPurchase] {
+        try await read { db in
+            // The query compares whole seconds; the exact expiry decides.
+            try db.query(
+                Self.purchaseSelect + " WHERE (refund_status IS NULL AND expiry_s <= ?) OR refund_status = 'pending' ORDER BY id",
+                [now.secondsSinceEpoch], Self.purchase
+            ).filter { $0.refund != nil || $0.purchase.isExpired(at: now) }
+        }
     }
 
     static func purchasePayload(_ stored: StoredPurchase) -> [String: JSONValue] {

@@ -26,6 +26,8 @@ public enum StoreEventType {
     public static let lateChargeFound = "producer.lateChargeFound"
     /// The gateway refunded a charge the producer could not honour.
     public static let refundIssued = "producer.refundIssued"
+    /// The producer refunded a purchase's undelivered units (its gateway confirmed it).
+    public static let consumerRefundReceived = "consumer.refundReceived"
     /// Units in flight past the delivery lease were settled (released, or committed by policy).
     public static let deliveryLeaseExpired = "producer.deliveryLeaseExpired"
     public static let deliveryBegun = "producer.deliveryBegun"

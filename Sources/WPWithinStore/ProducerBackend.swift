@@ -46,6 +46,16 @@ public protocol ProducerBackend: Sendable {
         policy: UnitLedger.EndPolicy
     ) async throws -> Committed<DeliveryEnd>
 
+    /// The paid order holding the token with this key, or nil.
+    func order(tokenKey: String) async throws -> Order?
+    /// Decides the refund of an order's undelivered units (``Order/startingRefund(now:)``) and writes it
+    /// (`pending`: durable before the gateway is asked), or returns the refund already decided, unchanged.
+    /// A `.token` target is verified as a delivery end is (key, signature, client, service; not the expiry).
+    func startRefund(_ target: RefundTarget, now: Instant) async throws -> Committed<Order>
+    /// The refunds to work on: orders whose refund is `pending`, and paid orders whose token expired with
+    /// their refund undecided (`refundOnExpiry`); and the earliest expiry still to come.
+    func refundWork(now: Instant) async throws -> RefundWork
+
     /// Takes `reference` for one charge or one reconciliation against every other process that shares this
     /// backend; false when another holds it. The caller already excludes its own concurrent work. One Thing's
     /// SQLite file has no other process: always true. A fleet member holds the claim in the database until
@@ -78,6 +88,8 @@ public enum PaymentStep: Sendable, Hashable {
     case lateCharge(orderCode: String)
     /// The gateway shows the late charge refunded.
     case refundCompleted
+    /// The gateway shows the refund of a paid order's undelivered units (`pending` → `issued`).
+    case unitRefundIssued
 
     public var eventType: String {
         switch self {
@@ -85,7 +97,7 @@ public enum PaymentStep: Sendable, Hashable {
         case .outcomeUnknown: StoreEventType.paymentOutcomeUnknown
         case .abandoned: StoreEventType.paymentAbandoned
         case .lateCharge: StoreEventType.lateChargeFound
-        case .refundCompleted: StoreEventType.refundIssued
+        case .refundCompleted, .unitRefundIssued: StoreEventType.refundIssued
         }
     }
 
@@ -94,6 +106,7 @@ public enum PaymentStep: Sendable, Hashable {
         case .failed(let reason), .outcomeUnknown(let reason), .abandoned(let reason): ["reason": .string(reason)]
         case .lateCharge(let orderCode): ["pspOrderCode": .string(orderCode)]
         case .refundCompleted: ["reason": "lateCharge"]
+        case .unitRefundIssued: [:]
         }
     }
 
@@ -113,12 +126,17 @@ public enum PaymentStep: Sendable, Hashable {
             return (try order.lateChargeFound(orderCode: orderCode), nil)
         case .refundCompleted:
             return (try order.refundCompleted(), nil)
+        case .unitRefundIssued:
+            return (try order.refundIssued(), nil)
         }
     }
 
     /// The event's payload for the order after the step.
     public func payload(_ next: Order) -> [String: JSONValue] {
-        ProducerEvents.paymentTransition(next, extra: extra)
+        if case .unitRefundIssued = self, let refund = next.refund {
+            return ProducerEvents.unitRefund(next, refund)
+        }
+        return ProducerEvents.paymentTransition(next, extra: extra)
     }
 }
 
@@ -141,6 +159,30 @@ extension ProducerBackend {
 
     public func recordRefundCompleted(paymentReferenceID: String, now: Instant) async throws -> Committed<Order> {
         try await record(.refundCompleted, paymentReferenceID: paymentReferenceID, now: now)
+    }
+
+    public func recordUnitRefundIssued(paymentReferenceID: String, now: Instant) async throws -> Committed<Order> {
+        try await record(.unitRefundIssued, paymentReferenceID: paymentReferenceID, now: now)
+    }
+}
+
+/// Which order a refund is for: its payment reference (the producer's own sweep), or a delivery token a
+/// consumer presented (the HTE refund route), checked as a delivery end checks it.
+public enum RefundTarget: Sendable, Hashable {
+    case reference(String)
+    case token(PresentedToken, clientID: String?, serviceID: Int)
+}
+
+/// What ``ProducerBackend/refundWork(now:)`` found.
+public struct RefundWork: Sendable, Hashable {
+    /// Orders with a pending refund, and orders whose expiry refund is due.
+    public var orders: [Order]
+    /// The earliest token expiry of an order whose expiry refund is still to come (to wake up for it).
+    public var nextExpiry: Instant?
+
+    public init(orders: [Order], nextExpiry: Instant?) {
+        self.orders = orders
+        self.nextExpiry = nextExpiry
     }
 }
 

@@ -145,8 +145,11 @@ extension Store {
         let signer = self.signer
         return try await transaction { tx in
             let order = try Self.requireOrder(tx.db, paymentReferenceID)
+            // The price's refund flag goes into the token (a price removed meanwhile refunds nothing).
+            let priceRefunds = (try? Rows.loadCatalog(tx.db, serviceID: order.quote.serviceID)
+                .price(serviceID: order.quote.serviceID, priceID: order.quote.priceID).refundOnExpiry) ?? false
             let paid = try order.paymentSucceeded(
-                pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry,
+                pspReference: pspOrderCode, now: now, tokenTTL: tokenTTL, refundOnExpiry: refundOnExpiry || priceRefunds,
                 random: random, signer: signer)
             try Rows.updateOrder(tx.db, paid, from: order, nowMS: now.milliseconds)
             try tx.append(StoreEventType.paymentSucceeded, ProducerEvents.paymentSucceeded(paid, pspOrderCode: pspOrderCode), at: now)
@@ -186,6 +189,50 @@ extension Store {
          WHERE state IN ('paymentPending','outcomeUnknown','abandoned','refundPending')
             AND (state <> 'abandoned' OR COALESCE(payment_started_at_ms, 0) >= ?)
          ORDER BY updated_at_ms, payment_reference_id
+        """
+
+    // MARK: Refunds of undelivered units
+
+    public func startRefund(_ target: RefundTarget, now: Instant) async throws -> Committed<Order> {
+        let signer = self.signer
+        return try await transaction { tx in
+            let order: Order
+            switch target {
+            case .reference(let reference):
+                order = try Self.requireOrder(tx.db, reference)
+            case .token(let token, let clientID, let serviceID):
+                guard let found = try Rows.loadOrder(tx.db, tokenKey: token.key) else { throw DeliveryToken.invalidKey }
+                try found.verify(token, clientID: clientID, serviceID: serviceID, now: now, checkExpiry: false, signer: signer)
+                order = found
+            }
+            let (next, alreadyDecided) = try order.startingRefund(now: now)
+            if !alreadyDecided { try Rows.updateOrder(tx.db, next, from: order, nowMS: now.milliseconds) }
+            return next
+        }
+    }
+
+    public func refundWork(now: Instant) async throws -> RefundWork {
+        try await read { db in
+            let orders = try db.query(Self.refundWorkSQL, [now.secondsSinceEpoch], Rows.order)
+                .filter { $0.refund?.status == .pending || $0.expiryRefundDue(now: now) }
+            let next = try db.queryOne(Self.nextExpirySQL, [now.secondsSinceEpoch]) { row in
+                try Rows.instant(row.int64(0), row.int64(1), "expiry")
+            }
+            return RefundWork(orders: orders, nextExpiry: next)
+        }
+    }
+
+    /// Pending refunds and due expiry refunds, each read through its partial index.
+    static let refundWorkSQL = Rows.orderSelect + """
+         WHERE refund_status = 'pending'
+        UNION ALL
+        """ + Rows.orderSelect + """
+         WHERE refund_on_expiry = 1 AND refund_status IS NULL AND state = 'paid' AND token_expiry_s <= ?
+        """
+    static let nextExpirySQL = """
+        SELECT token_expiry_s, token_expiry_ns FROM producer_order
+         WHERE refund_on_expiry = 1 AND refund_status IS NULL AND state = 'paid' AND token_expiry_s >= ?
+         ORDER BY token_expiry_s LIMIT 1
         """
 
     // MARK: Delivery
@@ -302,6 +349,18 @@ public enum ProducerEvents {
             payload["refundAmount"] = .int(next.quote.total.minorUnits)
         }
         payload.merge(extra) { $1 }
+        return payload
+    }
+
+    /// `producer.refundIssued` for the refund of a paid order's undelivered units.
+    public static func unitRefund(_ next: Order, _ refund: UnitRefund) -> [String: JSONValue] {
+        var payload = order(next.quote)
+        payload["customerOrderCode"] = .string(next.customerOrderCode)
+        payload["pspOrderCode"] = .string(next.pspReference ?? "")
+        payload["refundAmount"] = .int(refund.amount.minorUnits)
+        payload["reason"] = .string(refund.reason.rawValue)
+        payload["unitsRefunded"] = .int(Int64(refund.units))
+        payload.merge(ledger(next.ledger)) { $1 }
         return payload
     }
 

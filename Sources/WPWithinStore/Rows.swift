@@ -22,7 +22,7 @@ enum Rows {
 
     private static let serviceColumns = "SELECT id, name, description, service_type FROM service"
     private static let priceColumns =
-        "SELECT service_id, id, description, amount, currency, unit_id, unit_description, stock FROM price"
+        "SELECT service_id, id, description, amount, currency, unit_id, unit_description, stock, refund_on_expiry FROM price"
 
     static func loadCatalog(_ db: SQLiteConnection, serviceID: Int? = nil) throws -> Catalog {
         let filter = serviceID.map { SQLiteArguments([.integer(Int64($0))]) } ?? []
@@ -31,7 +31,7 @@ enum Rows {
         for (serviceID, price) in try db.query(priceSQL, filter, { row in
             (row.int(0), try Price(
                 id: row.int(1), description: row.text(2), pricePerUnit: money(row.int64(3), row.text(4)),
-                unitID: row.int(5), unitDescription: row.text(6), stock: row.optionalInt(7)))
+                unitID: row.int(5), unitDescription: row.text(6), stock: row.optionalInt(7), refundOnExpiry: row.bool(8)))
         }) {
             pricesByService[serviceID, default: []].append(price)
         }
@@ -50,12 +50,13 @@ enum Rows {
         for price in service.sortedPrices {
             try db.run(
                 """
-                INSERT INTO price (service_id, id, description, amount, currency, unit_id, unit_description, stock)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO price (service_id, id, description, amount, currency, unit_id, unit_description, stock, refund_on_expiry)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     service.id, price.id, price.description, price.pricePerUnit.minorUnits,
                     price.pricePerUnit.currency.code, price.unitID, price.unitDescription, price.stock,
+                    price.refundOnExpiry ? 1 : 0,
                 ])
         }
     }
@@ -108,7 +109,9 @@ enum Rows {
         return Order(
             quote: quote, state: state, attempts: row.int(17), pspReference: row.optionalText(18),
             failureReason: row.optionalText(19), token: token, ledger: ledger,
-            paymentStartedAt: row.optionalInt64(20).map(Instant.init(milliseconds:)))
+            paymentStartedAt: row.optionalInt64(20).map(Instant.init(milliseconds:)),
+            refund: try UnitRefund.restore(reason: row.optionalText(32), status: row.optionalText(33), units: row.optionalInt(34),
+                               amount: row.optionalInt64(35), currency: quote.total.currency))
     }
 
     static func insertOrder(_ db: SQLiteConnection, _ order: Order, nowMS: Int64) throws {
@@ -143,11 +146,14 @@ enum Rows {
             token_signature = COALESCE(token_signature, ?)
         """
     private static let ledgerSQL = ", purchased = ?, delivered = ?, in_flight = ?, in_flight_since_ms = ?"
+    private static let refundSQL = ", refund_reason = ?, refund_status = ?, refund_units = ?, refund_amount = ?"
 
-    /// One statement per combination of the groups written (bit 0 payment, bit 1 token, bit 2 ledger).
-    private static let updateOrderStatements: [String] = (0..<8).map { groups in
+    /// One statement per combination of the groups written (bit 0 payment, bit 1 token, bit 2 ledger, bit 3
+    /// refund).
+    private static let updateOrderStatements: [String] = (0..<16).map { groups in
         "UPDATE producer_order SET updated_at_ms = ?"
             + (groups & 1 != 0 ? paymentSQL : "") + (groups & 2 != 0 ? tokenSQL : "") + (groups & 4 != 0 ? ledgerSQL : "")
+            + (groups & 8 != 0 ? refundSQL : "")
             + " WHERE payment_reference_id = ?"
     }
 
@@ -182,6 +188,13 @@ enum Rows {
                 ledger.inFlightSince.map { .integer($0.milliseconds) } ?? .null,
             ]
         }
+        if let refund = order.refund, refund != previous.refund {
+            groups |= 8
+            values += [
+                .text(refund.reason.rawValue), .text(refund.status.rawValue), .integer(Int64(refund.units)),
+                .integer(refund.amount.minorUnits),
+            ]
+        }
         values.append(.text(order.paymentReferenceID))
         try db.run(updateOrderStatements[groups], SQLiteArguments(values))
         guard db.changes == 1 else {
@@ -199,6 +212,7 @@ public enum ProducerOrderColumns {
                created_s, created_ns, expires_s, expires_ns,
                state, attempts, psp_order_code, failure_reason, payment_started_at_ms,
                token_key, token_issued_s, token_issued_ns, token_expiry_s, token_expiry_ns, refund_on_expiry, token_signature,
-               purchased, delivered, in_flight, in_flight_since_ms
+               purchased, delivered, in_flight, in_flight_since_ms,
+               refund_reason, refund_status, refund_units, refund_amount
         """
 }

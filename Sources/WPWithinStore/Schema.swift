@@ -18,6 +18,7 @@ enum Schema {
         ("v3-one-row-per-order", v3),
         ("v4-fewer-pages-per-commit", v4),
         ("v5-journal-cursors", v5),
+        ("v6-refunds", v6),
         ("v7-spending", v7),
     ]
     static var migrationNames: [String] { migrations.map(\.name) }
@@ -114,6 +115,40 @@ enum Schema {
 
     /// v5: how far this journal has copied another one (a fleet member's copy of the fleet's journal,
     /// docs/fleet.md), written in the same transaction as the events copied, so each is copied once.
+    /// v6: refunds of undelivered units (docs/payments.md, "Refunds of undelivered units"). Columns added,
+    /// no table rebuilt; existing rows keep every value (no refund, prices without `refund_on_expiry`).
+    ///
+    /// * `price.refund_on_expiry`: the price refunds what was not delivered when the token expires (0/1).
+    /// * `producer_order.refund_*`: the refund of a paid order, decided once (reason, units, amount never
+    ///   change; a trigger refuses it) and `pending` (durable before the gateway is asked) → `issued`, or
+    ///   `nothing` (expired with nothing left). CHECK: refunded + delivered + in flight ≤ purchased, so a unit
+    ///   is never both refunded and delivered.
+    /// * `purchase.refund_*`: the consumer's record of the producer's refund (`pending`, `issued`, or
+    ///   `none`: the producer has nothing to refund or does not offer refunds; no more asking).
+    static func v6(_ db: SQLiteConnection) throws {
+        try db.execute("""
+            ALTER TABLE price ADD COLUMN refund_on_expiry INTEGER NOT NULL DEFAULT 0 CHECK (refund_on_expiry IN (0,1));
+            ALTER TABLE producer_order ADD COLUMN refund_reason TEXT CHECK (refund_reason IN ('expiry','requested'));
+            ALTER TABLE producer_order ADD COLUMN refund_status TEXT CHECK (refund_status IN ('pending','issued','nothing'));
+            ALTER TABLE producer_order ADD COLUMN refund_units INTEGER
+                CHECK (refund_units >= 0 AND refund_units + delivered + in_flight <= purchased);
+            ALTER TABLE producer_order ADD COLUMN refund_amount INTEGER CHECK (refund_amount >= 0 AND refund_amount <= total_amount);
+            CREATE TRIGGER producer_order_refund_is_final BEFORE UPDATE OF refund_reason, refund_units, refund_amount, refund_status ON producer_order
+                WHEN OLD.refund_status IS NOT NULL AND (NEW.refund_reason IS NOT OLD.refund_reason
+                    OR NEW.refund_units IS NOT OLD.refund_units OR NEW.refund_amount IS NOT OLD.refund_amount
+                    OR NOT (NEW.refund_status = OLD.refund_status OR (OLD.refund_status = 'pending' AND NEW.refund_status = 'issued')))
+                BEGIN SELECT RAISE(ABORT, 'a refund is decided once and only confirmed'); END;
+            CREATE INDEX producer_order_refund_due ON producer_order(token_expiry_s)
+                WHERE refund_on_expiry = 1 AND refund_status IS NULL AND state = 'paid';
+            CREATE INDEX producer_order_refund_pending ON producer_order(refund_status) WHERE refund_status = 'pending';
+            ALTER TABLE purchase ADD COLUMN refund_status TEXT CHECK (refund_status IN ('pending','issued','none'));
+            ALTER TABLE purchase ADD COLUMN refund_reason TEXT CHECK (refund_reason IN ('expiry','requested'));
+            ALTER TABLE purchase ADD COLUMN refund_units INTEGER CHECK (refund_units >= 0 AND refund_units <= bought);
+            ALTER TABLE purchase ADD COLUMN refund_amount INTEGER CHECK (refund_amount >= 0 AND refund_amount <= total_amount);
+            CREATE INDEX purchase_refund_open ON purchase(expiry_s) WHERE refund_status IS NULL OR refund_status = 'pending';
+            """)
+    }
+
     static func v5(_ db: SQLiteConnection) throws {
         try db.execute("""
             CREATE TABLE journal_cursor (

@@ -2,7 +2,8 @@ import ArgumentParser
 import WPWithinCore
 
 /// What was sold, according to the three parties: the consumer's purchases (`listPurchases`), the producer's
-/// stock (`listServices`) and the gateway's orders (its audit log, `order.placed`).
+/// stock (`listServices`) and the gateway's orders and refunds (its audit log, `order.placed`,
+/// `order.refunded`): charged = honoured + refunded.
 struct SalesAudit {
     struct ServiceSales {
         var initialStock: Int?
@@ -27,6 +28,10 @@ struct SalesAudit {
     var purchasesWithSeveralOrders: [String] = []
     /// Gateway orders that no purchase accounts for (money taken, nothing recorded).
     var ordersWithoutPurchase: [String] = []
+    /// Purchases whose books do not balance: what the gateway charged ≠ the units not refunded at the unit
+    /// price + what the gateway refunded, or the gateway's refunds ≠ the consumer's `amountRefunded`.
+    var unbalanced: [String] = []
+    var refunds = 0
 
     static func take(cluster: Cluster, initialStock: [Int: Int]) throws -> SalesAudit {
         var audit = SalesAudit()
@@ -39,10 +44,21 @@ struct SalesAudit {
 
         // Gateway orders by customerOrderCode (= the producer's paymentReferenceID).
         var ordersByReference: [String: Int] = [:]
-        for line in (readTextFile(cluster.auditLog) ?? "").split(separator: "\n") where line.contains("\"order.placed\"") {
+        var chargedByReference: [String: Int64] = [:]
+        var refundedByReference: [String: Int64] = [:]
+        for line in (readTextFile(cluster.auditLog) ?? "").split(separator: "\n") {
+            if line.contains("\"order.refunded\"") {
+                let event = try JSONValue.parse(String(line))
+                guard let code = event["customerOrderCode"]?.stringValue, let amount = event["refundAmount"]?.int64Value else { continue }
+                refundedByReference[Order.paymentReference(ofCustomerOrderCode: code), default: 0] += amount
+                audit.refunds += 1
+                continue
+            }
+            guard line.contains("\"order.placed\"") else { continue }
             let event = try JSONValue.parse(String(line))
             guard event["paymentStatus"]?.stringValue == "SUCCESS", let code = event["customerOrderCode"]?.stringValue else { continue }
             ordersByReference[code, default: 0] += 1
+            chargedByReference[Order.paymentReference(ofCustomerOrderCode: code), default: 0] += event["amount"]?.int64Value ?? 0
             audit.orders += 1
         }
 
@@ -61,6 +77,15 @@ struct SalesAudit {
             let orders = ordersByReference[reference] ?? 0
             sales.orders += orders
             audit.services[Int(service)] = sales
+            // Charged = honoured (the units not refunded, at the unit price) + refunded.
+            let bought = purchase["unitsBought"]?.int64Value ?? 0
+            let paid = purchase["totalPaid"]?.int64Value ?? 0
+            let refundedUnits = purchase["unitsRefunded"]?.int64Value ?? 0
+            let refunded = refundedByReference[reference] ?? 0
+            let honoured = bought > 0 ? paid / bought * (bought - refundedUnits) : 0
+            if orders > 0, chargedByReference[reference] != honoured + refunded || refunded != (purchase["amountRefunded"]?.int64Value ?? 0) {
+                audit.unbalanced.append(reference)
+            }
             if orders == 0 { audit.purchasesWithoutOrder.append(reference) }
             if orders > 1 { audit.purchasesWithSeveralOrders.append(reference) }
         }
@@ -83,5 +108,8 @@ struct SalesAudit {
             "\(purchases) purchases, \(orders) orders; \(purchasesWithoutOrder.count) without an order, "
             + "\(purchasesWithSeveralOrders.count) with several; \(ordersWithoutPurchase.count) orders without a purchase "
             + "(all services: \(self.purchases) purchases, \(self.orders) orders)")
+        report.check("\(key).chargedIsHonouredPlusRefunded", "\(label): charged = honoured + refunded, for every purchase", unbalanced.isEmpty,
+            "\(refunds) refunds at the gateway; \(unbalanced.count) purchases whose books do not balance"
+            + (unbalanced.isEmpty ? "" : ": " + unbalanced.prefix(5).joined(separator: ", ")))
     }
 }

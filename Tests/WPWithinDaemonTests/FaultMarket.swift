@@ -31,7 +31,13 @@ final class FaultMarket: @unchecked Sendable {
     /// - Parameters:
     ///   - settleAfterSeconds: how long the producer waits before abandoning an attempt the gateway does not know.
     ///   - producerVolume: mount a tmpfs of this size as the producer's state directory (needs root).
-    init(settleAfterSeconds: Int = 3600, reserveBytes: Int? = nil, producerVolumeBytes: Int? = nil) async throws {
+    ///   - refundOnExpiry: the price refunds undelivered units (at expiry, and on request).
+    ///   - tokenTTLSeconds: the producer's token TTL (short for expiry refunds).
+    ///   - refundCheckSeconds: how often the consumer asks about the refund of expired purchases.
+    init(
+        settleAfterSeconds: Int = 3600, reserveBytes: Int? = nil, producerVolumeBytes: Int? = nil, refundOnExpiry: Bool = false,
+        tokenTTLSeconds: Int? = nil, refundCheckSeconds: Int = 60
+    ) async throws {
         dir = try TempDir()
         try FileManager.default.createDirectory(atPath: dir.file("gateway"), withIntermediateDirectories: true)
         sandbox = try await SandboxGatewayProcess.launch(directory: dir.file("gateway"), merchants: [.example])
@@ -49,14 +55,16 @@ final class FaultMarket: @unchecked Sendable {
         var store: [String: JSONValue] = [:]
         if let reserveBytes { store["reserveBytes"] = .int(Int64(reserveBytes)) }
         if producerVolumeBytes != nil { store["minimumFreeBytes"] = .int(128 << 10) }
+        var producerSection: [String: JSONValue] = [
+            "services": [[
+                "id": 1, "name": "RoboWash", "description": "Car washed by robot",
+                "prices": [["id": 1, "description": "Car wash", "amount": 500, "currencyCode": "GBP", "unitId": 1,
+                            "unitDescription": "Single wash", "stock": .int(Int64(Self.stock)), "refundOnExpiry": .bool(refundOnExpiry)]],
+            ]],
+        ]
+        if let tokenTTLSeconds { producerSection["tokenTtlSeconds"] = .int(Int64(tokenTTLSeconds)) }
         let producerConfig: JSONValue = [
-            "producer": [
-                "services": [[
-                    "id": 1, "name": "RoboWash", "description": "Car washed by robot",
-                    "prices": [["id": 1, "description": "Car wash", "amount": 500, "currencyCode": "GBP", "unitId": 1,
-                                "unitDescription": "Single wash", "stock": .int(Int64(Self.stock))]],
-                ]],
-            ],
+            "producer": .object(producerSection),
             "payments": [
                 "connectTimeoutMs": 1000, "totalTimeoutMs": 1500,
                 "recovery": [
@@ -69,7 +77,7 @@ final class FaultMarket: @unchecked Sendable {
         producerConfigPath = dir.file("producer.json")
         try Data(producerConfig.jsonString.utf8).write(to: URL(fileURLWithPath: producerConfigPath))
         consumerConfigPath = dir.file("consumer.json")
-        try Data(#"{"consumer":{"peerTimeoutMs":6000}}"#.utf8).write(to: URL(fileURLWithPath: consumerConfigPath))
+        try Data(#"{"consumer":{"peerTimeoutMs":6000,"refundCheckSeconds":\#(refundCheckSeconds)}}"#.utf8).write(to: URL(fileURLWithPath: consumerConfigPath))
         producerDir = try TempDir()
         consumerDir = try TempDir()
         if let producerVolumeBytes {
@@ -196,9 +204,17 @@ final class FaultMarket: @unchecked Sendable {
             #expect(charges.count <= 1, "reference \(reference) is charged \(charges.count) times: \(charges)", sourceLocation: sourceLocation)
             let purchase = purchases.first { $0["paymentReferenceId"]?.stringValue == reference }
             if let charge = standing.first {
-                // Honoured: the consumer holds the purchase, for the amount charged.
+                // Honoured: the consumer holds the purchase, for the amount charged; what the gateway refunded of
+                // it is exactly the units refunded (charged = honoured + refunded).
                 #expect(purchase != nil, "charge \(charge.orderCode) of \(reference) is neither honoured nor refunded", sourceLocation: sourceLocation)
                 #expect(purchase?["totalPaid"]?.int64Value == charge.amount, sourceLocation: sourceLocation)
+                if let purchase {
+                    let units = purchase["unitsBought"]?.int64Value ?? 1
+                    let refundedUnits = purchase["unitsRefunded"]?.int64Value ?? -1
+                    let honoured = charge.amount / units * (units - refundedUnits)
+                    #expect(gateway.refunded(orderCode: charge.orderCode) == purchase["amountRefunded"]?.int64Value, "\(reference): gateway refunds \(gateway.refunds(orderCode: charge.orderCode)), purchase \(purchase)", sourceLocation: sourceLocation)
+                    #expect(gateway.balances(reference: charge.customerOrderCode, honoured: honoured), "\(reference): charged ≠ honoured \(honoured) + refunded", sourceLocation: sourceLocation)
+                }
             } else {
                 #expect(purchase == nil, "refunded \(reference) has a purchase", sourceLocation: sourceLocation)
             }
@@ -208,7 +224,7 @@ final class FaultMarket: @unchecked Sendable {
             #expect(charged[reference]?.isEmpty == false, "purchase \(reference) was never charged", sourceLocation: sourceLocation)
             let units = Int(purchase["unitsBought"]?.int64Value ?? 0)
             bought += units
-            let delivered = Int(purchase["unitsDelivered"]?.int64Value ?? -1)
+            let delivered = Int(purchase["unitsDelivered"]?.int64Value ?? -1) + Int(purchase["unitsRefunded"]?.int64Value ?? 0)
             let remaining = Int(purchase["unitsRemaining"]?.int64Value ?? -1)
             #expect(purchase["unitsInFlight"] == 0 && purchase["unsettled"] == .null, "\(purchase)", sourceLocation: sourceLocation)
             if expectDelivered {

@@ -28,7 +28,8 @@ final class FleetMarket: @unchecked Sendable {
     private(set) var members: [DaemonProcess?] = []
     private(set) var consumer: DaemonProcess!
 
-    init() async throws {
+    /// - Parameter refundOnExpiry: RoboWash's price refunds undelivered units.
+    init(refundOnExpiry: Bool = false) async throws {
         postgres = try await onOwnThread { try PostgresServer() }
         dir = try TempDir()
         try FileManager.default.createDirectory(atPath: dir.file("gateway"), withIntermediateDirectories: true)
@@ -49,7 +50,7 @@ final class FleetMarket: @unchecked Sendable {
                 "services": [[
                     "id": 1, "name": "RoboWash", "description": "Car washed by robot",
                     "prices": [["id": 1, "description": "Car wash", "amount": 500, "currencyCode": "GBP", "unitId": 1,
-                                "unitDescription": "Single wash", "stock": .int(Int64(Self.stock))]],
+                                "unitDescription": "Single wash", "stock": .int(Int64(Self.stock)), "refundOnExpiry": .bool(refundOnExpiry)]],
                 ]],
             ],
             "payments": [
@@ -192,6 +193,34 @@ final class FleetMarket: @unchecked Sendable {
             let services = try await market.member(index).result("listServices").arrayValue ?? []
             #expect(services.first?["prices"]?.arrayValue?.first?["stock"] == 0)
         }
+        try await market.audit()
+        await market.stop()
+    }
+
+    @Test func aRefundAskedAtAnyMemberIsIssuedOnceForTheFleet() async throws {
+        let market = try await FleetMarket(refundOnExpiry: true)
+        let c = try market.consumerClient()
+        let quote = try await c.result("selectService", ["url": market.proxyURL, "serviceId": 1, "priceId": 1, "numberOfUnits": 5])
+        let reference = try #require(quote["paymentReferenceId"]?.stringValue)
+        let id = try #require(try await c.result("makePayment", ["paymentReferenceId": .string(reference)])["purchaseId"])
+        try await market.failOver(to: 1)
+        #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 1])["unitsToSupply"] == 1)
+        #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 1])["unitsRemaining"] == 4)
+        // Asked at C: the 4 unused units; asked again at A: the same refund, no second gateway call.
+        try await market.failOver(to: 2)
+        let refunded = try await c.result("requestRefund", ["purchaseId": id])
+        #expect(refunded["refundStatus"] == "issued" && refunded["unitsRefunded"] == 4 && refunded["amountRefunded"] == 2000)
+        try await market.failOver(to: 0)
+        #expect(try await c.result("requestRefund", ["purchaseId": id])["amountRefunded"] == 2000)
+        let charge = try #require(market.sandbox.audit.charges(reference: reference).first)
+        #expect(market.sandbox.audit.refunds(orderCode: charge.orderCode).map(\.refundAmount) == [2000])
+        #expect(market.sandbox.audit.balances(reference: reference, honoured: 500))
+        #expect(try await market.psql(
+            "SELECT refund_reason || '/' || refund_status || '/' || refund_units || '/' || refund_amount FROM producer_order WHERE state = 'paid'")
+            == "requested/issued/4/2000")
+        // The units are gone at every member.
+        try await market.failOver(to: 1)
+        #expect(try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])["error"]?["code"] == .int(Int64(WPWError.Code.unitsRefunded.rawValue)))
         try await market.audit()
         await market.stop()
     }

@@ -87,7 +87,7 @@ import WPWithinTestSupport
                 #expect(try await member.catalog().price(serviceID: 1, priceID: 1).stock == 20)
             }
             // The schema was applied once, by whichever member came first.
-            #expect(try await fleet.server.query("SELECT count(*) FROM schema_migration") == "1")
+            #expect(try await fleet.server.query("SELECT count(*) FROM schema_migration") == "2")  // f1-fleet, f2-refunds
             #expect(try await fleet.server.query("SELECT count(*) FROM fleet_member") == "3")
             // A service id taken at one member is taken at every member.
             let again = try Service(id: 1, name: "Other", description: "x", prices: [])
@@ -198,6 +198,69 @@ import WPWithinTestSupport
                     token: token, clientID: "c", serviceID: 1, units: 1, now: Fleet.now, lease: nil, policy: .releaseUnreported)
             }
             #expect(try await fleet.server.query("SELECT purchased, delivered, in_flight FROM producer_order") == "5|5|0")
+        }
+    }
+
+    @Test func aRefundOfUndeliveredUnitsIsDecidedOnceForTheFleetAndClaimedByOneMember() async throws {
+        try await Self.withFleet(stock: nil) { fleet in
+            // Service 2's price refunds undelivered units; its flag goes into the token at payment.
+            let refunding = try Service(
+                id: 2, name: "Refunding", description: "", prices: [try Price(
+                    id: 1, description: "Car wash", pricePerUnit: Money(minorUnits: 500, currency: Currency(code: "GBP")!),
+                    unitID: 1, unitDescription: "Single wash", refundOnExpiry: true)])
+            _ = try await fleet.members[0].addService(refunding, now: Fleet.now)
+            #expect(try await fleet.members[1].catalog().price(serviceID: 2, priceID: 1).refundOnExpiry)
+            let quote = try await fleet.members[0].createQuote(serviceID: 2, priceID: 1, units: 4, clientID: "c", now: Fleet.now).value
+            guard case .charge = try await fleet.members[0].startPayment(paymentReferenceID: quote.paymentReferenceID, clientID: "c", now: Fleet.now).value
+            else { throw TestSupportError("expected a charge") }
+            let paid = try await fleet.members[0].recordPaymentSucceeded(
+                paymentReferenceID: quote.paymentReferenceID, pspOrderCode: "psp-r", tokenTTL: .seconds(3600), refundOnExpiry: false,
+                now: Fleet.now).value
+            let token = PresentedToken(try #require(paid.token))
+            #expect(paid.token?.refundOnExpiry == true)
+            _ = try await fleet.members[1].beginDelivery(
+                token: token, clientID: "c", serviceID: 2, units: 1, now: Fleet.now, lease: nil, policy: .releaseUnreported)
+
+            // Not expired: nothing due; the next expiry is the token's.
+            let before = try await fleet.members[2].refundWork(now: Fleet.now)
+            #expect(before.orders.isEmpty && before.nextExpiry == paid.token?.expiry)
+            // The consumer asks at two members at once: one refund, decided once (3 units: 1 is in flight).
+            let claims = [try await fleet.members[1].claimCharge(quote.paymentReferenceID), try await fleet.members[2].claimCharge(quote.paymentReferenceID)]
+            #expect(claims == [true, false])
+            let decided = await withTaskGroup(of: UnitRefund?.self) { group in
+                for member in fleet.members[1...] {
+                    group.addTask {
+                        try? await member.startRefund(.token(token, clientID: "c", serviceID: 2), now: Fleet.now).value.refund
+                    }
+                }
+                return await group.reduce(into: [UnitRefund?]()) { $0.append($1) }
+            }
+            let refund = try #require(decided.first ?? nil)
+            #expect(decided.allSatisfy { $0 == refund })
+            #expect(refund.status == .pending && refund.units == 3 && refund.amount.minorUnits == 1500 && refund.reason == .requested)
+            #expect(try await fleet.members[0].refundWork(now: Fleet.now).orders.map(\.paymentReferenceID) == [quote.paymentReferenceID])
+            // Refunded units are gone at every member; the unit in flight can still be ended.
+            await #expect(throws: WPWError.self) {
+                _ = try await fleet.members[0].beginDelivery(
+                    token: token, clientID: "c", serviceID: 2, units: 1, now: Fleet.now, lease: nil, policy: .releaseUnreported)
+            }
+            _ = try await fleet.members[2].endDelivery(
+                token: token, clientID: "c", serviceID: 2, unitsReceived: 1, now: Fleet.now, policy: .releaseUnreported)
+            let issued = try await fleet.members[1].recordUnitRefundIssued(paymentReferenceID: quote.paymentReferenceID, now: Fleet.now)
+            #expect(issued.value.refund?.status == .issued)
+            #expect(issued.events.map(\.type) == ["producer.refundIssued"])
+            await #expect(throws: WPWError.self) {
+                _ = try await fleet.members[2].recordUnitRefundIssued(paymentReferenceID: quote.paymentReferenceID, now: Fleet.now)
+            }
+            await fleet.members[1].releaseCharge(quote.paymentReferenceID)
+            #expect(try await fleet.members[0].refundWork(now: Fleet.now.adding(.seconds(7200))!).orders.isEmpty)
+            #expect(try await fleet.server.query(
+                "SELECT refund_reason, refund_status, refund_units, refund_amount, delivered FROM producer_order WHERE service_id = 2")
+                == "requested|issued|3|1500|1")
+            // The database holds the rule too: a refund and deliveries never exceed the units bought.
+            await #expect(throws: (any Error).self) {
+                _ = try await fleet.server.query("UPDATE producer_order SET refund_units = 4 WHERE service_id = 2")
+            }
         }
     }
 

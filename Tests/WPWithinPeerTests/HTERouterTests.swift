@@ -136,6 +136,11 @@ import WPWithinWire
                 Case(method: "POST", path: "/service/99999999999999999999/delivery/end", body: "{}", status: 400),
                 Case(method: "GET", path: "/service/99/prices", status: 404, message: "Service not found for id 99"),
                 Case(method: "GET", path: "/service/-3/prices", status: 404, message: "Service not found for id -3"),
+                // Our refund extension: POST only; a producer that does not implement refunds refuses them (409).
+                Case(method: "GET", path: "/service/1/refund", status: 405),
+                Case(method: "POST", path: "/service/x/refund", body: "{}", status: 400, message: "Unable to parse input service id"),
+                Case(method: "POST", path: "/service/1/refund", body: "[1]", status: 422),
+                Case(method: "POST", path: "/service/1/refund", body: "{}", status: 409, message: "this producer does not offer refunds"),
             ]
             for c in cases { try await check(c, base: base, http: http) }
             let wrongMethod = try await http.execute(HTTPClientRequest(method: "GET", url: base + "/payment"), timeout: .seconds(10))

@@ -57,7 +57,7 @@ import WPWithinSQLite
         let new = try TempDir()
         defer { new.cleanup() }
         let store = try new.open()
-        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v7-spending"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v6-refunds", "v7-spending"])
         try store.close()
         let migrated = try Self.schema(old.databasePath), created = try Self.schema(new.databasePath)
         #expect(created.count > 10)
@@ -73,7 +73,7 @@ import WPWithinSQLite
         #expect(ordersBefore.count == 10)
         let store = try dir.open()
         defer { try? store.close() }
-        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v7-spending"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v6-refunds", "v7-spending"])
 
         // Every order is as it was, now one row each (v3); every other row is as it was.
         #expect(try Self.orders(dir.databasePath, v2: false) == ordersBefore)
@@ -81,7 +81,13 @@ import WPWithinSQLite
         for table in ["grdb_migrations", "quote", "producer_order", "delivery_token", "unit_ledger", "sqlite_sequence"] {
             #expect(before.removeValue(forKey: table) != nil, "\(table)")
         }
-        #expect(after.removeValue(forKey: "schema_migration")?.count == 6)
+        #expect(after.removeValue(forKey: "schema_migration")?.count == 7)
+        // v6-refunds adds columns: every old row has them at their "nothing yet" values, and is otherwise as it was.
+        for (table, added) in [("price", " refund_on_expiry=0"), ("purchase", " refund_status=NULL refund_reason=NULL refund_units=NULL refund_amount=NULL")] {
+            let rows = after[table] ?? []
+            #expect(!rows.isEmpty && rows.allSatisfy { $0.hasSuffix(added) }, "\(table): \(rows)")
+            after[table] = rows.map { String($0.dropLast(added.count)) }
+        }
         #expect(after.removeValue(forKey: "journal_cursor")?.isEmpty == true)
         #expect(after.removeValue(forKey: "producer_order")?.count == 10)
         #expect(after.removeValue(forKey: "sqlite_sequence")?.isEmpty == true)

@@ -124,7 +124,7 @@ import WPWithinTestSupport
         try oldDB.close()
         let store = try v1File.open()
         defer { try? store.close() }
-        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v7-spending"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v6-refunds", "v7-spending"])
         let tables = try SQLiteConnection(path: v1File.databasePath, readOnly: true)
             .query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%migration%' ORDER BY name") { $0.text(0) }
         #expect(tables == ["schema_migration"], "GRDB's record is adopted and dropped")

@@ -59,6 +59,30 @@ import WPWithinCore
         #expect(try await store.pruneStaleQuotes(now: at(31 * 86_400 + 11)).consumerQuotes == 2)
     }
 
+    /// A refund of undelivered units is money back once the producer's gateway made it (`issued`): the
+    /// purchase then counts its total less the refund, in the purchase's window; a `pending` refund counts
+    /// nothing back yet.
+    @Test func anIssuedRefundIsMoneyBackInTheBudgets() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let store = try dir.open()
+        defer { try? store.close() }
+        _ = try await store.saveQuote(Self.quote("r", 1000), now: t0)
+        _ = try await Self.start(store, "r", at: t0)
+        let purchase = try Purchase(
+            serverID: "s", clientID: "me", serviceID: 1, priceID: 1, paymentReferenceID: "r",
+            totalPaid: Money(minorUnits: 1000, currency: Self.gbp), tokenKey: "k", expiry: at(100_000), units: 4)
+        let id = try await store.recordPurchase(purchase, tokenJSON: #"{"key":"k"}"#, producerURL: "http://p", now: at(1)).value.id
+        #expect(try await store.spending(now: at(2))["GBP"]?.day == SpentAmount(purchased: 1000))
+        _ = try await store.recordRefund(
+            purchaseID: id, PurchaseRefund(status: .pending, reason: .requested, units: 3, amount: 750), producerLedger: nil, now: at(3))
+        #expect(try await store.spending(now: at(4))["GBP"]?.day == SpentAmount(purchased: 1000))
+        _ = try await store.recordRefund(
+            purchaseID: id, PurchaseRefund(status: .issued, reason: .requested, units: 3, amount: 750), producerLedger: nil, now: at(5))
+        let after = try await store.spending(now: at(6))["GBP"]
+        #expect(after?.day == SpentAmount(purchased: 250) && after?.month == SpentAmount(purchased: 250))
+    }
+
     @Test func aRefusalWritesNothingAndAReleaseFreesTheAmount() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

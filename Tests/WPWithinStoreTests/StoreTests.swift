@@ -11,7 +11,7 @@ struct StoreOpenTests {
         let dir = try TempDir()
         defer { dir.cleanup() }
         let store = try dir.open()
-        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v7-spending"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v6-refunds", "v7-spending"])
         #expect(Identifiers.isUUID(store.identity.serverID))
         #expect(store.identity.serverID == store.identity.serverID.lowercased())
         #expect(store.identity.name == "wpwithind")
@@ -56,7 +56,7 @@ struct StoreOpenTests {
         }
         let reread = try SQLiteConnection(path: dir.databasePath, readOnly: true)
         let migrations = try reread.query("SELECT identifier FROM schema_migration ORDER BY identifier") { $0.text(0) }
-        #expect(migrations == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v7-spending", "v99-future"])
+        #expect(migrations == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v6-refunds", "v7-spending", "v99-future"])
         try reread.close()
     }
 
@@ -78,7 +78,7 @@ struct StoreOpenTests {
         #expect(store.signer.verify(signature, for: message))
         #expect(try await store.catalog() == catalog)
         #expect(try await store.catalog().price(serviceID: 1, priceID: 1).stock == 7)
-        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v7-spending"])
+        #expect(try await store.appliedMigrations() == ["v1-initial", "v2-payment-recovery", "v3-one-row-per-order", "v4-fewer-pages-per-commit", "v5-journal-cursors", "v6-refunds", "v7-spending"])
     }
 
     @Test func separateStoresHaveDifferentIdentitiesAndKeys() async throws {

@@ -104,6 +104,17 @@ public struct GatewayAudit: Sendable {
         charges(reference: reference).reduce(0) { $0 + $1.amount - refunded(orderCode: $1.orderCode) }
     }
 
+    /// Minor units refunded over every order of the reference (late charges, and undelivered units).
+    public func refunded(reference: String) -> Int64 {
+        charges(reference: reference).reduce(0) { $0 + refunded(orderCode: $1.orderCode) }
+    }
+
+    /// The books balance for one reference: what was charged = what was `honoured` (units delivered or still
+    /// deliverable, at the unit price) + what was refunded.
+    public func balances(reference: String, honoured: Int64) -> Bool {
+        charges(reference: reference).reduce(0) { $0 + $1.amount } == honoured + refunded(reference: reference)
+    }
+
     /// ``netCharged(reference:)`` for every charged reference.
     public var netChargedByReference: [String: Int64] {
         Dictionary(uniqueKeysWithValues: references.map { ($0, netCharged(reference: $0)) })

@@ -302,18 +302,21 @@ export declare class WPWithinClientError extends Error {
 
 /** `components/schemas/DeliveryBegun`. */
 export interface DeliveryBegun {
+  amountRefunded: number;
   currencyCode: string;
   expiry: string;
   paymentReferenceId: string;
   priceId: number;
   producerUrl: string;
   purchaseId: number;
+  refundStatus: "pending" | "issued" | "none" | null;
   serverId: string;
   serviceId: number;
   totalPaid: number;
   unitsBought: number;
   unitsDelivered: number;
   unitsInFlight: number;
+  unitsRefunded: number;
   unitsRemaining: number;
   unitsToSupply: number;
   unsettled: "begin" | "end" | null;
@@ -321,6 +324,7 @@ export interface DeliveryBegun {
 
 /** `components/schemas/DeliveryEnded`. */
 export interface DeliveryEnded {
+  amountRefunded: number;
   currencyCode: string;
   expiry: string;
   paymentReferenceId: string;
@@ -328,6 +332,7 @@ export interface DeliveryEnded {
   producerUnitsRemaining: number;
   producerUrl: string;
   purchaseId: number;
+  refundStatus: "pending" | "issued" | "none" | null;
   serverId: string;
   serviceId: number;
   settledFromProducer?: true;
@@ -336,6 +341,7 @@ export interface DeliveryEnded {
   unitsDelivered: number;
   unitsInFlight: number;
   unitsJustSupplied: number;
+  unitsRefunded: number;
   unitsRemaining: number;
   unsettled: "begin" | "end" | null;
 }
@@ -614,6 +620,22 @@ export interface ErrorDataNotFound {
   [member: string]: unknown;
 }
 
+/** `components/schemas/ErrorData.nothingToRefund`. */
+export interface ErrorDataNothingToRefund {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  route?: string;
+  serverId?: string;
+  state?: string;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  [member: string]: unknown;
+}
+
 /** `components/schemas/ErrorData.outOfStock`. */
 export interface ErrorDataOutOfStock {
   available?: number;
@@ -721,6 +743,21 @@ export interface ErrorDataProducerNotAllowed {
   [member: string]: unknown;
 }
 
+/** `components/schemas/ErrorData.refundNotOffered`. */
+export interface ErrorDataRefundNotOffered {
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  reason?: "noRoute" | "notAllowed";
+  route?: string;
+  serverId?: string;
+  state?: string;
+  [member: string]: unknown;
+}
+
 /** `components/schemas/ErrorData.roleDisabled`. */
 export interface ErrorDataRoleDisabled {
   role: "producer" | "consumer";
@@ -772,6 +809,24 @@ export interface ErrorDataUnavailable {
   [member: string]: unknown;
 }
 
+/** `components/schemas/ErrorData.unitsRefunded`. */
+export interface ErrorDataUnitsRefunded {
+  amountRefunded?: number;
+  currencyCode?: string;
+  errorCode?: number;
+  httpStatus?: number;
+  ledger?: UnitLedger;
+  message?: string;
+  paymentReferenceId?: string;
+  purchaseId?: number;
+  reason?: "expiry" | "requested";
+  route?: string;
+  state?: string;
+  status?: "pending" | "issued";
+  unitsRefunded?: number;
+  [member: string]: unknown;
+}
+
 /** `components/schemas/ErrorData.unsupportedCurrency`. */
 export interface ErrorDataUnsupportedCurrency {
   currencyCode?: string;
@@ -815,6 +870,7 @@ export type EventParams =
   | EventConsumerDeliveryEnded
   | EventConsumerDeliveryUnsettled
   | EventConsumerDeliverySynced
+  | EventConsumerRefundReceived
   | EventConsumerSpendingRefused;
 
 /** `components/schemas/Event.consumer.deliveryBegun`. */
@@ -978,6 +1034,27 @@ export interface EventConsumerQuoteReceived {
   totalAmount: number;
   type: "consumer.quoteReceived";
   units: number;
+}
+
+/** `components/schemas/Event.consumer.refundReceived`. */
+export interface EventConsumerRefundReceived {
+  amountRefunded: number;
+  currencyCode: string;
+  fleetSeq?: number;
+  member?: string;
+  paymentReferenceId: string;
+  priceId: number;
+  purchaseId: number;
+  reason: "expiry" | "requested" | null;
+  seq: number;
+  serverId: string;
+  serviceId: number;
+  time: string;
+  type: "consumer.refundReceived";
+  unitsBought: number;
+  unitsDelivered: number;
+  unitsInFlight: number;
+  unitsRefunded: number;
 }
 
 /** `components/schemas/Event.consumer.spendingRefused`. */
@@ -1256,7 +1333,7 @@ export interface EventProducerRefundIssued {
   paymentReferenceId: string;
   priceId: number;
   pspOrderCode: string;
-  reason: "lateCharge";
+  reason: "lateCharge" | "expiry" | "requested";
   refundAmount: number;
   seq: number;
   serviceId: number;
@@ -1264,6 +1341,10 @@ export interface EventProducerRefundIssued {
   totalAmount: number;
   type: "producer.refundIssued";
   units: number;
+  unitsDelivered?: number;
+  unitsInFlight?: number;
+  unitsPurchased?: number;
+  unitsRefunded?: number;
 }
 
 /** `components/schemas/Event.producer.serviceAdded`. */
@@ -1340,18 +1421,21 @@ export interface PriceList {
 
 /** `components/schemas/Purchase`. */
 export interface Purchase {
+  amountRefunded: number;
   currencyCode: string;
   expiry: string;
   paymentReferenceId: string;
   priceId: number;
   producerUrl: string;
   purchaseId: number;
+  refundStatus: "pending" | "issued" | "none" | null;
   serverId: string;
   serviceId: number;
   totalPaid: number;
   unitsBought: number;
   unitsDelivered: number;
   unitsInFlight: number;
+  unitsRefunded: number;
   unitsRemaining: number;
   unsettled: "begin" | "end" | null;
 }
@@ -1395,6 +1479,7 @@ export interface ServicePrice {
   currencyCode: string;
   description: string;
   id: number;
+  refundOnExpiry: boolean;
   stock: number | null;
   unitDescription: string;
   unitId: number;
@@ -1484,6 +1569,7 @@ export interface EventParamsByType {
   "consumer.error": EventConsumerError;
   "consumer.purchaseRecorded": EventConsumerPurchaseRecorded;
   "consumer.quoteReceived": EventConsumerQuoteReceived;
+  "consumer.refundReceived": EventConsumerRefundReceived;
   "consumer.spendingRefused": EventConsumerSpendingRefused;
   "daemon.error": EventDaemonError;
   "daemon.reloaded": EventDaemonReloaded;
@@ -1528,6 +1614,7 @@ export interface ErrorDataByName {
   messageTooLarge: ErrorDataMessageTooLarge;
   methodNotFound: ErrorDataMethodNotFound;
   notFound: ErrorDataNotFound;
+  nothingToRefund: ErrorDataNothingToRefund;
   outOfStock: ErrorDataOutOfStock;
   overloaded: ErrorDataOverloaded;
   parseError: ErrorDataParseError;
@@ -1537,11 +1624,13 @@ export interface ErrorDataByName {
   peerRejected: ErrorDataPeerRejected;
   peerUnreachable: ErrorDataPeerUnreachable;
   producerNotAllowed: ErrorDataProducerNotAllowed;
+  refundNotOffered: ErrorDataRefundNotOffered;
   roleDisabled: ErrorDataRoleDisabled;
   serviceTypeNotAllowed: ErrorDataServiceTypeNotAllowed;
   spendingLimitExceeded: ErrorDataSpendingLimitExceeded;
   storageLow: ErrorDataStorageLow;
   unavailable: ErrorDataUnavailable;
+  unitsRefunded: ErrorDataUnitsRefunded;
   unsupportedCurrency: ErrorDataUnsupportedCurrency;
 }
 
@@ -1575,6 +1664,7 @@ export type EventType =
   | "consumer.deliveryEnded"
   | "consumer.deliveryUnsettled"
   | "consumer.deliverySynced"
+  | "consumer.refundReceived"
   | "consumer.spendingRefused";
 
 /** Every RPC method name, as the daemon's rpc.discover lists them. */
@@ -1597,6 +1687,7 @@ export type MethodName =
   | "beginServiceDelivery"
   | "endServiceDelivery"
   | "getSpendingPolicy"
+  | "requestRefund"
   | "listPurchases"
   | "subscribe"
   | "unsubscribe";
@@ -1621,7 +1712,7 @@ export interface SearchForDeviceParams {
 }
 
 export interface AddServiceParams {
-  /** {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} */
+  /** {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} */
   service: ServiceDefinition;
 }
 
@@ -1666,6 +1757,10 @@ export interface BeginServiceDeliveryParams {
 export interface EndServiceDeliveryParams {
   purchaseId: number;
   unitsReceived: number;
+}
+
+export interface RequestRefundParams {
+  purchaseId: number;
 }
 
 export interface SubscribeParams {
@@ -1713,12 +1808,14 @@ export interface WPWithinMethods {
   selectService(params: SelectServiceParams, options?: CallOptions): Promise<Quote>;
   /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol, -32050 spendingLimitExceeded, -32051 producerNotAllowed, -32052 serviceTypeNotAllowed, -32053 currencyNotAllowed. */
   makePayment(params: MakePaymentParams, options?: CallOptions): Promise<Purchase>;
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params: BeginServiceDeliveryParams, options?: CallOptions): Promise<DeliveryBegun>;
   /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params: EndServiceDeliveryParams, options?: CallOptions): Promise<DeliveryEnded>;
   /** The spending policy checked before the card is used (consumer.spending) and what each budget has left. Errors: -32003 roleDisabled. */
   getSpendingPolicy(params?: Record<string, never>, options?: CallOptions): Promise<SpendingPolicy>;
+  /** Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund. Errors: -32003 roleDisabled, -32010 notFound, -32060 refundNotOffered, -32061 nothingToRefund, -32015 invalidToken, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  requestRefund(params: RequestRefundParams, options?: CallOptions): Promise<Purchase>;
   /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params?: Record<string, never>, options?: CallOptions): Promise<Purchase[]>;
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */

@@ -34,11 +34,16 @@ public struct Price: Sendable, Hashable, Identifiable {
     public let unitDescription: String
     /// Units that can still be sold at this price; nil means unlimited.
     public let stock: Int?
+    /// The units paid for at this price and not delivered are refunded when the delivery token expires, and
+    /// on the consumer's request before (docs/payments.md, "Refunds of undelivered units"). Carried in the
+    /// token's `refundOnExpiry`.
+    public let refundOnExpiry: Bool
 
     /// Validates every field: id in `CatalogLimits.idRange`, amount > 0, a non-empty unit description and,
     /// when given, a stock ≥ 0.
     public init(
-        id: Int, description: String, pricePerUnit: Money, unitID: Int, unitDescription: String, stock: Int? = nil
+        id: Int, description: String, pricePerUnit: Money, unitID: Int, unitDescription: String, stock: Int? = nil,
+        refundOnExpiry: Bool = false
     ) throws {
         try CatalogLimits.checkID(id, field: "priceID")
         try CatalogLimits.checkText(description, field: "priceDescription", maxBytes: CatalogLimits.maxNameBytes, required: false)
@@ -54,26 +59,27 @@ public struct Price: Sendable, Hashable, Identifiable {
         self.unitID = unitID
         self.unitDescription = unitDescription
         self.stock = stock
+        self.refundOnExpiry = refundOnExpiry
     }
 
     /// Same as the designated initialiser, from an amount and an ISO 4217 code; an unknown code is
     /// `unsupportedCurrency`.
     public init(
         id: Int, description: String, amount: Int64, currencyCode: String, unitID: Int, unitDescription: String,
-        stock: Int? = nil
+        stock: Int? = nil, refundOnExpiry: Bool = false
     ) throws {
         guard let currency = Currency(code: currencyCode) else {
             throw WPWError(.unsupportedCurrency, "unsupported currency \(currencyCode)", data: ["field": "currencyCode"])
         }
         try self.init(
             id: id, description: description, pricePerUnit: Money(minorUnits: amount, currency: currency),
-            unitID: unitID, unitDescription: unitDescription, stock: stock)
+            unitID: unitID, unitDescription: unitDescription, stock: stock, refundOnExpiry: refundOnExpiry)
     }
 
     /// A copy with another stock level (validated).
     public func withStock(_ stock: Int?) throws -> Price {
         try Price(id: id, description: description, pricePerUnit: pricePerUnit, unitID: unitID,
-                  unitDescription: unitDescription, stock: stock)
+                  unitDescription: unitDescription, stock: stock, refundOnExpiry: refundOnExpiry)
     }
 }
 

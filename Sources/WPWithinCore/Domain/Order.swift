@@ -50,6 +50,8 @@ public struct Order: Sendable, Hashable {
     public let ledger: UnitLedger?
     /// When the current attempt was started (nil before the first); reconciliation measures from it.
     public let paymentStartedAt: Instant?
+    /// The refund of the undelivered units of a paid order (`refundOnExpiry`), once decided.
+    public let refund: UnitRefund?
 
     public var paymentReferenceID: String { quote.paymentReferenceID }
 
@@ -77,7 +79,7 @@ public struct Order: Sendable, Hashable {
     /// Restores an order from storage (the store is trusted to have saved a value made by these transitions).
     public init(
         quote: Quote, state: OrderState, attempts: Int, pspReference: String?, failureReason: String?,
-        token: DeliveryToken?, ledger: UnitLedger?, paymentStartedAt: Instant? = nil
+        token: DeliveryToken?, ledger: UnitLedger?, paymentStartedAt: Instant? = nil, refund: UnitRefund? = nil
     ) {
         self.quote = quote
         self.state = state
@@ -87,17 +89,19 @@ public struct Order: Sendable, Hashable {
         self.token = token
         self.ledger = ledger
         self.paymentStartedAt = paymentStartedAt
+        self.refund = refund
     }
 
     private func with(
         state: OrderState, attempts: Int? = nil, pspReference: String?? = nil, failureReason: String?? = nil,
-        token: DeliveryToken?? = nil, ledger: UnitLedger?? = nil, paymentStartedAt: Instant?? = nil
+        token: DeliveryToken?? = nil, ledger: UnitLedger?? = nil, paymentStartedAt: Instant?? = nil,
+        refund: UnitRefund?? = nil
     ) -> Order {
         Order(
             quote: quote, state: state, attempts: attempts ?? self.attempts,
             pspReference: pspReference ?? self.pspReference, failureReason: failureReason ?? self.failureReason,
             token: token ?? self.token, ledger: ledger ?? self.ledger,
-            paymentStartedAt: paymentStartedAt ?? self.paymentStartedAt)
+            paymentStartedAt: paymentStartedAt ?? self.paymentStartedAt, refund: refund ?? self.refund)
     }
 
     // MARK: Payment
@@ -212,6 +216,52 @@ public struct Order: Sendable, Hashable {
         (try? catalog.releasingStock(serviceID: quote.serviceID, priceID: quote.priceID, units: quote.units)) ?? catalog
     }
 
+    // MARK: Refunds of undelivered units
+
+    /// True when the token of this paid order has expired with its refund not decided yet and its price
+    /// refunds on expiry.
+    public func expiryRefundDue(now: Instant) -> Bool {
+        guard state == .paid, refund == nil, let token, token.refundOnExpiry else { return false }
+        return now >= token.expiry
+    }
+
+    /// Decides the refund of the undelivered units (``UnitRefund/decide(reason:ledger:unitPrice:total:paymentReferenceID:)``):
+    /// `expiry` once the token has expired, `requested` before. Durable before the gateway is asked. A
+    /// refund already decided is returned unchanged (`alreadyDecided`). Throws `refundNotOffered` when the
+    /// order's price does not refund (`refundOnExpiry` off in its token), `nothingToRefund`, `conflict` for an
+    /// order that is not paid.
+    public func startingRefund(now: Instant) throws -> (order: Order, alreadyDecided: Bool) {
+        if refund != nil, state == .paid { return (self, true) }
+        guard state == .paid, let token, let ledger else {
+            throw WPWError(.conflict, "cannot refund units of an order in state \(state.rawValue)")
+        }
+        guard token.refundOnExpiry else {
+            throw WPWError(
+                .refundNotOffered, "this producer does not refund the units of this service",
+                data: ["paymentReferenceId": .string(paymentReferenceID), "reason": "notAllowed"])
+        }
+        let reason: RefundReason = now >= token.expiry ? .expiry : .requested
+        let refund = try UnitRefund.decide(
+            reason: reason, ledger: ledger, unitPrice: quote.unitPrice, total: quote.total, paymentReferenceID: paymentReferenceID)
+        return (with(state: state, refund: .some(refund)), false)
+    }
+
+    /// The gateway shows the refund: it is issued.
+    public func refundIssued() throws -> Order {
+        guard state == .paid, let refund else {
+            throw WPWError(.conflict, "no refund to confirm for an order in state \(state.rawValue)")
+        }
+        return with(state: state, refund: .some(try refund.issued()))
+    }
+
+    /// The error a begin gets after the units were refunded.
+    func refusingRefundedUnits() throws {
+        guard let refund, refund.status != .nothing else { return }
+        var data = refund.json
+        data["paymentReferenceId"] = .string(paymentReferenceID)
+        throw WPWError(.unitsRefunded, "the undelivered units of this purchase were refunded and can no longer be delivered", data: .object(data))
+    }
+
     // MARK: Delivery
 
     /// Checks a presented token against this order (found by the token key). Only the producer's own
@@ -243,6 +293,7 @@ public struct Order: Sendable, Hashable {
         signer: some TokenSigner
     ) throws -> (order: Order, granted: Int) {
         try verify(presented, clientID: clientID, serviceID: serviceID, now: now, signer: signer)
+        try refusingRefundedUnits()
         guard let ledger else { throw DeliveryToken.invalidKey }
         let (next, granted) = try ledger.begin(requested: requestedUnits, at: now)
         return (with(state: state, ledger: .some(next)), granted)

@@ -299,6 +299,27 @@ namespace WPWithin
         public CurrencyNotAllowedException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
     }
 
+    /// <summary>-32060 refundNotOffered: the producer does not refund this purchase's undelivered units (no refund route, or a price without refunds); nothing changed.</summary>
+    public class RefundNotOfferedException : WPWithinException
+    {
+        public const int ErrorCode = -32060;
+        public RefundNotOfferedException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
+    /// <summary>-32061 nothingToRefund: every unit of the purchase was delivered or is in flight; nothing changed.</summary>
+    public class NothingToRefundException : WPWithinException
+    {
+        public const int ErrorCode = -32061;
+        public NothingToRefundException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
+    /// <summary>-32062 unitsRefunded: the purchase's undelivered units were refunded and can no longer be delivered.</summary>
+    public class UnitsRefundedException : WPWithinException
+    {
+        public const int ErrorCode = -32062;
+        public UnitsRefundedException(string message, JsonValue data, string method) : base(ErrorCode, message, data, method) { }
+    }
+
     /// <summary>The stable codes of docs/rpc.md, by name.</summary>
     public static class ErrorCodes
     {
@@ -337,6 +358,9 @@ namespace WPWithin
         public const int ProducerNotAllowed = -32051;
         public const int ServiceTypeNotAllowed = -32052;
         public const int CurrencyNotAllowed = -32053;
+        public const int RefundNotOffered = -32060;
+        public const int NothingToRefund = -32061;
+        public const int UnitsRefunded = -32062;
 
         private static readonly Dictionary<int, string> Names = new Dictionary<int, string>
         {
@@ -375,6 +399,9 @@ namespace WPWithin
             { -32051, "producerNotAllowed" },
             { -32052, "serviceTypeNotAllowed" },
             { -32053, "currencyNotAllowed" },
+            { -32060, "refundNotOffered" },
+            { -32061, "nothingToRefund" },
+            { -32062, "unitsRefunded" },
         };
 
         /// <summary>Every stable code this client maps to its own exception type.</summary>
@@ -425,6 +452,9 @@ namespace WPWithin
                 case -32051: return new ProducerNotAllowedException(message, data, method);
                 case -32052: return new ServiceTypeNotAllowedException(message, data, method);
                 case -32053: return new CurrencyNotAllowedException(message, data, method);
+                case -32060: return new RefundNotOfferedException(message, data, method);
+                case -32061: return new NothingToRefundException(message, data, method);
+                case -32062: return new UnitsRefundedException(message, data, method);
                 default: return new WPWithinException(code, message, data, method);
             }
         }

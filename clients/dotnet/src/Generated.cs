@@ -31,6 +31,7 @@ namespace WPWithin
             "beginServiceDelivery",
             "endServiceDelivery",
             "getSpendingPolicy",
+            "requestRefund",
             "listPurchases",
             "subscribe",
             "unsubscribe",
@@ -132,13 +133,18 @@ namespace WPWithin
                 {
                 }
             },
+            { "requestRefund", new List<ParamSpec>
+                {
+                    new ParamSpec("purchaseId", true, (JsonObject)JsonValue.Parse("{\"type\":\"integer\"}")),
+                }
+            },
             { "listPurchases", new List<ParamSpec>
                 {
                 }
             },
             { "subscribe", new List<ParamSpec>
                 {
-                    new ParamSpec("types", false, (JsonObject)JsonValue.Parse("{\"items\":{\"enum\":[\"daemon.started\",\"daemon.reloaded\",\"daemon.stopping\",\"daemon.error\",\"producer.error\",\"consumer.error\",\"consumer.deviceDiscovered\",\"producer.serviceAdded\",\"producer.serviceReplaced\",\"producer.serviceRemoved\",\"producer.quoteCreated\",\"producer.paymentStarted\",\"producer.paymentSucceeded\",\"producer.paymentFailed\",\"producer.paymentOutcomeUnknown\",\"producer.paymentAbandoned\",\"producer.lateChargeFound\",\"producer.refundIssued\",\"producer.deliveryBegun\",\"producer.deliveryEnded\",\"producer.deliveryLeaseExpired\",\"consumer.quoteReceived\",\"consumer.purchaseRecorded\",\"consumer.deliveryBegun\",\"consumer.deliveryConfirmed\",\"consumer.deliveryEnded\",\"consumer.deliveryUnsettled\",\"consumer.deliverySynced\",\"consumer.spendingRefused\"],\"type\":\"string\"},\"type\":\"array\"}")),
+                    new ParamSpec("types", false, (JsonObject)JsonValue.Parse("{\"items\":{\"enum\":[\"daemon.started\",\"daemon.reloaded\",\"daemon.stopping\",\"daemon.error\",\"producer.error\",\"consumer.error\",\"consumer.deviceDiscovered\",\"producer.serviceAdded\",\"producer.serviceReplaced\",\"producer.serviceRemoved\",\"producer.quoteCreated\",\"producer.paymentStarted\",\"producer.paymentSucceeded\",\"producer.paymentFailed\",\"producer.paymentOutcomeUnknown\",\"producer.paymentAbandoned\",\"producer.lateChargeFound\",\"producer.refundIssued\",\"producer.deliveryBegun\",\"producer.deliveryEnded\",\"producer.deliveryLeaseExpired\",\"consumer.quoteReceived\",\"consumer.purchaseRecorded\",\"consumer.deliveryBegun\",\"consumer.deliveryConfirmed\",\"consumer.deliveryEnded\",\"consumer.deliveryUnsettled\",\"consumer.deliverySynced\",\"consumer.refundReceived\",\"consumer.spendingRefused\"],\"type\":\"string\"},\"type\":\"array\"}")),
                     new ParamSpec("resumeFrom", false, (JsonObject)JsonValue.Parse("{\"minimum\":0,\"type\":\"integer\"}")),
                 }
             },
@@ -180,9 +186,10 @@ namespace WPWithin
         public const string ConsumerDeliveryEnded = "consumer.deliveryEnded";
         public const string ConsumerDeliveryUnsettled = "consumer.deliveryUnsettled";
         public const string ConsumerDeliverySynced = "consumer.deliverySynced";
+        public const string ConsumerRefundReceived = "consumer.refundReceived";
         public const string ConsumerSpendingRefused = "consumer.spendingRefused";
 
-        public static readonly IReadOnlyList<string> All = new[] { "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error", "producer.error", "consumer.error", "consumer.deviceDiscovered", "producer.serviceAdded", "producer.serviceReplaced", "producer.serviceRemoved", "producer.quoteCreated", "producer.paymentStarted", "producer.paymentSucceeded", "producer.paymentFailed", "producer.paymentOutcomeUnknown", "producer.paymentAbandoned", "producer.lateChargeFound", "producer.refundIssued", "producer.deliveryBegun", "producer.deliveryEnded", "producer.deliveryLeaseExpired", "consumer.quoteReceived", "consumer.purchaseRecorded", "consumer.deliveryBegun", "consumer.deliveryConfirmed", "consumer.deliveryEnded", "consumer.deliveryUnsettled", "consumer.deliverySynced", "consumer.spendingRefused" };
+        public static readonly IReadOnlyList<string> All = new[] { "daemon.started", "daemon.reloaded", "daemon.stopping", "daemon.error", "producer.error", "consumer.error", "consumer.deviceDiscovered", "producer.serviceAdded", "producer.serviceReplaced", "producer.serviceRemoved", "producer.quoteCreated", "producer.paymentStarted", "producer.paymentSucceeded", "producer.paymentFailed", "producer.paymentOutcomeUnknown", "producer.paymentAbandoned", "producer.lateChargeFound", "producer.refundIssued", "producer.deliveryBegun", "producer.deliveryEnded", "producer.deliveryLeaseExpired", "consumer.quoteReceived", "consumer.purchaseRecorded", "consumer.deliveryBegun", "consumer.deliveryConfirmed", "consumer.deliveryEnded", "consumer.deliveryUnsettled", "consumer.deliverySynced", "consumer.refundReceived", "consumer.spendingRefused" };
 
         /// <summary>The event's payload as its generated type, or null when the document does not describe it.</summary>
         public static JsonBacked Payload(WPWithinEvent e)
@@ -197,6 +204,8 @@ namespace WPWithin
     /// <summary>DeliveryBegun: components/schemas/DeliveryBegun, beginServiceDelivery result.</summary>
     public sealed partial class DeliveryBegun : JsonBacked
     {
+        /// <summary><c>amountRefunded</c></summary>
+        public long AmountRefunded { get; private set; }
         /// <summary><c>currencyCode</c></summary>
         public string CurrencyCode { get; private set; }
         /// <summary><c>expiry</c></summary>
@@ -209,6 +218,8 @@ namespace WPWithin
         public string ProducerUrl { get; private set; }
         /// <summary><c>purchaseId</c></summary>
         public long PurchaseId { get; private set; }
+        /// <summary><c>refundStatus</c> One of: "pending", "issued", "none", null. May be null.</summary>
+        public string RefundStatus { get; private set; }
         /// <summary><c>serverId</c></summary>
         public string ServerId { get; private set; }
         /// <summary><c>serviceId</c></summary>
@@ -221,6 +232,8 @@ namespace WPWithin
         public long UnitsDelivered { get; private set; }
         /// <summary><c>unitsInFlight</c></summary>
         public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRefunded</c></summary>
+        public long UnitsRefunded { get; private set; }
         /// <summary><c>unitsRemaining</c></summary>
         public long UnitsRemaining { get; private set; }
         /// <summary><c>unitsToSupply</c></summary>
@@ -233,18 +246,21 @@ namespace WPWithin
 
         private DeliveryBegun(JsonObject o, string where) : base(o)
         {
+            AmountRefunded = JsonRead.NotNull(JsonRead.Int64(o, "amountRefunded", true, where), o, "amountRefunded", where);
             CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
             Expiry = JsonRead.String(o, "expiry", true, where);
             PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
             PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
             ProducerUrl = JsonRead.String(o, "producerUrl", true, where);
             PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            RefundStatus = JsonRead.String(o, "refundStatus", true, where);
             ServerId = JsonRead.String(o, "serverId", true, where);
             ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
             TotalPaid = JsonRead.NotNull(JsonRead.Int64(o, "totalPaid", true, where), o, "totalPaid", where);
             UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
             UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
             UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsRefunded = JsonRead.NotNull(JsonRead.Int64(o, "unitsRefunded", true, where), o, "unitsRefunded", where);
             UnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "unitsRemaining", true, where), o, "unitsRemaining", where);
             UnitsToSupply = JsonRead.NotNull(JsonRead.Int64(o, "unitsToSupply", true, where), o, "unitsToSupply", where);
             Unsettled = JsonRead.String(o, "unsettled", true, where);
@@ -260,6 +276,8 @@ namespace WPWithin
     /// <summary>DeliveryEnded: components/schemas/DeliveryEnded, endServiceDelivery result.</summary>
     public sealed partial class DeliveryEnded : JsonBacked
     {
+        /// <summary><c>amountRefunded</c></summary>
+        public long AmountRefunded { get; private set; }
         /// <summary><c>currencyCode</c></summary>
         public string CurrencyCode { get; private set; }
         /// <summary><c>expiry</c></summary>
@@ -274,6 +292,8 @@ namespace WPWithin
         public string ProducerUrl { get; private set; }
         /// <summary><c>purchaseId</c></summary>
         public long PurchaseId { get; private set; }
+        /// <summary><c>refundStatus</c> One of: "pending", "issued", "none", null. May be null.</summary>
+        public string RefundStatus { get; private set; }
         /// <summary><c>serverId</c></summary>
         public string ServerId { get; private set; }
         /// <summary><c>serviceId</c></summary>
@@ -290,6 +310,8 @@ namespace WPWithin
         public long UnitsInFlight { get; private set; }
         /// <summary><c>unitsJustSupplied</c></summary>
         public long UnitsJustSupplied { get; private set; }
+        /// <summary><c>unitsRefunded</c></summary>
+        public long UnitsRefunded { get; private set; }
         /// <summary><c>unitsRemaining</c></summary>
         public long UnitsRemaining { get; private set; }
         /// <summary><c>unsettled</c> One of: "begin", "end", null. May be null.</summary>
@@ -300,6 +322,7 @@ namespace WPWithin
 
         private DeliveryEnded(JsonObject o, string where) : base(o)
         {
+            AmountRefunded = JsonRead.NotNull(JsonRead.Int64(o, "amountRefunded", true, where), o, "amountRefunded", where);
             CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
             Expiry = JsonRead.String(o, "expiry", true, where);
             PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
@@ -307,6 +330,7 @@ namespace WPWithin
             ProducerUnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "producerUnitsRemaining", true, where), o, "producerUnitsRemaining", where);
             ProducerUrl = JsonRead.String(o, "producerUrl", true, where);
             PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            RefundStatus = JsonRead.String(o, "refundStatus", true, where);
             ServerId = JsonRead.String(o, "serverId", true, where);
             ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
             SettledFromProducer = JsonRead.Boolean(o, "settledFromProducer", false, where);
@@ -315,6 +339,7 @@ namespace WPWithin
             UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
             UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
             UnitsJustSupplied = JsonRead.NotNull(JsonRead.Int64(o, "unitsJustSupplied", true, where), o, "unitsJustSupplied", where);
+            UnitsRefunded = JsonRead.NotNull(JsonRead.Int64(o, "unitsRefunded", true, where), o, "unitsRefunded", where);
             UnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "unitsRemaining", true, where), o, "unitsRemaining", where);
             Unsettled = JsonRead.String(o, "unsettled", true, where);
         }
@@ -446,7 +471,7 @@ namespace WPWithin
         }
     }
 
-    /// <summary>UnitLedger: ErrorDataAlreadyExists.ledger, ErrorDataAmountInvalid.ledger, ErrorDataConflict.ledger, ErrorDataCredentials.ledger, ErrorDataExpired.ledger, ErrorDataGatewayProtocol.ledger, ErrorDataGatewayRejected.ledger, ErrorDataGatewayTimeout.ledger, ErrorDataGatewayUnavailable.ledger, ErrorDataInsufficientUnits.ledger, ErrorDataInvalidCard.ledger, ErrorDataInvalidParams.ledger, ErrorDataInvalidToken.ledger, ErrorDataNotFound.ledger, ErrorDataOutOfStock.ledger, ErrorDataPaymentDeclined.ledger, ErrorDataPaymentOutcomeUnknown.ledger, ErrorDataPeerProtocol.ledger, ErrorDataPeerRejected.ledger, ErrorDataStorageLow.ledger, ErrorDataUnsupportedCurrency.ledger, components/schemas/UnitLedger, ErrorDataAlreadyExists.ledger.</summary>
+    /// <summary>UnitLedger: ErrorDataAlreadyExists.ledger, ErrorDataAmountInvalid.ledger, ErrorDataConflict.ledger, ErrorDataCredentials.ledger, ErrorDataExpired.ledger, ErrorDataGatewayProtocol.ledger, ErrorDataGatewayRejected.ledger, ErrorDataGatewayTimeout.ledger, ErrorDataGatewayUnavailable.ledger, ErrorDataInsufficientUnits.ledger, ErrorDataInvalidCard.ledger, ErrorDataInvalidParams.ledger, ErrorDataInvalidToken.ledger, ErrorDataNotFound.ledger, ErrorDataNothingToRefund.ledger, ErrorDataOutOfStock.ledger, ErrorDataPaymentDeclined.ledger, ErrorDataPaymentOutcomeUnknown.ledger, ErrorDataPeerProtocol.ledger, ErrorDataPeerRejected.ledger, ErrorDataRefundNotOffered.ledger, ErrorDataStorageLow.ledger, ErrorDataUnitsRefunded.ledger, ErrorDataUnsupportedCurrency.ledger, components/schemas/UnitLedger, ErrorDataAlreadyExists.ledger.</summary>
     public sealed partial class UnitLedger : JsonBacked
     {
         /// <summary><c>delivered</c></summary>
@@ -1247,6 +1272,57 @@ namespace WPWithin
         }
     }
 
+    /// <summary>ErrorDataNothingToRefund: components/schemas/ErrorData.nothingToRefund.</summary>
+    public sealed partial class ErrorDataNothingToRefund : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>serverId</c> May be absent (null).</summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataNothingToRefund(JsonObject json) : base(json) { }
+
+        private ErrorDataNothingToRefund(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            ServerId = JsonRead.String(o, "serverId", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataNothingToRefund FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataNothingToRefund(JsonRead.Object(value, where), where);
+        }
+    }
+
     /// <summary>ErrorDataOutOfStock: components/schemas/ErrorData.outOfStock.</summary>
     public sealed partial class ErrorDataOutOfStock : JsonBacked
     {
@@ -1600,6 +1676,54 @@ namespace WPWithin
         }
     }
 
+    /// <summary>ErrorDataRefundNotOffered: components/schemas/ErrorData.refundNotOffered.</summary>
+    public sealed partial class ErrorDataRefundNotOffered : JsonBacked
+    {
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>reason</c> One of: "noRoute", "notAllowed". May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>serverId</c> May be absent (null).</summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataRefundNotOffered(JsonObject json) : base(json) { }
+
+        private ErrorDataRefundNotOffered(JsonObject o, string where) : base(o)
+        {
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            ServerId = JsonRead.String(o, "serverId", false, where);
+            State = JsonRead.String(o, "state", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataRefundNotOffered FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataRefundNotOffered(JsonRead.Object(value, where), where);
+        }
+    }
+
     /// <summary>ErrorDataRoleDisabled: components/schemas/ErrorData.roleDisabled.</summary>
     public sealed partial class ErrorDataRoleDisabled : JsonBacked
     {
@@ -1765,6 +1889,63 @@ namespace WPWithin
         public static ErrorDataUnavailable FromJson(JsonValue value, string where)
         {
             return new ErrorDataUnavailable(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>ErrorDataUnitsRefunded: components/schemas/ErrorData.unitsRefunded.</summary>
+    public sealed partial class ErrorDataUnitsRefunded : JsonBacked
+    {
+        /// <summary><c>amountRefunded</c> May be absent (null).</summary>
+        public long? AmountRefunded { get; private set; }
+        /// <summary><c>currencyCode</c> May be absent (null).</summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>errorCode</c> May be absent (null).</summary>
+        public long? ErrorCode { get; private set; }
+        /// <summary><c>httpStatus</c> May be absent (null).</summary>
+        public long? HttpStatus { get; private set; }
+        /// <summary><c>ledger</c> May be absent (null).</summary>
+        public UnitLedger Ledger { get; private set; }
+        /// <summary><c>message</c> May be absent (null).</summary>
+        public string Message { get; private set; }
+        /// <summary><c>paymentReferenceId</c> May be absent (null).</summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>purchaseId</c> May be absent (null).</summary>
+        public long? PurchaseId { get; private set; }
+        /// <summary><c>reason</c> One of: "expiry", "requested". May be absent (null).</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>route</c> May be absent (null).</summary>
+        public string Route { get; private set; }
+        /// <summary><c>state</c> May be absent (null).</summary>
+        public string State { get; private set; }
+        /// <summary><c>status</c> One of: "pending", "issued". May be absent (null).</summary>
+        public string Status { get; private set; }
+        /// <summary><c>unitsRefunded</c> May be absent (null).</summary>
+        public long? UnitsRefunded { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public ErrorDataUnitsRefunded(JsonObject json) : base(json) { }
+
+        private ErrorDataUnitsRefunded(JsonObject o, string where) : base(o)
+        {
+            AmountRefunded = JsonRead.Int64(o, "amountRefunded", false, where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", false, where);
+            ErrorCode = JsonRead.Int64(o, "errorCode", false, where);
+            HttpStatus = JsonRead.Int64(o, "httpStatus", false, where);
+            Ledger = JsonRead.Nested(o, "ledger", false, where, UnitLedger.FromJson);
+            Message = JsonRead.String(o, "message", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", false, where);
+            PurchaseId = JsonRead.Int64(o, "purchaseId", false, where);
+            Reason = JsonRead.String(o, "reason", false, where);
+            Route = JsonRead.String(o, "route", false, where);
+            State = JsonRead.String(o, "state", false, where);
+            Status = JsonRead.String(o, "status", false, where);
+            UnitsRefunded = JsonRead.Int64(o, "unitsRefunded", false, where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static ErrorDataUnitsRefunded FromJson(JsonValue value, string where)
+        {
+            return new ErrorDataUnitsRefunded(JsonRead.Object(value, where), where);
         }
     }
 
@@ -2367,6 +2548,75 @@ namespace WPWithin
         public static EventConsumerQuoteReceived FromJson(JsonValue value, string where)
         {
             return new EventConsumerQuoteReceived(JsonRead.Object(value, where), where);
+        }
+    }
+
+    /// <summary>EventConsumerRefundReceived: components/schemas/Event.consumer.refundReceived.</summary>
+    public sealed partial class EventConsumerRefundReceived : JsonBacked
+    {
+        /// <summary><c>amountRefunded</c></summary>
+        public long AmountRefunded { get; private set; }
+        /// <summary><c>currencyCode</c></summary>
+        public string CurrencyCode { get; private set; }
+        /// <summary><c>fleetSeq</c> May be absent (null).</summary>
+        public long? FleetSeq { get; private set; }
+        /// <summary><c>member</c> May be absent (null).</summary>
+        public string Member { get; private set; }
+        /// <summary><c>paymentReferenceId</c></summary>
+        public string PaymentReferenceId { get; private set; }
+        /// <summary><c>priceId</c></summary>
+        public long PriceId { get; private set; }
+        /// <summary><c>purchaseId</c></summary>
+        public long PurchaseId { get; private set; }
+        /// <summary><c>reason</c> One of: "expiry", "requested", null. May be null.</summary>
+        public string Reason { get; private set; }
+        /// <summary><c>seq</c></summary>
+        public long Seq { get; private set; }
+        /// <summary><c>serverId</c></summary>
+        public string ServerId { get; private set; }
+        /// <summary><c>serviceId</c></summary>
+        public long ServiceId { get; private set; }
+        /// <summary><c>time</c></summary>
+        public string Time { get; private set; }
+        /// <summary><c>type</c> One of: "consumer.refundReceived".</summary>
+        public string Type { get; private set; }
+        /// <summary><c>unitsBought</c></summary>
+        public long UnitsBought { get; private set; }
+        /// <summary><c>unitsDelivered</c></summary>
+        public long UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c></summary>
+        public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRefunded</c></summary>
+        public long UnitsRefunded { get; private set; }
+
+        /// <summary>Wraps a JSON object without checking it.</summary>
+        public EventConsumerRefundReceived(JsonObject json) : base(json) { }
+
+        private EventConsumerRefundReceived(JsonObject o, string where) : base(o)
+        {
+            AmountRefunded = JsonRead.NotNull(JsonRead.Int64(o, "amountRefunded", true, where), o, "amountRefunded", where);
+            CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
+            FleetSeq = JsonRead.Int64(o, "fleetSeq", false, where);
+            Member = JsonRead.String(o, "member", false, where);
+            PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
+            PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
+            PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            Reason = JsonRead.String(o, "reason", true, where);
+            Seq = JsonRead.NotNull(JsonRead.Int64(o, "seq", true, where), o, "seq", where);
+            ServerId = JsonRead.String(o, "serverId", true, where);
+            ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
+            Time = JsonRead.String(o, "time", true, where);
+            Type = JsonRead.String(o, "type", true, where);
+            UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
+            UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
+            UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsRefunded = JsonRead.NotNull(JsonRead.Int64(o, "unitsRefunded", true, where), o, "unitsRefunded", where);
+        }
+
+        /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
+        public static EventConsumerRefundReceived FromJson(JsonValue value, string where)
+        {
+            return new EventConsumerRefundReceived(JsonRead.Object(value, where), where);
         }
     }
 
@@ -3283,7 +3533,7 @@ namespace WPWithin
         public long PriceId { get; private set; }
         /// <summary><c>pspOrderCode</c></summary>
         public string PspOrderCode { get; private set; }
-        /// <summary><c>reason</c> One of: "lateCharge".</summary>
+        /// <summary><c>reason</c> One of: "lateCharge", "expiry", "requested".</summary>
         public string Reason { get; private set; }
         /// <summary><c>refundAmount</c></summary>
         public long RefundAmount { get; private set; }
@@ -3299,6 +3549,14 @@ namespace WPWithin
         public string Type { get; private set; }
         /// <summary><c>units</c></summary>
         public long Units { get; private set; }
+        /// <summary><c>unitsDelivered</c> May be absent (null).</summary>
+        public long? UnitsDelivered { get; private set; }
+        /// <summary><c>unitsInFlight</c> May be absent (null).</summary>
+        public long? UnitsInFlight { get; private set; }
+        /// <summary><c>unitsPurchased</c> May be absent (null).</summary>
+        public long? UnitsPurchased { get; private set; }
+        /// <summary><c>unitsRefunded</c> May be absent (null).</summary>
+        public long? UnitsRefunded { get; private set; }
 
         /// <summary>Wraps a JSON object without checking it.</summary>
         public EventProducerRefundIssued(JsonObject json) : base(json) { }
@@ -3321,6 +3579,10 @@ namespace WPWithin
             TotalAmount = JsonRead.NotNull(JsonRead.Int64(o, "totalAmount", true, where), o, "totalAmount", where);
             Type = JsonRead.String(o, "type", true, where);
             Units = JsonRead.NotNull(JsonRead.Int64(o, "units", true, where), o, "units", where);
+            UnitsDelivered = JsonRead.Int64(o, "unitsDelivered", false, where);
+            UnitsInFlight = JsonRead.Int64(o, "unitsInFlight", false, where);
+            UnitsPurchased = JsonRead.Int64(o, "unitsPurchased", false, where);
+            UnitsRefunded = JsonRead.Int64(o, "unitsRefunded", false, where);
         }
 
         /// <summary>Reads one from the daemon's JSON; FormatException when it does not fit the schema.</summary>
@@ -3657,9 +3919,11 @@ namespace WPWithin
         }
     }
 
-    /// <summary>Purchase: components/schemas/Purchase, makePayment result, listPurchases result item.</summary>
+    /// <summary>Purchase: components/schemas/Purchase, makePayment result, requestRefund result, listPurchases result item.</summary>
     public sealed partial class Purchase : JsonBacked
     {
+        /// <summary><c>amountRefunded</c></summary>
+        public long AmountRefunded { get; private set; }
         /// <summary><c>currencyCode</c></summary>
         public string CurrencyCode { get; private set; }
         /// <summary><c>expiry</c></summary>
@@ -3672,6 +3936,8 @@ namespace WPWithin
         public string ProducerUrl { get; private set; }
         /// <summary><c>purchaseId</c></summary>
         public long PurchaseId { get; private set; }
+        /// <summary><c>refundStatus</c> One of: "pending", "issued", "none", null. May be null.</summary>
+        public string RefundStatus { get; private set; }
         /// <summary><c>serverId</c></summary>
         public string ServerId { get; private set; }
         /// <summary><c>serviceId</c></summary>
@@ -3684,6 +3950,8 @@ namespace WPWithin
         public long UnitsDelivered { get; private set; }
         /// <summary><c>unitsInFlight</c></summary>
         public long UnitsInFlight { get; private set; }
+        /// <summary><c>unitsRefunded</c></summary>
+        public long UnitsRefunded { get; private set; }
         /// <summary><c>unitsRemaining</c></summary>
         public long UnitsRemaining { get; private set; }
         /// <summary><c>unsettled</c> One of: "begin", "end", null. May be null.</summary>
@@ -3694,18 +3962,21 @@ namespace WPWithin
 
         private Purchase(JsonObject o, string where) : base(o)
         {
+            AmountRefunded = JsonRead.NotNull(JsonRead.Int64(o, "amountRefunded", true, where), o, "amountRefunded", where);
             CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
             Expiry = JsonRead.String(o, "expiry", true, where);
             PaymentReferenceId = JsonRead.String(o, "paymentReferenceId", true, where);
             PriceId = JsonRead.NotNull(JsonRead.Int64(o, "priceId", true, where), o, "priceId", where);
             ProducerUrl = JsonRead.String(o, "producerUrl", true, where);
             PurchaseId = JsonRead.NotNull(JsonRead.Int64(o, "purchaseId", true, where), o, "purchaseId", where);
+            RefundStatus = JsonRead.String(o, "refundStatus", true, where);
             ServerId = JsonRead.String(o, "serverId", true, where);
             ServiceId = JsonRead.NotNull(JsonRead.Int64(o, "serviceId", true, where), o, "serviceId", where);
             TotalPaid = JsonRead.NotNull(JsonRead.Int64(o, "totalPaid", true, where), o, "totalPaid", where);
             UnitsBought = JsonRead.NotNull(JsonRead.Int64(o, "unitsBought", true, where), o, "unitsBought", where);
             UnitsDelivered = JsonRead.NotNull(JsonRead.Int64(o, "unitsDelivered", true, where), o, "unitsDelivered", where);
             UnitsInFlight = JsonRead.NotNull(JsonRead.Int64(o, "unitsInFlight", true, where), o, "unitsInFlight", where);
+            UnitsRefunded = JsonRead.NotNull(JsonRead.Int64(o, "unitsRefunded", true, where), o, "unitsRefunded", where);
             UnitsRemaining = JsonRead.NotNull(JsonRead.Int64(o, "unitsRemaining", true, where), o, "unitsRemaining", where);
             Unsettled = JsonRead.String(o, "unsettled", true, where);
         }
@@ -3803,6 +4074,8 @@ namespace WPWithin
         public string Description { get; private set; }
         /// <summary><c>id</c></summary>
         public long Id { get; private set; }
+        /// <summary><c>refundOnExpiry</c></summary>
+        public bool RefundOnExpiry { get; private set; }
         /// <summary><c>stock</c> May be null.</summary>
         public long? Stock { get; private set; }
         /// <summary><c>unitDescription</c></summary>
@@ -3819,6 +4092,7 @@ namespace WPWithin
             CurrencyCode = JsonRead.String(o, "currencyCode", true, where);
             Description = JsonRead.String(o, "description", true, where);
             Id = JsonRead.NotNull(JsonRead.Int64(o, "id", true, where), o, "id", where);
+            RefundOnExpiry = JsonRead.NotNull(JsonRead.Boolean(o, "refundOnExpiry", true, where), o, "refundOnExpiry", where);
             Stock = JsonRead.Int64(o, "stock", true, where);
             UnitDescription = JsonRead.String(o, "unitDescription", true, where);
             UnitId = JsonRead.NotNull(JsonRead.Int64(o, "unitId", true, where), o, "unitId", where);
@@ -4403,7 +4677,7 @@ namespace WPWithin
         }
 
         /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: roleDisabled (-32003), alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
-        /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.</param>
+        /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} Required.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="AlreadyExistsException">alreadyExists (-32016)</exception>
         /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
@@ -4416,7 +4690,7 @@ namespace WPWithin
         }
 
         /// <summary><c>addService</c>: Adds a service with its prices to this producer's catalog (kept in the database). Errors: roleDisabled (-32003), alreadyExists (-32016), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
-        /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.</param>
+        /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} Required.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
         /// <exception cref="AlreadyExistsException">alreadyExists (-32016)</exception>
         /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
@@ -4620,7 +4894,7 @@ namespace WPWithin
             return Wait(MakePaymentAsync(paymentReferenceId, CancellationToken.None));
         }
 
-        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), unitsRefunded (-32062), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
@@ -4628,6 +4902,7 @@ namespace WPWithin
         /// <exception cref="InsufficientUnitsException">insufficientUnits (-32013)</exception>
         /// <exception cref="ExpiredException">expired (-32012)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="UnitsRefundedException">unitsRefunded (-32062)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public Task<DeliveryBegun> BeginServiceDeliveryAsync(long purchaseId, long units, CancellationToken cancellationToken = default(CancellationToken))
@@ -4638,7 +4913,7 @@ namespace WPWithin
             return InvokeAsync("beginServiceDelivery", p, (Func<JsonValue, string, DeliveryBegun>)DeliveryBegun.FromJson, cancellationToken);
         }
 
-        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), unitsRefunded (-32062), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
@@ -4646,6 +4921,7 @@ namespace WPWithin
         /// <exception cref="InsufficientUnitsException">insufficientUnits (-32013)</exception>
         /// <exception cref="ExpiredException">expired (-32012)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
+        /// <exception cref="UnitsRefundedException">unitsRefunded (-32062)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public DeliveryBegun BeginServiceDelivery(long purchaseId, long units)
@@ -4695,6 +4971,38 @@ namespace WPWithin
         public SpendingPolicy GetSpendingPolicy()
         {
             return Wait(GetSpendingPolicyAsync(CancellationToken.None));
+        }
+
+        /// <summary><c>requestRefund</c>: Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund. Errors: roleDisabled (-32003), notFound (-32010), refundNotOffered (-32060), nothingToRefund (-32061), invalidToken (-32015), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <param name="purchaseId">Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="RefundNotOfferedException">refundNotOffered (-32060)</exception>
+        /// <exception cref="NothingToRefundException">nothingToRefund (-32061)</exception>
+        /// <exception cref="InvalidTokenException">invalidToken (-32015)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
+        public Task<Purchase> RequestRefundAsync(long purchaseId, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var p = new JsonObject();
+            p.Add("purchaseId", purchaseId);
+            return InvokeAsync("requestRefund", p, (Func<JsonValue, string, Purchase>)Purchase.FromJson, cancellationToken);
+        }
+
+        /// <summary><c>requestRefund</c>: Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund. Errors: roleDisabled (-32003), notFound (-32010), refundNotOffered (-32060), nothingToRefund (-32061), invalidToken (-32015), peerUnreachable (-32040), peerRejected (-32041), peerProtocol (-32042).</summary>
+        /// <param name="purchaseId">Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="RefundNotOfferedException">refundNotOffered (-32060)</exception>
+        /// <exception cref="NothingToRefundException">nothingToRefund (-32061)</exception>
+        /// <exception cref="InvalidTokenException">invalidToken (-32015)</exception>
+        /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
+        /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
+        /// <exception cref="PeerProtocolException">peerProtocol (-32042)</exception>
+        public Purchase RequestRefund(long purchaseId)
+        {
+            return Wait(RequestRefundAsync(purchaseId, CancellationToken.None));
         }
 
         /// <summary><c>listPurchases</c>: This Thing's purchases: units bought, delivered, remaining, expiry. Errors: roleDisabled (-32003).</summary>

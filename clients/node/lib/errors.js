@@ -65,6 +65,9 @@ const CODES = Object.freeze({
   producerNotAllowed: -32051,
   serviceTypeNotAllowed: -32052,
   currencyNotAllowed: -32053,
+  refundNotOffered: -32060,
+  nothingToRefund: -32061,
+  unitsRefunded: -32062,
 });
 
 const CODE_NAMES = Object.freeze(Object.fromEntries(Object.entries(CODES).map(([name, code]) => [code, name])));

@@ -325,6 +325,7 @@ const METHODS = deepFreeze([
       -32013,
       -32012,
       -32011,
+      -32062,
       -32040,
       -32041
     ]
@@ -363,6 +364,29 @@ const METHODS = deepFreeze([
     "params": [],
     "errors": [
       -32003
+    ]
+  },
+  {
+    "name": "requestRefund",
+    "jsName": "requestRefund",
+    "params": [
+      {
+        "name": "purchaseId",
+        "required": true,
+        "schema": {
+          "type": "integer"
+        }
+      }
+    ],
+    "errors": [
+      -32003,
+      -32010,
+      -32060,
+      -32061,
+      -32015,
+      -32040,
+      -32041,
+      -32042
     ]
   },
   {
@@ -411,6 +435,7 @@ const METHODS = deepFreeze([
               "consumer.deliveryEnded",
               "consumer.deliveryUnsettled",
               "consumer.deliverySynced",
+              "consumer.refundReceived",
               "consumer.spendingRefused"
             ],
             "type": "string"
@@ -514,7 +539,7 @@ class GeneratedMethods {
     return this._invoke(METHODS[14], params, options);
   }
 
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params, options) {
     return this._invoke(METHODS[15], params, options);
   }
@@ -529,19 +554,24 @@ class GeneratedMethods {
     return this._invoke(METHODS[17], params, options);
   }
 
+  /** Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund. Errors: -32003 roleDisabled, -32010 notFound, -32060 refundNotOffered, -32061 nothingToRefund, -32015 invalidToken, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
+  requestRefund(params, options) {
+    return this._invoke(METHODS[18], params, options);
+  }
+
   /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params, options) {
-    return this._invoke(METHODS[18], params, options);
+    return this._invoke(METHODS[19], params, options);
   }
 
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */
   subscribe(params, options) {
-    return this._invoke(METHODS[19], params, options);
+    return this._invoke(METHODS[20], params, options);
   }
 
   /** Stops the event stream of this connection. */
   unsubscribe(params, options) {
-    return this._invoke(METHODS[20], params, options);
+    return this._invoke(METHODS[21], params, options);
   }
 }
 

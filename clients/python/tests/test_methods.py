@@ -122,6 +122,9 @@ def test_every_method_is_callable(world):
         assert consumer.endServiceDelivery(purchaseId=purchase["purchaseId"], unitsReceived=1)["unitsRemaining"] == 0
         assert purchase["purchaseId"] in [p["purchaseId"] for p in consumer.listPurchases()]
         assert consumer.getSpendingPolicy()["budgets"] == []
+        # RoboWash does not refund: the typed refusal.
+        with pytest.raises(wpwithin.RefundNotOfferedError):
+            consumer.requestRefund(purchaseId=purchase["purchaseId"])
     assert Recorder.called == set(wpwithin.METHODS), f"not called: {set(wpwithin.METHODS) - Recorder.called}"
 
 

@@ -195,6 +195,23 @@ def test_every_result_error_and_event_of_a_purchase_flow_validates_against_the_d
         consumer.fails(-32010, "beginServiceDelivery", purchaseId=9999, units=1)
         consumer.call("listPurchases")
 
+        # Refunds of undelivered units: RoboWash does not refund; service 5's price does.
+        consumer.fails(-32060, "requestRefund", purchaseId=purchase_id)
+        refunding = {**ROBOWASH, "id": 5, "name": "Refunding", "prices": [{**ROBOWASH["prices"][0], "refundOnExpiry": True}]}
+        producer.call("addService", service=refunding)
+        refund_quote = consumer.call("selectService", serverId=server, serviceId=5, priceId=1, numberOfUnits=3)
+        refund_purchase = consumer.call("makePayment", paymentReferenceId=refund_quote["paymentReferenceId"])["purchaseId"]
+        consumer.call("beginServiceDelivery", purchaseId=refund_purchase, units=1)
+        consumer.call("endServiceDelivery", purchaseId=refund_purchase, unitsReceived=1)
+        assert consumer.call("requestRefund", purchaseId=refund_purchase)["amountRefunded"] == 1000
+        assert consumer.call("requestRefund", purchaseId=refund_purchase)["unitsRefunded"] == 2
+        consumer.fails(-32062, "beginServiceDelivery", purchaseId=refund_purchase, units=1)
+        used_quote = consumer.call("selectService", serverId=server, serviceId=5, priceId=1, numberOfUnits=1)
+        used = consumer.call("makePayment", paymentReferenceId=used_quote["paymentReferenceId"])["purchaseId"]
+        consumer.call("beginServiceDelivery", purchaseId=used, units=1)
+        consumer.call("endServiceDelivery", purchaseId=used, unitsReceived=1)
+        consumer.fails(-32061, "requestRefund", purchaseId=used)
+
         # A Thing with no card (the lone daemon, both roles) buys from the same producer by url.
         lone_quote = lone.call("selectService", url=device["url"], serviceId=1, priceId=1, numberOfUnits=1)
         lone.fails(-32029, "makePayment", paymentReferenceId=lone_quote["paymentReferenceId"])
@@ -265,7 +282,8 @@ def test_every_result_error_and_event_of_a_purchase_flow_validates_against_the_d
                      "producer.paymentSucceeded", "producer.deliveryBegun", "producer.deliveryEnded",
                      "consumer.deviceDiscovered", "consumer.quoteReceived", "consumer.purchaseRecorded",
                      "consumer.deliveryBegun", "consumer.deliveryConfirmed", "consumer.deliveryEnded",
-                     "consumer.deliverySynced", "consumer.error", "consumer.spendingRefused"):
+                     "consumer.deliverySynced", "consumer.error", "consumer.spendingRefused",
+                     "producer.refundIssued", "consumer.refundReceived"):
         assert seen[expected], f"no {expected} event was received (saw {dict(seen)})"
 
     results = producer.results + consumer.results + lone.results + other.results

@@ -14,14 +14,15 @@ __all__ = ['DeliveryBegun', 'DeliveryEnded', 'Device', 'DiscoveredDevice', 'Erro
  'ErrorDataGatewayTimeout', 'ErrorDataGatewayUnavailable', 'ErrorDataInsufficientUnits',
  'ErrorDataInternalError', 'ErrorDataInvalidCard', 'ErrorDataInvalidParams', 'ErrorDataInvalidRequest',
  'ErrorDataInvalidToken', 'ErrorDataMessageTooLarge', 'ErrorDataMethodNotFound', 'ErrorDataNotFound',
- 'ErrorDataOutOfStock', 'ErrorDataOverloaded', 'ErrorDataParseError', 'ErrorDataPaymentDeclined',
- 'ErrorDataPaymentOutcomeUnknown', 'ErrorDataPeerProtocol', 'ErrorDataPeerRejected',
- 'ErrorDataPeerUnreachable', 'ErrorDataProducerNotAllowed', 'ErrorDataRoleDisabled',
- 'ErrorDataServiceTypeNotAllowed', 'ErrorDataSpendingLimitExceeded', 'ErrorDataStorageLow',
- 'ErrorDataUnavailable', 'ErrorDataUnsupportedCurrency', 'EventConsumerDeliveryBegun',
- 'EventConsumerDeliveryConfirmed', 'EventConsumerDeliveryEnded', 'EventConsumerDeliverySynced',
- 'EventConsumerDeliveryUnsettled', 'EventConsumerDeviceDiscovered', 'EventConsumerError',
- 'EventConsumerPurchaseRecorded', 'EventConsumerQuoteReceived', 'EventConsumerSpendingRefused',
+ 'ErrorDataNothingToRefund', 'ErrorDataOutOfStock', 'ErrorDataOverloaded', 'ErrorDataParseError',
+ 'ErrorDataPaymentDeclined', 'ErrorDataPaymentOutcomeUnknown', 'ErrorDataPeerProtocol',
+ 'ErrorDataPeerRejected', 'ErrorDataPeerUnreachable', 'ErrorDataProducerNotAllowed',
+ 'ErrorDataRefundNotOffered', 'ErrorDataRoleDisabled', 'ErrorDataServiceTypeNotAllowed',
+ 'ErrorDataSpendingLimitExceeded', 'ErrorDataStorageLow', 'ErrorDataUnavailable', 'ErrorDataUnitsRefunded',
+ 'ErrorDataUnsupportedCurrency', 'EventConsumerDeliveryBegun', 'EventConsumerDeliveryConfirmed',
+ 'EventConsumerDeliveryEnded', 'EventConsumerDeliverySynced', 'EventConsumerDeliveryUnsettled',
+ 'EventConsumerDeviceDiscovered', 'EventConsumerError', 'EventConsumerPurchaseRecorded',
+ 'EventConsumerQuoteReceived', 'EventConsumerRefundReceived', 'EventConsumerSpendingRefused',
  'EventDaemonError', 'EventDaemonReloaded', 'EventDaemonStarted', 'EventDaemonStopping', 'EventParams',
  'EventProducerDeliveryBegun', 'EventProducerDeliveryEnded', 'EventProducerDeliveryLeaseExpired',
  'EventProducerError', 'EventProducerLateChargeFound', 'EventProducerPaymentAbandoned',
@@ -38,7 +39,7 @@ DAEMON_VERSION = '0.1.0'
 
 
 #: Every method of rpc.discover (the daemon's names).
-METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'getSpendingPolicy', 'listPurchases', 'subscribe', 'unsubscribe')
+METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'getSpendingPolicy', 'requestRefund', 'listPurchases', 'subscribe', 'unsubscribe')
 
 
 #: The Python attribute of each method on Client and AsyncClient.
@@ -60,6 +61,7 @@ PYTHON_NAMES = {'rpc.discover': 'rpc_discover',
  'beginServiceDelivery': 'beginServiceDelivery',
  'endServiceDelivery': 'endServiceDelivery',
  'getSpendingPolicy': 'getSpendingPolicy',
+ 'requestRefund': 'requestRefund',
  'listPurchases': 'listPurchases',
  'subscribe': 'subscribe',
  'unsubscribe': 'unsubscribe'}
@@ -98,6 +100,7 @@ EVENT_TYPES = ('daemon.started',
  'consumer.deliveryEnded',
  'consumer.deliveryUnsettled',
  'consumer.deliverySynced',
+ 'consumer.refundReceived',
  'consumer.spendingRefused')
 
 
@@ -135,6 +138,7 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
  'endServiceDelivery': {'purchaseId': {'required': True, 'schema': {'type': 'integer'}},
                         'unitsReceived': {'required': True, 'schema': {'minimum': 0, 'type': 'integer'}}},
  'getSpendingPolicy': {},
+ 'requestRefund': {'purchaseId': {'required': True, 'schema': {'type': 'integer'}}},
  'listPurchases': {},
  'subscribe': {'types': {'required': False,
                          'schema': {'items': {'enum': ['daemon.started',
@@ -165,6 +169,7 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
                                                        'consumer.deliveryEnded',
                                                        'consumer.deliveryUnsettled',
                                                        'consumer.deliverySynced',
+                                                       'consumer.refundReceived',
                                                        'consumer.spendingRefused'],
                                               'type': 'string'},
                                     'type': 'array'}},
@@ -175,24 +180,28 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
 class DeliveryBegun(TypedDict):
     """``components/schemas/DeliveryBegun``."""
 
+    amountRefunded: int
     currencyCode: str
     expiry: str
     paymentReferenceId: str
     priceId: int
     producerUrl: str
     purchaseId: int
+    refundStatus: Optional[Literal['pending', 'issued', 'none']]
     serverId: str
     serviceId: int
     totalPaid: int
     unitsBought: int
     unitsDelivered: int
     unitsInFlight: int
+    unitsRefunded: int
     unitsRemaining: int
     unitsToSupply: int
     unsettled: Optional[Literal['begin', 'end']]
 
 
 class _DeliveryEndedRequired(TypedDict):
+    amountRefunded: int
     currencyCode: str
     expiry: str
     paymentReferenceId: str
@@ -200,6 +209,7 @@ class _DeliveryEndedRequired(TypedDict):
     producerUnitsRemaining: int
     producerUrl: str
     purchaseId: int
+    refundStatus: Optional[Literal['pending', 'issued', 'none']]
     serverId: str
     serviceId: int
     totalPaid: int
@@ -207,6 +217,7 @@ class _DeliveryEndedRequired(TypedDict):
     unitsDelivered: int
     unitsInFlight: int
     unitsJustSupplied: int
+    unitsRefunded: int
     unitsRemaining: int
     unsettled: Optional[Literal['begin', 'end']]
 
@@ -501,6 +512,22 @@ class ErrorDataNotFound(TypedDict, total=False):
     state: str
 
 
+class ErrorDataNothingToRefund(TypedDict, total=False):
+    """``components/schemas/ErrorData.nothingToRefund``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    purchaseId: int
+    route: str
+    serverId: str
+    state: str
+    unitsDelivered: int
+    unitsInFlight: int
+
+
 class ErrorDataOutOfStock(TypedDict, total=False):
     """``components/schemas/ErrorData.outOfStock``. Other members may appear."""
 
@@ -609,6 +636,21 @@ class ErrorDataProducerNotAllowed(TypedDict, total=False):
     serverId: Optional[str]
 
 
+class ErrorDataRefundNotOffered(TypedDict, total=False):
+    """``components/schemas/ErrorData.refundNotOffered``. Other members may appear."""
+
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    purchaseId: int
+    reason: Literal['noRoute', 'notAllowed']
+    route: str
+    serverId: str
+    state: str
+
+
 class ErrorDataRoleDisabled(TypedDict):
     """``components/schemas/ErrorData.roleDisabled``. Other members may appear."""
 
@@ -658,6 +700,24 @@ class ErrorDataUnavailable(TypedDict, total=False):
 
     devicesHeard: int
     sqlState: str
+
+
+class ErrorDataUnitsRefunded(TypedDict, total=False):
+    """``components/schemas/ErrorData.unitsRefunded``. Other members may appear."""
+
+    amountRefunded: int
+    currencyCode: str
+    errorCode: int
+    httpStatus: int
+    ledger: UnitLedger
+    message: str
+    paymentReferenceId: str
+    purchaseId: int
+    reason: Literal['expiry', 'requested']
+    route: str
+    state: str
+    status: Literal['pending', 'issued']
+    unitsRefunded: int
 
 
 class ErrorDataUnsupportedCurrency(TypedDict, total=False):
@@ -988,7 +1048,7 @@ class _EventProducerRefundIssuedRequired(TypedDict):
     paymentReferenceId: str
     priceId: int
     pspOrderCode: str
-    reason: Literal['lateCharge']
+    reason: Literal['lateCharge', 'expiry', 'requested']
     refundAmount: int
     seq: int
     serviceId: int
@@ -1003,6 +1063,10 @@ class EventProducerRefundIssued(_EventProducerRefundIssuedRequired, total=False)
 
     fleetSeq: int
     member: str
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsPurchased: int
+    unitsRefunded: int
 
 
 class _EventProducerDeliveryBegunRequired(TypedDict):
@@ -1237,6 +1301,31 @@ class EventConsumerDeliverySynced(_EventConsumerDeliverySyncedRequired, total=Fa
     member: str
 
 
+class _EventConsumerRefundReceivedRequired(TypedDict):
+    amountRefunded: int
+    currencyCode: str
+    paymentReferenceId: str
+    priceId: int
+    purchaseId: int
+    reason: Optional[Literal['expiry', 'requested']]
+    seq: int
+    serverId: str
+    serviceId: int
+    time: str
+    type: Literal['consumer.refundReceived']
+    unitsBought: int
+    unitsDelivered: int
+    unitsInFlight: int
+    unitsRefunded: int
+
+
+class EventConsumerRefundReceived(_EventConsumerRefundReceivedRequired, total=False):
+    """``components/schemas/Event.consumer.refundReceived``."""
+
+    fleetSeq: int
+    member: str
+
+
 class _EventConsumerSpendingRefusedRequired(TypedDict):
     code: int
     currencyCode: str
@@ -1269,7 +1358,7 @@ class EventConsumerSpendingRefused(_EventConsumerSpendingRefusedRequired, total=
 
 
 #: ``components/schemas/Event``.
-EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced, EventConsumerSpendingRefused]
+EventParams = Union[EventDaemonStarted, EventDaemonReloaded, EventDaemonStopping, EventDaemonError, EventProducerError, EventConsumerError, EventConsumerDeviceDiscovered, EventProducerServiceAdded, EventProducerServiceReplaced, EventProducerServiceRemoved, EventProducerQuoteCreated, EventProducerPaymentStarted, EventProducerPaymentSucceeded, EventProducerPaymentFailed, EventProducerPaymentOutcomeUnknown, EventProducerPaymentAbandoned, EventProducerLateChargeFound, EventProducerRefundIssued, EventProducerDeliveryBegun, EventProducerDeliveryEnded, EventProducerDeliveryLeaseExpired, EventConsumerQuoteReceived, EventConsumerPurchaseRecorded, EventConsumerDeliveryBegun, EventConsumerDeliveryConfirmed, EventConsumerDeliveryEnded, EventConsumerDeliveryUnsettled, EventConsumerDeliverySynced, EventConsumerRefundReceived, EventConsumerSpendingRefused]
 
 
 class HealthDiscovery(TypedDict):
@@ -1330,18 +1419,21 @@ class PriceList(TypedDict):
 class Purchase(TypedDict):
     """``components/schemas/Purchase``."""
 
+    amountRefunded: int
     currencyCode: str
     expiry: str
     paymentReferenceId: str
     priceId: int
     producerUrl: str
     purchaseId: int
+    refundStatus: Optional[Literal['pending', 'issued', 'none']]
     serverId: str
     serviceId: int
     totalPaid: int
     unitsBought: int
     unitsDelivered: int
     unitsInFlight: int
+    unitsRefunded: int
     unitsRemaining: int
     unsettled: Optional[Literal['begin', 'end']]
 
@@ -1366,6 +1458,7 @@ class ServicePrice(TypedDict):
     currencyCode: str
     description: str
     id: int
+    refundOnExpiry: bool
     stock: Optional[int]
     unitDescription: str
     unitId: int
@@ -1499,6 +1592,7 @@ EVENT_PARAMS: Dict[str, type] = {
     'consumer.error': EventConsumerError,
     'consumer.purchaseRecorded': EventConsumerPurchaseRecorded,
     'consumer.quoteReceived': EventConsumerQuoteReceived,
+    'consumer.refundReceived': EventConsumerRefundReceived,
     'consumer.spendingRefused': EventConsumerSpendingRefused,
     'daemon.error': EventDaemonError,
     'daemon.reloaded': EventDaemonReloaded,
@@ -1543,6 +1637,7 @@ ERROR_DATA: Dict[str, type] = {
     'messageTooLarge': ErrorDataMessageTooLarge,
     'methodNotFound': ErrorDataMethodNotFound,
     'notFound': ErrorDataNotFound,
+    'nothingToRefund': ErrorDataNothingToRefund,
     'outOfStock': ErrorDataOutOfStock,
     'overloaded': ErrorDataOverloaded,
     'parseError': ErrorDataParseError,
@@ -1552,11 +1647,13 @@ ERROR_DATA: Dict[str, type] = {
     'peerRejected': ErrorDataPeerRejected,
     'peerUnreachable': ErrorDataPeerUnreachable,
     'producerNotAllowed': ErrorDataProducerNotAllowed,
+    'refundNotOffered': ErrorDataRefundNotOffered,
     'roleDisabled': ErrorDataRoleDisabled,
     'serviceTypeNotAllowed': ErrorDataServiceTypeNotAllowed,
     'spendingLimitExceeded': ErrorDataSpendingLimitExceeded,
     'storageLow': ErrorDataStorageLow,
     'unavailable': ErrorDataUnavailable,
+    'unitsRefunded': ErrorDataUnitsRefunded,
     'unsupportedCurrency': ErrorDataUnsupportedCurrency,
 }
 
@@ -1688,7 +1785,7 @@ class SyncMethods:
         Calls ``addService``.
 
         Args:
-            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]}
+            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}
 
         Returns: service.
 
@@ -1877,6 +1974,7 @@ class SyncMethods:
             InsufficientUnitsError: -32013 insufficientUnits
             ExpiredError: -32012 expired
             ConflictError: -32011 conflict
+            UnitsRefundedError: -32062 unitsRefunded
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
         """
@@ -1918,6 +2016,32 @@ class SyncMethods:
             RoleDisabledError: -32003 roleDisabled
         """
         return self._invoke('getSpendingPolicy', {})
+
+    def requestRefund(
+        self,
+        *,
+        purchaseId: int,
+    ) -> Purchase:
+        """Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund.
+
+        Calls ``requestRefund``.
+
+        Args:
+            purchaseId:
+
+        Returns: purchase.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+            NotFoundError: -32010 notFound
+            RefundNotOfferedError: -32060 refundNotOffered
+            NothingToRefundError: -32061 nothingToRefund
+            InvalidTokenError: -32015 invalidToken
+            PeerUnreachableError: -32040 peerUnreachable
+            PeerRejectedError: -32041 peerRejected
+            PeerProtocolError: -32042 peerProtocol
+        """
+        return self._invoke('requestRefund', {'purchaseId': purchaseId})
 
     def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.
@@ -2068,7 +2192,7 @@ class AsyncMethods:
         Calls ``addService``.
 
         Args:
-            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]}
+            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}
 
         Returns: service.
 
@@ -2257,6 +2381,7 @@ class AsyncMethods:
             InsufficientUnitsError: -32013 insufficientUnits
             ExpiredError: -32012 expired
             ConflictError: -32011 conflict
+            UnitsRefundedError: -32062 unitsRefunded
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
         """
@@ -2298,6 +2423,32 @@ class AsyncMethods:
             RoleDisabledError: -32003 roleDisabled
         """
         return await self._invoke('getSpendingPolicy', {})
+
+    async def requestRefund(
+        self,
+        *,
+        purchaseId: int,
+    ) -> Purchase:
+        """Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund.
+
+        Calls ``requestRefund``.
+
+        Args:
+            purchaseId:
+
+        Returns: purchase.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+            NotFoundError: -32010 notFound
+            RefundNotOfferedError: -32060 refundNotOffered
+            NothingToRefundError: -32061 nothingToRefund
+            InvalidTokenError: -32015 invalidToken
+            PeerUnreachableError: -32040 peerUnreachable
+            PeerRejectedError: -32041 peerRejected
+            PeerProtocolError: -32042 peerProtocol
+        """
+        return await self._invoke('requestRefund', {'purchaseId': purchaseId})
 
     async def listPurchases(self) -> List[Purchase]:
         """This Thing's purchases: units bought, delivered, remaining, expiry.

@@ -318,6 +318,29 @@ class CurrencyNotAllowedError(WPWithinError):
     name = "currencyNotAllowed"
 
 
+class RefundNotOfferedError(WPWithinError):
+    """-32060 refundNotOffered: the producer does not refund this purchase's undelivered units (no refund
+    route, e.g. a Go producer: ``data["reason"] == "noRoute"``; or the price does not allow refunds:
+    ``"notAllowed"``). Nothing changed."""
+
+    code = -32060
+    name = "refundNotOffered"
+
+
+class NothingToRefundError(WPWithinError):
+    """-32061 nothingToRefund: every unit of the purchase was delivered or is in flight. Nothing changed."""
+
+    code = -32061
+    name = "nothingToRefund"
+
+
+class UnitsRefundedError(WPWithinError):
+    """-32062 unitsRefunded: the purchase's undelivered units were refunded and can no longer be delivered."""
+
+    code = -32062
+    name = "unitsRefunded"
+
+
 #: The subclass of :class:`WPWithinError` for each stable code.
 ERRORS_BY_CODE: Dict[int, Type[WPWithinError]] = {cls.code: cls for cls in WPWithinError.__subclasses__()}
 __all__ += [cls.__name__ for cls in ERRORS_BY_CODE.values()]

@@ -43,7 +43,10 @@ public final class Errors {
             Map.entry(-32050, "spendingLimitExceeded"),
             Map.entry(-32051, "producerNotAllowed"),
             Map.entry(-32052, "serviceTypeNotAllowed"),
-            Map.entry(-32053, "currencyNotAllowed"));
+            Map.entry(-32053, "currencyNotAllowed"),
+            Map.entry(-32060, "refundNotOffered"),
+            Map.entry(-32061, "nothingToRefund"),
+            Map.entry(-32062, "unitsRefunded"));
 
     /** The exception for an error the daemon sent: the code's own class, else WPWithinException. */
     public static WPWithinException fromError(int code, String message, Object data, String method) {
@@ -83,6 +86,9 @@ public final class Errors {
             case -32051: return new ProducerNotAllowedException(message, data, method);
             case -32052: return new ServiceTypeNotAllowedException(message, data, method);
             case -32053: return new CurrencyNotAllowedException(message, data, method);
+            case -32060: return new RefundNotOfferedException(message, data, method);
+            case -32061: return new NothingToRefundException(message, data, method);
+            case -32062: return new UnitsRefundedException(message, data, method);
             default: return new WPWithinException(code, message, data, method);
         }
     }

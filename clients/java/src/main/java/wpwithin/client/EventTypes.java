@@ -35,6 +35,7 @@ public final class EventTypes {
     public static final String CONSUMER_DELIVERY_ENDED = "consumer.deliveryEnded";
     public static final String CONSUMER_DELIVERY_UNSETTLED = "consumer.deliveryUnsettled";
     public static final String CONSUMER_DELIVERY_SYNCED = "consumer.deliverySynced";
+    public static final String CONSUMER_REFUND_RECEIVED = "consumer.refundReceived";
     public static final String CONSUMER_SPENDING_REFUSED = "consumer.spendingRefused";
 
     /** Every event type, in rpc.discover's order. */
@@ -67,5 +68,6 @@ public final class EventTypes {
             "consumer.deliveryEnded",
             "consumer.deliveryUnsettled",
             "consumer.deliverySynced",
+            "consumer.refundReceived",
             "consumer.spendingRefused");
 }

@@ -220,7 +220,7 @@ public abstract class WPWithinMethods {
      *
      * <p>Calls {@code addService}.
      *
-     * @param service {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock}]} Required.
+     * @param service {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} Required.
      * @return service
      * @throws RoleDisabledException -32003 roleDisabled
      * @throws AlreadyExistsException -32016 alreadyExists
@@ -436,6 +436,7 @@ public abstract class WPWithinMethods {
      * @throws InsufficientUnitsException -32013 insufficientUnits
      * @throws ExpiredException -32012 expired
      * @throws ConflictException -32011 conflict
+     * @throws UnitsRefundedException -32062 unitsRefunded
      * @throws PeerUnreachableException -32040 peerUnreachable
      * @throws PeerRejectedException -32041 peerRejected
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
@@ -499,6 +500,35 @@ public abstract class WPWithinMethods {
     public CompletableFuture<SpendingPolicy> getSpendingPolicyAsync() {
         JsonObject params = new JsonObject();
         return invoke("getSpendingPolicy", params, SpendingPolicy::fromJson);
+    }
+
+    /**
+     * Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund.
+     *
+     * <p>Calls {@code requestRefund}.
+     *
+     * @param purchaseId Required.
+     * @return purchase
+     * @throws RoleDisabledException -32003 roleDisabled
+     * @throws NotFoundException -32010 notFound
+     * @throws RefundNotOfferedException -32060 refundNotOffered
+     * @throws NothingToRefundException -32061 nothingToRefund
+     * @throws InvalidTokenException -32015 invalidToken
+     * @throws PeerUnreachableException -32040 peerUnreachable
+     * @throws PeerRejectedException -32041 peerRejected
+     * @throws PeerProtocolException -32042 peerProtocol
+     * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
+     * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
+     */
+    public Purchase requestRefund(long purchaseId) {
+        return await(requestRefundAsync(purchaseId));
+    }
+
+    /** {@link #requestRefund} as a future (completed with the same exceptions). */
+    public CompletableFuture<Purchase> requestRefundAsync(long purchaseId) {
+        JsonObject params = new JsonObject();
+        params.put("purchaseId", purchaseId);
+        return invoke("requestRefund", params, Purchase::fromJson);
     }
 
     /**

@@ -8,6 +8,7 @@ import wpwithin.client.JsonObject;
 /**
  * DeliveryEnded (from its schema in rpc.discover).
  *
+ * @param amountRefunded always present; &gt;= 0
  * @param currencyCode always present
  * @param expiry always present
  * @param paymentReferenceId always present
@@ -15,6 +16,7 @@ import wpwithin.client.JsonObject;
  * @param producerUnitsRemaining always present; &gt;= 0
  * @param producerUrl always present
  * @param purchaseId always present; &gt;= 1
+ * @param refundStatus null when absent or null; one of [pending, issued, none, null]
  * @param serverId always present
  * @param serviceId always present
  * @param settledFromProducer null when absent; one of [true]
@@ -23,11 +25,13 @@ import wpwithin.client.JsonObject;
  * @param unitsDelivered always present; &gt;= 0
  * @param unitsInFlight always present; &gt;= 0
  * @param unitsJustSupplied always present; &gt;= 0
+ * @param unitsRefunded always present; &gt;= 0
  * @param unitsRemaining always present; &gt;= 0
  * @param unsettled null when absent or null; one of [begin, end, null]
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record DeliveryEnded(
+        long amountRefunded,
         String currencyCode,
         String expiry,
         String paymentReferenceId,
@@ -35,6 +39,7 @@ public record DeliveryEnded(
         long producerUnitsRemaining,
         String producerUrl,
         long purchaseId,
+        String refundStatus,
         String serverId,
         long serviceId,
         Boolean settledFromProducer,
@@ -43,6 +48,7 @@ public record DeliveryEnded(
         long unitsDelivered,
         long unitsInFlight,
         long unitsJustSupplied,
+        long unitsRefunded,
         long unitsRemaining,
         String unsettled,
         JsonObject json) implements JsonBacked {
@@ -50,6 +56,7 @@ public record DeliveryEnded(
     public static DeliveryEnded fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new DeliveryEnded(
+                Decode.required(o, "amountRefunded", Decode::integer),
                 Decode.required(o, "currencyCode", Decode::string),
                 Decode.required(o, "expiry", Decode::string),
                 Decode.required(o, "paymentReferenceId", Decode::string),
@@ -57,6 +64,7 @@ public record DeliveryEnded(
                 Decode.required(o, "producerUnitsRemaining", Decode::integer),
                 Decode.required(o, "producerUrl", Decode::string),
                 Decode.required(o, "purchaseId", Decode::integer),
+                Decode.optional(o, "refundStatus", Decode::string),
                 Decode.required(o, "serverId", Decode::string),
                 Decode.required(o, "serviceId", Decode::integer),
                 Decode.optional(o, "settledFromProducer", Decode::bool),
@@ -65,6 +73,7 @@ public record DeliveryEnded(
                 Decode.required(o, "unitsDelivered", Decode::integer),
                 Decode.required(o, "unitsInFlight", Decode::integer),
                 Decode.required(o, "unitsJustSupplied", Decode::integer),
+                Decode.required(o, "unitsRefunded", Decode::integer),
                 Decode.required(o, "unitsRemaining", Decode::integer),
                 Decode.optional(o, "unsettled", Decode::string),
                 o);

@@ -8,35 +8,41 @@ import wpwithin.client.JsonObject;
 /**
  * Purchase (from its schema in rpc.discover).
  *
+ * @param amountRefunded always present; &gt;= 0
  * @param currencyCode always present
  * @param expiry always present
  * @param paymentReferenceId always present
  * @param priceId always present
  * @param producerUrl always present
  * @param purchaseId always present; &gt;= 1
+ * @param refundStatus null when absent or null; one of [pending, issued, none, null]
  * @param serverId always present
  * @param serviceId always present
  * @param totalPaid always present; &gt;= 1
  * @param unitsBought always present; &gt;= 0
  * @param unitsDelivered always present; &gt;= 0
  * @param unitsInFlight always present; &gt;= 0
+ * @param unitsRefunded always present; &gt;= 0
  * @param unitsRemaining always present; &gt;= 0
  * @param unsettled null when absent or null; one of [begin, end, null]
  * @param json the JSON object it was read from (members the schema does not list included)
  */
 public record Purchase(
+        long amountRefunded,
         String currencyCode,
         String expiry,
         String paymentReferenceId,
         long priceId,
         String producerUrl,
         long purchaseId,
+        String refundStatus,
         String serverId,
         long serviceId,
         long totalPaid,
         long unitsBought,
         long unitsDelivered,
         long unitsInFlight,
+        long unitsRefunded,
         long unitsRemaining,
         String unsettled,
         JsonObject json) implements JsonBacked {
@@ -44,18 +50,21 @@ public record Purchase(
     public static Purchase fromJson(Object value) {
         JsonObject o = Decode.object(value);
         return new Purchase(
+                Decode.required(o, "amountRefunded", Decode::integer),
                 Decode.required(o, "currencyCode", Decode::string),
                 Decode.required(o, "expiry", Decode::string),
                 Decode.required(o, "paymentReferenceId", Decode::string),
                 Decode.required(o, "priceId", Decode::integer),
                 Decode.required(o, "producerUrl", Decode::string),
                 Decode.required(o, "purchaseId", Decode::integer),
+                Decode.optional(o, "refundStatus", Decode::string),
                 Decode.required(o, "serverId", Decode::string),
                 Decode.required(o, "serviceId", Decode::integer),
                 Decode.required(o, "totalPaid", Decode::integer),
                 Decode.required(o, "unitsBought", Decode::integer),
                 Decode.required(o, "unitsDelivered", Decode::integer),
                 Decode.required(o, "unitsInFlight", Decode::integer),
+                Decode.required(o, "unitsRefunded", Decode::integer),
                 Decode.required(o, "unitsRemaining", Decode::integer),
                 Decode.optional(o, "unsettled", Decode::string),
                 o);

@@ -12,6 +12,7 @@ import wpwithin.client.JsonObject;
  * @param currencyCode always present
  * @param description always present
  * @param id always present
+ * @param refundOnExpiry always present
  * @param stock null when absent or null; &gt;= 0
  * @param unitDescription always present
  * @param unitId always present
@@ -22,6 +23,7 @@ public record ServicePrice(
         String currencyCode,
         String description,
         long id,
+        boolean refundOnExpiry,
         Long stock,
         String unitDescription,
         long unitId,
@@ -34,6 +36,7 @@ public record ServicePrice(
                 Decode.required(o, "currencyCode", Decode::string),
                 Decode.required(o, "description", Decode::string),
                 Decode.required(o, "id", Decode::integer),
+                Decode.required(o, "refundOnExpiry", Decode::bool),
                 Decode.optional(o, "stock", Decode::integer),
                 Decode.required(o, "unitDescription", Decode::string),
                 Decode.required(o, "unitId", Decode::integer),
