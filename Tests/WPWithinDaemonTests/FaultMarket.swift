@@ -249,6 +249,7 @@ final class FaultMarket: @unchecked Sendable {
                 try? FileManager.default.copyItem(atPath: path, toPath: target + "/" + (path as NSString).lastPathComponent)
             }
         }
+        // stop() replays each daemon's journal first: every event the test caused is validated (docs/testing.md).
         if let consumer, consumer.isRunning { _ = try? await consumer.stop() }
         if let producer, producer.isRunning { _ = try? await producer.stop() }
         await hteProxy.stop()

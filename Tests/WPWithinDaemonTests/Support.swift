@@ -135,9 +135,26 @@ final class DaemonProcess: @unchecked Sendable {
         return exitStatus ?? -1
     }
 
-    func stop() async throws -> Int32 {
+    /// Replays every event the daemon's journal keeps (RawClient validates each against rpc.discover), then
+    /// SIGTERM and wait.
+    func stop(sourceLocation: SourceLocation = #_sourceLocation) async throws -> Int32 {
+        await replayJournal(sourceLocation: sourceLocation)
         signal(SIGTERM)
         return try await waitForExit()
+    }
+
+    /// Subscribes with `resumeFrom: 0` and reads every replayed event, so that each event a test made the
+    /// daemon publish is validated against the OpenRPC document even when the test never listened for it
+    /// (docs/testing.md). Best effort: a daemon that does not answer (stopped, overloaded, a test's odd state)
+    /// is left alone; only an event that does not conform records an issue.
+    func replayJournal(sourceLocation: SourceLocation = #_sourceLocation) async {
+        guard isRunning, probe(socketPath) == 0, let client = try? RawClient(path: socketPath),
+              let subscribed = try? await client.call("subscribe", ["resumeFrom": 0], timeout: .seconds(5), sourceLocation: sourceLocation),
+              let replayed = subscribed["result"]?["replayed"]?.int64Value
+        else { return }
+        for _ in 0..<replayed {
+            guard (try? await client.readJSON(timeout: .seconds(5), sourceLocation: sourceLocation)) != nil else { return }
+        }
     }
 
     deinit {
