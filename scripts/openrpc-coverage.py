@@ -4,11 +4,12 @@
 Every line a Swift daemon test's RawClient receives is validated against clients/python/openrpc.json
 (Tests/WPWithinTestSupport/OpenRPCValidator.swift); what conformed is appended to
 <build dir>/openrpc-coverage/<pid>.txt. This reads those files and lists each documented event type, error
-code, notification and method result that no test validated. Exit status 1 when something is missing.
+code, notification and method result that no test validated. Exit status 1 when something is missing that
+is not a known gap (KNOWN_GAPS, each with its reason).
 
     scripts/openrpc-coverage.py [--reset] [--build-dir .build/debug]
 
---reset empties the record (do it before a run: `make openrpc-coverage` does both).
+--reset empties the record: do it before the run whose coverage you want (docs/testing.md).
 """
 import argparse
 import json
@@ -17,6 +18,15 @@ import shutil
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: What no test makes the daemon produce, and why. Listed apart (not failures); remove an entry when a test
+#: starts producing it, and say here why any new one cannot be.
+KNOWN_GAPS = {
+    "event producer.serviceReplaced": "documented, but nothing in the daemon publishes it (ProducerStore.replaceService has no caller)",
+    "event producer.error": "only when payment recovery cannot record a reconciled charge; no test reaches that step deterministically",
+    "error -32000 unavailable": "a connection accepted while the daemon stops, a scanner shut down, or a fleet's database down (FleetTests need PostgreSQL)",
+    "error -32603 internalError": "an unexpected failure inside a handler: a daemon bug by definition",
+}
 
 
 def documented(document):
@@ -28,8 +38,7 @@ def documented(document):
     for method in document["methods"]:
         for error in method.get("errors", []):
             codes[error["code"]] = error["message"]
-        if method["name"] not in ("rpc.discover",):
-            items[f"result {method['name']}"] = "result"
+        items[f"result {method['name']}"] = "result"
     for error in document.get("x-commonErrors", []):
         codes[error["code"]] = error["message"]
     for code, name in codes.items():
@@ -59,13 +68,16 @@ def main():
     if not seen:
         print(f"openrpc-coverage: nothing recorded in {directory}: run the Swift tests first", file=sys.stderr)
         return 1
-    missing = sorted(item for item in items if item not in seen)
+    missing = sorted(item for item in items if item not in seen and item not in KNOWN_GAPS)
+    gaps = sorted(item for item in items if item not in seen and item in KNOWN_GAPS)
     for kind in ("event", "error", "notification", "result"):
         total = [item for item, k in items.items() if k == kind]
         covered = [item for item in total if item in seen]
         print(f"{kind + 's':14} {len(covered):3} of {len(total):3} validated live")
     for item in missing:
         print(f"  never validated: {item}")
+    for item in gaps:
+        print(f"  known gap: {item}: {KNOWN_GAPS[item]}")
     unknown = sorted(item for item in seen if item not in items)
     for item in unknown:
         print(f"  validated but not in the document: {item}")
