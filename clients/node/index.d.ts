@@ -75,11 +75,21 @@ export interface OpenRPCDocument {
 
 // MARK: events
 
-/** One `event` notification's params: seq, type and time plus the event's own fields. */
-export interface WPWithinEvent {
+/**
+ * What an 'event' listener gets: the discriminated union of every documented event's params (EventParams,
+ * generated from rpc.discover's `Event.<type>` schemas), so testing `event.type` narrows to that event's own
+ * interface: `if (event.type === 'producer.deliveryBegun') event.unitsGranted` is a number. seq (strictly
+ * increasing per daemon; survives restarts), type and time (RFC 3339) are in every member.
+ * Other members stay readable as `unknown` (as before the events were typed), and a newer daemon may send a
+ * type or a member this client does not list: it arrives as it came (check EVENT_TYPES).
+ */
+export type WPWithinEvent = EventParams & { [field: string]: unknown };
+
+/** Any event's params without the per-type fields: what 'event' listeners got before they were typed. */
+export interface GenericEvent {
   /** Strictly increasing per daemon; survives restarts (the journal is in the database). */
   seq: number;
-  type: EventType;
+  type: EventType | string;
   /** RFC 3339. */
   time: string;
   [field: string]: unknown;
