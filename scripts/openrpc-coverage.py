@@ -24,7 +24,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOWN_GAPS = {
     "event producer.serviceReplaced": "documented, but nothing in the daemon publishes it (ProducerStore.replaceService has no caller)",
     "event producer.error": "only when payment recovery cannot record a reconciled charge; no test reaches that step deterministically",
-    "error -32000 unavailable": "a connection accepted while the daemon stops, a scanner shut down, or a fleet's database down (FleetTests need PostgreSQL)",
     "error -32603 internalError": "an unexpected failure inside a handler: a daemon bug by definition",
 }
 
