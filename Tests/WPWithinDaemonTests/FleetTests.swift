@@ -166,8 +166,8 @@ final class FleetMarket: @unchecked Sendable {
                     var results: [String] = []
                     for _ in 0..<3 {
                         do {
-                            let quote = try await client.call("selectService", params: ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 2])
-                            _ = try await client.call("makePayment", params: ["paymentReferenceId": quote["paymentReferenceId"] ?? .null])
+                            let quote = try await client.selectService(.url(url.stringValue ?? ""), serviceId: 1, priceId: 1, numberOfUnits: 2)
+                            _ = try await client.makePayment(paymentReferenceId: quote.paymentReferenceId)
                             results.append("paid")
                         } catch let error as WPWError where error.code == .outOfStock {
                             results.append("outOfStock")
