@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+import WPWithinClient
 import WPWithinCore
 import WPWithinTestSupport
 
@@ -284,6 +285,45 @@ final class RawClient: @unchecked Sendable {
             for problem in document.checkMessage(message, methodForID: { self.methods[$0] }) {
                 Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
             }
+            for problem in Self.swiftClientDecodes(message, methodForID: { self.methods[$0] }) {
+                Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// The Swift client's typed result of each method (GeneratedTypes.swift).
+    static var swiftResultTypes: [String: any Decodable.Type] { [
+        "getDevice": WPWithinClient.Device.self, "getStatus": WPWithinClient.Status.self,
+        "startServiceBroadcast": WPWithinClient.Broadcasting.self, "stopServiceBroadcast": WPWithinClient.Broadcasting.self,
+        "addService": WPWithinClient.Service.self, "removeService": WPWithinClient.Removal.self,
+        "listServices": [WPWithinClient.Service].self, "deviceDiscovery": [WPWithinClient.DiscoveredDevice].self,
+        "searchForDevice": WPWithinClient.DiscoveredDevice.self, "requestServices": WPWithinClient.ServiceList.self,
+        "getServicePrices": WPWithinClient.PriceList.self, "selectService": WPWithinClient.Quote.self,
+        "makePayment": WPWithinClient.Purchase.self, "beginServiceDelivery": WPWithinClient.DeliveryBegun.self,
+        "endServiceDelivery": WPWithinClient.DeliveryEnded.self, "listPurchases": [WPWithinClient.Purchase].self,
+        "subscribe": WPWithinClient.Subscription.self,
+    ] }
+
+    /// What the Swift client would make of `message`: each result decodes into its method's type, each event
+    /// into a typed payload (not `.other`, not `.malformed`). The generated Swift types cannot drift from what
+    /// the daemon sends.
+    static func swiftClientDecodes(_ message: JSONValue, methodForID: (JSONValue) -> String?) -> [String] {
+        if case .array(let items) = message { return items.flatMap { swiftClientDecodes($0, methodForID: methodForID) } }
+        if message["method"] == "event", let params = message["params"], let event = WPWithinClient.Event(params: params) {
+            switch event.payload {
+            case .other(let type, _): return ["the Swift client has no type for the event \(type)"]
+            case .malformed(let type, _, let reason): return ["the Swift client cannot decode the event \(type): \(reason)"]
+            default: return []
+            }
+        }
+        guard let result = message["result"], let method = message["id"].flatMap(methodForID),
+              let type = swiftResultTypes[method]
+        else { return [] }
+        do {
+            _ = try WPWithinClient.decodeValue(result, as: type)
+            return []
+        } catch {
+            return ["the Swift client cannot decode the result of \(method) as \(type): \(WPWithinClient.describeDecodingError(error))"]
         }
     }
 
