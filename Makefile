@@ -61,7 +61,10 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	# Suites in parallel: the tests' waits on real daemons run on threads of their own (onOwnThread), never
 	# on the Swift concurrency pool's 2 threads; no test depends on a pace that a loaded machine stretches.
+	scripts/openrpc-coverage.py --reset
 	$(SWIFT) test --skip-build --parallel
+	# Every documented result, error code and event was validated live against rpc.discover (docs/testing.md).
+	scripts/openrpc-coverage.py
 	scripts/test-python.sh
 	scripts/test-node.sh
 	scripts/test-dotnet.sh

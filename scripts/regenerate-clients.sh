@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # After the daemon's methods, results, errors or events change: fetch `rpc.discover` from a built daemon
 # with both roles, save it as the four clients' snapshot (clients/{python,node,java,dotnet}/openrpc.json) and
-# run the four generators (Python, Node.js, Java, .NET), so the clients' typed layers and the tests that
+# run the five generators (Python, Node.js, Java, .NET, and the Swift client's types), so the clients' typed layers and the tests that
 # compare the snapshot with a live daemon agree again. Review and commit the result with the daemon change.
 #
 #   scripts/regenerate-clients.sh            # binaries from .build/debug (swift build first)
@@ -32,6 +32,8 @@ for _ in $(seq 300); do [ -S "$sock" ] && break; kill -0 "$pid" 2>/dev/null || b
 python3 clients/python/tools/generate.py --socket "$sock"
 (cd clients/node && node scripts/generate.js --socket "$sock")
 for client in java dotnet; do cp clients/python/openrpc.json "clients/$client/openrpc.json"; done
+# The Swift client's result and event types (Sources/WPWithinClient/GeneratedTypes.swift): swift build again after.
+python3 scripts/generate-swift-types.py
 
 mkdir -p "$tmp/java"
 javac -nowarn -encoding UTF-8 -d "$tmp/java" clients/java/src/main/java/wpwithin/client/Json{,Object,Backed}.java clients/java/tools/Generate.java
@@ -41,4 +43,4 @@ mcs -nologo -langversion:7 -out:"$tmp/Generate.exe" clients/dotnet/tools/Generat
 mono "$tmp/Generate.exe" clients/dotnet/openrpc.json clients/dotnet/src/Generated.cs
 
 echo "regenerate-clients: done; the snapshots and generated code changed:" >&2
-git status --short clients >&2
+git status --short clients Sources/WPWithinClient >&2

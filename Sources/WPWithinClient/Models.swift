@@ -6,52 +6,6 @@ import Foundation
 import WPWithinCore
 
 extension WPWithinClient {
-    /// The result of `getDevice`.
-    public struct Device: Decodable, Sendable, Hashable {
-        /// Lowercase UUID of this daemon.
-        public var serverId: String
-        public var name: String
-        public var description: String?
-        public var version: String
-        /// `"producer"` and/or `"consumer"`.
-        public var roles: [String]
-
-        public init(serverId: String, name: String, description: String?, version: String, roles: [String]) {
-            self.serverId = serverId
-            self.name = name
-            self.description = description
-            self.version = version
-            self.roles = roles
-        }
-    }
-
-    /// The result of `getStatus`.
-    public struct Status: Decodable, Sendable, Hashable {
-        public var version: String
-        public var uptimeSeconds: Double
-        /// Open RPC connections, this one included.
-        public var connections: Int
-        public var socketPath: String
-        public var stateDir: String
-        public var ready: Bool
-        public var roles: [String]
-        public var pid: Int32
-
-        public init(
-            version: String, uptimeSeconds: Double, connections: Int, socketPath: String, stateDir: String, ready: Bool,
-            roles: [String], pid: Int32
-        ) {
-            self.version = version
-            self.uptimeSeconds = uptimeSeconds
-            self.connections = connections
-            self.socketPath = socketPath
-            self.stateDir = stateDir
-            self.ready = ready
-            self.roles = roles
-            self.pid = pid
-        }
-    }
-
     /// The result of `subscribe`.
     public struct Subscription: Decodable, Sendable, Hashable {
         public var subscribed: Bool
@@ -63,13 +17,26 @@ extension WPWithinClient {
         public var truncated: Bool?
     }
 
-    /// One `event` notification from the daemon.
+    /// One `event` notification from the daemon: the members every event has, and its typed `payload`.
+    ///
+    /// ```swift
+    /// for try await event in try await client.events(types: ["producer.paymentSucceeded"]) {
+    ///     if case .producerPaymentSucceeded(let paid) = event.payload { print(paid.totalAmount, paid.currencyCode) }
+    /// }
+    /// ```
     public struct Event: Sendable, Hashable {
         /// Strictly increasing per daemon.
         public var seq: Int64
         public var type: String
         /// RFC 3339 timestamp as sent by the daemon.
         public var time: String
+        /// A fleet member's events: the fleet-wide sequence number (docs/fleet.md); nil otherwise.
+        public var fleetSeq: Int64?
+        /// A fleet member's events: which member sent it; nil otherwise.
+        public var member: String?
+        /// The typed payload (`Event.<type>` in rpc.discover): `.other` for a type this client does not know,
+        /// `.malformed` when a known type's params do not decode. Never a crash.
+        public var payload: Payload
         /// The whole `params` object of the notification (including `seq`, `type` and `time`).
         public var params: JSONValue
 
@@ -78,6 +45,9 @@ extension WPWithinClient {
             self.type = type
             self.time = time
             self.params = params
+            fleetSeq = params["fleetSeq"]?.int64Value
+            member = params["member"]?.stringValue
+            payload = Payload(type: type, params: params)
         }
 
         /// Reads an event from a notification's `params`; nil when `seq` or `type` is missing.
@@ -104,10 +74,3 @@ extension WPWithinClient {
     }
 }
 
-extension JSONValue {
-    /// Decodes a result into a `Decodable` type.
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let data = try JSONEncoder().encode(self)
-        return try JSONDecoder().decode(T.self, from: data)
-    }
-}

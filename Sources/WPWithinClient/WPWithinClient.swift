@@ -24,7 +24,8 @@ import Darwin
 /// ```swift
 /// let client = try await WPWithinClient.connected()          // $WPWITHIN_SOCKET or /run/wpwithin.sock
 /// let device = try await client.getDevice()
-/// let result = try await client.call("selectService", params: ["serviceId": 1])
+/// let quote = try await client.selectService(.serverId(id), serviceId: 1, priceId: 1, numberOfUnits: 2)
+/// let raw = try await client.call("getServicePrices", params: ["serverId": .string(id), "serviceId": 1])  // JSONValue
 /// await client.close()
 /// ```
 ///
@@ -243,21 +244,14 @@ public actor WPWithinClient {
         }
     }
 
-    /// Calls `method` and decodes its result as `type`.
+    /// Calls `method` and decodes its result as `type` (unknown members ignored; a missing or mistyped one is
+    /// `.invalidResponse` naming the member).
     public func call<Result: Decodable>(
         _ method: String,
         params: [String: JSONValue]? = nil,
         as type: Result.Type
     ) async throws -> Result {
-        let value = try await call(method, params: params)
-        do {
-            return try value.decode(Result.self)
-        } catch {
-            throw WPWithinClientError(
-                .invalidResponse, socketPath: socketPath,
-                "the result of \(method) is not a \(Result.self): \(error)"
-            )
-        }
+        try await typedCall(method, params: params)
     }
 
     /// `getDevice`: this daemon's identity.
@@ -313,7 +307,7 @@ public actor WPWithinClient {
         if let resumeFrom { params["resumeFrom"] = .int(resumeFrom) }
         do {
             let answer = try await call("subscribe", params: params)
-            lastSubscription = try? answer.decode(Subscription.self)
+            lastSubscription = try? WPWithinClient.decodeValue(answer, as: Subscription.self)
         } catch {
             if subscriber?.generation == generation { subscriber = nil }
             continuation.finish()

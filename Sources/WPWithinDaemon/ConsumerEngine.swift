@@ -199,7 +199,7 @@ struct ConsumerEngine {
                 "beginServiceDelivery", summary: "Asks the producer to supply up to `units` of a purchase; returns the units it will supply.",
                 params: [RPCParam("purchaseId", Schema.integer, required: true), RPCParam("units", ["type": "integer", "minimum": 1], required: true)],
                 result: "delivery", Schema.ref("DeliveryBegun"),
-                errors: [.roleDisabled, .notFound, .insufficientUnits, .expired, .conflict, .unitsRefunded, .peerUnreachable, .peerRejected],
+                errors: [.roleDisabled, .notFound, .insufficientUnits, .expired, .conflict, .unitsRefunded, .invalidToken, .peerUnreachable, .peerRejected],
                 handler: { params, _ in
                     let id = try params.int("purchaseId")
                     let units = Int(try params.int("units"))

@@ -250,6 +250,18 @@ struct ProducerEngine: HTEProducer {
                     return CatalogJSON.json(service)
                 }),
             RPCMethod(
+                "replaceService",
+                summary: "Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price.",
+                params: [RPCParam("service", Schema.anyObject, required: true, summary: "{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}")],
+                result: "service", Schema.ref("Service"), errors: [.roleDisabled, .notFound, .amountInvalid, .unsupportedCurrency],
+                handler: { params, _ in
+                    let service = try CatalogJSON.service(from: params["service"] ?? .null, path: "service")
+                    let committed = try await store.replaceService(service, now: nowInstant())
+                    await refreshBroadcast()
+                    await deliver(committed.events)
+                    return CatalogJSON.json(service)
+                }),
+            RPCMethod(
                 "removeService", summary: "Removes a service from the catalog.",
                 params: [RPCParam("serviceId", Schema.integer, required: true)],
                 result: "removed", Schema.record(["removed": Schema.constant(true)]), errors: [.roleDisabled, .notFound],

@@ -206,6 +206,16 @@ public final class FleetStore: ProducerBackend {
         }
     }
 
+    public func replaceService(_ service: Service, now: Instant) async throws -> Committed<Catalog> {
+        try await transaction(now: now) { db, events in
+            let catalog = try FleetRows.loadCatalog(db).replacing(service)
+            _ = try db.query("DELETE FROM service WHERE id = $1", [String(service.id)])
+            try FleetRows.insertService(db, service)
+            events.append(PendingEvent(type: StoreEventType.serviceReplaced, payload: ["serviceId": .int(Int64(service.id))]))
+            return catalog
+        }
+    }
+
     public func removeService(id: Int, now: Instant) async throws -> Committed<Catalog> {
         try await transaction(now: now) { db, events in
             let catalog = try FleetRows.loadCatalog(db).removing(serviceID: id)

@@ -17,6 +17,9 @@ public protocol ProducerBackend: Sendable {
     func catalog() async throws -> Catalog
     /// Adds a service with its prices (`alreadyExists` when the id is taken).
     func addService(_ service: Service, now: Instant) async throws -> Committed<Catalog>
+    /// Replaces a service and all its prices, stock included (`notFound` when missing); orders already quoted
+    /// keep their snapshot. Publishes `producer.serviceReplaced`.
+    func replaceService(_ service: Service, now: Instant) async throws -> Committed<Catalog>
     /// Removes a service and its prices (`notFound` when missing).
     func removeService(id: Int, now: Instant) async throws -> Committed<Catalog>
 

@@ -95,7 +95,7 @@ struct RealDaemonTests {
             #expect(names == WPWithinClient.methods, "daemon only: \(names.subtracting(WPWithinClient.methods)); client only: \(WPWithinClient.methods.subtracting(names))")
             // And each typed method reaches the daemon under its name (a role this Thing lacks answers -32003,
             // never -32601).
-            let calls: [(String, () async throws -> JSONValue)] = [
+            let calls: [(String, () async throws -> any Sendable)] = [
                 ("listServices", { try await client.listServices() }),
                 ("listPurchases", { try await client.listPurchases() }),
                 ("stopServiceBroadcast", { try await client.stopServiceBroadcast() }),

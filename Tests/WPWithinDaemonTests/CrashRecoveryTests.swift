@@ -117,7 +117,7 @@ import WPWithinTestSupport
         let market = try await Market(stock: stock)
         let htePort = try unusedLoopbackPort()
         let producer = try await market.startProducer(htePort: htePort)
-        let url = JSONValue.string("http://127.0.0.1:\(htePort)")
+        let url = "http://127.0.0.1:\(htePort)"
         let consumers = try await withThrowingTaskGroup(of: DaemonProcess.self) { group in
             for _ in 0..<16 { group.addTask { try await market.startConsumer() } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -131,20 +131,21 @@ import WPWithinTestSupport
                     defer { Task { await client.close() } }
                     // A consumer that selects after the stock is sold out is refused at select (nothing was quoted,
                     // nothing can be charged); one that selects before is refused at pay, or pays.
-                    let quote: JSONValue
+                    // The typed methods (Quote, Purchase, DeliveryEnded), decoded from real daemons' answers.
+                    let quote: WPWithinClient.Quote
                     do {
-                        quote = try await client.call("selectService", params: ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 2])
+                        quote = try await client.selectService(.url(url), serviceId: 1, priceId: 1, numberOfUnits: 2)
                     } catch let error as WPWError {
                         return (socket, ["refused": .int(Int64(error.code.rawValue)), "reference": .null])
                     }
+                    let reference = JSONValue.string(quote.paymentReferenceId)
                     do {
-                        let purchase = try await client.call("makePayment", params: ["paymentReferenceId": quote["paymentReferenceId"] ?? .null])
-                        let id = purchase["purchaseId"] ?? .null
-                        _ = try await client.call("beginServiceDelivery", params: ["purchaseId": id, "units": 2])
-                        let end = try await client.call("endServiceDelivery", params: ["purchaseId": id, "unitsReceived": 2])
-                        return (socket, ["paid": quote["paymentReferenceId"] ?? .null, "remaining": end["unitsRemaining"] ?? .null])
+                        let purchase = try await client.makePayment(paymentReferenceId: quote.paymentReferenceId)
+                        _ = try await client.beginServiceDelivery(purchaseId: purchase.purchaseId, units: 2)
+                        let end = try await client.endServiceDelivery(purchaseId: purchase.purchaseId, unitsReceived: 2)
+                        return (socket, ["paid": reference, "remaining": .int(Int64(end.unitsRemaining))])
                     } catch let error as WPWError {
-                        return (socket, ["refused": .int(Int64(error.code.rawValue)), "reference": quote["paymentReferenceId"] ?? .null])
+                        return (socket, ["refused": .int(Int64(error.code.rawValue)), "reference": reference])
                     }
                 }
             }
@@ -164,7 +165,7 @@ import WPWithinTestSupport
         #expect(market.audit("order.placed").count == stock / 2)
         // Sold out: the next quote is refused.
         let late = try RawClient(path: consumers[0].socketPath)
-        #expect(try await late.call("selectService", ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 1])["error"]?["code"] == .int(Int64(WPWError.Code.outOfStock.rawValue)))
+        #expect(try await late.call("selectService", ["url": .string(url), "serviceId": 1, "priceId": 1, "numberOfUnits": 1])["error"]?["code"] == .int(Int64(WPWError.Code.outOfStock.rawValue)))
 
         for consumer in consumers { #expect(try await consumer.stop() == 0) }
         #expect(try await producer.stop() == 0)

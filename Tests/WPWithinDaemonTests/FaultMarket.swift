@@ -119,6 +119,13 @@ final class FaultMarket: @unchecked Sendable {
         consumer = try await startConsumer()
     }
 
+    /// Stops the consumer, lets `edit` change its state directory (the path given), and starts it again.
+    func restartConsumer(editingStateDir edit: (String) throws -> Void) async throws {
+        try await Self.end(consumer, kill9: false)
+        try edit(consumer.stateDir)
+        consumer = try await startConsumer()
+    }
+
     private static func end(_ daemon: DaemonProcess, kill9: Bool) async throws {
         if kill9 {
             daemon.signal(SIGKILL)
@@ -265,6 +272,7 @@ final class FaultMarket: @unchecked Sendable {
                 try? FileManager.default.copyItem(atPath: path, toPath: target + "/" + (path as NSString).lastPathComponent)
             }
         }
+        // stop() replays each daemon's journal first: every event the test caused is validated (docs/testing.md).
         if let consumer, consumer.isRunning { _ = try? await consumer.stop() }
         if let producer, producer.isRunning { _ = try? await producer.stop() }
         await hteProxy.stop()

@@ -167,8 +167,8 @@ final class FleetMarket: @unchecked Sendable {
                     var results: [String] = []
                     for _ in 0..<3 {
                         do {
-                            let quote = try await client.call("selectService", params: ["url": url, "serviceId": 1, "priceId": 1, "numberOfUnits": 2])
-                            _ = try await client.call("makePayment", params: ["paymentReferenceId": quote["paymentReferenceId"] ?? .null])
+                            let quote = try await client.selectService(.url(url.stringValue ?? ""), serviceId: 1, priceId: 1, numberOfUnits: 2)
+                            _ = try await client.makePayment(paymentReferenceId: quote.paymentReferenceId)
                             results.append("paid")
                         } catch let error as WPWError where error.code == .outOfStock {
                             results.append("outOfStock")
@@ -298,6 +298,13 @@ final class FleetMarket: @unchecked Sendable {
         // A quote cannot be recorded: refused, nothing charged; the member says why in getStatus.
         let refused = try await c.call("selectService", ["url": market.memberURL(1), "serviceId": 1, "priceId": 1, "numberOfUnits": 1])
         #expect(refused["error"] != nil, "\(refused)")
+        // The member's own socket says it too: a catalog change cannot be recorded (unavailable, -32000).
+        let service: JSONValue = [
+            "id": 9, "name": "Wax", "description": "Hot wax", "serviceType": "car-wash",
+            "prices": [["id": 1, "description": "Wax", "amount": 200, "currencyCode": "GBP", "unitId": 1, "unitDescription": "Car"]],
+        ]
+        let adding = try await market.member(1).call("addService", ["service": service])
+        #expect(adding["error"]?["code"] == .int(Int64(WPWError.Code.unavailable.rawValue)), "\(adding)")
         let status = try await market.member(1).result("getStatus")
         #expect(status["health"]?["producerStore"]?["backend"] == "postgresql")
         #expect(status["health"]?["producerStore"]?["writable"] == false)

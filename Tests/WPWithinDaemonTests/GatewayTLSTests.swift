@@ -68,7 +68,7 @@ import WPWithinTestSupport
         /// the payment's outcome and the producer's log.
         func buy(
             producerTrusted: Bool, consumerTrusted: Bool
-        ) async throws -> (reference: String, outcome: Result<JSONValue, any Error>, producerLog: String) {
+        ) async throws -> (reference: String, outcome: Result<WPWithinClient.Purchase, any Error>, producerLog: String) {
             let producer = try producer(trusted: producerTrusted)
             let consumer = try consumer(trusted: consumerTrusted)
             // On an early throw the daemons are killed when released (DaemonProcess.deinit).
@@ -76,14 +76,15 @@ import WPWithinTestSupport
             try await consumer.waitUntilListening()
             let seller = try await WPWithinClient.connected(socketPath: producer.socketPath)
             let buyer = try await WPWithinClient.connected(socketPath: consumer.socketPath)
-            let serverId = try #require(try await seller.call("getDevice")["serverId"])
-            _ = try await seller.call("startServiceBroadcast")
-            _ = try await buyer.call("searchForDevice", params: ["serverId": serverId, "timeoutMs": 30_000])
-            let quote = try await buyer.call("selectService", params: ["serverId": serverId, "serviceId": 1, "priceId": 1, "numberOfUnits": 2])
-            let reference = try #require(quote["paymentReferenceId"]?.stringValue)
-            let outcome: Result<JSONValue, any Error>
+            // The Swift client's typed methods, against real daemons: every result decodes into its struct.
+            let serverId = try await seller.getDevice().serverId
+            _ = try await seller.startServiceBroadcast()
+            _ = try await buyer.searchForDevice(serverId: serverId, timeoutMs: 30_000)
+            let quote = try await buyer.selectService(.serverId(serverId), serviceId: 1, priceId: 1, numberOfUnits: 2)
+            let reference = quote.paymentReferenceId
+            let outcome: Result<WPWithinClient.Purchase, any Error>
             do {
-                outcome = .success(try await buyer.call("makePayment", params: ["paymentReferenceId": .string(reference)]))
+                outcome = .success(try await buyer.makePayment(paymentReferenceId: reference))
             } catch {
                 outcome = .failure(error)
             }
@@ -102,8 +103,8 @@ import WPWithinTestSupport
         let (reference, outcome, _) = try await setup.buy(producerTrusted: true, consumerTrusted: true)
         await setup.finish()
         let purchase = try outcome.get()
-        #expect(purchase["unitsBought"] == 2)
-        #expect(purchase["totalPaid"] == 1000)
+        #expect(purchase.unitsBought == 2)
+        #expect(purchase.totalPaid == 1000)
         let audit = setup.sandbox.audit
         #expect(audit.events("token.created").count == 1)
         #expect(audit.charges(reference: reference).map(\.amount) == [1000])

@@ -108,6 +108,17 @@ import WPWithinWire
         #expect(added["result"]?["id"] == 2)
         #expect(try await rpc.call("addService", ["service": ["id": 2, "name": "Again"]])["error"]?["code"] == -32016)
         #expect(try await rpc.call("addService", ["service": ["id": 3, "name": "Bad", "prices": [["id": 1, "amount": 0, "currencyCode": "GBP", "unitId": 1, "unitDescription": "x"]]]])["error"]?["code"] == -32027)
+        // Replaced: its prices and stock as given, one producer.serviceReplaced; an unknown id is -32010.
+        let replaced = try await rpc.call("replaceService", ["service": ["id": 2, "name": "Vacuum+", "prices": [["id": 1, "amount": 250, "currencyCode": "GBP", "unitId": 2, "unitDescription": "minute", "stock": 7]]]])
+        #expect(replaced["result"]?["name"] == "Vacuum+", "\(replaced)")
+        let vacuum = try #require(try await rpc.result("listServices").arrayValue?.first { $0["id"] == 2 })
+        let price = vacuum["prices"]?.arrayValue?.first
+        #expect(price?["amount"] == 250 && price?["stock"] == 7, "\(vacuum)")
+        #expect(try await rpc.call("replaceService", ["service": ["id": 9, "name": "Nowhere"]])["error"]?["code"] == -32010)
+        let replacedEvents = try await rpc.result("subscribe", ["types": ["producer.serviceReplaced"], "resumeFrom": 0])
+        #expect(replacedEvents["replayed"] == 1, "\(replacedEvents)")
+        #expect(try await rpc.readJSON()["params"]?["serviceId"] == 2)
+        #expect(try await rpc.result("unsubscribe")["subscribed"] == false)
         #expect(try await rpc.result("removeService", ["serviceId": 2])["removed"] == true)
         #expect(try await rpc.call("removeService", ["serviceId": 2])["error"]?["code"] == -32010)
 

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import WPWithinCore
+import WPWithinSQLite
 import WPWithinTestSupport
 
 /// Refunds of undelivered units (docs/payments.md): at expiry, across a crash, on request, and against a
@@ -179,6 +180,38 @@ import WPWithinTestSupport
         #expect(try await c.result("beginServiceDelivery", ["purchaseId": id, "units": 2])["unitsToSupply"] == 2)
         #expect(try await c.result("endServiceDelivery", ["purchaseId": id, "unitsReceived": 2])["unitsRemaining"] == 0)
         try await market.audit(expectDelivered: true)
+        await market.stop()
+    }
+
+    /// A delivery token altered on the consumer's disk (its signature changed: a forged token) is refused by
+    /// the wpwithind producer as -32015 `invalidToken` (HTTP 403), which the consumer passes on for a delivery
+    /// and for a refund; nothing changes on either side.
+    @Test func aTokenAlteredOnTheConsumersDiskIsInvalidTokenAndNothingChanges() async throws {
+        let market = try await FaultMarket(refundOnExpiry: true)
+        let (id, _) = try await Self.buy(market, units: 3, delivered: 1)
+        let purchasesBefore = try await market.consumerClient().result("listPurchases")
+        let servicesBefore = try await market.producerClient().result("listServices")
+        let purchaseID: Int64 = try #require(id.int64Value)
+        try await market.restartConsumer { stateDir in
+            let db = try SQLiteConnection(path: stateDir + "/wpwithin.sqlite")
+            let token = try #require(try db.text("SELECT token_json FROM purchase WHERE id = ?", [purchaseID]))
+            let marker = #""signature":""#
+            let at = try #require(token.range(of: marker), "\(token)")
+            // The signature's first base64 character changed: one bit pattern of its first byte.
+            let first = at.upperBound..<token.index(after: at.upperBound)
+            let altered = token.replacingCharacters(in: first, with: token[first] == "A" ? "B" : "A")
+            #expect(altered != token)
+            try db.run("UPDATE purchase SET token_json = ? WHERE id = ?", [altered, purchaseID])
+        }
+        let c = try market.consumerClient()
+        let begin = try await c.call("beginServiceDelivery", ["purchaseId": id, "units": 1])
+        #expect(begin["error"]?["code"] == Self.code(.invalidToken), "\(begin)")
+        let refund = try await c.call("requestRefund", ["purchaseId": id])
+        #expect(refund["error"]?["code"] == Self.code(.invalidToken), "\(refund)")
+        // Nothing changed: the consumer's record, the producer's stock, no refund at the gateway.
+        #expect(try await c.result("listPurchases") == purchasesBefore)
+        #expect(try await market.producerClient().result("listServices") == servicesBefore)
+        #expect(market.sandbox.audit.refunds.isEmpty)
         await market.stop()
     }
 }

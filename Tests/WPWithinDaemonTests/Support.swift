@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+import WPWithinClient
 import WPWithinCore
 import WPWithinTestSupport
 
@@ -135,9 +136,26 @@ final class DaemonProcess: @unchecked Sendable {
         return exitStatus ?? -1
     }
 
-    func stop() async throws -> Int32 {
+    /// Replays every event the daemon's journal keeps (RawClient validates each against rpc.discover), then
+    /// SIGTERM and wait.
+    func stop(sourceLocation: SourceLocation = #_sourceLocation) async throws -> Int32 {
+        await replayJournal(sourceLocation: sourceLocation)
         signal(SIGTERM)
         return try await waitForExit()
+    }
+
+    /// Subscribes with `resumeFrom: 0` and reads every replayed event, so that each event a test made the
+    /// daemon publish is validated against the OpenRPC document even when the test never listened for it
+    /// (docs/testing.md). Best effort: a daemon that does not answer (stopped, overloaded, a test's odd state)
+    /// is left alone; only an event that does not conform records an issue.
+    func replayJournal(sourceLocation: SourceLocation = #_sourceLocation) async {
+        guard isRunning, probe(socketPath) == 0, let client = try? RawClient(path: socketPath),
+              let subscribed = try? await client.call("subscribe", ["resumeFrom": 0], timeout: .seconds(5), sourceLocation: sourceLocation),
+              let replayed = subscribed["result"]?["replayed"]?.int64Value
+        else { return }
+        for _ in 0..<replayed {
+            guard (try? await client.readJSON(timeout: .seconds(5), sourceLocation: sourceLocation)) != nil else { return }
+        }
     }
 
     deinit {
@@ -203,10 +221,20 @@ func connectUnix(_ path: String) throws -> Int32 {
 
 /// A deliberately raw line client: it can send anything, including bytes that are not JSON.
 /// Its waits are async (see `onOwnThread`); use one client from one task at a time.
+///
+/// Every line the daemon sends it is validated against the OpenRPC document (`OpenRPCDocument.snapshot`):
+/// a response's result against its method's result schema (the method of the request this client sent with
+/// that id), an error's code and `data` against `ErrorData.<name>`, a notification against `Event.<type>` or
+/// its `x-notifications` schema. A line that does not conform records an issue in the running test (path and
+/// reason); what conformed is recorded in `OpenRPCCoverage` (docs/testing.md).
 final class RawClient: @unchecked Sendable {
     let fd: Int32
     private var buffer: [UInt8] = []
     private var nextID: Int64 = 1
+    /// The method of each request sent, by id (the latest one sent with that id).
+    private var methods: [JSONValue: String] = [:]
+    /// Lines received on the reading thread, validated when the read returns to the test's task.
+    private var unvalidated: [String] = []
 
     init(path: String) throws {
         fd = try connectUnix(path)
@@ -217,6 +245,7 @@ final class RawClient: @unchecked Sendable {
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     func send(_ bytes: [UInt8]) throws {
+        noteRequests(bytes)
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -230,19 +259,89 @@ final class RawClient: @unchecked Sendable {
         try send(Array(data) + [0x0A])
     }
 
+    /// Remembers the method of every request in `bytes` (whole lines of JSON; a batch counts), by id.
+    private func noteRequests(_ bytes: [UInt8]) {
+        for line in bytes.split(separator: 0x0A) {
+            guard let message = try? JSONValue.parse(line) else { continue }
+            for request in message.arrayValue ?? [message] {
+                if let id = request["id"], let method = request["method"]?.stringValue { methods[id] = method }
+            }
+        }
+    }
+
+    /// Validates the lines received since the last call (in the test's task, so an issue names the test).
+    private func validateReceived(sourceLocation: SourceLocation) {
+        let lines = unvalidated
+        unvalidated = []
+        let document: OpenRPCDocument
+        switch OpenRPCDocument.snapshot {
+        case .success(let loaded): document = loaded
+        case .failure(let error):
+            Issue.record("cannot load the OpenRPC snapshot to validate answers: \(error)", sourceLocation: sourceLocation)
+            return
+        }
+        for line in lines {
+            guard let message = try? JSONValue.parse(line) else { continue }  // not JSON: the test's own concern
+            for problem in document.checkMessage(message, methodForID: { self.methods[$0] }) {
+                Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
+            }
+            for problem in Self.swiftClientDecodes(message, methodForID: { self.methods[$0] }) {
+                Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// The Swift client's typed result of each method (GeneratedTypes.swift).
+    static var swiftResultTypes: [String: any Decodable.Type] { [
+        "getDevice": WPWithinClient.Device.self, "getStatus": WPWithinClient.Status.self,
+        "startServiceBroadcast": WPWithinClient.Broadcasting.self, "stopServiceBroadcast": WPWithinClient.Broadcasting.self,
+        "addService": WPWithinClient.Service.self, "removeService": WPWithinClient.Removal.self,
+        "listServices": [WPWithinClient.Service].self, "deviceDiscovery": [WPWithinClient.DiscoveredDevice].self,
+        "searchForDevice": WPWithinClient.DiscoveredDevice.self, "requestServices": WPWithinClient.ServiceList.self,
+        "getServicePrices": WPWithinClient.PriceList.self, "selectService": WPWithinClient.Quote.self,
+        "makePayment": WPWithinClient.Purchase.self, "beginServiceDelivery": WPWithinClient.DeliveryBegun.self,
+        "endServiceDelivery": WPWithinClient.DeliveryEnded.self, "listPurchases": [WPWithinClient.Purchase].self,
+        "subscribe": WPWithinClient.Subscription.self,
+    ] }
+
+    /// What the Swift client would make of `message`: each result decodes into its method's type, each event
+    /// into a typed payload (not `.other`, not `.malformed`). The generated Swift types cannot drift from what
+    /// the daemon sends.
+    static func swiftClientDecodes(_ message: JSONValue, methodForID: (JSONValue) -> String?) -> [String] {
+        if case .array(let items) = message { return items.flatMap { swiftClientDecodes($0, methodForID: methodForID) } }
+        if message["method"] == "event", let params = message["params"], let event = WPWithinClient.Event(params: params) {
+            switch event.payload {
+            case .other(let type, _): return ["the Swift client has no type for the event \(type)"]
+            case .malformed(let type, _, let reason): return ["the Swift client cannot decode the event \(type): \(reason)"]
+            default: return []
+            }
+        }
+        guard let result = message["result"], let method = message["id"].flatMap(methodForID),
+              let type = swiftResultTypes[method]
+        else { return [] }
+        do {
+            _ = try WPWithinClient.decodeValue(result, as: type)
+            return []
+        } catch {
+            return ["the Swift client cannot decode the result of \(method) as \(type): \(WPWithinClient.describeDecodingError(error))"]
+        }
+    }
+
     /// Next line, or nil at end of stream. Throws on timeout. The wait happens on a thread of its own
     /// (`onOwnThread`), so a test waiting for a daemon never holds a thread of Swift's cooperative pool.
-    func readLine(timeout: Duration = .seconds(20)) async throws -> String? {
-        try await onOwnThread { try self.receiveLine(timeout: timeout) }
+    func readLine(timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws -> String? {
+        defer { validateReceived(sourceLocation: sourceLocation) }
+        return try await onOwnThread { try self.receiveLine(timeout: timeout) }
     }
 
     private func receiveLine(timeout: Duration) throws -> String? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = Array(buffer[..<newline])
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
                 buffer.removeSubrange(...newline)
-                return String(decoding: line, as: UTF8.self)
+                unvalidated.append(line)
+                return line
             }
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { throw HarnessError("timed out waiting for a line") }
@@ -253,16 +352,18 @@ final class RawClient: @unchecked Sendable {
             let count = recv(fd, &chunk, chunk.count, 0)
             if count <= 0 {
                 if buffer.isEmpty { return nil }
-                let line = buffer
+                let line = String(decoding: buffer, as: UTF8.self)
                 buffer = []
-                return String(decoding: line, as: UTF8.self)
+                unvalidated.append(line)
+                return line
             }
             buffer += chunk[..<count]
         }
     }
 
-    func readJSON(timeout: Duration = .seconds(20)) async throws -> JSONValue {
-        try await onOwnThread { try self.receiveJSON(timeout: timeout) }
+    func readJSON(timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+        defer { validateReceived(sourceLocation: sourceLocation) }
+        return try await onOwnThread { try self.receiveJSON(timeout: timeout) }
     }
 
     private func receiveJSON(timeout: Duration) throws -> JSONValue {
@@ -271,17 +372,21 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// True when the daemon closed the connection (after any pending lines are consumed).
-    func isClosed(timeout: Duration = .seconds(20)) async throws -> Bool {
-        try await readLine(timeout: timeout) == nil
+    func isClosed(timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws -> Bool {
+        try await readLine(timeout: timeout, sourceLocation: sourceLocation) == nil
     }
 
     /// Sends a request and returns its response (skipping notifications).
-    func call(_ method: String, _ params: JSONValue? = nil, timeout: Duration = .seconds(20)) async throws -> JSONValue {
+    func call(
+        _ method: String, _ params: JSONValue? = nil, timeout: Duration = .seconds(20),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> JSONValue {
         let id = nextID
         nextID += 1
         var request: [String: JSONValue] = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
         if let params { request["params"] = params }
         try sendLine(.object(request))
+        defer { validateReceived(sourceLocation: sourceLocation) }
         return try await onOwnThread {
             while true {
                 let message = try self.receiveJSON(timeout: timeout)
@@ -291,8 +396,8 @@ final class RawClient: @unchecked Sendable {
     }
 
     /// The result of a call, or a failure naming the error.
-    func result(_ method: String, _ params: JSONValue? = nil) async throws -> JSONValue {
-        let response = try await call(method, params)
+    func result(_ method: String, _ params: JSONValue? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONValue {
+        let response = try await call(method, params, sourceLocation: sourceLocation)
         guard let result = response["result"] else { throw HarnessError("\(method) failed: \(response)") }
         return result
     }

@@ -75,11 +75,21 @@ export interface OpenRPCDocument {
 
 // MARK: events
 
-/** One `event` notification's params: seq, type and time plus the event's own fields. */
-export interface WPWithinEvent {
+/**
+ * What an 'event' listener gets: the discriminated union of every documented event's params (EventParams,
+ * generated from rpc.discover's `Event.<type>` schemas), so testing `event.type` narrows to that event's own
+ * interface: `if (event.type === 'producer.deliveryBegun') event.unitsGranted` is a number. seq (strictly
+ * increasing per daemon; survives restarts), type and time (RFC 3339) are in every member.
+ * Other members stay readable as `unknown` (as before the events were typed), and a newer daemon may send a
+ * type or a member this client does not list: it arrives as it came (check EVENT_TYPES).
+ */
+export type WPWithinEvent = EventParams & { [field: string]: unknown };
+
+/** Any event's params without the per-type fields: what 'event' listeners got before they were typed. */
+export interface GenericEvent {
   /** Strictly increasing per daemon; survives restarts (the journal is in the database). */
   seq: number;
-  type: EventType;
+  type: EventType | string;
   /** RFC 3339. */
   time: string;
   [field: string]: unknown;
@@ -269,6 +279,9 @@ export declare class SpendingLimitExceededError extends WPWithinError { static r
 export declare class ProducerNotAllowedError extends WPWithinError { static readonly code: -32051; }
 export declare class ServiceTypeNotAllowedError extends WPWithinError { static readonly code: -32052; }
 export declare class CurrencyNotAllowedError extends WPWithinError { static readonly code: -32053; }
+export declare class RefundNotOfferedError extends WPWithinError { static readonly code: -32060; }
+export declare class NothingToRefundError extends WPWithinError { static readonly code: -32061; }
+export declare class UnitsRefundedError extends WPWithinError { static readonly code: -32062; }
 
 export type ClientErrorCode =
   | 'noSuchSocket'
@@ -1678,6 +1691,7 @@ export type MethodName =
   | "deviceDiscovery"
   | "searchForDevice"
   | "addService"
+  | "replaceService"
   | "removeService"
   | "listServices"
   | "requestServices"
@@ -1714,6 +1728,11 @@ export interface SearchForDeviceParams {
 export interface AddServiceParams {
   /** {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} */
   service: ServiceDefinition;
+}
+
+export interface ReplaceServiceParams {
+  /** {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} */
+  service: Record<string, unknown>;
 }
 
 export interface RemoveServiceParams {
@@ -1794,6 +1813,8 @@ export interface WPWithinMethods {
   searchForDevice(params?: SearchForDeviceParams, options?: CallOptions): Promise<DiscoveredDevice>;
   /** Adds a service with its prices to this producer's catalog (kept in the database). Errors: -32003 roleDisabled, -32016 alreadyExists, -32027 amountInvalid, -32026 unsupportedCurrency. */
   addService(params: AddServiceParams, options?: CallOptions): Promise<Service>;
+  /** Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price. Errors: -32003 roleDisabled, -32010 notFound, -32027 amountInvalid, -32026 unsupportedCurrency. */
+  replaceService(params: ReplaceServiceParams, options?: CallOptions): Promise<Service>;
   /** Removes a service from the catalog. Errors: -32003 roleDisabled, -32010 notFound. */
   removeService(params: RemoveServiceParams, options?: CallOptions): Promise<{
     removed: true;
@@ -1808,7 +1829,7 @@ export interface WPWithinMethods {
   selectService(params: SelectServiceParams, options?: CallOptions): Promise<Quote>;
   /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol, -32050 spendingLimitExceeded, -32051 producerNotAllowed, -32052 serviceTypeNotAllowed, -32053 currencyNotAllowed. */
   makePayment(params: MakePaymentParams, options?: CallOptions): Promise<Purchase>;
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32015 invalidToken, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params: BeginServiceDeliveryParams, options?: CallOptions): Promise<DeliveryBegun>;
   /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params: EndServiceDeliveryParams, options?: CallOptions): Promise<DeliveryEnded>;

@@ -105,6 +105,14 @@ final class FakeDaemon: Sendable {
         [
             "version": "0.0.1-test", "uptimeSeconds": 12.5, "connections": 1, "socketPath": .string(socketPath),
             "stateDir": "/tmp/state", "ready": true, "roles": ["producer", "consumer"], "pid": 4242,
+            "metricsURL": nil,
+            "payments": ["card": nil, "gatewayEndpoint": "https://127.0.0.1:1/v1", "merchantClientKey": nil],
+            "health": [
+                "ok": true, "producerStore": nil,
+                "discovery": ["broadcaster": nil, "scanner": nil],
+                "gateway": ["reachable": nil, "secondsSinceLastCall": nil],
+                "store": ["freeBytes": 1_000_000, "lastCommitFailed": false, "writable": true],
+            ],
         ]
     }
 

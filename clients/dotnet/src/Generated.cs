@@ -22,6 +22,7 @@ namespace WPWithin
             "deviceDiscovery",
             "searchForDevice",
             "addService",
+            "replaceService",
             "removeService",
             "listServices",
             "requestServices",
@@ -77,6 +78,11 @@ namespace WPWithin
                 }
             },
             { "addService", new List<ParamSpec>
+                {
+                    new ParamSpec("service", true, (JsonObject)JsonValue.Parse("{\"type\":\"object\"}")),
+                }
+            },
+            { "replaceService", new List<ParamSpec>
                 {
                     new ParamSpec("service", true, (JsonObject)JsonValue.Parse("{\"type\":\"object\"}")),
                 }
@@ -4030,7 +4036,7 @@ namespace WPWithin
         }
     }
 
-    /// <summary>Service: components/schemas/Service, addService result, listServices result item.</summary>
+    /// <summary>Service: components/schemas/Service, addService result, replaceService result, listServices result item.</summary>
     public sealed partial class Service : JsonBacked
     {
         /// <summary><c>description</c></summary>
@@ -4700,6 +4706,30 @@ namespace WPWithin
             return Wait(AddServiceAsync(service, CancellationToken.None));
         }
 
+        /// <summary><c>replaceService</c>: Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price. Errors: roleDisabled (-32003), notFound (-32010), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
+        /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
+        /// <exception cref="UnsupportedCurrencyException">unsupportedCurrency (-32026)</exception>
+        public Task<Service> ReplaceServiceAsync(JsonObject service, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var p = new JsonObject();
+            if (service != null) p.Add("service", service);
+            return InvokeAsync("replaceService", p, (Func<JsonValue, string, Service>)Service.FromJson, cancellationToken);
+        }
+
+        /// <summary><c>replaceService</c>: Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price. Errors: roleDisabled (-32003), notFound (-32010), amountInvalid (-32027), unsupportedCurrency (-32026).</summary>
+        /// <param name="service">{id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} Required.</param>
+        /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
+        /// <exception cref="NotFoundException">notFound (-32010)</exception>
+        /// <exception cref="AmountInvalidException">amountInvalid (-32027)</exception>
+        /// <exception cref="UnsupportedCurrencyException">unsupportedCurrency (-32026)</exception>
+        public Service ReplaceService(JsonObject service)
+        {
+            return Wait(ReplaceServiceAsync(service, CancellationToken.None));
+        }
+
         /// <summary><c>removeService</c>: Removes a service from the catalog. Errors: roleDisabled (-32003), notFound (-32010).</summary>
         /// <param name="serviceId">Required.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
@@ -4894,7 +4924,7 @@ namespace WPWithin
             return Wait(MakePaymentAsync(paymentReferenceId, CancellationToken.None));
         }
 
-        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), unitsRefunded (-32062), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), unitsRefunded (-32062), invalidToken (-32015), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
@@ -4903,6 +4933,7 @@ namespace WPWithin
         /// <exception cref="ExpiredException">expired (-32012)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
         /// <exception cref="UnitsRefundedException">unitsRefunded (-32062)</exception>
+        /// <exception cref="InvalidTokenException">invalidToken (-32015)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public Task<DeliveryBegun> BeginServiceDeliveryAsync(long purchaseId, long units, CancellationToken cancellationToken = default(CancellationToken))
@@ -4913,7 +4944,7 @@ namespace WPWithin
             return InvokeAsync("beginServiceDelivery", p, (Func<JsonValue, string, DeliveryBegun>)DeliveryBegun.FromJson, cancellationToken);
         }
 
-        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), unitsRefunded (-32062), peerUnreachable (-32040), peerRejected (-32041).</summary>
+        /// <summary><c>beginServiceDelivery</c>: Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: roleDisabled (-32003), notFound (-32010), insufficientUnits (-32013), expired (-32012), conflict (-32011), unitsRefunded (-32062), invalidToken (-32015), peerUnreachable (-32040), peerRejected (-32041).</summary>
         /// <param name="purchaseId">Required.</param>
         /// <param name="units">Required. &gt;= 1.</param>
         /// <exception cref="RoleDisabledException">roleDisabled (-32003)</exception>
@@ -4922,6 +4953,7 @@ namespace WPWithin
         /// <exception cref="ExpiredException">expired (-32012)</exception>
         /// <exception cref="ConflictException">conflict (-32011)</exception>
         /// <exception cref="UnitsRefundedException">unitsRefunded (-32062)</exception>
+        /// <exception cref="InvalidTokenException">invalidToken (-32015)</exception>
         /// <exception cref="PeerUnreachableException">peerUnreachable (-32040)</exception>
         /// <exception cref="PeerRejectedException">peerRejected (-32041)</exception>
         public DeliveryBegun BeginServiceDelivery(long purchaseId, long units)

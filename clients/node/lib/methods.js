@@ -127,6 +127,25 @@ const METHODS = deepFreeze([
     ]
   },
   {
+    "name": "replaceService",
+    "jsName": "replaceService",
+    "params": [
+      {
+        "name": "service",
+        "required": true,
+        "schema": {
+          "type": "object"
+        }
+      }
+    ],
+    "errors": [
+      -32003,
+      -32010,
+      -32027,
+      -32026
+    ]
+  },
+  {
     "name": "removeService",
     "jsName": "removeService",
     "params": [
@@ -326,6 +345,7 @@ const METHODS = deepFreeze([
       -32012,
       -32011,
       -32062,
+      -32015,
       -32040,
       -32041
     ]
@@ -509,69 +529,74 @@ class GeneratedMethods {
     return this._invoke(METHODS[8], params, options);
   }
 
+  /** Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price. Errors: -32003 roleDisabled, -32010 notFound, -32027 amountInvalid, -32026 unsupportedCurrency. */
+  replaceService(params, options) {
+    return this._invoke(METHODS[9], params, options);
+  }
+
   /** Removes a service from the catalog. Errors: -32003 roleDisabled, -32010 notFound. */
   removeService(params, options) {
-    return this._invoke(METHODS[9], params, options);
+    return this._invoke(METHODS[10], params, options);
   }
 
   /** This producer's catalog, with the stock left at each price. Errors: -32003 roleDisabled. */
   listServices(params, options) {
-    return this._invoke(METHODS[10], params, options);
+    return this._invoke(METHODS[11], params, options);
   }
 
   /** The services a producer offers. Errors: -32003 roleDisabled, -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   requestServices(params, options) {
-    return this._invoke(METHODS[11], params, options);
+    return this._invoke(METHODS[12], params, options);
   }
 
   /** The prices of one of a producer's services. Errors: -32003 roleDisabled, -32010 notFound, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   getServicePrices(params, options) {
-    return this._invoke(METHODS[12], params, options);
+    return this._invoke(METHODS[13], params, options);
   }
 
   /** Asks the producer for a total for numberOfUnits at a price; returns the quote to pay. Errors: -32003 roleDisabled, -32010 notFound, -32014 outOfStock, -32027 amountInvalid, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   selectService(params, options) {
-    return this._invoke(METHODS[13], params, options);
+    return this._invoke(METHODS[14], params, options);
   }
 
   /** Pays a quote: a single-use token from the gateway with this Thing's card, then the producer charges it. Idempotent per paymentReferenceId. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32012 expired, -32014 outOfStock, -32029 credentials, -32020 paymentDeclined, -32021 invalidCard, -32022 gatewayUnavailable, -32023 gatewayTimeout, -32024 gatewayProtocol, -32025 gatewayRejected, -32028 paymentOutcomeUnknown, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol, -32050 spendingLimitExceeded, -32051 producerNotAllowed, -32052 serviceTypeNotAllowed, -32053 currencyNotAllowed. */
   makePayment(params, options) {
-    return this._invoke(METHODS[14], params, options);
+    return this._invoke(METHODS[15], params, options);
   }
 
-  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32040 peerUnreachable, -32041 peerRejected. */
+  /** Asks the producer to supply up to `units` of a purchase; returns the units it will supply. Errors: -32003 roleDisabled, -32010 notFound, -32013 insufficientUnits, -32012 expired, -32011 conflict, -32062 unitsRefunded, -32015 invalidToken, -32040 peerUnreachable, -32041 peerRejected. */
   beginServiceDelivery(params, options) {
-    return this._invoke(METHODS[15], params, options);
+    return this._invoke(METHODS[16], params, options);
   }
 
   /** Tells the producer how many units were received; returns the units committed and remaining. Errors: -32003 roleDisabled, -32010 notFound, -32011 conflict, -32040 peerUnreachable, -32041 peerRejected. */
   endServiceDelivery(params, options) {
-    return this._invoke(METHODS[16], params, options);
+    return this._invoke(METHODS[17], params, options);
   }
 
   /** The spending policy checked before the card is used (consumer.spending) and what each budget has left. Errors: -32003 roleDisabled. */
   getSpendingPolicy(params, options) {
-    return this._invoke(METHODS[17], params, options);
+    return this._invoke(METHODS[18], params, options);
   }
 
   /** Asks the producer to refund this purchase's undelivered units now (those not delivered nor in flight); returns the purchase with its refund. A producer grants it when the price allows refunds (refundOnExpiry); asking again returns the same refund. Errors: -32003 roleDisabled, -32010 notFound, -32060 refundNotOffered, -32061 nothingToRefund, -32015 invalidToken, -32040 peerUnreachable, -32041 peerRejected, -32042 peerProtocol. */
   requestRefund(params, options) {
-    return this._invoke(METHODS[18], params, options);
+    return this._invoke(METHODS[19], params, options);
   }
 
   /** This Thing's purchases: units bought, delivered, remaining, expiry. Errors: -32003 roleDisabled. */
   listPurchases(params, options) {
-    return this._invoke(METHODS[19], params, options);
+    return this._invoke(METHODS[20], params, options);
   }
 
   /** Streams events to this connection as `event` notifications with a strictly increasing seq. */
   subscribe(params, options) {
-    return this._invoke(METHODS[20], params, options);
+    return this._invoke(METHODS[21], params, options);
   }
 
   /** Stops the event stream of this connection. */
   unsubscribe(params, options) {
-    return this._invoke(METHODS[21], params, options);
+    return this._invoke(METHODS[22], params, options);
   }
 }
 

@@ -39,6 +39,26 @@ def test_events_come_in_seq_order_and_resume_from_replays(daemon):
             assert added_ids([again.next_event(timeout=10) for _ in range(3)]) == [2, 3, 4]
 
 
+def test_events_are_typed_by_default(daemon):
+    """``Event.params`` is ``EventParams``, the union of the generated TypedDicts discriminated by ``type``."""
+    import typing
+
+    assert typing.get_type_hints(wpwithin.Event)["params"] == wpwithin.EventParams
+    members = typing.get_args(wpwithin.EventParams)
+    assert wpwithin.EventProducerServiceAdded in members and len(members) == len(wpwithin.EVENT_TYPES)
+    with daemon.client() as client, client.subscribe(["producer.serviceAdded"]) as stream:
+        client.addService(service=service(7))
+        event = stream.next_event(timeout=10)
+        params = event.payload
+        assert params is event.params and event.known
+        if params["type"] == "producer.serviceAdded":  # narrows to EventProducerServiceAdded
+            assert params["serviceId"] == 7
+        typed = wpwithin.EventProducerServiceAdded
+        assert set(params) <= typed.__required_keys__ | typed.__optional_keys__
+    unknown = wpwithin.Event(1, "producer.teleported", "t", {"seq": 1, "type": "producer.teleported", "time": "t"})
+    assert not unknown.known and unknown["type"] == "producer.teleported"  # a newer daemon's type arrives as it came
+
+
 def test_a_stream_resumes_across_a_daemon_restart(daemon):
     client = daemon.client()
     stream = client.subscribe(["daemon.started", "daemon.stopping", "producer.serviceAdded"])

@@ -108,6 +108,7 @@ def test_every_method_is_callable(world):
             assert added["id"] == 70
             assert events.next_event(timeout=10)["serviceId"] == 70
         assert 70 in [s["id"] for s in producer.listServices()]
+        assert producer.replaceService(service={**ROBOWASH, "id": 70, "name": "Extra+"})["name"] == "Extra+"
         assert producer.removeService(serviceId=70) == {"removed": True}
         assert producer.unsubscribe() == {"subscribed": False}
         assert producer.startServiceBroadcast(timeoutMs=0) == {"broadcasting": True}

@@ -155,6 +155,8 @@ def test_every_result_error_and_event_of_a_purchase_flow_validates_against_the_d
         producer.call("addService", service=wash)
         producer.call("addService", service={**ROBOWASH, "id": 2, "name": "Spare"})
         producer.call("listServices")
+        producer.call("replaceService", service={**ROBOWASH, "id": 2, "name": "Spare, renamed"})
+        producer.fails(-32010, "replaceService", service={**ROBOWASH, "id": 98})
         producer.call("removeService", serviceId=2)
         producer.fails(-32016, "addService", service=wash)
         producer.fails(-32027, "addService", service={**ROBOWASH, "id": 3, "prices": [{**ROBOWASH["prices"][0], "amount": 0}]})

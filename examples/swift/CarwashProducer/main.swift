@@ -42,14 +42,17 @@ do {
     say("ready: broadcasting, waiting for customers")
     var ended = 0
     for try await event in events {
-        let reference = event.params["paymentReferenceId"]?.stringValue ?? "?"
-        if event.type == "producer.deliveryBegun" {
-            say("delivery begun: washing \(event.params["unitsGranted"]?.int64Value ?? 0) car(s) for payment \(reference)")
-        } else {
+        // Each event's payload is typed (WPWithinClient.Events.*); `.other` would be a type this client does not know.
+        switch event.payload {
+        case .producerDeliveryBegun(let begun):
+            say("delivery begun: washing \(begun.unitsGranted) car(s) for payment \(begun.paymentReferenceId)")
+        case .producerDeliveryEnded(let done):
             ended += 1
-            say("delivery ended: \(event.params["unitsCommitted"]?.int64Value ?? 0) wash(es) done for payment \(reference)")
-            if deliveries > 0 && ended >= deliveries { break }
+            say("delivery ended: \(done.unitsCommitted) wash(es) done for payment \(done.paymentReferenceId)")
+        default:
+            continue
         }
+        if deliveries > 0 && ended >= deliveries { break }
     }
     _ = try? await client.stopServiceBroadcast()
     await client.close()

@@ -19,8 +19,8 @@ func option(_ name: String) -> String? {
 }
 
 /// An amount in minor units beside its currency code, as people read it: `15.00 GBP`.
-func money(_ amount: JSONValue?, _ currencyCode: JSONValue?) -> String {
-    WPWithinClient.formatMoney(minorUnits: amount?.int64Value ?? 0, currencyCode: currencyCode?.stringValue ?? "")
+func money(_ amount: Int64, _ currencyCode: String) -> String {
+    WPWithinClient.formatMoney(minorUnits: amount, currencyCode: currencyCode)
 }
 
 struct Failure: Error, CustomStringConvertible { let description: String }
@@ -30,46 +30,44 @@ let timeoutMs = Int(option("--timeout-ms") ?? "20000") ?? 20000
 
 do {
     let client = try await WPWithinClient.connected(socketPath: option("--socket"))
-    // 1. Discover.
-    let device: JSONValue
+    // 1. Discover. Every result is a typed struct (WPWithinClient.DiscoveredDevice, .Quote, .Purchase, …).
+    let device: WPWithinClient.DiscoveredDevice
     if option("--name") != nil || option("--server-id") != nil {
         device = try await client.searchForDevice(serverId: option("--server-id"), name: option("--name"), timeoutMs: timeoutMs)
     } else {
-        guard let first = try await client.deviceDiscovery(timeoutMs: timeoutMs).arrayValue?.first else { throw Failure(description: "no producer found") }
+        guard let first = try await client.deviceDiscovery(timeoutMs: timeoutMs).first else { throw Failure(description: "no producer found") }
         device = first
     }
-    guard let serverId = device["serverId"]?.stringValue else { throw Failure(description: "the device has no serverId") }
-    say("discovered: \(device["deviceName"]?.stringValue ?? "?") (\(serverId)) at \(device["url"]?.stringValue ?? "?")")
-    let producer = WPWithinClient.Producer.serverId(serverId)
-    guard let service = try await client.requestServices(producer)["services"]?.arrayValue?.first,
-          let serviceId = service["serviceId"]?.int64Value else { throw Failure(description: "the producer offers no service") }
-    say("service \(serviceId): \(service["name"]?.stringValue ?? "") - \(service["description"]?.stringValue ?? "")")
-    guard let price = try await client.getServicePrices(producer, serviceId: Int(serviceId))["prices"]?.arrayValue?.first,
-          let priceId = price["priceId"]?.int64Value else { throw Failure(description: "the service has no price") }
-    say("price \(priceId): \(price["description"]?.stringValue ?? ""), \(money(price["amount"], price["currencyCode"])) per \(price["unitDescription"]?.stringValue ?? "unit")")
+    say("discovered: \(device.deviceName) (\(device.serverId)) at \(device.url)")
+    let producer = WPWithinClient.Producer.serverId(device.serverId)
+    guard let service = try await client.requestServices(producer).services.first else {
+        throw Failure(description: "the producer offers no service")
+    }
+    say("service \(service.serviceId): \(service.name) - \(service.description)")
+    guard let price = try await client.getServicePrices(producer, serviceId: service.serviceId).prices.first else {
+        throw Failure(description: "the service has no price")
+    }
+    say("price \(price.priceId): \(price.description), \(money(price.amount, price.currencyCode)) per \(price.unitDescription)")
 
     // 2. Select.
-    let quote = try await client.selectService(producer, serviceId: Int(serviceId), priceId: Int(priceId), numberOfUnits: units)
-    guard let reference = quote["paymentReferenceId"]?.stringValue else { throw Failure(description: "no payment reference") }
-    say("selected: \(quote["unitsToSupply"]?.int64Value ?? 0) unit(s) for \(money(quote["totalPrice"], quote["currencyCode"])) (reference \(reference))")
+    let quote = try await client.selectService(producer, serviceId: service.serviceId, priceId: price.priceId, numberOfUnits: units)
+    say("selected: \(quote.unitsToSupply) unit(s) for \(money(quote.totalPrice, quote.currencyCode)) (reference \(quote.paymentReferenceId))")
 
     // 3. Pay.
-    let purchase = try await client.makePayment(paymentReferenceId: reference)
-    guard let purchaseId = purchase["purchaseId"]?.int64Value else { throw Failure(description: "no purchase id") }
-    say("paid: purchase \(purchaseId), \(money(purchase["totalPaid"], purchase["currencyCode"])), \(purchase["unitsBought"]?.int64Value ?? 0) unit(s)")
+    let purchase = try await client.makePayment(paymentReferenceId: quote.paymentReferenceId)
+    say("paid: purchase \(purchase.purchaseId), \(money(purchase.totalPaid, purchase.currencyCode)), \(purchase.unitsBought) unit(s)")
 
     // 4. Release, in two sessions.
-    var remaining = Int(purchase["unitsRemaining"]?.int64Value ?? 0)
+    var remaining = purchase.unitsRemaining
     var session = 0
     while remaining > 0 {
         session += 1
         let ask = session == 1 ? max(1, remaining - 1) : remaining
-        let begun = try await client.beginServiceDelivery(purchaseId: purchaseId, units: ask)
-        let supplied = Int(begun["unitsToSupply"]?.int64Value ?? 0)
-        say("delivery \(session) begun: \(supplied) unit(s)")
-        let ended = try await client.endServiceDelivery(purchaseId: purchaseId, unitsReceived: supplied)
-        remaining = Int(ended["unitsRemaining"]?.int64Value ?? 0)
-        say("delivery \(session) ended: \(ended["unitsDelivered"]?.int64Value ?? 0) delivered, \(remaining) remaining")
+        let begun = try await client.beginServiceDelivery(purchaseId: purchase.purchaseId, units: ask)
+        say("delivery \(session) begun: \(begun.unitsToSupply) unit(s)")
+        let ended = try await client.endServiceDelivery(purchaseId: purchase.purchaseId, unitsReceived: begun.unitsToSupply)
+        remaining = ended.unitsRemaining
+        say("delivery \(session) ended: \(ended.unitsDelivered) delivered, \(remaining) remaining")
     }
     await client.close()
     say("done")

@@ -2,7 +2,7 @@
 import {
   WPWithinClient, Subscription, WPWithinError, NotFoundError, InvalidParamsError, WPWithinClientError,
   Purchase, Quote, WPWithinEvent, EventType, CODES, METHODS, resolveSocketPath,
-  EventParams, EventParamsByType, ErrorDataByName, Status, DeliveryEnded,
+  EventParams, EventParamsByType, ErrorDataByName, Status, DeliveryEnded, GenericEvent,
 } from 'wpwithin-client';
 
 async function main(): Promise<void> {
@@ -26,11 +26,18 @@ async function main(): Promise<void> {
   await client.addService({ service: { id: 1, name: 'x', description: 'y', prices: [{ id: 1, description: 'd', amount: 1, currencyCode: 'GBP', unitId: 1, unitDescription: 'u', stock: null }] } });
   const sub: Subscription = await client.subscribe({ types: ['producer.deliveryBegun'], resumeFrom: 3 });
   sub.on('event', (e: WPWithinEvent) => { const t: EventType = e.type; const q: number = e.seq; void t; void q; });
-  sub.on('event', (e: WPWithinEvent) => {
-    const event = e as unknown as EventParams;
+  // Typed by default: the listener's event is the union of the generated event interfaces, narrowed by type.
+  sub.on('event', (event) => {
     if (event.type === 'producer.deliveryBegun') { const granted: number = event.unitsGranted; void granted; }
     if (event.type === 'consumer.purchaseRecorded') { const id: number = event.purchaseId; void id; }
+    if (event.type === 'producer.paymentSucceeded') {
+      const psp: string = event.pspOrderCode; void psp;
+      // @ts-expect-error a payment's event has no unitsGranted: any other member is unknown, not a number
+      const granted: number = event.unitsGranted; void granted;
+    }
   });
+  client.on('event', (event: EventParams) => { if (event.type === 'producer.refundIssued') { const r: number = event.refundAmount; void r; } });
+  sub.on('event', (e: GenericEvent) => { const anything: unknown = e['whatever']; void anything; });
   const begunEvent: EventParamsByType['producer.deliveryBegun'] | undefined = undefined; void begunEvent;
   const role: ErrorDataByName['roleDisabled']['role'] = 'consumer'; void role;
   sub.on('end', (error?: Error) => void error);

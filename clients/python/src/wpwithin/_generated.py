@@ -39,7 +39,7 @@ DAEMON_VERSION = '0.1.0'
 
 
 #: Every method of rpc.discover (the daemon's names).
-METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'getSpendingPolicy', 'requestRefund', 'listPurchases', 'subscribe', 'unsubscribe')
+METHODS = ('rpc.discover', 'getDevice', 'getStatus', 'getMetrics', 'startServiceBroadcast', 'stopServiceBroadcast', 'deviceDiscovery', 'searchForDevice', 'addService', 'replaceService', 'removeService', 'listServices', 'requestServices', 'getServicePrices', 'selectService', 'makePayment', 'beginServiceDelivery', 'endServiceDelivery', 'getSpendingPolicy', 'requestRefund', 'listPurchases', 'subscribe', 'unsubscribe')
 
 
 #: The Python attribute of each method on Client and AsyncClient.
@@ -52,6 +52,7 @@ PYTHON_NAMES = {'rpc.discover': 'rpc_discover',
  'deviceDiscovery': 'deviceDiscovery',
  'searchForDevice': 'searchForDevice',
  'addService': 'addService',
+ 'replaceService': 'replaceService',
  'removeService': 'removeService',
  'listServices': 'listServices',
  'requestServices': 'requestServices',
@@ -119,6 +120,7 @@ PARAMS: Dict[str, Dict[str, Dict[str, Any]]] = {'rpc.discover': {},
                      'timeoutMs': {'required': False,
                                    'schema': {'maximum': 600000, 'minimum': 0, 'type': 'integer'}}},
  'addService': {'service': {'required': True, 'schema': {'type': 'object'}}},
+ 'replaceService': {'service': {'required': True, 'schema': {'type': 'object'}}},
  'removeService': {'serviceId': {'required': True, 'schema': {'type': 'integer'}}},
  'listServices': {},
  'requestServices': {'serverId': {'required': False, 'schema': {'type': 'string'}},
@@ -1797,6 +1799,28 @@ class SyncMethods:
         """
         return self._invoke('addService', {'service': service})
 
+    def replaceService(
+        self,
+        *,
+        service: Mapping[str, Any],
+    ) -> Service:
+        """Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price.
+
+        Calls ``replaceService``.
+
+        Args:
+            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}
+
+        Returns: service.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+            NotFoundError: -32010 notFound
+            AmountInvalidError: -32027 amountInvalid
+            UnsupportedCurrencyError: -32026 unsupportedCurrency
+        """
+        return self._invoke('replaceService', {'service': service})
+
     def removeService(
         self,
         *,
@@ -1975,6 +1999,7 @@ class SyncMethods:
             ExpiredError: -32012 expired
             ConflictError: -32011 conflict
             UnitsRefundedError: -32062 unitsRefunded
+            InvalidTokenError: -32015 invalidToken
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
         """
@@ -2204,6 +2229,28 @@ class AsyncMethods:
         """
         return await self._invoke('addService', {'service': service})
 
+    async def replaceService(
+        self,
+        *,
+        service: Mapping[str, Any],
+    ) -> Service:
+        """Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price.
+
+        Calls ``replaceService``.
+
+        Args:
+            service: {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]}
+
+        Returns: service.
+
+        Raises:
+            RoleDisabledError: -32003 roleDisabled
+            NotFoundError: -32010 notFound
+            AmountInvalidError: -32027 amountInvalid
+            UnsupportedCurrencyError: -32026 unsupportedCurrency
+        """
+        return await self._invoke('replaceService', {'service': service})
+
     async def removeService(
         self,
         *,
@@ -2382,6 +2429,7 @@ class AsyncMethods:
             ExpiredError: -32012 expired
             ConflictError: -32011 conflict
             UnitsRefundedError: -32062 unitsRefunded
+            InvalidTokenError: -32015 invalidToken
             PeerUnreachableError: -32040 peerUnreachable
             PeerRejectedError: -32041 peerRejected
         """

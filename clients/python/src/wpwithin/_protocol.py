@@ -11,7 +11,7 @@ import select
 import time
 from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Tuple
 
-from ._generated import PARAMS
+from ._generated import EVENT_TYPES, PARAMS, EventParams
 from .errors import (
     ConnectError,
     ConnectionLostError,
@@ -166,16 +166,39 @@ class Event:
     ``time`` (RFC 3339 text), ``params`` (the whole notification params: the payload plus seq, type
     and time). ``event["serviceId"]`` reads the payload. ``epoch`` counts the daemon restarts after which
     the daemon numbered its events from 1 again (0 for the daemon run the stream started with).
+
+    ``params`` is typed: ``EventParams``, the union of one TypedDict per documented event type
+    (``EventProducerPaymentSucceeded``, ``EventConsumerPurchaseRecorded``, …, generated from rpc.discover),
+    discriminated by its ``"type"`` key, so a type checker narrows it::
+
+        params = event.params
+        if params["type"] == "producer.paymentSucceeded":
+            code: str = params["pspOrderCode"]
+
+    ``payload`` is the same dict under a second name. ``known`` is False for a type this client's document
+    does not list (a newer daemon): such params arrive as they came.
     """
 
     __slots__ = ("seq", "type", "time", "params", "epoch")
 
-    def __init__(self, seq: int, type: str, time: str, params: Dict[str, Any], epoch: int = 0):
+    params: EventParams
+
+    def __init__(self, seq: int, type: str, time: str, params: Mapping[str, Any], epoch: int = 0):
         self.seq = seq
         self.type = type
         self.time = time
-        self.params = params
+        self.params = params  # type: ignore[assignment]  # checked against the document by type, not here
         self.epoch = epoch
+
+    @property
+    def payload(self) -> EventParams:
+        """The typed params (``EventParams``): the same dict as ``params``."""
+        return self.params
+
+    @property
+    def known(self) -> bool:
+        """True when ``type`` is one of the event types this client was generated from (``EVENT_TYPES``)."""
+        return self.type in EVENT_TYPES
 
     @classmethod
     def from_params(cls, params: Any, epoch: int) -> Optional["Event"]:

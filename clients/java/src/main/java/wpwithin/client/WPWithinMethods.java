@@ -241,6 +241,31 @@ public abstract class WPWithinMethods {
     }
 
     /**
+     * Replaces a service of this producer's catalog and all its prices, stock included (kept in the database); quotes already given keep their price.
+     *
+     * <p>Calls {@code replaceService}.
+     *
+     * @param service {id,name,description,serviceType,prices:[{id,description,amount,currencyCode,unitId,unitDescription,stock,refundOnExpiry}]} Required.
+     * @return service
+     * @throws RoleDisabledException -32003 roleDisabled
+     * @throws NotFoundException -32010 notFound
+     * @throws AmountInvalidException -32027 amountInvalid
+     * @throws UnsupportedCurrencyException -32026 unsupportedCurrency
+     * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
+     * @throws WPWithinClientException no connection, a lost connection, or no answer within the timeout
+     */
+    public Service replaceService(java.util.Map<String, ?> service) {
+        return await(replaceServiceAsync(service));
+    }
+
+    /** {@link #replaceService} as a future (completed with the same exceptions). */
+    public CompletableFuture<Service> replaceServiceAsync(java.util.Map<String, ?> service) {
+        JsonObject params = new JsonObject();
+        params.put("service", service);
+        return invoke("replaceService", params, Service::fromJson);
+    }
+
+    /**
      * Removes a service from the catalog.
      *
      * <p>Calls {@code removeService}.
@@ -437,6 +462,7 @@ public abstract class WPWithinMethods {
      * @throws ExpiredException -32012 expired
      * @throws ConflictException -32011 conflict
      * @throws UnitsRefundedException -32062 unitsRefunded
+     * @throws InvalidTokenException -32015 invalidToken
      * @throws PeerUnreachableException -32040 peerUnreachable
      * @throws PeerRejectedException -32041 peerRejected
      * @throws IllegalArgumentException an argument the daemon would refuse (nothing is sent)
