@@ -180,6 +180,29 @@ struct PurchasesCommand: PlainCallCommand {
     @OptionGroup var global: GlobalOptions
 }
 
+struct RefundCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refund",
+        abstract: "Ask the producer to refund a purchase's undelivered units now (requestRefund).",
+        discussion: """
+            The units neither delivered nor in flight are refunded at their unit price, once, when the
+            producer's price allows it (refundOnExpiry); asking again shows the same refund. Prints the purchase
+            with refundStatus, unitsRefunded and amountRefunded. A producer that does not refund answers
+            -32060 (refundNotOffered); nothing left to refund is -32061 (nothingToRefund).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The purchase id (see 'wpwctl purchases').", valueName: "purchase")) var purchase: Int64
+
+    func run() async throws {
+        try await withDaemon(global) { session in
+            let refunded = try await session.call("requestRefund", ["purchaseId": .int(purchase)])
+            session.print(refunded) { Output.readable($0, order: Output.refundOrder) }
+        }
+    }
+}
+
 /// The DEVICE argument: a producer's serverId, its HTE URL, or its device name.
 enum ProducerArgument {
     static let help = ArgumentHelp(

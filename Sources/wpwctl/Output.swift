@@ -100,7 +100,7 @@ enum Output {
     }
 
     /// The members that hold amounts in minor units next to a `currencyCode` in the daemon's results and events.
-    static let moneyKeys = ["amount", "totalPrice", "totalPaid", "totalAmount", "refundAmount"]
+    static let moneyKeys = ["amount", "totalPrice", "totalPaid", "totalAmount", "refundAmount", "amountRefunded"]
 
     /// `object` with its amounts as money text (`"totalPaid": "15.00 GBP"`) and `currencyCode` folded into them.
     static func moneyFields(_ object: [String: JSONValue]) -> [String: JSONValue] {
@@ -138,8 +138,9 @@ enum Output {
     static let priceColumns = ["priceId", "description", "amount", "unitId", "unitDescription"]
     static let purchaseColumns = [
         "purchaseId", "serviceId", "priceId", "totalPaid", "unitsBought", "unitsDelivered", "unitsInFlight", "unitsRemaining",
-        "unsettled", "expiry", "serverId",
+        "unitsRefunded", "unsettled", "expiry", "serverId",
     ]
+    static let refundOrder = ["purchaseId", "refundStatus", "unitsRefunded", "amountRefunded", "unitsDelivered", "unitsRemaining", "unitsBought", "totalPaid"]
     static let deliveryOrder = ["purchaseId", "unitsJustSupplied", "unitsDelivered", "unitsRemaining", "producerUnitsRemaining", "unitsBought"]
     static let catalogColumns = ["serviceId", "name", "serviceType", "priceId", "description", "amount", "unitId", "unitDescription", "stock"]
     static let methodColumns = ["name", "summary"]

@@ -28,6 +28,7 @@ struct WPWCtl: AsyncParsableCommand {
               wpwctl buy DEVICE SERVICE --units N   pay (asks first, unless --yes)
               wpwctl deliver PURCHASE --units N     take delivery of units
               wpwctl purchases                      what was bought and is left
+              wpwctl refund PURCHASE                ask for the undelivered units' money back
             Daemon methods: 'wpwctl help METHOD' describes one, 'wpwctl methods' lists them.
             Exit codes: 0 ok, 1 RPC error, 2 usage error, 3 cannot connect or
             connection lost (or --wait gave up), 4 --timeout expired,
@@ -37,7 +38,7 @@ struct WPWCtl: AsyncParsableCommand {
         version: WPWithinVersion.current,
         subcommands: [
             StatusCommand.self, DeviceCommand.self, DevicesCommand.self, ServicesCommand.self, PricesCommand.self,
-            BuyCommand.self, DeliverCommand.self, PurchasesCommand.self, SpendingCommand.self, CatalogCommand.self, BroadcastCommand.self,
+            BuyCommand.self, DeliverCommand.self, PurchasesCommand.self, RefundCommand.self, SpendingCommand.self, CatalogCommand.self, BroadcastCommand.self,
             EventsCommand.self, MetricsCommand.self, CallCommand.self, MethodsCommand.self,
         ]
     )

@@ -397,9 +397,12 @@ struct WPWCtlCommandTests {
             let purchases = try await ctl(consumer, ["purchases"])
             #expect(purchases.stdoutLines.count == 2, "\(purchases.stdout)")
             #expect(purchases.stdoutLines.first?.hasPrefix(
-                "purchaseId  serviceId  priceId  totalPaid  unitsBought  unitsDelivered  unitsInFlight  unitsRemaining  unsettled  expiry") == true)
+                "purchaseId  serviceId  priceId  totalPaid  unitsBought  unitsDelivered  unitsInFlight  unitsRemaining  unitsRefunded  unsettled  expiry") == true)
             let row = purchases.stdoutLines.last?.split(separator: " ", omittingEmptySubsequences: true).map(String.init) ?? []
-            #expect(Array(row.prefix(10)) == [purchaseId, "1", "1", "15.00", "GBP", "3", "3", "0", "0", "-"], "\(purchases.stdout)")
+            #expect(Array(row.prefix(11)) == [purchaseId, "1", "1", "15.00", "GBP", "3", "3", "0", "0", "0", "-"], "\(purchases.stdout)")
+            // refund: this producer's price does not refund (an RPC error: exit 1, the code on stderr).
+            let refund = try await ctl(consumer, ["refund", purchaseId])
+            #expect(refund.status == 1 && refund.stderr.contains("-32060"), "\(refund.stdout)\(refund.stderr)")
             let json = try await ctl(consumer, ["purchases", "--json"])
             let records = try JSONValue.parse(json.stdout.trimmingCharacters(in: .newlines)).arrayValue ?? []
             #expect(records.count == 1 && records.first?["totalPaid"] == 1500 && records.first?["unitsDelivered"] == 3)
