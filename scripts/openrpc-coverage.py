@@ -22,7 +22,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: What no test makes the daemon produce, and why. Listed apart (not failures); remove an entry when a test
 #: starts producing it, and say here why any new one cannot be.
 KNOWN_GAPS = {
-    "event producer.error": "only when payment recovery cannot record a reconciled charge; no test reaches that step deterministically",
     "error -32603 internalError": "an unexpected failure inside a handler: a daemon bug by definition",
 }
 

@@ -366,6 +366,9 @@ actor PaymentRecoveryService: ServiceLifecycle.Service, CustomStringConvertible 
                 // Whatever happened, the next attempt looks the charge up before asking again.
                 metadata[LogKey.error] = "\(error)"
                 logger.error("Refund of undelivered units failed; retrying after a lookup", metadata: metadata)
+                // No RPC caller may be waiting (an expiry refund): the app hears of it as producer.error.
+                _ = try? await bus.publish("producer.error", ErrorEvent.payload(
+                    operation: "refund", error: error, details: ["paymentReferenceId": .string(reference)]))
                 return order
             }
             return try await recordUnitRefund(reference, metadata, how: "refunded")

@@ -125,6 +125,27 @@ import WPWithinTestSupport
         await market.stop()
     }
 
+    /// A refund call the gateway fails (a 500, once) leaves the refund pending and is told to the app as
+    /// `producer.error` (operation `refund`); the next pass looks the charge up, asks again and records it
+    /// issued: one refund at the gateway, of exactly the unused part.
+    @Test func aRefundTheGatewayFailsIsAProducerErrorThenIssuedOnce() async throws {
+        let market = try await FaultMarket(refundOnExpiry: true, refundCheckSeconds: 1)
+        try await market.gatewayProxy.setRules([
+            FaultProxy.Rule("POST", "/orders/*/refund", times: 1, .status(500, body: .text("down\n"), headers: ["Content-Type": "text/plain"])),
+        ])
+        let (id, reference) = try await Self.buy(market, units: 4, delivered: 1)
+        let first = try await market.consumerClient().result("requestRefund", ["purchaseId": id])
+        #expect(first["refundStatus"] == "pending" && first["unitsRefunded"] == 0, "\(first)")
+        let error = try await market.waitForProducerEvent("producer.error") { $0["paymentReferenceId"]?.stringValue == reference }
+        #expect(error["operation"] == "refund", "\(error)")
+        let purchase = try await Self.waitForConsumerRefund(market, id)
+        #expect(purchase["unitsRefunded"] == 3 && purchase["amountRefunded"] == 1500, "\(purchase)")
+        let charge = try #require(market.sandbox.audit.charges(reference: reference).first)
+        #expect(market.sandbox.audit.refunds(orderCode: charge.orderCode).map(\.refundAmount) == [1500])
+        try await market.audit(expectDelivered: true)
+        await market.stop()
+    }
+
     @Test func requestRefundIsGrantedOnceByAWpwithindProducer() async throws {
         let market = try await FaultMarket(refundOnExpiry: true)
         let (id, reference) = try await Self.buy(market, units: 4, delivered: 1)
