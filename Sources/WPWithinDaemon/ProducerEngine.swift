@@ -71,7 +71,7 @@ struct ProducerEngine: HTEProducer {
     func payment(_ request: PaymentRequest, caller: HTECaller) async throws -> PaymentResponse {
         let reference = request.paymentReferenceID
         guard let recovery else { throw WPWError(.unavailable, "payments are not running") }
-        guard try await recovery.claim(reference) else { throw Self.inProgress }
+        guard try await recovery.claim(reference) else { throw try await claimHeld(reference) }
         let paid: Order
         do {
             paid = try await pay(request, recovery: recovery)
@@ -84,6 +84,19 @@ struct ProducerEngine: HTEProducer {
         return PaymentResponse(
             serverID: serverID, clientID: paid.quote.clientID, totalPaid: Int(paid.quote.total.minorUnits),
             serviceDeliveryToken: ServiceDeliveryToken(token))
+    }
+
+    /// What a payment of `reference` answers while another holds its claim: when an attempt has started
+    /// (payment recovery is asking the gateway about it, or another call's charge is under way), its outcome
+    /// is not known yet: -32028 `paymentOutcomeUnknown`, retry shortly, as for any other unknown outcome; before
+    /// any attempt, -32011 "in progress".
+    private func claimHeld(_ reference: String) async throws -> WPWError {
+        guard let order = try await store.order(paymentReferenceID: reference),
+              order.state == .paymentPending || order.state == .outcomeUnknown
+        else { return Self.inProgress }
+        return WPWError(
+            .paymentOutcomeUnknown, "the outcome of this payment is being determined; retry shortly",
+            data: ["paymentReferenceId": .string(reference), "state": .string(order.state.rawValue)])
     }
 
     /// The payment, with the reference claimed.
