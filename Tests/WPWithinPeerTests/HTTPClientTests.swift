@@ -62,7 +62,8 @@ import WPWithinTestSupport
             do {
                 try await eventually(limit: .seconds(10)) { try establishedServerConnections(port: port) == client.statistics.idleConnections }
             } catch {
-                Issue.record("server connections \(try establishedServerConnections(port: port)), client \(client.statistics)")
+                Issue.record(
+                    "server connections \(try establishedServerConnections(port: port)), client \(client.statistics), client ends: \(serverConnectionHolders(port: port))")
             }
             await client.shutdown()
         }
