@@ -60,6 +60,13 @@ final class Child {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if let stdout { posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
         if let stderr { posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644) }
+        // Nothing else is inherited: SwiftNIO's sockets are not close-on-exec, and a child holding one keeps
+        // a connection this process closed open (posix_spawn_file_actions_addclosefrom_np, glibc >= 2.34; looked
+        // up at run time, the Glibc module does not import it).
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let closeFrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np"),
+              unsafeBitCast(closeFrom, to: AddCloseFrom.self)(&actions, 3) == 0
+        else { throw ValidationError("cannot start \(path): posix_spawn_file_actions_addclosefrom_np is unavailable") }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }

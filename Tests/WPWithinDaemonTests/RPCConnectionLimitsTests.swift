@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Testing
 import WPWithinCore
+import WPWithinTestSupport
 
 /// The RPC socket's connection limits on a real daemon: the per-uid share, the total, refusals and the idle
 /// timeout.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WPWithinTestSupport
 
 /// The shipped units pass `systemd-analyze verify` with no complaint at all.
 @Suite struct SystemdUnitTests {

@@ -62,9 +62,35 @@ import WPWithinTestSupport
             do {
                 try await eventually(limit: .seconds(10)) { try establishedServerConnections(port: port) == client.statistics.idleConnections }
             } catch {
-                Issue.record("server connections \(try establishedServerConnections(port: port)), client \(client.statistics)")
+                Issue.record(
+                    "server connections \(try establishedServerConnections(port: port)), client \(client.statistics), client ends: \(serverConnectionHolders(port: port))")
             }
             await client.shutdown()
+        }
+    }
+
+    /// The cause of the flaky `concurrentRequestsGetTheirOwnResponses` in full parallel runs: all suites run in
+    /// one process, SwiftNIO's sockets are not close-on-exec, and a daemon another test spawned while this
+    /// client had connections open inherited them, so the connections the client closed stayed ESTABLISHED
+    /// on the server for as long as that child lived. A child started with the tests' `spawn` inherits nothing.
+    @Test func aChildSpawnedWhileConnectionsAreOpenDoesNotKeepThemOpen() async throws {
+        try await withHTTPServer(handler: Self.echo) { port in
+            let client = HTTPClient(logger: quietLogger)
+            _ = try await client.execute(HTTPClientRequest(method: "GET", url: "http://127.0.0.1:\(port)/"), timeout: .seconds(10))
+            #expect(try establishedServerConnections(port: port) == 1)
+            // Lives far longer than the wait below; killed at the end.
+            let child = try spawn("/bin/sleep", arguments: ["600"], environment: [:], stderrPath: "/dev/null")
+            defer {
+                kill(child, SIGKILL)
+                var status: Int32 = 0
+                waitpid(child, &status, 0)
+            }
+            await client.shutdown()
+            do {
+                try await eventually(limit: .seconds(10)) { try establishedServerConnections(port: port) == 0 }
+            } catch {
+                Issue.record("after the client's shutdown: \(serverConnectionHolders(port: port)); the child is \(child)")
+            }
         }
     }
 

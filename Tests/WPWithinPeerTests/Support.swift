@@ -57,6 +57,37 @@ func establishedServerConnections(port: Int) throws -> Int {
     return count
 }
 
+/// For a failure message: each established server-side connection on `port`, and which processes hold a
+/// descriptor of its client end (`pid command`), from `/proc/net/tcp` and `/proc/*/fd`. A socket the client
+/// closed stays established while another process (a child that inherited the descriptor) still holds it.
+func serverConnectionHolders(port: Int) -> [String] {
+    guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return ["cannot open /proc/net/tcp"] }
+    defer { try? handle.close() }
+    let text = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+    let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: " ") }.filter { $0.count > 9 }
+    // Socket inode -> "pid command" of every process holding it.
+    var holders: [String: [String]] = [:]
+    for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
+        let command = ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? [] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { continue }
+            holders[String(target.dropFirst(8).dropLast()), default: []].append("\(pid) \(command)")
+        }
+    }
+    var lines: [String] = []
+    for server in rows where server[3] == "01" {
+        let local = server[1].split(separator: ":")
+        guard local.count == 2, Int(local[1], radix: 16) == port else { continue }
+        // The client end: local and remote swapped.
+        let client = rows.first { $0[1] == server[2] && $0[2] == server[1] }
+        let inode = client.map { String($0[9]) } ?? "?"
+        let state = client.map { String($0[3]) } ?? "?"
+        lines.append("\(server[2]) state \(state) inode \(inode) held by \(Set(holders[inode] ?? []).sorted())")
+    }
+    return lines
+}
+
 /// Polls `condition` until it holds (a hang guard of `limit`, not a timing assertion).
 func eventually(limit: Duration = .seconds(20), _ condition: @Sendable () throws -> Bool) async throws {
     let clock = ContinuousClock()

@@ -125,23 +125,3 @@ private func bindDatagramSocket(_ path: String) throws -> Int32 {
     }
     return fd
 }
-
-/// posix_spawn with stdin and stdout on /dev/null and stderr appended to a file.
-func spawn(_ path: String, arguments: [String], environment: [String: String], stderrPath: String) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
-    guard result == 0 else { throw TestSupportError("posix_spawn \(path) failed: \(String(cString: strerror(result)))") }
-    return pid
-}
