@@ -43,6 +43,13 @@ public struct WPWithinClientError: Error, Sendable, Hashable, CustomStringConver
         public static let alreadyConnected = Code(rawValue: "alreadyConnected")
         /// The request could not be encoded as JSON (for example a NaN double).
         public static let invalidRequest = Code(rawValue: "invalidRequest")
+        /// A call got no answer within its timeout (the client's, or the one given to `call`). The answer,
+        /// if it comes later, is dropped; the daemon may still have completed the call.
+        public static let timeout = Code(rawValue: "timeout")
+        /// A parameter was refused before sending: outside the range or of the shape the method's params
+        /// schema in `rpc.discover` allows (`numberOfUnits` 1…2147483647, `units` ≥ 1, `timeoutMs`
+        /// 0…600000, …). Nothing was sent.
+        public static let invalidParams = Code(rawValue: "invalidParams")
 
         public var description: String { rawValue }
     }

@@ -32,7 +32,7 @@ enum LiveCompletions {
         let path = socket(in: words)
         return await withTaskGroup(of: JSONValue?.self) { group in
             group.addTask {
-                guard let client = try? await WPWithinClient.connected(socketPath: path) else { return nil }
+                guard let client = try? await WPWithinClient.connected(socketPath: path, timeout: nil, reconnect: false) else { return nil }
                 let document = try? await client.call("rpc.discover")
                 await client.close()
                 return document

@@ -55,11 +55,13 @@ func withDeadline<T: Sendable>(
 func withDaemon(_ global: GlobalOptions, _ body: (Session) async throws -> Void) async throws {
     let path = WPWithinClient.resolveSocketPath(global.socket)
     let client: WPWithinClient
+    // One connection per command, bounded by --timeout alone: the client's own call timeout and reconnecting
+    // are off (see DaemonWait too), so a dropped connection ends the command with exit status 3.
     do {
         if let limit = global.waitLimit {
             client = try await DaemonWait.ready(path: path, seconds: limit)
         } else {
-            client = try await WPWithinClient.connected(socketPath: path)
+            client = try await WPWithinClient.connected(socketPath: path, timeout: nil, reconnect: false)
         }
     } catch let error as WPWithinClientError {
         Console.error(Output.clientError(error))
@@ -108,7 +110,7 @@ enum DaemonWait {
         var reason = "no answer"
         while true {
             do {
-                let client = try await WPWithinClient.connected(socketPath: path)
+                let client = try await WPWithinClient.connected(socketPath: path, timeout: nil, reconnect: false)
                 let remaining = max(0.05, (deadline - ContinuousClock.now) / .seconds(1))
                 do {
                     let status = try await withDeadline(remaining, what: "getStatus") { try await client.call("getStatus") }

@@ -13,11 +13,12 @@ import Musl
 func withFakeDaemon(
     maxLineLength: Int = WPWithinClient.defaultMaxLineLength,
     eventBufferLimit: Int = WPWithinClient.defaultEventBufferLimit,
+    timeout: Duration? = WPWithinClient.defaultTimeout,
     _ handler: @escaping FakeDaemon.Handler = FakeDaemon.standard,
     _ body: (FakeDaemon, WPWithinClient) async throws -> Void
 ) async throws {
     let daemon = try await FakeDaemon.start(handler)
-    let client = WPWithinClient(maxLineLength: maxLineLength, eventBufferLimit: eventBufferLimit)
+    let client = WPWithinClient(maxLineLength: maxLineLength, eventBufferLimit: eventBufferLimit, timeout: timeout)
     do {
         try await client.connect(socketPath: daemon.socketPath)
         try await body(daemon, client)
@@ -178,10 +179,13 @@ struct WPWithinClientConnectionTests {
             #expect(error1?.code == .connectionClosed)
             #expect(error2?.code == .connectionClosed)
             #expect(error1?.socketPath == daemon.socketPath)
-            // Later calls fail at once with the same reason, and the client says it is not connected.
-            let later = await #expect(throws: WPWithinClientError.self) { try await client.call("getStatus") }
-            #expect(later?.code == .connectionClosed)
+            // The client says it is not connected; the next call opens a new connection (nothing is retried).
             #expect(await client.isConnected == false)
+            let later = try await client.getStatus()
+            #expect(later.pid == 4242)
+            #expect(await client.isConnected)
+            let methods = await daemon.received.values.compactMap { $0["method"]?.stringValue }
+            #expect(methods == ["hang", "drop", "getStatus"])
         }
     }
 
@@ -211,8 +215,9 @@ struct WPWithinClientConnectionTests {
             let error = await #expect(throws: WPWithinClientError.self) { try await client.call("big") }
             #expect(error?.code == .lineTooLong)
             #expect(error?.message.contains("1024") == true)
-            let later = await #expect(throws: WPWithinClientError.self) { try await client.call("small") }
-            #expect(later?.code == .lineTooLong)
+            // The next call reconnects.
+            let later = try await client.call("small")
+            #expect(later == "small")
         }
     }
 
@@ -430,6 +435,9 @@ struct WPWithinClientEventTests {
             let error = await #expect(throws: WPWError.self) { try await client.events(types: ["nope"]) }
             #expect(error?.code == .invalidParams)
             #expect(error?.data == ["field": "types"])
+            // A resumable stream's first subscribe throws the same way.
+            let resumable = await #expect(throws: WPWError.self) { try await client.resumableEvents(types: ["nope"]) }
+            #expect(resumable?.code == .invalidParams)
         }
     }
 }

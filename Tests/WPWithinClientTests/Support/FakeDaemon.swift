@@ -26,11 +26,11 @@ final class FakeDaemon: Sendable {
     let disconnections: Recorder<Int>
     private let task: Task<Void, Never>
     private let listener: any Channel
-    private let acceptLoopEnded: AsyncStream<Void>
+    private let accepted: AcceptedChannels
 
     private init(
         directory: String, socketPath: String, received: Recorder<JSONValue>, disconnections: Recorder<Int>,
-        task: Task<Void, Never>, listener: any Channel, acceptLoopEnded: AsyncStream<Void>
+        task: Task<Void, Never>, listener: any Channel, accepted: AcceptedChannels
     ) {
         self.directory = directory
         self.socketPath = socketPath
@@ -38,34 +38,41 @@ final class FakeDaemon: Sendable {
         self.disconnections = disconnections
         self.task = task
         self.listener = listener
-        self.acceptLoopEnded = acceptLoopEnded
+        self.accepted = accepted
     }
 
+    /// Accepted connections are plain channels (not reading yet) until the accept loop serves them: only then is
+    /// each wrapped in a `NIOAsyncChannel`, on its event loop, and run with `executeThenClose` at once. A connection
+    /// that is accepted but never served (the listener closed or the task was cancelled first) has no outbound
+    /// writer that could be dropped unfinished (NIO traps on that: apple/swift-nio#2637); `stop()` closes it.
     static func start(_ handler: @escaping Handler = FakeDaemon.standard) async throws -> FakeDaemon {
         let directory = try makeTemporaryDirectory()
         let socketPath = directory + "/rpc.sock"
+        let accepted = AcceptedChannels()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(.autoRead, value: false)
             .bind(unixDomainSocketPath: socketPath) { child in
                 child.eventLoop.makeCompletedFuture {
+                    accepted.insert(child)
                     try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                    return child
                 }
             }
         let received = Recorder<JSONValue>()
         let disconnections = Recorder<Int>()
-        let (acceptLoopEnded, acceptLoop) = AsyncStream<Void>.makeStream()
         let task = Task {
             _ = try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
-                    defer { acceptLoop.finish() }
-                    for try await connection in inbound {
+                    for try await child in inbound {
                         group.addTask {
-                            _ = try? await connection.executeThenClose { input, output in
-                                let peer = FakeConnection(outbound: output, channel: connection.channel)
-                                for try await line in input {
-                                    let request = try JSONDecoder().decode(JSONValue.self, from: line)
-                                    await received.append(request)
-                                    try await handler(peer, request)
+                            if let connection = try? await wrap(child) {
+                                _ = try? await connection.executeThenClose { input, output in
+                                    let peer = FakeConnection(outbound: output, channel: connection.channel)
+                                    for try await line in input {
+                                        let request = try JSONDecoder().decode(JSONValue.self, from: line)
+                                        await received.append(request)
+                                        try await handler(peer, request)
+                                    }
                                 }
                             }
                             await disconnections.append(1)
@@ -76,21 +83,29 @@ final class FakeDaemon: Sendable {
         }
         return FakeDaemon(
             directory: directory, socketPath: socketPath, received: received, disconnections: disconnections, task: task,
-            listener: server.channel, acceptLoopEnded: acceptLoopEnded
+            listener: server.channel, accepted: accepted
         )
     }
 
+    /// Wraps an accepted connection for serving and starts reading it, or closes it and returns nil when it is
+    /// already closed. Nothing that can fail comes after the wrapper is created (adding its handler to a closed
+    /// channel's pipeline would throw and drop its writer unfinished), so a returned wrapper always gets served.
+    private static func wrap(_ child: any Channel) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? {
+        let connection = try await child.eventLoop.submit { () throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer>? in
+            guard child.isActive, let options = child.syncOptions else { return nil }
+            try options.setOption(.autoRead, value: true)  // reads start once this tick ends, into the wrapper
+            return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+        }.get()
+        if connection == nil { try? await child.close() }
+        return connection
+    }
+
     /// Stops listening, drops every connection and removes the temp dir.
-    ///
-    /// The listener is closed first and every connection it accepted is taken by the accept loop before the
-    /// task is cancelled: a connection accepted after its consumer was gone would be dropped unfinished, which
-    /// NIO treats as a programming error (it crashed the test process when a loaded machine delayed an accept
-    /// past the end of a test).
     func stop() async {
         try? await listener.close()
-        for await _ in acceptLoopEnded {}
         task.cancel()
         await task.value
+        for child in accepted.all() { try? await child.close() }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -231,6 +246,20 @@ actor Recorder<Value: Sendable> {
             if predicate(current) || Task.isCancelled { return current }
             count = current.count + 1
         }
+    }
+}
+
+/// Every connection a fake daemon accepted, so that `stop()` can close those its accept loop never served.
+private final class AcceptedChannels: @unchecked Sendable {
+    private let lock = NSLock()
+    private var channels: [any Channel] = []
+
+    func insert(_ channel: any Channel) {
+        lock.withLock { channels.append(channel) }
+    }
+
+    func all() -> [any Channel] {
+        lock.withLock { channels }
     }
 }
 

@@ -29,11 +29,15 @@ final class RealDaemon: Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    static func start(environment extra: [String: String] = [:], socketPath: String? = nil) async throws -> RealDaemon {
+    /// - Parameter directory: an existing directory to run in (its `state` kept), as a restart does: see `restart`.
+    static func start(
+        environment extra: [String: String] = [:], socketPath: String? = nil, directory: String? = nil
+    ) async throws -> RealDaemon {
         let executable = try builtExecutable("wpwithind")
-        let directory = try makeTemporaryDirectory()
+        let directory = try directory ?? makeTemporaryDirectory()
         let socketPath = socketPath ?? directory + "/rpc.sock"
         let notifyPath = directory + "/notify.sock"
+        unlink(notifyPath)
         let notify = try bindDatagramSocket(notifyPath)
         defer { close(notify) }
 
@@ -83,10 +87,23 @@ final class RealDaemon: Sendable {
     /// SIGTERM, wait for the exit, remove the temp dir; returns the exit status.
     @discardableResult
     func stop() async -> Int32 {
-        signal(SIGTERM)
-        let status = await waitForExit()
+        let status = await terminate()
         try? FileManager.default.removeItem(atPath: directory)
         return status
+    }
+
+    /// SIGTERM and wait for the exit, keeping the directory (state and log); returns the exit status.
+    func terminate() async -> Int32 {
+        signal(SIGTERM)
+        return await waitForExit()
+    }
+
+    /// A daemon restart: SIGTERM, wait for the exit, then a new process on the same socket path and state
+    /// directory (and environment).
+    func restart(environment: [String: String] = [:]) async throws -> RealDaemon {
+        let status = await terminate()
+        guard status == 0 else { throw TestSupportError("wpwithind exited with \(status) on SIGTERM:\n\(log)") }
+        return try await RealDaemon.start(environment: environment, socketPath: socketPath, directory: directory)
     }
 }
 
