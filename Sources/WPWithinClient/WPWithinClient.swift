@@ -229,8 +229,10 @@ public actor WPWithinClient {
             throw failure
         }
         guard case .connecting = state else {
-            // close() was called while connecting.
-            channel.channel.close(promise: nil)
+            // close() was called while connecting. Closed through the wrapper, which finishes its writer first:
+            // a NIOAsyncChannel dropped with its writer unfinished stops the process (the NIO accept race's
+            // sibling on the client side).
+            try? await channel.executeThenClose { _, _ in }
             let failure = notConnectedError()
             finishConnectWaiters(.failure(failure))
             throw failure
