@@ -313,11 +313,19 @@ final class FleetMarket: @unchecked Sendable {
         try await onOwnThread { try market.postgres.start() }
         // Back: the next purchases go through (a call may first meet a connection broken by the outage).
         var purchase: JSONValue = .null
+        var refusedForGood: [(reference: String, answer: JSONValue)] = []
         for _ in 0..<5 {
             let quote = try await c.call("selectService", ["url": market.memberURL(1), "serviceId": 1, "priceId": 1, "numberOfUnits": 1])
-            guard let reference = quote["result"]?["paymentReferenceId"] else { continue }
-            purchase = try await c.call("makePayment", ["paymentReferenceId": reference])
+            guard let reference = quote["result"]?["paymentReferenceId"]?.stringValue else { continue }
+            // makePayment is idempotent per reference: retried until it answers for good, so a charge whose
+            // answer the outage cut is not left behind (the audit below would find it charged, not bought).
+            purchase = try await Self.payRetrying(market, reference)
             if purchase["result"] != nil { break }
+            refusedForGood.append((reference, purchase))
+        }
+        // A payment answered with an error that is not worth retrying must have charged nothing.
+        for (reference, answer) in refusedForGood {
+            #expect(market.sandbox.audit.charges(reference: reference).isEmpty, "\(reference) was charged, but makePayment answered \(answer)")
         }
         #expect(purchase["result"]?["unitsBought"] == 1, "\(purchase)")
         #expect(try await market.member(1).result("getStatus")["health"]?["producerStore"]?["writable"] == true)

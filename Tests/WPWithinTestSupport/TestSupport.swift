@@ -203,12 +203,31 @@ public func withLaunchedProcess<T>(
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed (the kernel will not hand it out
-/// again immediately).
+/// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed. Chosen below the kernel's ephemeral
+/// range (`ip_local_port_range`), so that no outgoing connection can take it as its source port: tests restart
+/// daemons on the port they were given (after a `kill -9`), and a port in the ephemeral range could meanwhile
+/// be the source port of any other test's connection (the restart then fails with EADDRINUSE).
 public func unusedLoopbackPort() throws -> Int {
+    let low = ephemeralPortRangeLow()
+    if low > 12_000 {
+        for _ in 0..<500 {
+            if let (descriptor, port) = try? boundLoopbackTCPSocket(port: Int.random(in: 10_000..<low)) {
+                close(descriptor)
+                return port
+            }
+        }
+    }
     let (descriptor, port) = try boundLoopbackTCPSocket()
     close(descriptor)
     return port
+}
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+func ephemeralPortRangeLow() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+          let first = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first, let low = Int(first)
+    else { return 32_768 }
+    return low
 }
 
 /// A TCP listener on 127.0.0.1 (ephemeral port) that never accepts: the kernel completes the TCP handshake
@@ -228,14 +247,14 @@ public final class SilentLoopbackListener: Sendable {
     deinit { close(descriptor) }
 }
 
-/// A TCP socket bound to 127.0.0.1 on a port the kernel picks, and that port. The caller closes it.
-func boundLoopbackTCPSocket() throws -> (descriptor: Int32, port: Int) {
+/// A TCP socket bound to 127.0.0.1 on `port` (0: a port the kernel picks), and that port. The caller closes it.
+func boundLoopbackTCPSocket(port requested: Int = 0) throws -> (descriptor: Int32, port: Int) {
     #if canImport(Glibc)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestSupportError("socket() failed") }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(requested).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
